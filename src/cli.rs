@@ -1,0 +1,167 @@
+//! The command line: what an operator can ask for, with the text `--help` shows.
+//!
+//! Values that need more than a type check (ids, names, the environment fallbacks) stay strings here and
+//! are checked in `plan`, so that every bad value gets one line that names it, where it came from, and
+//! the fix.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+const ABOUT: &str = "Run an operator's setup hooks as root, then drop every privilege and exec the command";
+
+const LONG_ABOUT: &str = "\
+Started as root, roothooks resolves the target user, runs the executable hooks of a directory as root \
+(logging and tolerating their failures), then drops every privilege: uid, gid and supplementary groups, \
+all five capability sets (effective, permitted, inheritable, ambient and bounding), and sets no_new_privs \
+so that no setuid binary can give root back. It verifies the drop and execs COMMAND in its own place \
+(same PID). If the drop cannot be verified, COMMAND is not started.
+
+Started without root, it runs no hooks, clears what an unprivileged process can (ambient capabilities, \
+no_new_privs) and execs COMMAND as it is.
+
+Identity: flags win over the environment. The first of these layers that names any of user, uid or gid \
+decides all three: (1) --user/--uid/--gid, (2) ROOTHOOKS_USER/ROOTHOOKS_UID/ROOTHOOKS_GID, \
+(3) NB_USER/NB_UID/NB_GID. With none of them the uid is 1000.";
+
+const AFTER_HELP: &str = "\
+Exit status: 2 for a bad value (nothing is run), 1 when the drop fails or cannot be verified, \
+127 when COMMAND is not found, 126 when it cannot be executed, otherwise COMMAND's own.
+
+Examples:
+  Dockerfile:     ENTRYPOINT [\"roothooks\", \"--uid\", \"1000\", \"--gid\", \"100\", \"--\"]
+  repo2docker:    exec roothooks --user \"$NB_USER\" -- \"$@\"
+  Kubernetes:     env ROOTHOOKS_UID=1000 ROOTHOOKS_GID=100 roothooks -- jupyterhub-singleuser
+  check a setup:  roothooks --dry-run --user jovyan -- jupyter lab";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// one human-readable line per event
+    Text,
+    /// one JSON object per line, for log collectors
+    Json,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "roothooks", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+#[command(max_term_width = 100)]
+pub struct Args {
+    /// Account to become, looked up through the system's user database (NSS) [env: ROOTHOOKS_USER, NB_USER]
+    ///
+    /// Its uid, primary group, home and shell become the command's. Example: --user jovyan
+    #[arg(short, long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Uid to become; need not have an account [env: ROOTHOOKS_UID, NB_UID] [default: 1000]
+    ///
+    /// Arbitrary uids are normal on Kubernetes and OpenShift. Example: --uid 1000
+    #[arg(long, value_name = "UID", allow_hyphen_values = true)]
+    pub uid: Option<String>,
+
+    /// Primary gid to become [env: ROOTHOOKS_GID, NB_GID] [default: the account's group, else the uid]
+    ///
+    /// Example: --gid 100
+    #[arg(short, long, value_name = "GID", allow_hyphen_values = true)]
+    pub gid: Option<String>,
+
+    /// Extra supplementary groups, names or numbers, comma separated
+    ///
+    /// Added to the account's groups and to the groups roothooks was started with (how an orchestrator
+    /// hands over fsGroup and supplementalGroups). Example: --groups users,2000
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub groups: Vec<String>,
+
+    /// Keep only the primary group and --groups; drop the account's and the inherited groups
+    ///
+    /// Example: --clear-groups --groups 100
+    #[arg(long)]
+    pub clear_groups: bool,
+
+    /// Home directory for the command's HOME [default: the account's home, else /]
+    ///
+    /// Example: --home /home/jovyan
+    #[arg(long, value_name = "PATH")]
+    pub home: Option<PathBuf>,
+
+    /// Allow the command to run as uid 0, with gid 0 or with group 0 (capabilities are still dropped)
+    ///
+    /// Refused without this flag. Example: --uid 0 --allow-root
+    #[arg(long)]
+    pub allow_root: bool,
+
+    /// Keep setuid binaries working: do not set no_new_privs and keep the bounding set (DANGEROUS)
+    ///
+    /// For images whose users must run sudo. Any setuid-root binary in the image can then give root
+    /// back to the command. Logged as a warning on every start. Example: --allow-privilege-escalation
+    #[arg(long)]
+    pub allow_privilege_escalation: bool,
+
+    /// Format of roothooks' own log lines on stderr
+    ///
+    /// Example: --log-format json
+    #[arg(long, value_name = "FORMAT", env = "ROOTHOOKS_LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Resolve everything and print the plan; run nothing, change nothing
+    ///
+    /// Exit status 0 when the plan is valid. Example: --dry-run --user jovyan -- jupyter lab
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// The command to exec as the user, with its arguments
+    #[arg(value_name = "COMMAND", trailing_var_arg = true)]
+    pub command: Vec<OsString>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn parse(args: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("roothooks").chain(args.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn user_uid_gid_stay_strings_for_plan_to_check() {
+        let a = parse(&["--user", "jovyan", "--uid", "abc", "-g", "100", "--", "id"]);
+        assert_eq!(a.user.as_deref(), Some("jovyan"));
+        assert_eq!(a.uid.as_deref(), Some("abc"));
+        assert_eq!(a.gid.as_deref(), Some("100"));
+    }
+
+    #[test]
+    fn groups_split_on_commas_and_repeat() {
+        let a = parse(&["--groups", "users,2000", "--groups", "3000", "true"]);
+        assert_eq!(a.groups, ["users", "2000", "3000"]);
+    }
+
+    #[test]
+    fn clear_groups_home_and_allow_flags() {
+        let a = parse(&["--clear-groups", "--home", "/h", "--allow-root", "--allow-privilege-escalation", "x"]);
+        assert!(a.clear_groups && a.allow_root && a.allow_privilege_escalation);
+        assert_eq!(a.home, Some(PathBuf::from("/h")));
+    }
+
+    #[test]
+    fn command_keeps_its_own_flags() {
+        let a = parse(&["--uid", "5", "--", "ls", "-l", "--uid", "7"]);
+        assert_eq!(a.command, ["ls", "-l", "--uid", "7"]);
+        let b = parse(&["--uid", "5", "ls", "-l"]);
+        assert_eq!(b.command, ["ls", "-l"]);
+    }
+
+    #[test]
+    fn log_format_and_dry_run() {
+        let a = parse(&["--log-format", "json", "--dry-run", "x"]);
+        assert_eq!(a.log_format, LogFormat::Json);
+        assert!(a.dry_run);
+        assert!(Args::try_parse_from(["roothooks", "--log-format", "xml", "x"]).is_err());
+    }
+}

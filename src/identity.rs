@@ -1,0 +1,377 @@
+//! Who the command will run as: the target uid, gid, supplementary groups, home and shell.
+//!
+//! Accounts come from the system's user and group databases through NSS (getpwnam_r and friends), so
+//! LDAP or sssd accounts on a systemd host resolve as well as /etc/passwd in a container. A uid with no
+//! account is fine: arbitrary uids are normal on Kubernetes.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use nix::unistd::{Group, User};
+
+use crate::cli::Args;
+use crate::error::{Error, Result};
+use crate::system::{self, Gid, Uid};
+
+/// The uid used when nothing names one, as jupyterhub-roothooks and the Jupyter images do.
+pub const DEFAULT_UID: u32 = 1000;
+
+/// A setting's value together with where it came from, so an error can name both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sourced {
+    pub value: String,
+    /// the flag (`--uid`) or the environment variable (`NB_UID`)
+    pub origin: String,
+    pub from_env: bool,
+}
+
+impl fmt::Display for Sourced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.from_env {
+            write!(f, "{}='{}' (from the environment)", self.origin, self.value)
+        } else {
+            write!(f, "{} '{}'", self.origin, self.value)
+        }
+    }
+}
+
+/// What the operator asked for, before any database lookup.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub user: Option<Sourced>,
+    pub uid: Option<Sourced>,
+    pub gid: Option<Sourced>,
+    pub extra_groups: Vec<String>,
+    pub clear_groups: bool,
+    pub home: Option<PathBuf>,
+    pub allow_root: bool,
+}
+
+impl Request {
+    /// Combine flags and environment. The first layer that names any of user, uid or gid decides all
+    /// three, so an image's `NB_USER=jovyan` can never collide with an explicit `--uid`.
+    pub fn new(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Request {
+        let flag = |value: &Option<String>, origin: &str| {
+            value.clone().map(|value| Sourced { value, origin: origin.into(), from_env: false })
+        };
+        let var = |name: &str| {
+            env(name).filter(|v| !v.is_empty()).map(|value| Sourced { value, origin: name.into(), from_env: true })
+        };
+        let layers = [
+            [flag(&args.user, "--user"), flag(&args.uid, "--uid"), flag(&args.gid, "--gid")],
+            [var("ROOTHOOKS_USER"), var("ROOTHOOKS_UID"), var("ROOTHOOKS_GID")],
+            [var("NB_USER"), var("NB_UID"), var("NB_GID")],
+        ];
+        let [user, uid, gid] = layers.into_iter().find(|layer| layer.iter().any(Option::is_some)).unwrap_or_default();
+        Request {
+            user,
+            uid,
+            gid,
+            extra_groups: args.groups.iter().filter(|g| !g.is_empty()).cloned().collect(),
+            clear_groups: args.clear_groups,
+            home: args.home.clone(),
+            allow_root: args.allow_root,
+        }
+    }
+}
+
+/// The groups of the process roothooks was started as, split by where they came from.
+#[derive(Debug, Clone, Default)]
+pub struct StartedGroups {
+    /// every supplementary group the process had
+    pub all: Vec<Gid>,
+    /// those the starting account has in the group database (root's own memberships)
+    pub own: Vec<Gid>,
+}
+
+/// The resolved identity of the command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub uid: Uid,
+    pub gid: Gid,
+    /// the account's name; `None` for a uid without an account
+    pub name: Option<String>,
+    pub home: PathBuf,
+    pub shell: Option<PathBuf>,
+    /// the supplementary groups the command gets, primary group first
+    pub groups: Vec<Gid>,
+    /// groups roothooks was started with that the command keeps (orchestrator's fsGroup and such)
+    pub inherited: Vec<Gid>,
+    /// groups roothooks was started with that the command does not get, and why
+    pub not_inherited: Vec<(Gid, &'static str)>,
+}
+
+impl Target {
+    /// The name for USER and LOGNAME: the account's, else the uid in decimal.
+    pub fn user_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.uid.to_string())
+    }
+}
+
+fn parse_id(sourced: &Sourced, what: &str) -> Result<u32> {
+    match sourced.value.parse::<u32>() {
+        Ok(id) if id != u32::MAX => Ok(id),
+        _ => Err(Error::Usage(format!(
+            "{sourced} is not a valid {what}: give a number from 0 to 4294967294, e.g. --{what} 1000"
+        ))),
+    }
+}
+
+fn user_by_name(sourced: &Sourced) -> Result<User> {
+    let found = User::from_name(&sourced.value).map_err(|e| Error::Lookup { what: "user", source: e.into() })?;
+    found.ok_or_else(|| {
+        let hint = if sourced.value.parse::<u32>().is_ok() { "; for a number, use --uid" } else { "" };
+        Error::Usage(format!("{sourced}: no such account in the user database; create it or give --uid instead{hint}"))
+    })
+}
+
+/// A group by name or number; a number need not have an entry in the group database.
+pub fn group_by_name_or_number(entry: &str) -> Result<Gid> {
+    if let Ok(n) = entry.parse::<u32>() {
+        if n == u32::MAX {
+            return Err(Error::Usage(format!("--groups '{entry}' is not a valid gid")));
+        }
+        return Ok(Gid::from_raw(n));
+    }
+    let found = Group::from_name(entry).map_err(|e| Error::Lookup { what: "group", source: e.into() })?;
+    found.map(|g| g.gid).ok_or_else(|| {
+        Error::Usage(format!("--groups '{entry}': no such group in the group database; give its number instead"))
+    })
+}
+
+/// The name a gid has in the group database, for logs and the plan.
+pub fn group_label(gid: Gid) -> String {
+    match Group::from_gid(gid) {
+        Ok(Some(g)) => format!("{}({})", gid, g.name),
+        _ => gid.to_string(),
+    }
+}
+
+pub fn group_list_label(groups: &[Gid]) -> String {
+    if groups.is_empty() {
+        return "none".into();
+    }
+    groups.iter().map(|g| group_label(*g)).collect::<Vec<_>>().join(",")
+}
+
+/// Resolve the request against the user and group databases.
+pub fn resolve(req: &Request, started: &StartedGroups) -> Result<Target> {
+    let uid = req.uid.as_ref().map(|s| parse_id(s, "uid")).transpose()?;
+    let gid = req.gid.as_ref().map(|s| parse_id(s, "gid")).transpose()?;
+    let account = match (&req.user, uid) {
+        (Some(user), _) => {
+            let account = user_by_name(user)?;
+            if let (Some(uid), Some(uid_source)) = (uid, &req.uid) {
+                if account.uid.as_raw() != uid {
+                    return Err(Error::Usage(format!(
+                        "{user} is uid {} but {uid_source} asks for uid {uid}; give only one of them",
+                        account.uid
+                    )));
+                }
+            }
+            Some(account)
+        }
+        (None, uid) => {
+            let uid = Uid::from_raw(uid.unwrap_or(DEFAULT_UID));
+            User::from_uid(uid).map_err(|e| Error::Lookup { what: "user", source: e.into() })?
+        }
+    };
+    let uid = account.as_ref().map_or(Uid::from_raw(uid.unwrap_or(DEFAULT_UID)), |a| a.uid);
+    let gid = gid.map(Gid::from_raw).or(account.as_ref().map(|a| a.gid)).unwrap_or(Gid::from_raw(uid.as_raw()));
+
+    if !req.allow_root {
+        if uid.is_root() {
+            return Err(Error::Usage(format!(
+                "refusing to run the command as uid 0 ({}); name an unprivileged user, or pass --allow-root",
+                req.user.as_ref().or(req.uid.as_ref()).map_or("the default".into(), |s| s.to_string())
+            )));
+        }
+        if gid.as_raw() == 0 {
+            return Err(Error::Usage(format!(
+                "refusing to run the command with gid 0 ({}); give --gid, or pass --allow-root",
+                req.gid.as_ref().map_or("the account's primary group".into(), |s| s.to_string())
+            )));
+        }
+    }
+
+    let mut extra = Vec::new();
+    for entry in &req.extra_groups {
+        let g = group_by_name_or_number(entry)?;
+        if g.as_raw() == 0 && !req.allow_root {
+            return Err(Error::Usage(format!("--groups '{entry}' is group 0 (root); remove it, or pass --allow-root")));
+        }
+        extra.push(g);
+    }
+
+    let mut groups = vec![gid];
+    let mut inherited = Vec::new();
+    let mut not_inherited = Vec::new();
+    if !req.clear_groups {
+        if let Some(account) = &account {
+            let own =
+                system::account_groups(&account.name, gid).map_err(|source| Error::Lookup { what: "group", source })?;
+            groups.extend(own);
+        }
+        for &g in &started.all {
+            if g.as_raw() == 0 && !req.allow_root {
+                not_inherited.push((g, "group 0 is never handed to the command"));
+            } else if started.own.contains(&g) {
+                not_inherited.push((g, "a group of the account roothooks was started as, not of the orchestrator"));
+            } else {
+                inherited.push(g);
+            }
+        }
+        groups.extend(&inherited);
+    } else {
+        not_inherited.extend(started.all.iter().map(|&g| (g, "--clear-groups")));
+    }
+    groups.extend(extra);
+    if !req.allow_root {
+        groups.retain(|g| g.as_raw() != 0);
+    }
+    let mut seen = std::collections::HashSet::new();
+    groups.retain(|g| seen.insert(*g));
+
+    Ok(Target {
+        uid,
+        gid,
+        name: account.as_ref().map(|a| a.name.clone()),
+        home: req
+            .home
+            .clone()
+            .or(account.as_ref().map(|a| a.dir.clone()))
+            .filter(|h| !h.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("/")),
+        shell: account.as_ref().map(|a| a.shell.clone()).filter(|s| !s.as_os_str().is_empty()),
+        groups,
+        inherited,
+        not_inherited,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(list: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("roothooks").chain(list.iter().copied()).chain(["true"])).unwrap()
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    }
+
+    fn uid_request(uid: &str) -> Request {
+        Request::new(&args(&["--uid", uid]), &env_of(&[]))
+    }
+
+    fn usage_message(result: Result<Target>) -> String {
+        match result {
+            Err(Error::Usage(m)) => m,
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_win_over_environment_as_one_layer() {
+        let env = env_of(&[("NB_USER", "jovyan"), ("NB_UID", "1000"), ("ROOTHOOKS_GID", "7")]);
+        let r = Request::new(&args(&["--uid", "4242"]), &env);
+        assert_eq!(r.uid.as_ref().unwrap().value, "4242");
+        assert!(r.user.is_none() && r.gid.is_none(), "environment must not mix into a flag layer");
+    }
+
+    #[test]
+    fn roothooks_variables_win_over_nb_variables() {
+        let env = env_of(&[("NB_USER", "jovyan"), ("NB_UID", "1000"), ("ROOTHOOKS_UID", "4242")]);
+        let r = Request::new(&args(&[]), &env);
+        assert_eq!(r.uid.as_ref().unwrap().origin, "ROOTHOOKS_UID");
+        assert!(r.user.is_none());
+    }
+
+    #[test]
+    fn nb_variables_are_the_last_layer_and_empty_values_do_not_count() {
+        let env = env_of(&[("ROOTHOOKS_UID", ""), ("NB_UID", "4243"), ("NB_GID", "100")]);
+        let r = Request::new(&args(&[]), &env);
+        assert_eq!(r.uid.as_ref().unwrap().to_string(), "NB_UID='4243' (from the environment)");
+        assert_eq!(r.gid.as_ref().unwrap().value, "100");
+    }
+
+    #[test]
+    fn bad_uids_name_the_value_and_the_fix() {
+        for bad in ["abc", "-5", "4294967295", "1.5", ""] {
+            let msg = usage_message(resolve(&uid_request(bad), &StartedGroups::default()));
+            assert!(msg.contains(&format!("--uid '{bad}'")), "{msg}");
+            assert!(msg.contains("e.g. --uid 1000"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn default_is_uid_1000() {
+        let t = resolve(&Request::new(&args(&[]), &env_of(&[])), &StartedGroups::default()).unwrap();
+        assert_eq!(t.uid.as_raw(), DEFAULT_UID);
+    }
+
+    #[test]
+    fn uid_without_account_gets_gid_from_uid_and_home_slash() {
+        let t = resolve(&uid_request("3999999"), &StartedGroups::default()).unwrap();
+        assert_eq!((t.uid.as_raw(), t.gid.as_raw()), (3_999_999, 3_999_999));
+        assert_eq!(t.name, None);
+        assert_eq!(t.user_name(), "3999999");
+        assert_eq!(t.home, PathBuf::from("/"));
+        assert_eq!(t.groups, vec![Gid::from_raw(3_999_999)]);
+    }
+
+    #[test]
+    fn account_supplies_gid_home_and_shell() {
+        let r = Request::new(&args(&["--user", "nobody"]), &env_of(&[]));
+        let t = resolve(&r, &StartedGroups::default()).unwrap();
+        let nobody = User::from_name("nobody").unwrap().unwrap();
+        assert_eq!((t.uid, t.gid), (nobody.uid, nobody.gid));
+        assert_eq!(t.home, nobody.dir);
+        assert_eq!(t.name.as_deref(), Some("nobody"));
+    }
+
+    #[test]
+    fn unknown_user_and_conflicts_are_usage_errors() {
+        let r = Request::new(&args(&["--user", "no-such-user-xyz"]), &env_of(&[]));
+        assert!(usage_message(resolve(&r, &StartedGroups::default())).contains("no such account"));
+        let r = Request::new(&args(&["--user", "nobody", "--uid", "4000"]), &env_of(&[]));
+        let msg = usage_message(resolve(&r, &StartedGroups::default()));
+        assert!(msg.contains("--user 'nobody' is uid 65534 but --uid '4000'"), "{msg}");
+    }
+
+    #[test]
+    fn root_is_refused_unless_allowed() {
+        assert!(usage_message(resolve(&uid_request("0"), &StartedGroups::default())).contains("--allow-root"));
+        let r = Request::new(&args(&["--uid", "5000", "--gid", "0"]), &env_of(&[]));
+        assert!(usage_message(resolve(&r, &StartedGroups::default())).contains("gid 0"));
+        let r = Request::new(&args(&["--uid", "5000", "--groups", "root"]), &env_of(&[]));
+        assert!(usage_message(resolve(&r, &StartedGroups::default())).contains("group 0"));
+        let r = Request::new(&args(&["--uid", "0", "--allow-root"]), &env_of(&[]));
+        assert!(resolve(&r, &StartedGroups::default()).unwrap().uid.is_root());
+    }
+
+    #[test]
+    fn inherited_groups_are_kept_but_never_group_0_or_roots_own() {
+        let g = Gid::from_raw;
+        let started = StartedGroups { all: vec![g(0), g(4), g(5000)], own: vec![g(0), g(4)] };
+        let t = resolve(&uid_request("4000"), &started).unwrap();
+        assert_eq!(t.groups, vec![g(4000), g(5000)]);
+        assert_eq!(t.inherited, vec![g(5000)]);
+        assert_eq!(t.not_inherited.iter().map(|(g, _)| g.as_raw()).collect::<Vec<_>>(), [0, 4]);
+    }
+
+    #[test]
+    fn extra_groups_by_name_and_number_and_clear_groups() {
+        let g = Gid::from_raw;
+        let started = StartedGroups { all: vec![g(5000)], own: vec![] };
+        let r = Request::new(&args(&["--uid", "4000", "--groups", "nogroup,6000,6000"]), &env_of(&[]));
+        let nogroup = Group::from_name("nogroup").unwrap().unwrap().gid;
+        assert_eq!(resolve(&r, &started).unwrap().groups, vec![g(4000), g(5000), nogroup, g(6000)]);
+        let r = Request::new(&args(&["--uid", "4000", "--clear-groups", "--groups", "6000"]), &env_of(&[]));
+        assert_eq!(resolve(&r, &started).unwrap().groups, vec![g(4000), g(6000)]);
+        let r = Request::new(&args(&["--uid", "4000", "--groups", "no-such-group-xyz"]), &env_of(&[]));
+        assert!(usage_message(resolve(&r, &started)).contains("no such group"));
+    }
+}

@@ -1,0 +1,321 @@
+//! The one thin layer that talks to the kernel about credentials, capabilities and process state.
+//!
+//! Everything that changes who this process is goes through the [`Syscall`] trait, so the *order* of a
+//! privilege drop can be unit-tested against a recording fake while the integration tests check the
+//! real result from inside the exec'd command. Nothing outside this module calls libc directly.
+//!
+//! Capabilities are read and written as raw 64-bit masks, not as a list of names known at compile time:
+//! a kernel newer than this binary may know capabilities we have never heard of, and those must be
+//! dropped and verified all the same.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::os::fd::RawFd;
+
+use nix::libc;
+pub use nix::unistd::{Gid, Uid};
+
+/// Turn a C-style `-1` return into the `errno` it stands for, once, instead of at every call site.
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// The credentials and privilege state of the calling process, as the kernel reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// real, effective, saved and filesystem uid
+    pub uids: [Uid; 4],
+    /// real, effective, saved and filesystem gid
+    pub gids: [Gid; 4],
+    pub groups: Vec<Gid>,
+    pub caps: CapSets,
+    pub no_new_privs: bool,
+}
+
+/// All five capability sets as bit masks (bit N is capability N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CapSets {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+    pub bounding: u64,
+}
+
+impl CapSets {
+    /// The sets that are not empty, by the names `/proc/self/status` uses.
+    pub fn non_empty(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("CapEff", self.effective),
+            ("CapPrm", self.permitted),
+            ("CapInh", self.inheritable),
+            ("CapAmb", self.ambient),
+            ("CapBnd", self.bounding),
+        ]
+        .into_iter()
+        .filter(|(_, mask)| *mask != 0)
+        .collect()
+    }
+}
+
+/// The privileged operations of a drop, in the vocabulary of the kernel.
+///
+/// The real implementation is [`Kernel`]; tests use a recorder to check the order of calls.
+pub trait Syscall {
+    /// Make sure a change of uid clears the permitted and effective sets (PR_SET_KEEPCAPS 0).
+    fn clear_keep_caps(&mut self) -> io::Result<()>;
+    /// Empty the ambient set; an unprivileged process may always do this.
+    fn clear_ambient(&mut self) -> io::Result<()>;
+    /// Remove every capability from the bounding set; needs CAP_SETPCAP.
+    fn clear_bounding(&mut self) -> io::Result<()>;
+    /// Set the supplementary groups, even to an empty list.
+    fn set_groups(&mut self, groups: &[Gid]) -> io::Result<()>;
+    fn set_resgid(&mut self, gid: Gid) -> io::Result<()>;
+    fn set_resuid(&mut self, uid: Uid) -> io::Result<()>;
+    /// Empty the effective, permitted and inheritable sets; lowering them is always allowed.
+    fn clear_capabilities(&mut self) -> io::Result<()>;
+    fn set_no_new_privs(&mut self) -> io::Result<()>;
+    /// Read back what the kernel now says about this process.
+    fn credentials(&self) -> io::Result<Credentials>;
+    /// Try to become uid 0 and gid 0 again; `true` means at least one attempt succeeded (a failure).
+    fn can_regain_root(&mut self) -> bool;
+}
+
+/// The real kernel.
+#[derive(Debug, Default)]
+pub struct Kernel;
+
+// Not exported by the libc crate: the capget/capset header and data of _LINUX_CAPABILITY_VERSION_3.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+fn capget() -> io::Result<(u64, u64, u64)> {
+    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and data are valid, writable and of the layout version 3 expects (two elements).
+    let ret = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    check(ret as libc::c_int)?;
+    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+    Ok((
+        join(data[0].effective, data[1].effective),
+        join(data[0].permitted, data[1].permitted),
+        join(data[0].inheritable, data[1].inheritable),
+    ))
+}
+
+fn capset_empty() -> io::Result<()> {
+    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+    let data = [CapData::default(); 2];
+    // SAFETY: header and data are valid and of the layout version 3 expects; the kernel only reads data.
+    let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    check(ret as libc::c_int).map(drop)
+}
+
+fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<libc::c_int> {
+    // SAFETY: every option used here takes integer arguments only; unused ones must be zero.
+    check(unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+}
+
+fn prctl_ambient(op: libc::c_ulong, cap: libc::c_ulong) -> io::Result<libc::c_int> {
+    // SAFETY: PR_CAP_AMBIENT takes integer arguments only; the unused ones must be zero.
+    check(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, op, cap, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+}
+
+/// Walk capability numbers until the kernel says it does not know one (EINVAL), collecting those for
+/// which `probe` answers 1.
+fn cap_mask(probe: impl Fn(libc::c_ulong) -> io::Result<libc::c_int>) -> io::Result<u64> {
+    let mut mask = 0u64;
+    for cap in 0..64u32 {
+        match probe(cap.into()) {
+            Ok(1) => mask |= 1 << cap,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(mask)
+}
+
+fn bounding_mask() -> io::Result<u64> {
+    cap_mask(|cap| prctl(libc::PR_CAPBSET_READ, cap))
+}
+
+fn ambient_mask() -> io::Result<u64> {
+    cap_mask(|cap| prctl_ambient(libc::PR_CAP_AMBIENT_IS_SET as libc::c_ulong, cap))
+}
+
+fn fsuid() -> Uid {
+    // SAFETY: setfsuid with an invalid id (-1) changes nothing and returns the current fsuid.
+    Uid::from_raw(unsafe { libc::setfsuid(u32::MAX) } as u32)
+}
+
+fn fsgid() -> Gid {
+    // SAFETY: setfsgid with an invalid id (-1) changes nothing and returns the current fsgid.
+    Gid::from_raw(unsafe { libc::setfsgid(u32::MAX) } as u32)
+}
+
+impl Syscall for Kernel {
+    fn clear_keep_caps(&mut self) -> io::Result<()> {
+        prctl(libc::PR_SET_KEEPCAPS, 0).map(drop)
+    }
+
+    fn clear_ambient(&mut self) -> io::Result<()> {
+        prctl_ambient(libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0).map(drop)
+    }
+
+    fn clear_bounding(&mut self) -> io::Result<()> {
+        let mask = bounding_mask()?;
+        for cap in (0..64u32).filter(|c| mask & (1 << c) != 0) {
+            prctl(libc::PR_CAPBSET_DROP, cap.into())?;
+        }
+        Ok(())
+    }
+
+    fn set_groups(&mut self, groups: &[Gid]) -> io::Result<()> {
+        nix::unistd::setgroups(groups).map_err(io::Error::from)
+    }
+
+    fn set_resgid(&mut self, gid: Gid) -> io::Result<()> {
+        nix::unistd::setresgid(gid, gid, gid).map_err(io::Error::from)
+    }
+
+    fn set_resuid(&mut self, uid: Uid) -> io::Result<()> {
+        nix::unistd::setresuid(uid, uid, uid).map_err(io::Error::from)
+    }
+
+    fn clear_capabilities(&mut self) -> io::Result<()> {
+        capset_empty()
+    }
+
+    fn set_no_new_privs(&mut self) -> io::Result<()> {
+        nix::sys::prctl::set_no_new_privs().map_err(io::Error::from)
+    }
+
+    fn credentials(&self) -> io::Result<Credentials> {
+        let uids = nix::unistd::getresuid()?;
+        let gids = nix::unistd::getresgid()?;
+        let (effective, permitted, inheritable) = capget()?;
+        Ok(Credentials {
+            uids: [uids.real, uids.effective, uids.saved, fsuid()],
+            gids: [gids.real, gids.effective, gids.saved, fsgid()],
+            groups: nix::unistd::getgroups()?,
+            caps: CapSets { effective, permitted, inheritable, ambient: ambient_mask()?, bounding: bounding_mask()? },
+            no_new_privs: nix::sys::prctl::get_no_new_privs()?,
+        })
+    }
+
+    fn can_regain_root(&mut self) -> bool {
+        let root_uid = nix::unistd::setuid(Uid::from_raw(0)).is_ok();
+        let root_gid = nix::unistd::setgid(Gid::from_raw(0)).is_ok();
+        root_uid || root_gid
+    }
+}
+
+/// The descriptors open in this process, by number, as `/proc/self/fd` lists them.
+///
+/// `None` when `/proc` is not mounted (possible in a minimal container).
+pub fn open_fds() -> Option<BTreeSet<RawFd>> {
+    let dir = std::fs::read_dir("/proc/self/fd").ok()?;
+    // The directory handle itself shows up in the listing; it is closed again by the time we return.
+    Some(dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+}
+
+/// Mark every descriptor from 3 up that is not in `keep` close-on-exec, so nothing this process opened
+/// itself reaches the command, while descriptors handed to us (socket activation) still do.
+pub fn cloexec_all_but(keep: &BTreeSet<RawFd>) -> io::Result<()> {
+    let Some(open) = open_fds() else {
+        // Without /proc, fall back to the kernel doing it for everything above the highest kept fd.
+        let first = keep.iter().copied().filter(|&fd| fd >= 3).max().map_or(3, |fd| fd + 1);
+        // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors; no memory involved.
+        let ret = unsafe {
+            libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC)
+        };
+        return check(ret as libc::c_int).map(drop);
+    };
+    for fd in open.into_iter().filter(|fd| *fd >= 3 && !keep.contains(fd)) {
+        // SAFETY: F_GETFD/F_SETFD only read and set descriptor flags; a stale fd fails with EBADF.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags == -1 {
+            continue; // the listing's own directory handle, already closed
+        }
+        // SAFETY: as above.
+        check(unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
+    }
+    Ok(())
+}
+
+/// Give the command the signal state a freshly started process has: nothing blocked, nothing ignored.
+///
+/// Rust's runtime ignores SIGPIPE, and the hook runner blocks the termination signals; neither may leak.
+pub fn reset_signals() -> io::Result<()> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
+        // SAFETY: installing SIG_DFL has no handler whose safety could be violated.
+        unsafe { sigaction(signal, &default) }?;
+    }
+    // Real-time signals are not in nix's `Signal`; reset them by number.
+    for signal in libc::SIGRTMIN()..=libc::SIGRTMAX() {
+        // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask; a null old-action pointer is allowed.
+        let ret = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(signal, &action, std::ptr::null_mut())
+        };
+        check(ret)?;
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+    Ok(())
+}
+
+/// The groups of the account `name` with primary group `gid`, from the group database (NSS).
+pub fn account_groups(name: &str, gid: Gid) -> io::Result<Vec<Gid>> {
+    let name = std::ffi::CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    nix::unistd::getgrouplist(&name, gid).map_err(io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_credentials_like_proc_status() {
+        let creds = Kernel.credentials().expect("read credentials");
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let field = |name: &str| {
+            let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        assert_eq!(creds.caps.effective, field("CapEff:"));
+        assert_eq!(creds.caps.permitted, field("CapPrm:"));
+        assert_eq!(creds.caps.inheritable, field("CapInh:"));
+        assert_eq!(creds.caps.ambient, field("CapAmb:"));
+        assert_eq!(creds.caps.bounding, field("CapBnd:"));
+        let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        let uids: Vec<u32> = uid_line.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
+        assert_eq!(creds.uids.map(|u| u.as_raw()).to_vec(), uids);
+    }
+
+    #[test]
+    fn non_empty_names_the_sets_that_hold_something() {
+        let sets = CapSets { permitted: 1, bounding: 0x20, ..Default::default() };
+        assert_eq!(sets.non_empty(), vec![("CapPrm", 1), ("CapBnd", 0x20)]);
+    }
+}
