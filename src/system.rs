@@ -263,23 +263,24 @@ pub fn cloexec_all_but(keep: &BTreeSet<RawFd>) -> io::Result<()> {
 
 /// Give the command the signal state a freshly started process has: nothing blocked, nothing ignored.
 ///
-/// Rust's runtime ignores SIGPIPE, and the hook runner blocks the termination signals; neither may leak.
+/// Rust's runtime ignores SIGPIPE, the hook runner blocks the termination signals, and whoever started us
+/// may have ignored anything; none of it may leak. The raw syscall is used because glibc refuses to touch
+/// the two real-time signals it reserves (32, 33), which can arrive ignored all the same.
 pub fn reset_signals() -> io::Result<()> {
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
-    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
-    for signal in Signal::iterator().filter(|s| !matches!(s, Signal::SIGKILL | Signal::SIGSTOP)) {
-        // SAFETY: installing SIG_DFL has no handler whose safety could be violated.
-        unsafe { sigaction(signal, &default) }?;
-    }
-    // Real-time signals are not in nix's `Signal`; reset them by number.
-    for signal in libc::SIGRTMIN()..=libc::SIGRTMAX() {
-        // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask; a null old-action pointer is allowed.
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    // The kernel's struct sigaction, zeroed: SIG_DFL, no flags, empty mask, whatever the architecture's
+    // layout of those fields (at most 32 bytes).
+    let default = [0u64; 4];
+    for signal in 1..=64 {
+        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: `default` is a valid, zeroed kernel sigaction that outlives the call; no old action is
+        // asked for; the size is the kernel's sigset size (64 signals).
         let ret = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(signal, &action, std::ptr::null_mut())
+            libc::syscall(libc::SYS_rt_sigaction, signal, default.as_ptr(), std::ptr::null_mut::<u64>(), 8usize)
         };
-        check(ret)?;
+        check(ret as libc::c_int)?;
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     Ok(())

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI and a newcomer run it: bash scripts/test.sh (as root, for the real tests).
+# Installs what the tests need from Debian's packages when it is missing, then checks formatting, lints
+# and runs every test. Under CI=true a test that would skip for lack of root or a tool fails instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { # need COMMAND DEBIAN-PACKAGE
+    command -v "$1" >/dev/null 2>&1 && return
+    if [ "$(id -u)" != 0 ]; then
+        echo "scripts/test.sh: $1 is missing (Debian package $2) and we are not root to install it" >&2
+        return
+    fi
+    if [ -z "${APT_UPDATED:-}" ]; then
+        apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+need capsh libcap2-bin
+need setpriv util-linux
+need useradd passwd
+need getent libc-bin
+
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked

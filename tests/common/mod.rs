@@ -1,0 +1,160 @@
+//! Shared helpers for the integration tests: run the real binary, make real accounts, read the real
+//! `/proc/self/status` of the command roothooks started.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_roothooks");
+
+/// True when the test can go on. Without root it says so on the terminal (bypassing the test harness's
+/// capture, so the skip is seen) and returns false; under CI (CI=true) a missing root is a failure.
+pub fn need_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    let reason = format!("SKIPPED {test}: needs root, running as uid {}", nix::unistd::geteuid());
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{reason}; CI must run every test");
+    }
+    let _ = writeln!(std::io::stderr(), "{reason}");
+    false
+}
+
+/// The binary, with no identity settings leaking in from the environment the tests run in.
+pub fn roothooks() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("ROOTHOOKS_") || key.starts_with("NB_") || key == "REPO_DIR" {
+            cmd.env_remove(&*key);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("start roothooks")
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `Name: value` lines of a `/proc/self/status` dump, values with their whitespace folded.
+pub fn proc_status(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .collect()
+}
+
+/// A Uid: or Gid: line's value when real, effective, saved and filesystem id are all `id`.
+pub fn four(id: u32) -> String {
+    [id; 4].map(|i| i.to_string()).join(" ")
+}
+
+/// The Groups line as numbers, sorted.
+pub fn groups(status: &HashMap<String, String>) -> Vec<u32> {
+    sorted(&status["Groups"].split(' ').filter(|g| !g.is_empty()).map(|g| g.parse().unwrap()).collect::<Vec<_>>())
+}
+
+pub fn sorted(ids: &[u32]) -> Vec<u32> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Check what must hold for every command roothooks starts as a non-root user.
+pub fn assert_unprivileged(status: &HashMap<String, String>) {
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status[set], "0000000000000000", "{set} not empty: {status:?}");
+    }
+    assert_eq!(status["NoNewPrivs"], "1", "no_new_privs not set");
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn taken(db: &str, key: &str) -> bool {
+    Command::new("getent").args([db, key]).stdout(Stdio::null()).status().map(|s| s.success()).unwrap_or(true)
+}
+
+/// An id free in both the user and group databases, different for each call in this process.
+pub fn free_id() -> u32 {
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let id = 20_000 + (std::process::id() % 1_000) * 40 + n;
+        if !taken("passwd", &id.to_string()) && !taken("group", &id.to_string()) {
+            return id;
+        }
+    }
+}
+
+/// shadow-utils refuse rather than wait when another process holds their lock; retry a little.
+fn shadow(cmd: &str, args: &[&str]) {
+    for _ in 0..50 {
+        let out = Command::new(cmd).args(args).output().expect(cmd);
+        if out.status.success() {
+            return;
+        }
+        if !String::from_utf8_lossy(&out.stderr).contains("lock") {
+            panic!("{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{cmd} {args:?}: database stayed locked");
+}
+
+/// A real account (and its groups) in /etc/passwd and /etc/group, removed again when dropped.
+pub struct Account {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub extra: Vec<(String, u32)>,
+}
+
+impl Account {
+    /// An account with its own primary group and `extra` supplementary groups.
+    pub fn new(extra: usize) -> Account {
+        let uid = free_id();
+        let name = format!("rht{uid}");
+        shadow("groupadd", &["-g", &uid.to_string(), &name]);
+        let extra: Vec<(String, u32)> = (0..extra)
+            .map(|_| {
+                let gid = free_id();
+                let group = format!("rhg{gid}");
+                shadow("groupadd", &["-g", &gid.to_string(), &group]);
+                (group, gid)
+            })
+            .collect();
+        let list = extra.iter().map(|(g, _)| g.as_str()).collect::<Vec<_>>().join(",");
+        let home = format!("/home/{name}");
+        let uid_text = uid.to_string();
+        let mut args = vec!["-u", &uid_text, "-g", &name, "-M", "-d", &home];
+        args.extend(["-s", "/bin/sh"]);
+        if !list.is_empty() {
+            args.extend(["-G", &list]);
+        }
+        args.push(&name);
+        shadow("useradd", &args);
+        Account { name, uid, gid: uid, extra }
+    }
+}
+
+impl Drop for Account {
+    fn drop(&mut self) {
+        shadow("userdel", &[&self.name]);
+        let _ = Command::new("groupdel").arg(&self.name).output();
+        for (group, _) in &self.extra {
+            shadow("groupdel", &[group]);
+        }
+    }
+}

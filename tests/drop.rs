@@ -1,0 +1,295 @@
+//! The identity switch, checked from inside the command roothooks starts: its own /proc/self/status,
+//! its own `id`, its own environment. Every test runs the real binary as root against real accounts.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use common::*;
+
+const STATUS: &[&str] = &["--", "cat", "/proc/self/status"];
+
+#[test]
+fn uid_without_account_gets_nothing_to_regain() {
+    if !need_root("uid_without_account_gets_nothing_to_regain") {
+        return;
+    }
+    let uid = free_id();
+    let out = run(roothooks().args(["--uid", &uid.to_string()]).args(STATUS));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = proc_status(&stdout(&out));
+    assert_eq!(status["Uid"], four(uid));
+    assert_eq!(status["Gid"], four(uid));
+    assert_eq!(status["Groups"], uid.to_string());
+    assert_unprivileged(&status);
+}
+
+#[test]
+fn account_gives_gid_groups_and_identity_variables() {
+    if !need_root("account_gives_gid_groups_and_identity_variables") {
+        return;
+    }
+    let account = Account::new(2);
+    let out = run(roothooks().args(["--user", &account.name]).args([
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/self/status; echo HOME=$HOME; echo USER=$USER; echo LOGNAME=$LOGNAME; echo SHELL=$SHELL",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let status = proc_status(&text);
+    assert_eq!(status["Uid"], four(account.uid));
+    assert_eq!(status["Gid"], four(account.gid));
+    assert_eq!(groups(&status), sorted(&[account.gid, account.extra[0].1, account.extra[1].1]));
+    assert_unprivileged(&status);
+    assert!(text.contains(&format!("HOME=/home/{}\n", account.name)), "{text}");
+    assert!(text.contains(&format!("USER={}\n", account.name)), "{text}");
+    assert!(text.contains(&format!("LOGNAME={}\n", account.name)), "{text}");
+    assert!(text.contains("SHELL=/bin/sh\n"), "{text}");
+}
+
+#[test]
+fn setuid_root_binary_does_not_give_root_back() {
+    if !need_root("setuid_root_binary_does_not_give_root_back") {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("rh-suid").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let id = dir.path().join("id");
+    std::fs::copy("/usr/bin/id", &id).unwrap();
+    std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let uid = free_id().to_string();
+
+    // Control: the same drop without no_new_privs and bounding set, as setpriv or gosu leave it.
+    let control = Command::new("setpriv")
+        .args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--"])
+        .arg(&id)
+        .arg("-u")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&control).trim(), "0", "the setuid copy must work, else this test proves nothing");
+
+    let out = run(roothooks().args(["--uid", &uid, "--"]).arg(&id).arg("-u"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), uid);
+
+    // The documented opt-out really does leave the door open, and says so.
+    let open = run(roothooks().args(["--uid", &uid, "--allow-privilege-escalation", "--"]).arg(&id).arg("-u"));
+    assert_eq!(stdout(&open).trim(), "0");
+    assert!(stderr(&open).contains("WARN") && stderr(&open).contains("no_new_privs is NOT set"), "{}", stderr(&open));
+}
+
+#[test]
+fn inherited_groups_are_kept_but_group_0_is_not() {
+    if !need_root("inherited_groups_are_kept_but_group_0_is_not") {
+        return;
+    }
+    let (uid, fs_group) = (free_id(), free_id());
+    // setpriv as root changes only the groups: what an orchestrator's fsGroup looks like to us.
+    let out = Command::new("setpriv")
+        .args(["--groups", &format!("0,{fs_group}"), "--", BIN, "--uid", &uid.to_string()])
+        .args(STATUS)
+        .env_remove("NB_UID")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = proc_status(&stdout(&out));
+    assert_eq!(groups(&status), sorted(&[uid, fs_group]));
+    assert!(stderr(&out).contains("not passing group 0"), "{}", stderr(&out));
+
+    let cleared = Command::new("setpriv")
+        .args([
+            "--groups",
+            &format!("0,{fs_group}"),
+            "--",
+            BIN,
+            "--uid",
+            &uid.to_string(),
+            "--clear-groups",
+            "--groups",
+            "7777",
+        ])
+        .args(STATUS)
+        .output()
+        .unwrap();
+    assert_eq!(groups(&proc_status(&stdout(&cleared))), sorted(&[uid, 7777]));
+}
+
+#[test]
+fn environment_passes_through_and_the_exit_status_is_the_commands() {
+    if !need_root("environment_passes_through_and_the_exit_status_is_the_commands") {
+        return;
+    }
+    let out = run(roothooks()
+        .args(["--uid", &free_id().to_string(), "--", "sh", "-c", "echo $JUPYTERHUB_API_TOKEN; exit 7"])
+        .env("JUPYTERHUB_API_TOKEN", "secret-token"));
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(stdout(&out), "secret-token\n");
+}
+
+#[test]
+fn exec_keeps_the_pid_and_starts_with_clean_signal_state_and_descriptors() {
+    if !need_root("exec_keeps_the_pid_and_starts_with_clean_signal_state_and_descriptors") {
+        return;
+    }
+    let mut cmd = roothooks();
+    cmd.args([
+        "--uid",
+        &free_id().to_string(),
+        "--",
+        "sh",
+        "-c",
+        "echo pid=$$; ls /proc/self/fd; cat /proc/self/status",
+    ]);
+    // SAFETY: only async-signal-safe calls between fork and exec: block SIGUSR1, ignore SIGHUP, and
+    // hand roothooks an extra descriptor 7 that the command must still get (socket activation).
+    unsafe {
+        cmd.pre_exec(|| {
+            use nix::sys::signal::*;
+            let mut set = SigSet::empty();
+            set.add(Signal::SIGUSR1);
+            sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+            signal(Signal::SIGHUP, SigHandler::SigIgn)?;
+            if nix::libc::dup2(1, 7) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // whatever the test harness itself leaks is not ours to judge
+            for fd in (3..1024).filter(|fd| *fd != 7) {
+                nix::libc::close(fd);
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("pid={pid}\n")), "exec must keep roothooks' PID {pid}: {text}");
+    let fds: Vec<&str> = text.lines().skip(1).take_while(|l| l.parse::<u32>().is_ok()).collect();
+    // 0-2, the inherited 7, and the descriptor ls opens to list the directory (3)
+    assert_eq!(fds, ["0", "1", "2", "3", "7"], "inherited descriptor lost or one of roothooks' own leaked");
+    let status = proc_status(&text);
+    assert_eq!(status["SigBlk"], "0000000000000000");
+    assert_eq!(status["SigIgn"], "0000000000000000", "SIGPIPE or SIGHUP left ignored");
+}
+
+#[test]
+fn root_is_refused_unless_asked_for_and_then_still_without_capabilities() {
+    if !need_root("root_is_refused_unless_asked_for_and_then_still_without_capabilities") {
+        return;
+    }
+    let out = run(roothooks().args(["--uid", "0", "--", "touch", "/tmp/roothooks-must-not-exist"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("refusing to run the command as uid 0"), "{}", stderr(&out));
+    assert!(!std::path::Path::new("/tmp/roothooks-must-not-exist").exists());
+
+    let out = run(roothooks().args(["--uid", "0", "--allow-root"]).args(STATUS));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = proc_status(&stdout(&out));
+    assert_eq!(status["Uid"], "0 0 0 0");
+    assert_unprivileged(&status);
+}
+
+#[test]
+fn bad_values_exit_2_with_one_line_and_run_nothing() {
+    if !need_root("bad_values_exit_2_with_one_line_and_run_nothing") {
+        return;
+    }
+    let marker = tempfile::tempdir().unwrap();
+    let file = marker.path().join("ran");
+    let touch = ["--", "touch", file.to_str().unwrap()];
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
+        (&["--uid", "abc"], &[], "--uid 'abc' is not a valid uid"),
+        (&["--uid", "-5"], &[], "--uid '-5' is not a valid uid"),
+        (&["--gid", "x1"], &[], "--gid 'x1' is not a valid gid"),
+        (&["--user", "no-such-user-rh"], &[], "--user 'no-such-user-rh': no such account"),
+        (&["--user", "nobody", "--uid", "4242"], &[], "is uid 65534 but --uid '4242'"),
+        (&[], &[("NB_UID", "abc")], "NB_UID='abc' (from the environment) is not a valid uid"),
+        (&["--groups", "no-such-group-rh"], &[], "no such group"),
+        (&["--no-such-flag"], &[], "unexpected argument '--no-such-flag'"),
+    ];
+    for (args, env, message) in cases {
+        let out = run(roothooks().args(*args).args(touch).envs(env.iter().copied()));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line expected: {err}");
+        assert!(err.contains(message), "{args:?}: {err}");
+        assert!(!file.exists(), "{args:?} ran the command");
+    }
+    let out = run(roothooks().args(["--uid", "4242"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no command given"), "{}", stderr(&out));
+}
+
+#[test]
+fn missing_command_is_127_and_unexecutable_is_126() {
+    if !need_root("missing_command_is_127_and_unexecutable_is_126") {
+        return;
+    }
+    let uid = free_id().to_string();
+    let out = run(roothooks().args(["--uid", &uid, "--", "no-such-command-rh"]));
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    assert!(stderr(&out).contains("command not found: no-such-command-rh (searched PATH="), "{}", stderr(&out));
+
+    let dir = tempfile::Builder::new().prefix("rh-noexec").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let plain = dir.path().join("plain");
+    std::fs::write(&plain, "echo should not run\n").unwrap();
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(roothooks().args(["--uid", &uid, "--"]).arg(&plain));
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot execute {}: Permission denied", plain.display())),
+        "{}",
+        stderr(&out)
+    );
+
+    // Root's PATH often has directories the user cannot enter; that is "not found", not "denied".
+    let out = run(roothooks().args(["--uid", &uid, "--", "no-such-command-rh"]).env("PATH", "/root:/usr/bin"));
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+}
+
+#[test]
+fn a_drop_that_cannot_be_done_starts_nothing() {
+    if !need_root("a_drop_that_cannot_be_done_starts_nothing") {
+        return;
+    }
+    let marker = tempfile::tempdir().unwrap();
+    let file = marker.path().join("ran");
+    // uid 0, but without CAP_SETUID: what a pod with runAsUser 0 and a trimmed capability list gets.
+    let out = Command::new("capsh")
+        .args(["--drop=cap_setuid", "--caps=cap_setgid,cap_setpcap+eip", "--", "-c"])
+        .arg(format!("exec {BIN} --uid 4242 -- touch {}", file.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot change uid to 4242"), "{}", stderr(&out));
+    assert!(!file.exists());
+}
+
+#[test]
+fn started_without_root_it_still_starts_the_command_with_nothing_to_regain() {
+    if !need_root("started_without_root_it_still_starts_the_command_with_nothing_to_regain") {
+        return;
+    }
+    let uid = free_id().to_string();
+    // A non-root start that even holds an ambient capability: all of it must go.
+    let out = Command::new("setpriv")
+        .args(["--reuid", &uid, "--regid", &uid, "--clear-groups"])
+        .args(["--inh-caps", "+net_bind_service", "--ambient-caps", "+net_bind_service", "--", BIN])
+        .args(STATUS)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not root"), "{}", stderr(&out));
+    let status = proc_status(&stdout(&out));
+    assert_eq!(status["Uid"], four(uid.parse().unwrap()));
+    for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+        assert_eq!(status[set], "0000000000000000", "{set}");
+    }
+    assert_eq!(status["NoNewPrivs"], "1");
+}
