@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
@@ -34,6 +35,21 @@ Examples:
   repo2docker:    exec roothooks --user \"$NB_USER\" -- \"$@\"
   Kubernetes:     env ROOTHOOKS_UID=1000 ROOTHOOKS_GID=100 roothooks -- jupyterhub-singleuser
   check a setup:  roothooks --dry-run --user jovyan -- jupyter lab";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailurePolicy {
+    /// log the failure and go on; the command still starts
+    Continue,
+    /// stop at the first failure; exit 1 without starting the command
+    Abort,
+}
+
+fn parse_timeout(value: &str) -> Result<Duration, String> {
+    match value.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && (0.0..=1e9).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!("'{value}' is not a number of seconds; give e.g. 60, or 0 for no limit")),
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -103,13 +119,60 @@ pub struct Args {
     #[arg(long, value_name = "FORMAT", env = "ROOTHOOKS_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
 
+    /// Directory whose executable files run as root, in byte order of their names
+    ///
+    /// [default: $REPO_DIR/roothooks.d when REPO_DIR is set (repo2docker), else /etc/roothooks.d]
+    /// A missing directory is logged and the command still starts. Example: --hooks-dir /srv/roothooks.d
+    #[arg(long, value_name = "DIR", env = "ROOTHOOKS_HOOKS_DIR")]
+    pub hooks_dir: Option<PathBuf>,
+
+    /// Seconds a hook may run before its whole process group is stopped; 0 for no limit
+    ///
+    /// SIGTERM first, SIGKILL 2 s later. Example: --hook-timeout 120
+    #[arg(long, value_name = "SECS", env = "ROOTHOOKS_HOOK_TIMEOUT", default_value = "60", value_parser = parse_timeout, allow_hyphen_values = true)]
+    pub hook_timeout: Duration,
+
+    /// What a failing hook does: continue (log it, start the command) or abort (exit 1, start nothing)
+    ///
+    /// Example: --on-hook-failure abort
+    #[arg(long, value_name = "POLICY", env = "ROOTHOOKS_ON_HOOK_FAILURE", default_value = "continue")]
+    pub on_hook_failure: FailurePolicy,
+
+    /// Run hooks that a non-root user could have changed (DANGEROUS; e.g. repo2docker's repository)
+    ///
+    /// Normally a hook runs only if it and every directory above it are owned by root and not writable by
+    /// group or others. Each such hook is logged as a warning. Example: --allow-untrusted-hooks
+    #[arg(long, env = "ROOTHOOKS_ALLOW_UNTRUSTED_HOOKS")]
+    pub allow_untrusted_hooks: bool,
+
+    /// Copy of roothooks' log, readable by the user; "none" to turn it off
+    ///
+    /// [default: /tmp/roothooks-UID.log] Created anew on each start, owned by the user, never through a
+    /// symlink. Example: --log-file /var/log/roothooks.log
+    #[arg(long, value_name = "PATH", env = "ROOTHOOKS_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// Write a JSON report (identity, each hook's outcome, final privileges) here before the exec
+    ///
+    /// Example: --report /tmp/roothooks-report.json
+    #[arg(long, value_name = "PATH", env = "ROOTHOOKS_REPORT")]
+    pub report: Option<PathBuf>,
+
+    /// Run the hooks and exit without starting a command (a privileged initContainer)
+    ///
+    /// The command may then be left out. Exit status 0 unless --on-hook-failure abort stopped it.
+    /// Example: roothooks --no-exec --hooks-dir /srv/init.d
+    #[arg(long, conflicts_with = "dry_run")]
+    pub no_exec: bool,
+
     /// Resolve everything and print the plan; run nothing, change nothing
     ///
+    /// Shows the identity and groups, each hook with run or skip and why, and the command's path.
     /// Exit status 0 when the plan is valid. Example: --dry-run --user jovyan -- jupyter lab
     #[arg(long)]
     pub dry_run: bool,
 
-    /// The command to exec as the user, with its arguments
+    /// The command to exec as the user, with its arguments (optional with --no-exec)
     #[arg(value_name = "COMMAND", trailing_var_arg = true)]
     pub command: Vec<OsString>,
 }
@@ -155,6 +218,22 @@ mod tests {
         assert_eq!(a.command, ["ls", "-l", "--uid", "7"]);
         let b = parse(&["--uid", "5", "ls", "-l"]);
         assert_eq!(b.command, ["ls", "-l"]);
+    }
+
+    #[test]
+    fn hook_flags() {
+        let a = parse(&["--hooks-dir", "/srv/h", "--hook-timeout", "1.5", "--on-hook-failure", "abort", "x"]);
+        assert_eq!(a.hooks_dir, Some(PathBuf::from("/srv/h")));
+        assert_eq!(a.hook_timeout, Duration::from_millis(1500));
+        assert_eq!(a.on_hook_failure, FailurePolicy::Abort);
+        let b = parse(&["--no-exec", "--allow-untrusted-hooks", "--log-file", "none", "--report", "/tmp/r.json"]);
+        assert!(b.no_exec && b.allow_untrusted_hooks && b.command.is_empty());
+        assert_eq!(b.log_file, Some(PathBuf::from("none")));
+        for bad in ["abc", "-1", "inf", "NaN"] {
+            let err = Args::try_parse_from(["roothooks", "--hook-timeout", bad, "x"]).unwrap_err().to_string();
+            assert!(err.contains("is not a number of seconds"), "{err}");
+        }
+        assert!(Args::try_parse_from(["roothooks", "--no-exec", "--dry-run"]).is_err());
     }
 
     #[test]

@@ -1,20 +1,26 @@
 //! roothooks: run an operator's setup hooks as root, then drop every privilege and exec the user's server.
 //!
-//! The data path is the layout: arguments (`cli`) → a resolved plan (`identity`, `plan`) → privileges
-//! dropped and verified (`privilege`, over the kernel layer `system`) → exec (`exec`).
+//! The data path is the layout: arguments (`cli`) → a resolved plan (`identity`, `hooks`, `plan`) →
+//! hooks run as root (`runner`) → privileges dropped and verified (`privilege`, over the kernel layer
+//! `system`) → exec (`exec`). `log` and `outputs` are what the operator and the user get to read.
 
 pub mod cli;
 pub mod error;
 pub mod exec;
+pub mod hooks;
 pub mod identity;
 pub mod log;
+pub mod outputs;
 pub mod plan;
 pub mod privilege;
+pub mod runner;
 pub mod system;
 
 use std::collections::BTreeSet;
 use std::os::fd::RawFd;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use tracing::{error, info, warn};
@@ -22,9 +28,11 @@ use tracing::{error, info, warn};
 use crate::cli::Args;
 use crate::error::{Error, Result, EXIT_USAGE};
 use crate::exec::CommandLine;
+use crate::hooks::{Decision, DirOrigin, DirState, Hook, HookPlan};
 use crate::identity::{group_list_label, Request, StartedGroups};
 use crate::plan::{Plan, Privilege};
 use crate::privilege::DropSpec;
+use crate::runner::{HookResult, Runner};
 use crate::system::{Credentials, Kernel, Syscall};
 
 /// The whole program; `main.rs` only calls this.
@@ -65,26 +73,114 @@ fn started_groups(started: &Credentials) -> StartedGroups {
     StartedGroups { all: started.groups.clone(), own }
 }
 
+/// The hooks directory when none is given: repo2docker's repository, else /etc.
+pub fn default_hooks_dir(repo_dir: Option<&std::ffi::OsStr>) -> PathBuf {
+    match repo_dir.filter(|d| !d.is_empty()) {
+        Some(repo) => Path::new(repo).join("roothooks.d"),
+        None => PathBuf::from("/etc/roothooks.d"),
+    }
+}
+
 /// Build the plan from the arguments and the environment, changing nothing.
 pub fn build_plan(args: &Args, started: &Credentials) -> Result<Plan> {
     let env = |name: &str| std::env::var(name).ok();
     let target = identity::resolve(&Request::new(args, &env), &started_groups(started))?;
-    let Some((program, rest)) = args.command.split_first() else {
-        return Err(Error::Usage(
-            "no command given: put the command to run after --, e.g. roothooks --uid 1000 -- jupyterhub-singleuser"
+    let command = match args.command.split_first() {
+        Some((program, rest)) => Some(CommandLine { program: program.clone(), args: rest.to_vec() }),
+        None if args.no_exec => None,
+        None => return Err(Error::Usage(
+            "no command given: put the command to run after --, e.g. roothooks --uid 1000 -- jupyterhub-singleuser \
+                 (or pass --no-exec to only run the hooks)"
                 .into(),
-        ));
+        )),
     };
-    let command = CommandLine { program: program.clone(), args: rest.to_vec() };
     let privilege =
         if started.uids[1].is_root() { Privilege::Root } else { Privilege::Unprivileged { uid: started.uids[1] } };
+    let (dir, origin) = match &args.hooks_dir {
+        Some(dir) => (dir.clone(), DirOrigin::Explicit),
+        None => (default_hooks_dir(std::env::var_os("REPO_DIR").as_deref()), DirOrigin::Default),
+    };
+    let log_file = match &args.log_file {
+        Some(path) if path.as_os_str() == "none" => None,
+        Some(path) => Some(path.clone()),
+        None => Some(PathBuf::from(format!("/tmp/roothooks-{}.log", target.uid))),
+    };
     Ok(Plan {
         privilege,
-        resolved_command: exec::resolve(&command.program, std::env::var_os("PATH").as_deref()),
-        target,
+        hooks: hooks::discover(&dir, origin, args.allow_untrusted_hooks),
+        hook_timeout: Some(args.hook_timeout).filter(|t| !t.is_zero()),
+        on_hook_failure: args.on_hook_failure,
+        log_file,
+        report: args.report.clone(),
+        resolved_command: command.as_ref().and_then(|c| exec::resolve(&c.program, std::env::var_os("PATH").as_deref())),
         command,
+        no_exec: args.no_exec,
+        target,
         allow_escalation: args.allow_privilege_escalation,
     })
+}
+
+/// Say what the plan found about the hooks: the directory's state and every skipped file.
+fn log_hook_plan(plan: &HookPlan) {
+    let dir = plan.dir.display();
+    match (&plan.state, &plan.origin) {
+        (DirState::Listed, _) => {}
+        (DirState::Missing, DirOrigin::Default) => info!("no hooks directory at {dir} (the default); no hooks to run"),
+        (DirState::Missing, DirOrigin::Explicit) => warn!("hooks directory {dir} does not exist; no hooks to run"),
+        (DirState::NotADirectory, _) => warn!("hooks directory {dir} is not a directory; no hooks to run"),
+        (DirState::Unreadable(e), _) => warn!("cannot read hooks directory {dir}: {e}; no hooks to run"),
+    }
+    for hook in &plan.hooks {
+        match &hook.decision {
+            Decision::Skip { reason, warn: true } => {
+                warn!(hook = hook.name, "skipping {}: {reason}", hook.path.display())
+            }
+            Decision::Skip { reason, warn: false } => {
+                info!(hook = hook.name, "skipping {}: {reason}", hook.path.display())
+            }
+            Decision::RunUntrusted { reason } => warn!(
+                hook = hook.name,
+                "running UNTRUSTED hook {} as root (--allow-untrusted-hooks): {reason}",
+                hook.path.display()
+            ),
+            Decision::Run => {}
+        }
+    }
+}
+
+/// Run the hooks the plan says to run, logging the start, each result and a summary.
+fn run_hooks(plan: &Plan, results: &mut Vec<HookResult>) -> Result<Duration> {
+    let start = Instant::now();
+    let hooks: Vec<&Hook> = plan.hooks.to_run().collect();
+    if hooks.is_empty() {
+        return Ok(start.elapsed());
+    }
+    let noun = if hooks.len() == 1 { "hook" } else { "hooks" };
+    info!("running {} {noun} from {} as root", hooks.len(), plan.hooks.dir.display());
+    let mut runner =
+        Runner::new().map_err(|e| Error::Setup(format!("cannot set up signal handling for hooks: {e}")))?;
+    let ran = runner.run_all(&hooks, &plan.hook_env(), plan.hook_timeout, plan.on_hook_failure, results);
+    let finished = runner.finish();
+    let elapsed = start.elapsed();
+    let line = runner::summary(results, elapsed);
+    if results.iter().all(|r| r.outcome.ok()) {
+        info!("{line}");
+    } else {
+        warn!("{line}");
+    }
+    ran.and(finished).map(|()| elapsed)
+}
+
+fn open_output(path: &Option<PathBuf>, what: &str, plan: &Plan) -> Option<std::fs::File> {
+    let path = path.as_ref()?;
+    let owner = matches!(plan.privilege, Privilege::Root).then_some((plan.target.uid, plan.target.gid));
+    match outputs::create_fresh(path, owner) {
+        Ok(file) => Some(file),
+        Err(e) => {
+            warn!("not writing the {what} {}: {e}", path.display());
+            None
+        }
+    }
 }
 
 fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
@@ -99,11 +195,57 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
         print!("{plan}");
         return Ok(());
     }
+    if let Some(file) = open_output(&plan.log_file, "log file", &plan) {
+        log::attach_file(file);
+    }
     if plan.allow_escalation {
         privilege::warn_escalation_allowed();
     }
+    let mut results = Vec::new();
+    let elapsed = match plan.privilege {
+        Privilege::Root => {
+            log_hook_plan(&plan.hooks);
+            run_hooks(&plan, &mut results)
+        }
+        Privilege::Unprivileged { uid } => {
+            let count = plan.hooks.to_run().count();
+            if count > 0 {
+                warn!(
+                    "started as uid {uid}, not root: not running the {count} hook(s) in {}",
+                    plan.hooks.dir.display()
+                );
+            }
+            Ok(Duration::ZERO)
+        }
+    };
+    // The report is opened while still root, and written once the final state is known.
+    let report_file = open_output(&plan.report, "report", &plan);
+    let report = |elapsed, final_state| outputs::Report {
+        target: &plan.target,
+        hooks: &plan.hooks,
+        results: &results,
+        elapsed,
+        command: plan.command.as_ref(),
+        final_state,
+    };
+    let elapsed = match elapsed {
+        Ok(elapsed) => elapsed,
+        Err(e) => {
+            if let Some(file) = report_file {
+                write_report(&report(Duration::ZERO, None), file);
+            }
+            return Err(e);
+        }
+    };
+    let Some(command) = plan.command.as_ref().filter(|_| !plan.no_exec) else {
+        if let Some(file) = report_file {
+            write_report(&report(elapsed, None), file);
+        }
+        info!("--no-exec: hooks done, not starting a command");
+        return Ok(());
+    };
     let target = &plan.target;
-    let env = match plan.privilege {
+    let (env, final_state) = match plan.privilege {
         Privilege::Root => {
             for (gid, why) in &target.not_inherited {
                 info!(gid = gid.as_raw(), "not passing group {gid} to the command: {why}");
@@ -115,7 +257,7 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
                 allow_escalation: plan.allow_escalation,
             };
             privilege::drop_to(&mut kernel, &spec)?;
-            privilege::verify(&mut kernel, &spec)?;
+            let creds = privilege::verify(&mut kernel, &spec)?;
             info!(
                 uid = target.uid.as_raw(),
                 gid = target.gid.as_raw(),
@@ -125,18 +267,27 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
                 group_list_label(&target.groups),
                 if plan.allow_escalation { "" } else { ", no_new_privs set" }
             );
-            exec::command_env(target, std::env::vars_os())
+            (exec::command_env(target, std::env::vars_os()), creds)
         }
         Privilege::Unprivileged { uid } => {
             warn!(
-                "started as uid {uid}, not root: running no hooks and not changing user (asked for uid {}); \
+                "started as uid {uid}, not root: not changing user (asked for uid {}); \
                  clearing ambient capabilities and setting no_new_privs",
                 target.uid
             );
             privilege::drop_unprivileged(&mut kernel, plan.allow_escalation)?;
-            privilege::verify_unprivileged(&mut kernel, plan.allow_escalation)?;
-            std::env::vars_os().collect()
+            let creds = privilege::verify_unprivileged(&mut kernel, plan.allow_escalation)?;
+            (std::env::vars_os().collect(), creds)
         }
     };
-    Err(exec::exec(&plan.command, &env, inherited_fds))
+    if let Some(file) = report_file {
+        write_report(&report(elapsed, Some(&final_state)), file);
+    }
+    Err(exec::exec(command, &env, inherited_fds))
+}
+
+fn write_report(report: &outputs::Report<'_>, file: std::fs::File) {
+    if let Err(e) = report.write(file) {
+        warn!("cannot write the report: {e}");
+    }
 }

@@ -5,8 +5,11 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use crate::cli::FailurePolicy;
 use crate::exec::CommandLine;
+use crate::hooks::HookPlan;
 use crate::identity::{group_label, group_list_label, Target};
 use crate::system::Uid;
 
@@ -23,10 +26,34 @@ pub enum Privilege {
 pub struct Plan {
     pub privilege: Privilege,
     pub target: Target,
-    pub command: CommandLine,
+    pub hooks: HookPlan,
+    /// `None` means no limit
+    pub hook_timeout: Option<Duration>,
+    pub on_hook_failure: FailurePolicy,
+    /// `None` when turned off
+    pub log_file: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+    /// `None` under `--no-exec` without a command
+    pub command: Option<CommandLine>,
+    /// `--no-exec`: run the hooks and exit
+    pub no_exec: bool,
     /// where the command is found now, as root sees PATH; the exec searches again after the hooks
     pub resolved_command: Option<PathBuf>,
     pub allow_escalation: bool,
+}
+
+impl Plan {
+    /// The environment hooks get on top of the container's, describing the target.
+    pub fn hook_env(&self) -> Vec<(String, String)> {
+        let t = &self.target;
+        vec![
+            ("ROOTHOOKS_UID".into(), t.uid.to_string()),
+            ("ROOTHOOKS_GID".into(), t.gid.to_string()),
+            ("ROOTHOOKS_USER".into(), t.user_name()),
+            ("ROOTHOOKS_HOME".into(), t.home.display().to_string()),
+            ("ROOTHOOKS_GROUPS".into(), t.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(",")),
+        ]
+    }
 }
 
 impl fmt::Display for Plan {
@@ -65,10 +92,25 @@ impl fmt::Display for Plan {
         } else {
             writeln!(f, "  privileges:  all capability sets emptied, no_new_privs set")?;
         }
-        let argv: Vec<_> = std::iter::once(&self.command.program)
-            .chain(&self.command.args)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        match self.privilege {
+            Privilege::Root => write!(f, "{}", self.hooks)?,
+            Privilege::Unprivileged { .. } => {
+                writeln!(f, "  hooks dir:   {} (not run: not root)", self.hooks.dir.display())?
+            }
+        }
+        let timeout = self.hook_timeout.map_or("none".into(), |t| format!("{} s", t.as_secs_f64()));
+        writeln!(f, "  hook timeout: {timeout}; on failure: {:?}", self.on_hook_failure)?;
+        let shown = |p: &Option<PathBuf>| p.as_ref().map_or("none".into(), |p| p.display().to_string());
+        writeln!(f, "  log file:    {}", shown(&self.log_file))?;
+        writeln!(f, "  report:      {}", shown(&self.report))?;
+        let Some(command) = &self.command else {
+            return writeln!(f, "  command:     none (--no-exec: exit after the hooks)");
+        };
+        let argv: Vec<_> =
+            std::iter::once(&command.program).chain(&command.args).map(|a| a.to_string_lossy().into_owned()).collect();
+        if self.no_exec {
+            return writeln!(f, "  command:     {} (not started: --no-exec)", argv.join(" "));
+        }
         writeln!(f, "  command:     {}", argv.join(" "))?;
         match &self.resolved_command {
             Some(path) => writeln!(f, "  found at:    {}", path.display()),

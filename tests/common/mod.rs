@@ -158,3 +158,76 @@ impl Drop for Account {
         }
     }
 }
+
+/// A root-owned, world-readable scratch directory (tempfile's default 0700 would hide it from users).
+pub fn scratch(prefix: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("tempdir");
+    set_mode(dir.path(), 0o755);
+    dir
+}
+
+pub fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A hooks directory: `dir/hooks`, plus `dir` itself for markers and outputs.
+pub struct Hooks {
+    pub root: tempfile::TempDir,
+}
+
+impl Hooks {
+    pub fn new() -> Hooks {
+        let root = scratch("rh-hooks");
+        std::fs::create_dir(root.path().join("hooks")).unwrap();
+        set_mode(&root.path().join("hooks"), 0o755);
+        Hooks { root }
+    }
+
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.root.path().join("hooks")
+    }
+
+    pub fn path(&self, name: &str) -> std::path::PathBuf {
+        self.root.path().join(name)
+    }
+
+    /// Add a hook with a `#!/bin/sh` script body and mode 0755.
+    pub fn sh(&self, name: &str, body: &str) -> std::path::PathBuf {
+        self.raw(name, &format!("#!/bin/sh\n{body}\n"), 0o755)
+    }
+
+    pub fn raw(&self, name: &str, content: &str, mode: u32) -> std::path::PathBuf {
+        let path = self.dir().join(name);
+        std::fs::write(&path, content).unwrap();
+        set_mode(&path, mode);
+        path
+    }
+
+    /// roothooks on this directory, dropping to a fresh uid, with the log file in the scratch dir.
+    pub fn roothooks(&self) -> Command {
+        let mut cmd = self.bare();
+        cmd.args(["--uid", &free_id().to_string()]).arg("--log-file").arg(self.path("roothooks.log"));
+        cmd
+    }
+
+    /// roothooks on this directory with nothing else set.
+    pub fn bare(&self) -> Command {
+        let mut cmd = roothooks();
+        cmd.arg("--hooks-dir").arg(self.dir());
+        cmd
+    }
+}
+
+/// Whether process `pid` is still running (a zombie counts as gone).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !matches!(stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()), Some("Z" | "X")),
+        Err(_) => false,
+    }
+}
+
+/// Read a pid a hook wrote to `path`.
+pub fn read_pid(path: &std::path::Path) -> u32 {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().parse().unwrap()
+}

@@ -1,0 +1,539 @@
+//! Running the hooks as root: one at a time, each in its own process group, output relayed line by
+//! line as it comes, a timeout that takes the whole group down, and termination signals forwarded.
+//!
+//! One thread does it all. The termination signals and SIGCHLD are blocked and read from a signalfd,
+//! polled beside the hook's stdout and stderr, so a timeout, a line of output, a child's exit and a
+//! SIGTERM from the orchestrator are all just events of one loop, with no handler racing it.
+//!
+//! A hook has finished when its process exits, not when its output closes: a hook may leave a daemon
+//! (a FUSE mount) behind that still holds the pipe, and that daemon must keep running.
+
+use std::fmt;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{ChildStderr, ChildStdout, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{killpg, sigprocmask, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use tracing::{debug, info, warn};
+
+pub use crate::cli::FailurePolicy;
+use crate::error::{Error, Result};
+use crate::hooks::Hook;
+
+/// How long a hook's process group has between SIGTERM and SIGKILL.
+pub const KILL_GRACE: Duration = Duration::from_secs(2);
+/// The longest line relayed as one log event; longer ones are cut into pieces of this size, so memory
+/// stays bounded whatever a hook prints.
+pub const MAX_LINE: usize = 64 * 1024;
+/// After a hook exits, how long to wait for the rest of its output before giving the pipe up.
+const DRAIN_IDLE: Duration = Duration::from_millis(50);
+
+const TERMINATION: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Exit(i32),
+    Signal(Signal),
+    /// killed after `--hook-timeout`
+    TimedOut(Duration),
+    /// could not be executed at all
+    NotStarted(String),
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        *self == Outcome::Ok
+    }
+
+    /// The outcome without its hint, for the one-line summary.
+    pub fn brief(&self) -> String {
+        let full = self.to_string();
+        match full.split_once(" (") {
+            Some((head, _)) if matches!(self, Outcome::NotStarted(_)) => head.to_string(),
+            _ => full,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok => write!(f, "ok"),
+            Outcome::Exit(code) => write!(f, "exit {code}"),
+            Outcome::Signal(sig) => write!(f, "killed by {sig}"),
+            Outcome::TimedOut(after) => write!(f, "timed out after {} s", after.as_secs_f64()),
+            Outcome::NotStarted(why) => write!(f, "not started: {why}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HookResult {
+    pub name: String,
+    pub outcome: Outcome,
+    pub duration: Duration,
+}
+
+/// Splits a stream into lines for the log, never holding more than [`MAX_LINE`] bytes.
+#[derive(Debug, Default)]
+struct LineBuffer {
+    pending: Vec<u8>,
+}
+
+impl LineBuffer {
+    fn push(&mut self, data: &[u8], mut emit: impl FnMut(&[u8], bool)) {
+        for chunk in data.split_inclusive(|b| *b == b'\n') {
+            if let Some(line) = chunk.strip_suffix(b"\n") {
+                if self.pending.is_empty() {
+                    emit(line, false);
+                } else {
+                    self.pending.extend_from_slice(line);
+                    emit(&self.pending, false);
+                    self.pending.clear();
+                }
+            } else {
+                self.pending.extend_from_slice(chunk);
+            }
+            while self.pending.len() >= MAX_LINE {
+                let rest = self.pending.split_off(MAX_LINE);
+                emit(&self.pending, true);
+                self.pending = rest;
+            }
+        }
+    }
+
+    fn finish(&mut self, emit: impl FnOnce(&[u8], bool)) {
+        if !self.pending.is_empty() {
+            emit(&self.pending, false);
+            self.pending.clear();
+        }
+    }
+}
+
+/// One of a hook's output streams, while it is open.
+struct Stream<R> {
+    name: &'static str,
+    pipe: Option<R>,
+    lines: LineBuffer,
+}
+
+impl<R: Read + AsFd> Stream<R> {
+    fn new(name: &'static str, pipe: Option<R>) -> Self {
+        if let Some(p) = &pipe {
+            // Non-blocking, so a read never stalls the loop; failing that, poll still guards each read.
+            if let Ok(flags) = fcntl(p.as_fd(), FcntlArg::F_GETFL) {
+                let _ = fcntl(p.as_fd(), FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
+            }
+        }
+        Stream { name, pipe, lines: LineBuffer::default() }
+    }
+
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        self.pipe.as_ref().map(|p| p.as_fd())
+    }
+
+    /// Relay what can be read now. Returns whether anything was read.
+    fn pump(&mut self, hook: &str, buf: &mut [u8]) -> bool {
+        let mut any = false;
+        while let Some(pipe) = self.pipe.as_mut() {
+            match pipe.read(buf) {
+                Ok(0) => self.close(hook),
+                Ok(n) => {
+                    any = true;
+                    let stream = self.name;
+                    self.lines.push(&buf[..n], |line, cut| relay(hook, stream, line, cut));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    warn!(hook, "cannot read the hook's {}: {e}", self.name);
+                    self.close(hook);
+                }
+            }
+        }
+        any
+    }
+
+    fn close(&mut self, hook: &str) {
+        self.pipe = None;
+        let stream = self.name;
+        self.lines.finish(|line, cut| relay(hook, stream, line, cut));
+    }
+}
+
+fn relay(hook: &str, stream: &'static str, line: &[u8], cut: bool) {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches('\r');
+    if cut {
+        info!(hook, stream, "{hook}: {text} [line cut at {MAX_LINE} bytes, continues]");
+    } else {
+        info!(hook, stream, "{hook}: {text}");
+    }
+}
+
+/// Owns the blocked signal mask and the signalfd for as long as hooks run.
+pub struct Runner {
+    signals: SignalFd,
+    old_mask: SigSet,
+    buf: Vec<u8>,
+}
+
+impl Runner {
+    /// Block the termination signals and SIGCHLD and start listening for them.
+    pub fn new() -> io::Result<Runner> {
+        let mut mask = SigSet::empty();
+        for sig in TERMINATION {
+            mask.add(sig);
+        }
+        mask.add(Signal::SIGCHLD);
+        let mut old_mask = SigSet::empty();
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old_mask))?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
+        Ok(Runner { signals, old_mask, buf: vec![0; MAX_LINE] })
+    }
+
+    /// Run `hooks` in order. Stops early with an error for a termination signal, or for a failure under
+    /// [`FailurePolicy::Abort`].
+    pub fn run_all(
+        &mut self,
+        hooks: &[&Hook],
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+        policy: FailurePolicy,
+        results: &mut Vec<HookResult>,
+    ) -> Result<()> {
+        for hook in hooks {
+            self.run_one(hook, env, timeout, results)?;
+            let failed = results.last().is_some_and(|r| !r.outcome.ok());
+            if failed && policy == FailurePolicy::Abort {
+                let last = results.last().expect("just pushed");
+                return Err(Error::HookAborted { hook: last.name.clone(), outcome: last.outcome.to_string() });
+            }
+        }
+        self.check_pending()
+    }
+
+    fn run_one(
+        &mut self,
+        hook: &Hook,
+        env: &[(String, String)],
+        timeout: Option<Duration>,
+        results: &mut Vec<HookResult>,
+    ) -> Result<()> {
+        // A termination signal that arrived between hooks stops us before the next one starts.
+        self.check_pending()?;
+        let name = hook.name.as_str();
+        let start = Instant::now();
+        let spawned = std::process::Command::new(&hook.resolved)
+            .arg0(&hook.path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                let why = match e.raw_os_error().map(Errno::from_raw) {
+                    Some(Errno::ENOEXEC) => "exec format error (no #! line, or not a program for this machine)".into(),
+                    Some(errno) => errno.desc().to_lowercase(),
+                    None => e.to_string(),
+                };
+                results.push(self.report(name, Outcome::NotStarted(why), start.elapsed()));
+                return Ok(());
+            }
+        };
+        let pid = Pid::from_raw(child.id() as i32);
+        let mut stdout: Stream<ChildStdout> = Stream::new("stdout", child.stdout.take());
+        let mut stderr: Stream<ChildStderr> = Stream::new("stderr", child.stderr.take());
+        let deadline = timeout.map(|t| start + t);
+        let mut timed_out = false;
+        let mut received: Option<Signal> = None;
+        // Set once SIGTERM went to the group: when SIGKILL follows. `None` again once it has.
+        let mut kill_at: Option<Instant> = None;
+        let mut status: Option<WaitStatus> = None;
+
+        while status.is_none() {
+            let stopping = timed_out || received.is_some();
+            let wake = if stopping { kill_at } else { deadline };
+            let wait = wake.map(|w| w.saturating_duration_since(Instant::now()));
+            let readable = self.wait(&[stdout.fd(), stderr.fd()], wait)?;
+            if readable[1] {
+                stdout.pump(name, &mut self.buf);
+            }
+            if readable[2] {
+                stderr.pump(name, &mut self.buf);
+            }
+            if readable[0] {
+                while let Some(info) = self.signals.read_signal()? {
+                    let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
+                    if sig == Signal::SIGCHLD {
+                        status = reap(pid).or(status);
+                    } else if received.is_none() {
+                        warn!(hook = name, "received {sig}: passing it to the hook's process group");
+                        let _ = killpg(pid, sig);
+                        received = Some(sig);
+                        if !timed_out {
+                            kill_at = Some(Instant::now() + KILL_GRACE);
+                        }
+                    }
+                }
+            }
+            let now = Instant::now();
+            if !timed_out && received.is_none() && deadline.is_some_and(|d| now >= d) {
+                let secs = timeout.unwrap_or_default().as_secs_f64();
+                warn!(hook = name, "timed out after {secs} s: sending SIGTERM to its process group");
+                let _ = killpg(pid, Signal::SIGTERM);
+                timed_out = true;
+                kill_at = Some(now + KILL_GRACE);
+            } else if kill_at.is_some_and(|k| now >= k) {
+                let grace = KILL_GRACE.as_secs();
+                warn!(hook = name, "still running {grace} s after SIGTERM: sending SIGKILL to its process group");
+                let _ = killpg(pid, Signal::SIGKILL);
+                kill_at = None;
+            }
+        }
+        if timed_out || received.is_some() {
+            // Whatever of the group outlived its leader gets the rest of the grace, then goes too:
+            // nothing of a stopped hook stays.
+            self.stop_group(name, pid, kill_at, &mut stdout, &mut stderr)?;
+        }
+        self.drain(name, &mut stdout, &mut stderr)?;
+        let duration = start.elapsed();
+        let outcome = match status.expect("loop ends with a status") {
+            _ if timed_out => Outcome::TimedOut(timeout.unwrap_or_default()),
+            WaitStatus::Exited(_, 0) => Outcome::Ok,
+            WaitStatus::Exited(_, code) => Outcome::Exit(code),
+            WaitStatus::Signaled(_, sig, _) => Outcome::Signal(sig),
+            other => Outcome::NotStarted(format!("unexpected wait status {other:?}")),
+        };
+        results.push(self.report(name, outcome, duration));
+        match received {
+            Some(sig) => Err(Error::Signalled { name: sig.as_str(), number: sig as i32 }),
+            None => Ok(()),
+        }
+    }
+
+    /// The leader of a stopped hook is gone; wait out the grace for the rest of its process group
+    /// (relaying what it still says), then kill whatever is left.
+    fn stop_group(
+        &mut self,
+        name: &str,
+        pgid: Pid,
+        kill_at: Option<Instant>,
+        stdout: &mut Stream<ChildStdout>,
+        stderr: &mut Stream<ChildStderr>,
+    ) -> Result<()> {
+        let group_alive = || killpg(pgid, None).is_ok();
+        if let Some(kill_at) = kill_at {
+            while group_alive() && Instant::now() < kill_at {
+                let step = kill_at.saturating_duration_since(Instant::now()).min(DRAIN_IDLE);
+                let ready = self.wait(&[stdout.fd(), stderr.fd()], Some(step))?;
+                if ready[1] {
+                    stdout.pump(name, &mut self.buf);
+                }
+                if ready[2] {
+                    stderr.pump(name, &mut self.buf);
+                }
+                if ready[0] {
+                    self.reap_pending_children()?;
+                }
+            }
+        }
+        if group_alive() {
+            warn!(hook = name, "part of its process group outlived it: sending SIGKILL to its process group");
+            let _ = killpg(pgid, Signal::SIGKILL);
+        }
+        Ok(())
+    }
+
+    /// Consume SIGCHLD (reaping orphans); other signals stay queued for [`Self::check_pending`].
+    fn reap_pending_children(&mut self) -> Result<()> {
+        let mut other = Vec::new();
+        while let Some(info) = self.signals.read_signal()? {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) => {
+                    reap(Pid::from_raw(-1));
+                }
+                Ok(sig) => other.push(sig),
+                Err(_) => {}
+            }
+        }
+        for sig in other {
+            // put it back: a second termination signal during the grace still counts later
+            let _ = nix::sys::signal::raise(sig);
+        }
+        Ok(())
+    }
+
+    /// Wait until the signalfd or one of `pipes` is readable, or `timeout` passes.
+    fn wait(&self, pipes: &[Option<BorrowedFd<'_>>; 2], timeout: Option<Duration>) -> Result<[bool; 3]> {
+        let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
+        let mut which = vec![0];
+        for (i, pipe) in pipes.iter().enumerate() {
+            if let Some(fd) = pipe {
+                fds.push(PollFd::new(*fd, PollFlags::POLLIN));
+                which.push(i + 1);
+            }
+        }
+        // Round up, so a wake-up never comes a millisecond early and spins.
+        let timeout = timeout.map_or(PollTimeout::NONE, |t| {
+            PollTimeout::try_from(t + Duration::from_micros(999)).unwrap_or(PollTimeout::MAX)
+        });
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(Error::Setup(format!("cannot wait for hook events: {e}"))),
+        }
+        let mut ready = [false; 3];
+        for (fd, slot) in fds.iter().zip(which) {
+            ready[slot] = fd.revents().is_some_and(|r| !r.is_empty());
+        }
+        Ok(ready)
+    }
+
+    /// The hook has exited; take what output is still coming, but do not wait on a daemon it left
+    /// holding the pipe.
+    fn drain(&mut self, name: &str, stdout: &mut Stream<ChildStdout>, stderr: &mut Stream<ChildStderr>) -> Result<()> {
+        loop {
+            stdout.pump(name, &mut self.buf);
+            stderr.pump(name, &mut self.buf);
+            if stdout.pipe.is_none() && stderr.pipe.is_none() {
+                return Ok(());
+            }
+            let ready = self.wait(&[stdout.fd(), stderr.fd()], Some(DRAIN_IDLE))?;
+            if !ready[1] && !ready[2] {
+                info!(
+                    hook = name,
+                    "{name}: exited, but something it started still holds its output open; no longer relaying it \
+                     (redirect a daemon's output, e.g. `mydaemon >/var/log/mydaemon.log 2>&1 &`)"
+                );
+                stdout.close(name);
+                stderr.close(name);
+                return Ok(());
+            }
+        }
+    }
+
+    fn report(&self, name: &str, outcome: Outcome, duration: Duration) -> HookResult {
+        let secs = duration.as_secs_f64();
+        if outcome.ok() {
+            info!(hook = name, outcome = %outcome, duration_s = secs, "hook {name}: ok in {secs:.2} s");
+        } else {
+            warn!(hook = name, outcome = %outcome, duration_s = secs, "hook {name} failed: {outcome} after {secs:.2} s");
+        }
+        HookResult { name: name.to_string(), outcome, duration }
+    }
+
+    /// Fail with the first termination signal that is waiting, reaping orphans on the way.
+    fn check_pending(&mut self) -> Result<()> {
+        while let Some(info) = self.signals.read_signal()? {
+            match Signal::try_from(info.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) => {
+                    reap(Pid::from_raw(-1));
+                }
+                Ok(sig) => return Err(Error::Signalled { name: sig.as_str(), number: sig as i32 }),
+                Err(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Stop listening: reap what is left, close the signalfd and give back the old mask.
+    pub fn finish(mut self) -> Result<()> {
+        let pending = self.check_pending();
+        reap(Pid::from_raw(-1));
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None)?;
+        pending
+    }
+}
+
+impl From<Errno> for Error {
+    fn from(e: Errno) -> Self {
+        Error::Setup(format!("signal handling failed: {e}"))
+    }
+}
+
+/// Reap every child that has exited. Hooks are our only children, but as PID 1 we also inherit the
+/// orphans they leave; those are collected here so they do not stay zombies. Returns the status of
+/// `hook` if it was among them.
+fn reap(hook: Pid) -> Option<WaitStatus> {
+    let mut found = None;
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return found,
+            Ok(status) => match status.pid() {
+                Some(pid) if pid == hook => found = Some(status),
+                Some(pid) => debug!(pid = pid.as_raw(), "reaped orphan {pid}"),
+                None => {}
+            },
+        }
+    }
+}
+
+/// Run-time summary for the log: `3 hooks: 2 ok, 1 failed (20-mount: exit 3) in 1.4 s`.
+pub fn summary(results: &[HookResult], elapsed: Duration) -> String {
+    let failed: Vec<String> =
+        results.iter().filter(|r| !r.outcome.ok()).map(|r| format!("{}: {}", r.name, r.outcome.brief())).collect();
+    let ok = results.len() - failed.len();
+    let noun = if results.len() == 1 { "hook" } else { "hooks" };
+    let mut line = format!("{} {noun}: {ok} ok, {} failed", results.len(), failed.len());
+    if !failed.is_empty() {
+        line.push_str(&format!(" ({})", failed.join(", ")));
+    }
+    line.push_str(&format!(" in {:.1} s", elapsed.as_secs_f64()));
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(chunks: &[&[u8]]) -> Vec<(Vec<u8>, bool)> {
+        let mut out = Vec::new();
+        let mut buf = LineBuffer::default();
+        for chunk in chunks {
+            buf.push(chunk, |l, cut| out.push((l.to_vec(), cut)));
+        }
+        buf.finish(|l, cut| out.push((l.to_vec(), cut)));
+        out
+    }
+
+    #[test]
+    fn lines_are_split_across_reads_and_the_last_is_flushed() {
+        let got = lines(&[b"one\ntw", b"o\nthree"]);
+        assert_eq!(got, vec![(b"one".to_vec(), false), (b"two".to_vec(), false), (b"three".to_vec(), false)]);
+    }
+
+    #[test]
+    fn an_enormous_line_is_cut_and_the_buffer_stays_bounded() {
+        let big = vec![b'x'; MAX_LINE * 3 + 10];
+        let mut buf = LineBuffer::default();
+        let mut pieces = Vec::new();
+        for chunk in big.chunks(7_000) {
+            buf.push(chunk, |l, cut| pieces.push((l.len(), cut)));
+            assert!(buf.pending.len() < MAX_LINE);
+        }
+        buf.finish(|l, cut| pieces.push((l.len(), cut)));
+        assert_eq!(pieces, vec![(MAX_LINE, true), (MAX_LINE, true), (MAX_LINE, true), (10, false)]);
+    }
+
+    #[test]
+    fn summary_names_the_failures() {
+        let r = |name: &str, outcome| HookResult { name: name.into(), outcome, duration: Duration::ZERO };
+        let results = [r("10-a", Outcome::Ok), r("20-mount", Outcome::Exit(3)), r("30-b", Outcome::Ok)];
+        assert_eq!(
+            summary(&results, Duration::from_millis(1400)),
+            "3 hooks: 2 ok, 1 failed (20-mount: exit 3) in 1.4 s"
+        );
+    }
+}

@@ -1,0 +1,463 @@
+//! Hooks, from the outside: which run and in what order, what is refused and why, how failures,
+//! timeouts, signals and floods of output are survived, and what the operator and the user get to read.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::symlink;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+#[test]
+fn hooks_run_in_byte_order_as_root_with_the_target_described() {
+    if !need_root("hooks_run_in_byte_order_as_root_with_the_target_described") {
+        return;
+    }
+    let h = Hooks::new();
+    let log = h.path("order");
+    for name in ["20-b", "10-a", "B-upper", "a-lower", "100-c"] {
+        h.sh(name, &format!("echo {name} $(id -u) $ROOTHOOKS_UID $ROOTHOOKS_GID $ROOTHOOKS_USER $ROOTHOOKS_HOME $ROOTHOOKS_GROUPS >> {}", log.display()));
+    }
+    let out = run(h.roothooks().args(["--gid", "4242", "--groups", "4343", "--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let order: Vec<String> = std::fs::read_to_string(&log).unwrap().lines().map(String::from).collect();
+    let names: Vec<&str> = order.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(names, ["10-a", "100-c", "20-b", "B-upper", "a-lower"]);
+    let fields: Vec<&str> = order[0].split(' ').collect();
+    assert_eq!(fields[1], "0", "hooks run as root");
+    assert_eq!(fields[3], "4242");
+    assert_eq!(fields[5], "/");
+    assert_eq!(fields[6], format!("4242,4343"));
+    let err = stderr(&out);
+    assert!(err.contains(&format!("running 5 hooks from {} as root", h.dir().display())), "{err}");
+    assert!(err.contains("5 hooks: 5 ok, 0 failed in"), "{err}");
+}
+
+#[test]
+fn files_that_are_not_hooks_are_skipped_with_the_reason() {
+    if !need_root("files_that_are_not_hooks_are_skipped_with_the_reason") {
+        return;
+    }
+    let h = Hooks::new();
+    let ran = h.path("ran");
+    let body = format!("#!/bin/sh\necho $0 >> {}\n", ran.display());
+    h.raw("10-not-executable", &body, 0o644);
+    h.raw(".20-hidden", &body, 0o755);
+    h.raw("30-backup~", &body, 0o755);
+    h.raw("40-conf.dpkg-old", &body, 0o755);
+    h.raw("41-conf.rpmsave", &body, 0o755);
+    std::fs::create_dir(h.dir().join("50-directory")).unwrap();
+    nix::unistd::mkfifo(&h.dir().join("60-fifo"), nix::sys::stat::Mode::from_bits_truncate(0o755)).unwrap();
+    symlink("/nonexistent/hook", h.dir().join("70-broken-link")).unwrap();
+    h.raw("99-runs", &body, 0o755);
+    let out = run(h.roothooks().args(["--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), 1, "only 99-runs may run");
+    let err = stderr(&out);
+    for (name, reason) in [
+        ("10-not-executable", "not executable (chmod +x"),
+        (".20-hidden", "hidden file"),
+        ("30-backup~", "leftover"),
+        ("40-conf.dpkg-old", "leftover"),
+        ("41-conf.rpmsave", "leftover"),
+        ("50-directory", "a directory"),
+        ("60-fifo", "not a regular file"),
+        ("70-broken-link", "broken symlink"),
+    ] {
+        let line = err.lines().find(|l| l.contains(&format!("skipping {}", h.dir().join(name).display())));
+        let line = line.unwrap_or_else(|| panic!("no skip line for {name}: {err}"));
+        assert!(line.contains(reason), "{name}: {line}");
+    }
+    assert!(err.lines().any(|l| l.contains("WARN") && l.contains("10-not-executable")), "not executable must warn");
+}
+
+#[test]
+fn hooks_a_non_root_user_could_change_are_not_run_as_root() {
+    if !need_root("hooks_a_non_root_user_could_change_are_not_run_as_root") {
+        return;
+    }
+    let user = Account::new(0);
+    let h = Hooks::new();
+    let ran = h.path("ran");
+    let body = format!("#!/bin/sh\necho $0 >> {}\n", ran.display());
+    h.raw("10-world-writable", &body, 0o757);
+    h.raw("20-group-writable", &body, 0o775);
+    let owned = h.raw("30-user-owned", &body, 0o755);
+    nix::unistd::chown(&owned, Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    // a user-owned directory elsewhere, reached through a root-owned symlink in the hooks dir
+    let theirs = scratch("rh-theirs");
+    nix::unistd::chown(theirs.path(), Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    std::fs::write(theirs.path().join("evil"), &body).unwrap();
+    set_mode(&theirs.path().join("evil"), 0o755);
+    symlink(theirs.path().join("evil"), h.dir().join("40-link-to-user-dir")).unwrap();
+    h.raw("50-fine", &body, 0o755);
+
+    let out = run(h.roothooks().args(["--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&ran).unwrap().trim(), h.dir().join("50-fine").display().to_string());
+    let err = stderr(&out);
+    let reason = |name: &str| {
+        err.lines()
+            .find(|l| l.contains(&format!("skipping {}", h.dir().join(name).display())))
+            .unwrap_or_else(|| panic!("no line for {name}: {err}"))
+            .to_string()
+    };
+    assert!(reason("10-world-writable").contains("writable by others (chmod o-w"));
+    assert!(reason("20-group-writable").contains("writable by group 0 (chmod g-w"));
+    assert!(reason("30-user-owned").contains(&format!("owned by uid {}, not root (chown root", user.uid)));
+    let link = reason("40-link-to-user-dir");
+    assert!(link.contains(&format!("directory {} is owned by uid {}", theirs.path().display(), user.uid)), "{link}");
+    assert!(link.contains("not running it as root"));
+
+    // a hooks directory a user owns taints every hook in it
+    let h2 = Hooks::new();
+    h2.raw("10-in-user-dir", &body, 0o755);
+    nix::unistd::chown(&h2.dir(), Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    let out = run(h2.roothooks().args(["--", "true"]));
+    assert!(
+        stderr(&out).contains(&format!("directory {} is owned by uid {}", h2.dir().display(), user.uid)),
+        "{}",
+        stderr(&out)
+    );
+
+    // the documented override runs them, loudly
+    std::fs::remove_file(&ran).ok();
+    let out = run(h.roothooks().args(["--allow-untrusted-hooks", "--", "true"]));
+    assert_eq!(std::fs::read_to_string(&ran).unwrap().lines().count(), 5, "{}", stderr(&out));
+    assert!(stderr(&out).contains("WARN running UNTRUSTED hook"), "{}", stderr(&out));
+}
+
+#[test]
+fn every_kind_of_hook_failure_is_logged_and_the_command_still_starts() {
+    if !need_root("every_kind_of_hook_failure_is_logged_and_the_command_still_starts") {
+        return;
+    }
+    let h = Hooks::new();
+    h.sh("10-exit-3", "exit 3");
+    h.sh("20-killed", "kill -KILL $$");
+    h.raw("30-no-shebang", "echo hello\n", 0o755);
+    h.raw("40-garbage", "\x7fELF\x02\x01\x01garbage", 0o755);
+    let interp = h.path("not-an-interpreter");
+    std::fs::write(&interp, "x").unwrap();
+    set_mode(&interp, 0o644);
+    h.raw("50-denied", &format!("#!{}\n", interp.display()), 0o755);
+    h.sh("60-closes-output", "exec >&- 2>&-; sleep 0.2; exit 0");
+    h.sh("70-slow", "sleep 30");
+    let out = run(h.roothooks().args(["--hook-timeout", "1", "--", "sh", "-c", "echo command ran; exit 5"]));
+    assert_eq!(out.status.code(), Some(5), "the command's own status: {}", stderr(&out));
+    assert_eq!(stdout(&out), "command ran\n");
+    let err = stderr(&out);
+    for expected in [
+        "hook 10-exit-3 failed: exit 3",
+        "hook 20-killed failed: killed by SIGKILL",
+        "hook 30-no-shebang failed: not started: exec format error (no #! line",
+        "hook 40-garbage failed: not started: exec format error",
+        "hook 50-denied failed: not started: permission denied",
+        "hook 60-closes-output: ok",
+        "hook 70-slow failed: timed out after 1 s",
+        "7 hooks: 1 ok, 6 failed (10-exit-3: exit 3, 20-killed: killed by SIGKILL, 30-no-shebang: not started: exec format error",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in {err}");
+    }
+}
+
+#[test]
+fn a_timeout_takes_the_whole_process_group_but_a_setsid_daemon_survives_a_clean_exit() {
+    if !need_root("a_timeout_takes_the_whole_process_group_but_a_setsid_daemon_survives_a_clean_exit") {
+        return;
+    }
+    let h = Hooks::new();
+    let (child, daemon) = (h.path("child.pid"), h.path("daemon.pid"));
+    // A well-behaved daemon: its own session, its output elsewhere, left running by a hook that exits 0.
+    h.sh("10-daemon", &format!("setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {}", daemon.display()));
+    // A hung hook with a child in its process group that ignores SIGTERM.
+    h.sh("20-hangs", &format!("sh -c 'trap \"\" TERM; sleep 300' & echo $! > {}; sleep 300", child.display()));
+    let out = run(h.roothooks().args(["--hook-timeout", "0.5", "--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("hook 20-hangs failed: timed out after 0.5 s"), "{err}");
+    assert!(err.contains("outlived it: sending SIGKILL to its process group"), "{err}");
+    let (child, daemon) = (read_pid(&child), read_pid(&daemon));
+    assert!(!alive(child), "a child of the timed-out hook is still running");
+    assert!(alive(daemon), "the daemon a hook left behind was killed");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+}
+
+#[test]
+fn abort_policy_stops_at_the_first_failure_and_starts_nothing() {
+    if !need_root("abort_policy_stops_at_the_first_failure_and_starts_nothing") {
+        return;
+    }
+    let h = Hooks::new();
+    let later = h.path("later-ran");
+    h.sh("10-fails", "exit 4");
+    h.sh("20-later", &format!("touch {}", later.display()));
+    let command_ran = h.path("command-ran");
+    let out = run(h.roothooks().args(["--on-hook-failure", "abort", "--", "touch"]).arg(&command_ran));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("hook 10-fails failed (exit 4) and --on-hook-failure is abort; not starting the command")
+    );
+    assert!(!later.exists() && !command_ran.exists());
+
+    // the same through the environment
+    let out = run(h.roothooks().env("ROOTHOOKS_ON_HOOK_FAILURE", "abort").args(["--", "touch"]).arg(&command_ran));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!command_ran.exists());
+}
+
+/// Start roothooks with stderr piped, and return it with a line reader on that stderr.
+fn spawn_reading(mut cmd: Command) -> (std::process::Child, impl Iterator<Item = String>) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines().map_while(Result::ok);
+    (child, lines)
+}
+
+#[test]
+fn sigterm_while_a_hook_runs_stops_it_and_starts_nothing() {
+    if !need_root("sigterm_while_a_hook_runs_stops_it_and_starts_nothing") {
+        return;
+    }
+    let h = Hooks::new();
+    let (pid_file, next, command_ran) = (h.path("hook.pid"), h.path("next-ran"), h.path("command-ran"));
+    // A loop of short sleeps: dash runs a trap between commands, but a `wait` on a child forked just
+    // after the signal arrived would block until that child ends.
+    h.sh(
+        "10-slow",
+        &format!(
+            "trap 'echo got TERM; exit 0' TERM; echo $$ > {}; echo started; while :; do sleep 0.1; done",
+            pid_file.display()
+        ),
+    );
+    h.sh("20-next", &format!("touch {}", next.display()));
+    let mut cmd = h.roothooks();
+    cmd.args(["--", "touch"]).arg(&command_ran);
+    let (mut child, mut lines) = spawn_reading(cmd);
+    assert!(lines.any(|l| l.contains("10-slow: started")), "hook never started");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let rest: Vec<String> = lines.collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "128 + SIGTERM: {rest:?}");
+    let text = rest.join("\n");
+    assert!(text.contains("received SIGTERM: passing it to the hook's process group"), "{text}");
+    assert!(text.contains("10-slow: got TERM"), "the hook itself got the signal: {text}");
+    assert!(text.contains("received SIGTERM while running hooks"), "{text}");
+    assert!(!next.exists() && !command_ran.exists(), "nothing may start after SIGTERM");
+    assert!(!alive(read_pid(&pid_file)));
+}
+
+#[test]
+fn a_hook_that_ignores_sigterm_is_killed_after_the_grace() {
+    if !need_root("a_hook_that_ignores_sigterm_is_killed_after_the_grace") {
+        return;
+    }
+    let h = Hooks::new();
+    h.sh("10-stubborn", "trap '' TERM INT; echo started; while :; do sleep 1; done");
+    let mut cmd = h.roothooks();
+    cmd.args(["--", "true"]);
+    let (mut child, mut lines) = spawn_reading(cmd);
+    assert!(lines.any(|l| l.contains("10-stubborn: started")));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let text: String = lines.collect::<Vec<_>>().join("\n");
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{text}");
+    assert!(text.contains("sending SIGKILL to its process group"), "{text}");
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_executes_nothing() {
+    if !need_root("dry_run_prints_the_plan_and_executes_nothing") {
+        return;
+    }
+    let h = Hooks::new();
+    let ran = h.path("ran");
+    h.sh("10-would-run", &format!("touch {}", ran.display()));
+    h.raw("20-not-executable", "#!/bin/sh\n", 0o644);
+    let command_ran = h.path("command-ran");
+    let out = run(h.roothooks().args(["--dry-run", "--", "touch"]).arg(&command_ran));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = stdout(&out);
+    assert!(plan.contains("run   10-would-run"), "{plan}");
+    assert!(plan.contains("skip  20-not-executable: not executable"), "{plan}");
+    assert!(plan.contains("found at:    /usr/bin/touch"), "{plan}");
+    assert!(!ran.exists() && !command_ran.exists());
+    assert!(!h.path("roothooks.log").exists(), "a dry run writes no log file");
+}
+
+#[test]
+fn no_exec_runs_the_hooks_and_exits_without_a_command() {
+    if !need_root("no_exec_runs_the_hooks_and_exits_without_a_command") {
+        return;
+    }
+    let h = Hooks::new();
+    let ran = h.path("ran");
+    h.sh("10-provision", &format!("touch {}", ran.display()));
+    h.sh("20-fails", "exit 2");
+    let report = h.path("report.json");
+    let out = run(h.roothooks().arg("--no-exec").arg("--report").arg(&report));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(ran.exists());
+    assert!(stderr(&out).contains("--no-exec: hooks done, not starting a command"));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["summary"]["failed"], 1);
+    assert_eq!(json["final_state"], serde_json::Value::Null);
+}
+
+#[test]
+fn the_report_tells_what_happened_and_what_the_command_starts_with() {
+    if !need_root("the_report_tells_what_happened_and_what_the_command_starts_with") {
+        return;
+    }
+    let h = Hooks::new();
+    h.sh("10-ok", "true");
+    h.sh("20-mount", "exit 3");
+    h.raw("30-off", "#!/bin/sh\n", 0o644);
+    let report = h.path("report.json");
+    let out = run(h.roothooks().arg("--report").arg(&report).args(["--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let hooks = json["hooks"].as_array().unwrap();
+    assert_eq!(hooks[0]["outcome"], "ok");
+    assert_eq!(hooks[1]["outcome"], "exit");
+    assert_eq!(hooks[1]["exit_status"], 3);
+    assert!(hooks[1]["duration_s"].as_f64().is_some());
+    assert_eq!(hooks[2]["decision"], "skip");
+    assert_eq!(json["summary"]["failed"], 1);
+    let state = &json["final_state"];
+    for set in ["CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd"] {
+        assert_eq!(state[set], "0000000000000000");
+    }
+    assert_eq!(state["no_new_privs"], true);
+    assert_ne!(json["target"]["uid"], 0);
+    let meta = std::fs::metadata(&report).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&meta),
+        json["target"]["uid"].as_u64().unwrap() as u32,
+        "the user can read it"
+    );
+}
+
+#[test]
+fn the_users_log_copy_never_follows_a_planted_symlink_or_writes_through_a_planted_file() {
+    if !need_root("the_users_log_copy_never_follows_a_planted_symlink_or_writes_through_a_planted_file") {
+        return;
+    }
+    let user = Account::new(0);
+    let h = Hooks::new();
+    h.sh("10-says", "echo mount failed: bucket not found");
+    let log = h.path("roothooks.log");
+    let victim = h.path("victim");
+    std::fs::write(&victim, "precious\n").unwrap();
+    symlink(&victim, &log).unwrap();
+    let out = run(h.roothooks().args(["--", "true"]));
+    assert!(out.status.success());
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(stderr(&out).contains("is a symbolic link (planted?)"), "{}", stderr(&out));
+
+    // a planted regular file (hard-linked so its old inode can be checked) is replaced, not written into
+    std::fs::remove_file(&log).unwrap();
+    std::fs::write(&log, "planted\n").unwrap();
+    nix::unistd::chown(&log, Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    let planted_copy = h.path("planted-inode");
+    std::fs::hard_link(&log, &planted_copy).unwrap();
+    let out =
+        run(h.bare().args(["--uid", &user.uid.to_string(), "--log-file"]).arg(&log).args(["--", "cat"]).arg(&log));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&planted_copy).unwrap(), "planted\n");
+    // the user's server can read the new copy, and it holds the hook's words
+    assert!(stdout(&out).contains("10-says: mount failed: bucket not found"), "{}", stdout(&out));
+
+    // a directory a user controls is refused outright
+    let theirs = scratch("rh-logdir");
+    nix::unistd::chown(theirs.path(), Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    let out = run(h.bare().args(["--uid", "4242", "--log-file"]).arg(theirs.path().join("x.log")).args(["--", "true"]));
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("a user could redirect the file"), "{}", stderr(&out));
+    assert!(!theirs.path().join("x.log").exists());
+}
+
+#[test]
+fn output_is_relayed_as_it_comes_not_when_the_hook_ends() {
+    if !need_root("output_is_relayed_as_it_comes_not_when_the_hook_ends") {
+        return;
+    }
+    let h = Hooks::new();
+    let go = h.path("go");
+    // The hook waits for the test to have *seen* its first line; relayed only at the end, it gives up.
+    h.sh(
+        "10-talks",
+        &format!("echo early; i=0; while [ ! -e {go} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; [ -e {go} ] && echo late || echo gave-up", go = go.display()),
+    );
+    let mut cmd = h.roothooks();
+    cmd.args(["--", "true"]);
+    let (mut child, mut lines) = spawn_reading(cmd);
+    assert!(lines.any(|l| l.contains("10-talks: early")));
+    std::fs::write(&go, "").unwrap();
+    let rest: Vec<String> = lines.collect();
+    assert!(child.wait().unwrap().success());
+    assert!(rest.iter().any(|l| l.contains("10-talks: late")), "{rest:?}");
+}
+
+/// Peak resident memory of a finished child, from the kernel's own accounting.
+fn wait_max_rss_kib(child: &std::process::Child) -> (i32, i64) {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in; pid is our own child.
+    let mut usage: nix::libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: status and usage are valid for writes; the child has not been waited for yet.
+    let pid = unsafe { nix::libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    (nix::libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
+
+#[test]
+fn a_flood_of_lines_and_a_10_mb_line_without_newline_keep_memory_bounded() {
+    if !need_root("a_flood_of_lines_and_a_10_mb_line_without_newline_keep_memory_bounded") {
+        return;
+    }
+    let h = Hooks::new();
+    h.sh("10-flood", "seq 1 100000; head -c 10000000 /dev/zero | tr '\\0' x; echo; echo after >&2");
+    h.sh("20-next", "echo next ran");
+    let mut cmd = h.bare();
+    cmd.args(["--log-file", "none", "--no-exec"]).stdout(Stdio::null()).stderr(Stdio::piped());
+    // Waited for with wait4 below, which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
+    let mut child = cmd.spawn().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut err, &mut text).unwrap();
+        text
+    });
+    let (code, max_rss_kib) = wait_max_rss_kib(&child);
+    let text = String::from_utf8(reader.join().unwrap()).unwrap();
+    assert_eq!(code, 0);
+    assert!(text.contains("10-flood: 1\n") && text.contains("10-flood: 100000\n"));
+    let numbered = |l: &&str| l.rsplit_once("10-flood: ").is_some_and(|(_, n)| n.parse::<u32>().is_ok());
+    assert_eq!(text.lines().filter(numbered).count(), 100_000);
+    let cut = text.lines().filter(|l| l.contains("[line cut at 65536 bytes, continues]")).count();
+    assert_eq!(cut, 10_000_000 / 65_536);
+    assert!(text.contains("10-flood: after") && text.contains("20-next: next ran"));
+    assert!(max_rss_kib < 12 * 1024, "peak RSS {max_rss_kib} KiB: output is being held in memory");
+}
+
+#[test]
+fn as_pid_1_orphans_of_hooks_are_reaped() {
+    if !need_root("as_pid_1_orphans_of_hooks_are_reaped") {
+        return;
+    }
+    let h = Hooks::new();
+    // The orphan dies while the next hook runs; as PID 1 roothooks must collect it.
+    h.sh("10-orphan", "(sleep 0.1 &) ; exit 0");
+    h.sh("20-wait", "sleep 1");
+    let out = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "--", BIN, "--hooks-dir"])
+        .arg(h.dir())
+        .args(["--uid", &free_id().to_string(), "--log-file", "none", "--"])
+        .args(["sh", "-c", "echo pid=$$; for s in /proc/[0-9]*/stat; do cut -d' ' -f1,3 $s; done"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("pid=1\n"), "{text}");
+    assert!(!text.lines().any(|l| l.ends_with(" Z")), "a zombie was left: {text}");
+}
