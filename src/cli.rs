@@ -27,14 +27,17 @@ decides all three: (1) --user/--uid/--gid, (2) ROOTHOOKS_USER/ROOTHOOKS_UID/ROOT
 (3) NB_USER/NB_UID/NB_GID. With none of them the uid is 1000.";
 
 const AFTER_HELP: &str = "\
-Exit status: 2 for a bad value (nothing is run), 1 when the drop fails or cannot be verified, \
-127 when COMMAND is not found, 126 when it cannot be executed, otherwise COMMAND's own.
+Exit status: 2 for a bad value (nothing is run), 1 when the drop fails or cannot be verified or a hook \
+failed under --on-hook-failure abort, 128+N when signal N (SIGTERM, SIGINT, SIGHUP, SIGQUIT) arrived \
+while hooks ran, 127 when COMMAND is not found, 126 when it cannot be executed, otherwise COMMAND's own.
 
 Examples:
-  Dockerfile:     ENTRYPOINT [\"roothooks\", \"--uid\", \"1000\", \"--gid\", \"100\", \"--\"]
-  repo2docker:    exec roothooks --user \"$NB_USER\" -- \"$@\"
-  Kubernetes:     env ROOTHOOKS_UID=1000 ROOTHOOKS_GID=100 roothooks -- jupyterhub-singleuser
-  check a setup:  roothooks --dry-run --user jovyan -- jupyter lab";
+  Dockerfile:      ENTRYPOINT [\"roothooks\", \"--uid\", \"1000\", \"--gid\", \"100\", \"--hooks-dir\", \"/srv/roothooks.d\", \"--\"]
+  repo2docker:     exec roothooks --user \"$NB_USER\" -- \"$@\"   (hooks from $REPO_DIR/roothooks.d)
+  Kubernetes:      env ROOTHOOKS_UID=1000 ROOTHOOKS_GID=100 roothooks -- jupyterhub-singleuser
+  initContainer:   roothooks --no-exec --uid 1000 --hooks-dir /srv/init.d
+  systemd:         ExecStart=/usr/local/bin/roothooks --user %i -- jupyterhub-singleuser
+  check a setup:   roothooks --dry-run --user jovyan -- jupyter lab";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailurePolicy {

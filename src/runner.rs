@@ -90,23 +90,26 @@ struct LineBuffer {
 }
 
 impl LineBuffer {
+    /// Feed bytes; `emit(line, cut)` gets each complete line, and each [`MAX_LINE`] piece of a longer
+    /// one with `cut` set. The pieces do not depend on how the bytes were split into reads.
     fn push(&mut self, data: &[u8], mut emit: impl FnMut(&[u8], bool)) {
         for chunk in data.split_inclusive(|b| *b == b'\n') {
-            if let Some(line) = chunk.strip_suffix(b"\n") {
-                if self.pending.is_empty() {
-                    emit(line, false);
-                } else {
-                    self.pending.extend_from_slice(line);
-                    emit(&self.pending, false);
-                    self.pending.clear();
-                }
-            } else {
-                self.pending.extend_from_slice(chunk);
+            let (body, ends) = match chunk.strip_suffix(b"\n") {
+                Some(body) => (body, true),
+                None => (chunk, false),
+            };
+            if ends && self.pending.is_empty() && body.len() <= MAX_LINE {
+                emit(body, false);
+                continue;
             }
-            while self.pending.len() >= MAX_LINE {
-                let rest = self.pending.split_off(MAX_LINE);
-                emit(&self.pending, true);
-                self.pending = rest;
+            self.pending.extend_from_slice(body);
+            while self.pending.len() > MAX_LINE {
+                emit(&self.pending[..MAX_LINE], true);
+                self.pending.drain(..MAX_LINE);
+            }
+            if ends {
+                emit(&self.pending, false);
+                self.pending.clear();
             }
         }
     }
@@ -521,10 +524,30 @@ mod tests {
         let mut pieces = Vec::new();
         for chunk in big.chunks(7_000) {
             buf.push(chunk, |l, cut| pieces.push((l.len(), cut)));
-            assert!(buf.pending.len() < MAX_LINE);
+            assert!(buf.pending.len() <= MAX_LINE);
         }
         buf.finish(|l, cut| pieces.push((l.len(), cut)));
         assert_eq!(pieces, vec![(MAX_LINE, true), (MAX_LINE, true), (MAX_LINE, true), (10, false)]);
+    }
+
+    #[test]
+    fn pieces_do_not_depend_on_how_reads_fall() {
+        let mut input = vec![b'y'; 100];
+        input.push(b'\n');
+        input.extend(vec![b'x'; MAX_LINE * 2 + 500]);
+        input.push(b'\n');
+        input.extend(vec![b'z'; MAX_LINE]);
+        input.push(b'\n');
+        let expected = vec![(100, false), (MAX_LINE, true), (MAX_LINE, true), (500, false), (MAX_LINE, false)];
+        for size in [1, 7, 4096, MAX_LINE - 1, MAX_LINE, MAX_LINE + 3, input.len()] {
+            let mut buf = LineBuffer::default();
+            let mut pieces = Vec::new();
+            for chunk in input.chunks(size) {
+                buf.push(chunk, |l, cut| pieces.push((l.len(), cut)));
+            }
+            buf.finish(|l, cut| pieces.push((l.len(), cut)));
+            assert_eq!(pieces, expected, "reads of {size} bytes");
+        }
     }
 
     #[test]
