@@ -461,3 +461,138 @@ fn as_pid_1_orphans_of_hooks_are_reaped() {
     assert!(text.starts_with("pid=1\n"), "{text}");
     assert!(!text.lines().any(|l| l.ends_with(" Z")), "a zombie was left: {text}");
 }
+
+#[test]
+fn hooks_get_no_stdin_and_odd_bytes_in_their_output_break_nothing() {
+    if !need_root("hooks_get_no_stdin_and_odd_bytes_in_their_output_break_nothing") {
+        return;
+    }
+    let h = Hooks::new();
+    // With roothooks' stdin inherited, this would block until the timeout.
+    h.sh("10-reads-stdin", "cat; echo stdin closed");
+    h.sh("20-not-utf8", "printf 'bad \\377\\376 bytes\\r\\n'");
+    let mut cmd = h.roothooks();
+    cmd.args(["--hook-timeout", "20", "--", "echo", "command ran"]).stdin(Stdio::piped());
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let _open_stdin = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "command ran\n");
+    let err = stderr(&out);
+    assert!(err.contains("10-reads-stdin: stdin closed") && err.contains("hook 10-reads-stdin: ok"), "{err}");
+    assert!(err.contains("20-not-utf8: bad \u{fffd}\u{fffd} bytes\n"), "{err}");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_hook_fields() {
+    if !need_root("json_logs_are_one_object_per_line_with_the_hook_fields") {
+        return;
+    }
+    let h = Hooks::new();
+    h.sh("10-mount", "echo mounting; exit 3");
+    let out = run(h.roothooks().args(["--log-format", "json", "--", "true"]));
+    assert!(out.status.success());
+    let events: Vec<serde_json::Value> =
+        stderr(&out).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let line = events.iter().find(|e| e["stream"] == "stdout").expect("relayed line");
+    assert_eq!(line["hook"], "10-mount");
+    assert_eq!(line["message"], "10-mount: mounting");
+    let result = events.iter().find(|e| e["outcome"].is_string()).expect("result event");
+    assert_eq!(result["outcome"], "exit 3");
+    assert_eq!(result["level"], "WARN");
+    assert!(result["duration_s"].as_f64().is_some());
+}
+
+#[test]
+fn the_log_copy_has_a_default_place_and_can_be_turned_off() {
+    if !need_root("the_log_copy_has_a_default_place_and_can_be_turned_off") {
+        return;
+    }
+    let h = Hooks::new();
+    h.sh("10-says", "echo hello user");
+    let uid = free_id();
+    let default = std::path::PathBuf::from(format!("/tmp/roothooks-{uid}.log"));
+    let _ = std::fs::remove_file(&default);
+    let out = run(h.bare().args(["--uid", &uid.to_string(), "--log-file", "none", "--", "true"]));
+    assert!(out.status.success());
+    assert!(!default.exists(), "--log-file none still wrote {}", default.display());
+    let out = run(h.bare().args(["--uid", &uid.to_string(), "--", "cat"]).arg(&default));
+    let _ = std::fs::remove_file(&default);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("10-says: hello user"), "the user reads the default copy: {}", stdout(&out));
+}
+
+#[test]
+fn a_missing_hooks_directory_is_logged_and_the_command_starts() {
+    if !need_root("a_missing_hooks_directory_is_logged_and_the_command_starts") {
+        return;
+    }
+    let h = Hooks::new();
+    let missing = h.path("no-such-dir");
+    let out = run(roothooks().arg("--hooks-dir").arg(&missing).args([
+        "--uid",
+        "4242",
+        "--log-file",
+        "none",
+        "--",
+        "echo",
+        "ran",
+    ]));
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "ran\n");
+    assert!(
+        stderr(&out).contains(&format!("WARN hooks directory {} does not exist", missing.display())),
+        "{}",
+        stderr(&out)
+    );
+
+    // the default (repo2docker's $REPO_DIR/roothooks.d) missing is only information
+    let out = run(roothooks().env("REPO_DIR", h.path("repo")).args([
+        "--uid",
+        "4242",
+        "--log-file",
+        "none",
+        "--",
+        "echo",
+        "ran",
+    ]));
+    assert_eq!(stdout(&out), "ran\n");
+    let expected = format!("INFO no hooks directory at {}/roothooks.d (the default)", h.path("repo").display());
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+
+    // a file where the directory should be
+    let out = run(roothooks().arg("--hooks-dir").arg("/etc/hostname").args([
+        "--uid",
+        "4242",
+        "--log-file",
+        "none",
+        "--",
+        "echo",
+        "ran",
+    ]));
+    assert_eq!(stdout(&out), "ran\n");
+    assert!(stderr(&out).contains("hooks directory /etc/hostname is not a directory"));
+}
+
+#[test]
+fn a_symlink_to_a_user_owned_file_is_not_run() {
+    if !need_root("a_symlink_to_a_user_owned_file_is_not_run") {
+        return;
+    }
+    let user = Account::new(0);
+    let h = Hooks::new();
+    let ran = h.path("ran");
+    let target = h.path("user-file");
+    std::fs::write(&target, format!("#!/bin/sh\ntouch {}\n", ran.display())).unwrap();
+    set_mode(&target, 0o755);
+    nix::unistd::chown(&target, Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    symlink(&target, h.dir().join("10-link")).unwrap();
+    let out = run(h.roothooks().args(["--", "true"]));
+    assert!(out.status.success());
+    assert!(!ran.exists());
+    assert!(
+        stderr(&out).contains(&format!("owned by uid {}, not root (chown root {})", user.uid, target.display())),
+        "{}",
+        stderr(&out)
+    );
+}
