@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI and a newcomer run it: bash scripts/test.sh (as root, for the real tests).
-# Installs what the tests need from Debian's packages when it is missing, then checks formatting, lints
-# and runs every test. Under CI=true a test that would skip for lack of root or a tool fails instead.
+# Installs what the tests need when it is missing (Debian packages; the end-to-end components through
+# scripts/install-e2e.sh), then checks formatting, lints and runs every test. Under CI=true a test
+# that would skip for lack of root or a component fails instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,8 @@ need capsh libcap2-bin
 need setpriv util-linux
 need useradd passwd
 need getent libc-bin
+# runc, busybox-static, a venv with jupyterhub and jupyter-server, configurable-http-proxy
+bash scripts/install-e2e.sh
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

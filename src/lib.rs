@@ -270,14 +270,26 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
             (exec::command_env(target, std::env::vars_os()), creds)
         }
         Privilege::Unprivileged { uid } => {
-            warn!(
-                "started as uid {uid}, not root: not changing user (asked for uid {}); \
-                 clearing ambient capabilities and setting no_new_privs",
-                target.uid
-            );
+            if uid == target.uid {
+                // The main container of the initContainer pattern: already the user, nothing to switch.
+                info!("started as uid {uid}, the target user: clearing ambient capabilities and setting no_new_privs");
+            } else {
+                warn!(
+                    "started as uid {uid}, not root: cannot become uid {} as asked; running the command as uid \
+                     {uid}, clearing ambient capabilities and setting no_new_privs",
+                    target.uid
+                );
+            }
             privilege::drop_unprivileged(&mut kernel, plan.allow_escalation)?;
             let creds = privilege::verify_unprivileged(&mut kernel, plan.allow_escalation)?;
-            (std::env::vars_os().collect(), creds)
+            // Already the target: its HOME and names still replace whatever the runtime set (often
+            // /root). Another uid keeps the environment it came with: the target's would be a lie.
+            let env = if uid == target.uid {
+                exec::command_env(target, std::env::vars_os())
+            } else {
+                std::env::vars_os().collect()
+            };
+            (env, creds)
         }
     };
     if let Some(file) = report_file {

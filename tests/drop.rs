@@ -280,16 +280,48 @@ fn started_without_root_it_still_starts_the_command_with_nothing_to_regain() {
     // A non-root start that even holds an ambient capability: all of it must go.
     let out = Command::new("setpriv")
         .args(["--reuid", &uid, "--regid", &uid, "--clear-groups"])
-        .args(["--inh-caps", "+net_bind_service", "--ambient-caps", "+net_bind_service", "--", BIN])
+        .args(["--inh-caps", "+net_bind_service", "--ambient-caps", "+net_bind_service", "--", BIN, "--uid", "1000"])
         .args(STATUS)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(stderr(&out).contains("not root"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("WARN started as uid {uid}, not root: cannot become uid 1000")),
+        "{}",
+        stderr(&out)
+    );
     let status = proc_status(&stdout(&out));
     assert_eq!(status["Uid"], four(uid.parse().unwrap()));
     for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
         assert_eq!(status[set], "0000000000000000", "{set}");
     }
     assert_eq!(status["NoNewPrivs"], "1");
+
+    // Already the target user (the initContainer pattern's main container): no warning at all, and
+    // HOME describes the user even though the runtime left root's.
+    let account = Account::new(0);
+    let id = account.uid.to_string();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid",
+            &id,
+            "--regid",
+            &id,
+            "--clear-groups",
+            "--",
+            BIN,
+            "--user",
+            &account.name,
+            "--log-file",
+            "none",
+        ])
+        .args(["--", "sh", "-c", "echo $HOME $USER"])
+        .env("HOME", "/root")
+        .env("USER", "root")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("WARN"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the target user"), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("/home/{0} {0}\n", account.name));
 }

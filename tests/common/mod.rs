@@ -119,6 +119,8 @@ pub struct Account {
     pub uid: u32,
     pub gid: u32,
     pub extra: Vec<(String, u32)>,
+    /// the home directory, when this test created it
+    pub home: Option<std::path::PathBuf>,
 }
 
 impl Account {
@@ -145,12 +147,27 @@ impl Account {
         }
         args.push(&name);
         shadow("useradd", &args);
-        Account { name, uid, gid: uid, extra }
+        Account { name, uid, gid: uid, extra, home: None }
+    }
+
+    /// An account whose home directory exists, owned by it, mode 0700 (what a Jupyter server needs).
+    pub fn with_home(extra: usize) -> Account {
+        let mut account = Account::new(extra);
+        let home = std::path::PathBuf::from(format!("/home/{}", account.name));
+        std::fs::create_dir_all(&home).unwrap();
+        let (uid, gid) = (nix::unistd::Uid::from_raw(account.uid), nix::unistd::Gid::from_raw(account.gid));
+        nix::unistd::chown(&home, Some(uid), Some(gid)).unwrap();
+        set_mode(&home, 0o700);
+        account.home = Some(home);
+        account
     }
 }
 
 impl Drop for Account {
     fn drop(&mut self) {
+        if let Some(home) = &self.home {
+            let _ = std::fs::remove_dir_all(home);
+        }
         shadow("userdel", &[&self.name]);
         let _ = Command::new("groupdel").arg(&self.name).output();
         for (group, _) in &self.extra {

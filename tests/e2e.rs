@@ -1,0 +1,489 @@
+//! roothooks where users run it: inside OCI containers started by a real runtime (runc), in front of a
+//! real Jupyter server, and as the spawner command of a real JupyterHub behind configurable-http-proxy.
+//! Nothing is mocked; all traffic is on 127.0.0.1. `scripts/install-e2e.sh` installs the components.
+//!
+//! Every scenario asserts the bounding set and no_new_privs explicitly, so a plain setuid wrapper in
+//! roothooks' place would fail it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+const PREFIX: &str = "/opt/roothooks-e2e";
+
+fn prefix(rel: &str) -> PathBuf {
+    Path::new(&std::env::var("ROOTHOOKS_E2E_PREFIX").unwrap_or_else(|_| PREFIX.into())).join(rel)
+}
+
+/// Root and every component, or a loud skip (a failure under CI=true).
+fn ready(test: &str, needs: &[&str]) -> bool {
+    if !need_root(test) {
+        return false;
+    }
+    let mut missing = Vec::new();
+    for need in needs {
+        let ok = match *need {
+            "runc" => Command::new("runc").arg("--version").output().is_ok_and(|o| o.status.success()),
+            "busybox" => Command::new("/bin/busybox").arg("true").status().is_ok_and(|s| s.success()),
+            "cc" => Command::new("cc").arg("--version").output().is_ok_and(|o| o.status.success()),
+            "jupyter" => {
+                prefix("venv/bin/jupyter-server").exists() && prefix("venv/bin/jupyterhub-singleuser").exists()
+            }
+            "hub" => prefix("venv/bin/jupyterhub").exists(),
+            "chp" => prefix("node/node_modules/.bin/configurable-http-proxy").exists(),
+            other => panic!("unknown component {other}"),
+        };
+        if !ok {
+            missing.push(*need);
+        }
+    }
+    if missing.is_empty() {
+        return true;
+    }
+    let reason = format!("SKIPPED {test}: missing {missing:?}; run scripts/install-e2e.sh as root");
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{reason}");
+    }
+    let _ = writeln!(std::io::stderr(), "{reason}");
+    false
+}
+
+// ---------------------------------------------------------------------------------------------
+// OCI bundles
+
+/// A busybox root filesystem with roothooks (and the libraries it links) inside.
+struct Bundle {
+    dir: tempfile::TempDir,
+}
+
+const APPLETS: &[&str] =
+    &["sh", "cat", "echo", "id", "mount", "umount", "mkdir", "chown", "chmod", "ls", "stat", "touch", "grep", "true"];
+
+/// A static helper that prints its effective uid: a setuid-root copy of it shows whether setuid works.
+fn build_euid_helper(to: &Path) {
+    let src = to.with_extension("c");
+    std::fs::write(
+        &src,
+        "#include <stdio.h>\n#include <unistd.h>\nint main(void){printf(\"euid=%d\\n\",(int)geteuid());return 0;}\n",
+    )
+    .unwrap();
+    let out = Command::new("cc").args(["-static", "-O", "-o"]).arg(to).arg(&src).output().unwrap();
+    assert!(out.status.success(), "cc: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_file(src).unwrap();
+}
+
+impl Bundle {
+    fn new() -> Bundle {
+        let dir = scratch("rh-oci");
+        let root = dir.path().join("rootfs");
+        for d in ["bin", "etc", "proc", "dev", "tmp", "mnt/data", "home", "etc/roothooks.d", "etc/init.d"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        set_mode(&root.join("tmp"), 0o1777);
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        for applet in APPLETS {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+        std::fs::copy(BIN, root.join("roothooks")).unwrap();
+        // the libraries the (glibc-linked) binary needs, at the paths the loader expects
+        let ldd = Command::new("ldd").arg(BIN).output().unwrap();
+        for lib in String::from_utf8_lossy(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
+            let to = root.join(lib.trim_start_matches('/'));
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(lib, &to).unwrap();
+        }
+        std::fs::write(root.join("etc/nsswitch.conf"), "passwd: files\ngroup: files\n").unwrap();
+        std::fs::write(
+            root.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\njovyan:x:1000:100::/home/jovyan:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("etc/group"), "root:x:0:\nusers:x:100:\nfsgroup:x:5000:\n").unwrap();
+        let euid = root.join("suid-euid");
+        build_euid_helper(&euid);
+        set_mode(&euid, 0o4755);
+        Bundle { dir }
+    }
+
+    fn rootfs(&self) -> PathBuf {
+        self.dir.path().join("rootfs")
+    }
+
+    fn hook(&self, dir: &str, name: &str, body: &str) {
+        let path = self.rootfs().join(dir).join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        set_mode(&path, 0o755);
+    }
+
+    /// Run the container with this process section; returns (exit status, stdout, stderr).
+    fn run(&self, process: Value, mounts: &[Value]) -> (i32, String, String) {
+        let mut all_mounts = vec![
+            json!({"destination": "/proc", "type": "proc", "source": "proc"}),
+            json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        ];
+        all_mounts.extend(mounts.iter().cloned());
+        let config = json!({
+            "ociVersion": "1.0.2",
+            "process": process,
+            "root": {"path": "rootfs", "readonly": false},
+            "hostname": "roothooks-e2e",
+            "mounts": all_mounts,
+            "linux": {
+                "namespaces": [{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "network"}],
+                "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list"],
+                "readonlyPaths": ["/proc/sys", "/proc/sysrq-trigger"]
+            }
+        });
+        std::fs::write(self.dir.path().join("config.json"), serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        let id = format!("rh-e2e-{}-{}", std::process::id(), free_id());
+        let out = Command::new("runc")
+            .args(["run", "--bundle"])
+            .arg(self.dir.path())
+            .arg(&id)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let _ = Command::new("runc").args(["delete", "--force", &id]).output();
+        (out.status.code().unwrap_or(-1), stdout(&out), stderr(&out))
+    }
+}
+
+/// Docker's default capability set, plus what a pod asks for with `capabilities.add`.
+fn caps(extra: &[&str]) -> Value {
+    let mut list: Vec<String> = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FSETID",
+        "FOWNER",
+        "MKNOD",
+        "NET_RAW",
+        "SETGID",
+        "SETUID",
+        "SETFCAP",
+        "SETPCAP",
+        "NET_BIND_SERVICE",
+        "SYS_CHROOT",
+        "KILL",
+        "AUDIT_WRITE",
+    ]
+    .iter()
+    .chain(extra)
+    .map(|c| format!("CAP_{c}"))
+    .collect();
+    list.dedup();
+    json!({"bounding": list, "effective": list, "permitted": list, "inheritable": [], "ambient": []})
+}
+
+fn no_caps() -> Value {
+    json!({"bounding": [], "effective": [], "permitted": [], "inheritable": [], "ambient": []})
+}
+
+fn process(uid: u32, gid: u32, extra_gids: &[u32], caps: Value, no_new_privs: bool, args: &[&str]) -> Value {
+    json!({
+        "terminal": false,
+        "user": {"uid": uid, "gid": gid, "additionalGids": extra_gids},
+        "args": args,
+        "env": ["PATH=/bin", "HOME=/root"],
+        "cwd": "/",
+        "capabilities": caps,
+        "noNewPrivileges": no_new_privs
+    })
+}
+
+fn assert_dropped(status_text: &str, uid: u32) {
+    let status = proc_status(status_text);
+    assert_eq!(status["Uid"], four(uid), "{status_text}");
+    assert!(!groups(&status).contains(&0), "group 0 leaked");
+    // explicit: a plain setuid wrapper leaves these two alone
+    assert_eq!(status["CapBnd"], "0000000000000000", "bounding set not emptied");
+    assert_eq!(status["NoNewPrivs"], "1", "no_new_privs not set");
+    assert_unprivileged(&status);
+}
+
+#[test]
+fn privileged_single_container_like_zero_to_jupyterhub() {
+    if !ready("privileged_single_container_like_zero_to_jupyterhub", &["runc", "busybox", "cc"]) {
+        return;
+    }
+    let b = Bundle::new();
+    b.hook(
+        "etc/roothooks.d",
+        "10-mount",
+        "mount -t tmpfs -o size=1m tmpfs /mnt/data && echo from-the-hook > /mnt/data/file",
+    );
+
+    // Control: the same pod without roothooks, as a plain uid change leaves it: setuid works there.
+    let (code, out, err) = b.run(process(1000, 100, &[], caps(&["SYS_ADMIN"]), false, &["/suid-euid"]), &[]);
+    assert_eq!((code, out.as_str()), (0, "euid=0\n"), "control: setuid must work in this container: {err}");
+
+    let script =
+        "cat /mnt/data/file; umount /mnt/data 2>/dev/null; echo umount=$?; /suid-euid; cat /proc/self/status; exit 7";
+    let args = [
+        "/roothooks",
+        "--uid",
+        "1000",
+        "--gid",
+        "100",
+        "--hooks-dir",
+        "/etc/roothooks.d",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+    ];
+    let (code, out, err) = b.run(process(0, 0, &[5000], caps(&["SYS_ADMIN"]), false, &args), &[]);
+    assert_eq!(code, 7, "the container exits with the command's status: {err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("from-the-hook"), "{out}\n{err}");
+    assert_ne!(lines.next(), Some("umount=0"), "the user unmounted the hook's mount");
+    assert_eq!(lines.next(), Some("euid=1000"), "a setuid-root binary gave root back");
+    let status_text: String = lines.collect::<Vec<_>>().join("\n");
+    assert_dropped(&status_text, 1000);
+    assert!(groups(&proc_status(&status_text)).contains(&5000), "the fsGroup was lost");
+    assert!(err.contains("hook 10-mount: ok"), "{err}");
+}
+
+#[test]
+fn privileged_init_container_then_unprivileged_main_container() {
+    if !ready("privileged_init_container_then_unprivileged_main_container", &["runc", "busybox", "cc"]) {
+        return;
+    }
+    let shared = scratch("rh-shared");
+    let home_mount =
+        json!({"destination": "/home", "type": "bind", "source": shared.path(), "options": ["rbind", "rw"]});
+
+    let init = Bundle::new();
+    init.hook(
+        "etc/init.d",
+        "10-home",
+        "mkdir -p /home/jovyan && chown \"$ROOTHOOKS_UID:$ROOTHOOKS_GID\" /home/jovyan && chmod 700 /home/jovyan && echo provisioned",
+    );
+    let args = ["/roothooks", "--no-exec", "--user", "jovyan", "--hooks-dir", "/etc/init.d", "--log-file", "none"];
+    let (code, _, err) =
+        init.run(process(0, 0, &[], caps(&["SYS_ADMIN"]), false, &args), std::slice::from_ref(&home_mount));
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("10-home: provisioned"), "{err}");
+
+    let main = Bundle::new();
+    let script = "cd \"$HOME\" && touch written && stat -c '%u %a' . && cat /proc/self/status";
+    let args = ["/roothooks", "--user", "jovyan", "--", "/bin/sh", "-c", script];
+    let (code, out, err) = main.run(process(1000, 100, &[], no_caps(), true, &args), &[home_mount]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("WARN") && !err.contains("ERROR"), "the main container must start without complaint: {err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("1000 700"), "{out}");
+    assert_dropped(&lines.collect::<Vec<_>>().join("\n"), 1000);
+    assert!(shared.path().join("jovyan/written").exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP on loopback, just enough for the Jupyter and JupyterHub REST APIs
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// One HTTP/1.1 request on 127.0.0.1; `None` while nothing listens.
+fn http(method: &str, port: u16, path: &str, token: &str, body: Option<&Value>) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: token {token}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let code = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((code, body))
+}
+
+fn wait_for(what: &str, limit: Duration, mut probe: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !probe() {
+        assert!(start.elapsed() < limit, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Processes whose real uid is `uid`.
+fn pids_of_uid(uid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+                proc_status(&s).get("Uid").is_some_and(|u| u.split(' ').next() == Some(&uid.to_string()))
+            })
+        })
+        .collect()
+}
+
+/// Kills what a test started, whatever happens to the test.
+struct Reaper {
+    child: Option<Child>,
+    uid: u32,
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let pgid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+            let _ = child.wait();
+        }
+        for pid in pids_of_uid(self.uid) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+#[test]
+fn a_real_jupyter_server_runs_as_the_user_and_stops_on_sigterm() {
+    if !ready("a_real_jupyter_server_runs_as_the_user_and_stops_on_sigterm", &["jupyter"]) {
+        return;
+    }
+    let user = Account::with_home(0);
+    let (port, token) = (free_port(), format!("tok{}", free_id()));
+    let h = Hooks::new();
+    h.sh("10-hello", "echo preparing the server");
+    let child = h
+        .bare()
+        .args(["--user", &user.name, "--log-file", "none", "--"])
+        .arg(prefix("venv/bin/jupyter-server"))
+        .args(["--ip", "127.0.0.1", "--port", &port.to_string(), "--no-browser"])
+        .arg(format!("--IdentityProvider.token={token}"))
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut reaper = Reaper { child: Some(child), uid: user.uid };
+
+    wait_for("the server's /api/status", Duration::from_secs(60), || {
+        http("GET", port, "/api/status", &token, None).is_some_and(|(code, _)| code == 200)
+    });
+    // the exec kept the PID: the server is the process roothooks was
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap().contains("jupyter-server"));
+    assert_dropped(&status, user.uid);
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let child = reaper.child.as_mut().unwrap();
+    let mut log = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    let exit = child.wait().unwrap();
+    assert!(log.contains("10-hello: preparing the server"), "{log}");
+    assert!(log.contains("Shutting down"), "no clean shutdown: {log}");
+    assert!(exit.code().is_some(), "killed rather than stopped: {exit:?}");
+    assert!(http("GET", port, "/api/status", &token, None).is_none(), "still listening");
+}
+
+#[test]
+fn a_real_jupyterhub_spawns_the_server_through_roothooks() {
+    if !ready("a_real_jupyterhub_spawns_the_server_through_roothooks", &["jupyter", "hub", "chp"]) {
+        return;
+    }
+    let user = Account::with_home(0);
+    let work = scratch("rh-hub");
+    let h = Hooks::new();
+    let marker = h.path("hook-ran");
+    h.sh("10-provision", &format!("echo \"$ROOTHOOKS_USER\" > {}", marker.display()));
+    let (hub_port, api_port, proxy_port) = (free_port(), free_port(), free_port());
+    let token = format!("svc{}", free_id());
+    let cmd = json!([
+        BIN,
+        "--user",
+        user.name,
+        "--hooks-dir",
+        h.dir(),
+        "--log-file",
+        "none",
+        "--",
+        prefix("venv/bin/jupyterhub-singleuser")
+    ]);
+    let config = format!(
+        r#"
+c = get_config()  # noqa
+c.JupyterHub.bind_url = "http://127.0.0.1:{proxy_port}"
+c.JupyterHub.hub_bind_url = "http://127.0.0.1:{hub_port}"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{api_port}"
+c.ConfigurableHTTPProxy.command = ["{chp}"]
+c.JupyterHub.authenticator_class = "dummy"
+c.JupyterHub.spawner_class = "simple"
+c.Spawner.cmd = {cmd}
+c.Spawner.http_timeout = 60
+c.Spawner.start_timeout = 60
+c.JupyterHub.db_url = "sqlite:///{work}/hub.sqlite"
+c.JupyterHub.cookie_secret_file = "{work}/cookie_secret"
+c.JupyterHub.pid_file = "{work}/hub.pid"
+c.JupyterHub.services = [{{"name": "e2e", "api_token": "{token}"}}]
+c.JupyterHub.load_roles = [{{"name": "e2e", "services": ["e2e"],
+    "scopes": ["admin:users", "admin:servers", "access:servers", "read:users"]}}]
+"#,
+        chp = prefix("node/node_modules/.bin/configurable-http-proxy").display(),
+        work = work.path().display(),
+    );
+    std::fs::write(work.path().join("jupyterhub_config.py"), config).unwrap();
+    let hub = Command::new(prefix("venv/bin/jupyterhub"))
+        .arg("-f")
+        .arg(work.path().join("jupyterhub_config.py"))
+        .current_dir(work.path())
+        .env("PATH", format!("{}:/usr/local/bin:/usr/bin:/bin", prefix("venv/bin").display()))
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(work.path().join("hub.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let hub_pid = hub.id();
+    let mut reaper = Reaper { child: Some(hub), uid: user.uid };
+    let hub_log = || std::fs::read_to_string(work.path().join("hub.log")).unwrap_or_default();
+
+    let api = |method: &str, path: &str| http(method, proxy_port, &format!("/hub/api{path}"), &token, None);
+    wait_for("the hub's API", Duration::from_secs(60), || api("GET", "/").is_some_and(|(c, _)| c == 200));
+    let name = &user.name;
+    let (code, body) = api("POST", &format!("/users/{name}")).unwrap();
+    assert!(code == 201 || code == 409, "create user: {code} {body}");
+    let (code, body) = api("POST", &format!("/users/{name}/server")).unwrap();
+    assert!(code == 201 || code == 202, "start server: {code} {body}\n{}", hub_log());
+    wait_for("the server to be ready", Duration::from_secs(90), || {
+        api("GET", &format!("/users/{name}")).is_some_and(|(_, body)| {
+            serde_json::from_str::<Value>(&body).is_ok_and(|u| u["servers"][""]["ready"] == true)
+        })
+    });
+
+    let (code, body) = http("GET", proxy_port, &format!("/user/{name}/api/status"), &token, None).unwrap();
+    assert_eq!(code, 200, "through the proxy: {body}\n{}", hub_log());
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), name, "the hook did not run");
+    let servers = pids_of_uid(user.uid);
+    assert_eq!(servers.len(), 1, "one server process as the user: {servers:?}");
+    let server = servers[0];
+    assert!(std::fs::read_to_string(format!("/proc/{server}/cmdline")).unwrap().contains("jupyterhub-singleuser"));
+    assert_dropped(&std::fs::read_to_string(format!("/proc/{server}/status")).unwrap(), user.uid);
+
+    let (code, _) = api("DELETE", &format!("/users/{name}/server")).unwrap();
+    assert!(code == 202 || code == 204, "stop server: {code}");
+    wait_for("the server to stop", Duration::from_secs(30), || !alive(server));
+
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(hub_pid as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let exit = reaper.child.as_mut().unwrap().wait().unwrap();
+    reaper.child = None;
+    assert!(exit.code().is_some(), "the hub was killed rather than stopped: {exit:?}");
+    // everything this test started is gone: the hub's process group (the proxy) and the user's processes
+    let group_left = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(hub_pid as i32), None).is_ok();
+    assert!(!group_left, "part of the hub's process group is still running");
+    assert!(pids_of_uid(user.uid).is_empty());
+    assert!(http("GET", proxy_port, "/", &token, None).is_none(), "the proxy still listens");
+}
