@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use crate::provision::limits::{parse_umask, Rlimit};
+
 const ABOUT: &str = "Run an operator's setup hooks as root, then drop every privilege and exec the command";
 
 const LONG_ABOUT: &str = "\
@@ -115,6 +117,65 @@ pub struct Args {
     /// back to the command. Logged as a warning on every start. Example: --allow-privilege-escalation
     #[arg(long)]
     pub allow_privilege_escalation: bool,
+
+    /// Add a passwd and group entry for a uid that has no account (needs a name: --user or NB_USER)
+    ///
+    /// Written atomically under the shadow-utils locks; /etc/passwd and /etc/group stay writable by
+    /// root only. Example: --ensure-account --user jovyan --uid 1234
+    #[arg(long, env = "ROOTHOOKS_ENSURE_ACCOUNT")]
+    pub ensure_account: bool,
+
+    /// Write complete passwd and group files (the image's plus the new account) here, not to /etc
+    ///
+    /// For an initContainer whose main container mounts them over its own. Implies --ensure-account.
+    /// Example: --nss-dir /nss
+    #[arg(long, value_name = "DIR", env = "ROOTHOOKS_NSS_DIR")]
+    pub nss_dir: Option<PathBuf>,
+
+    /// Create the user's home if missing: owned by the user, mode 0700, filled from /etc/skel
+    ///
+    /// An existing home is left as it is; symlinks are never followed. Example: --create-home
+    #[arg(long, env = "ROOTHOOKS_CREATE_HOME")]
+    pub create_home: bool,
+
+    /// Template directory copied into a home that --create-home makes
+    ///
+    /// Symlinks and special files in it are not copied. Example: --skel /srv/skel
+    #[arg(long, value_name = "DIR", default_value = "/etc/skel")]
+    pub skel: PathBuf,
+
+    /// Add NAME=value lines from this file to the command's environment (repeatable)
+    ///
+    /// Read as root, the way systemd's EnvironmentFile= reads them. Example:
+    /// --env-file "$CREDENTIALS_DIRECTORY/envfile"
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Vec<PathBuf>,
+
+    /// Keep a variable out of the command's environment (repeatable; a trailing * matches a prefix)
+    ///
+    /// [env: ROOTHOOKS_UNSET_ENV, comma separated] For credentials only the hooks needed. Example:
+    /// --unset-env 'AWS_*'
+    #[arg(long, value_name = "NAME", env = "ROOTHOOKS_UNSET_ENV", value_delimiter = ',', hide_env = true)]
+    pub unset_env: Vec<String>,
+
+    /// Resource limit for the command, NAME=SOFT[:HARD] (repeatable; nofile, nproc, core, as, ...)
+    ///
+    /// Without HARD both are SOFT; "unlimited" is allowed. One that cannot be applied stops the
+    /// start. Example: --rlimit nofile=4096:8192
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub rlimit: Vec<Rlimit>,
+
+    /// File mode creation mask for the command, in octal
+    ///
+    /// Example: --umask 077
+    #[arg(long, value_name = "MODE", value_parser = parse_umask)]
+    pub umask: Option<u32>,
+
+    /// Directory the command starts in, entered as the user [default: unchanged]
+    ///
+    /// Example: --workdir /home/jovyan
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
 
     /// Format of roothooks' own log lines on stderr
     ///
@@ -237,6 +298,42 @@ mod tests {
             assert!(err.contains("is not a number of seconds"), "{err}");
         }
         assert!(Args::try_parse_from(["roothooks", "--no-exec", "--dry-run"]).is_err());
+    }
+
+    #[test]
+    fn provisioning_flags() {
+        let a = parse(&[
+            "--ensure-account",
+            "--nss-dir",
+            "/nss",
+            "--create-home",
+            "--env-file",
+            "/a",
+            "--env-file",
+            "/b",
+            "--unset-env",
+            "AWS_*,TOKEN",
+            "--unset-env",
+            "X",
+            "--rlimit",
+            "nofile=10:20",
+            "--umask",
+            "077",
+            "--workdir",
+            "/w",
+            "x",
+        ]);
+        assert!(a.ensure_account && a.create_home);
+        assert_eq!(a.nss_dir, Some(PathBuf::from("/nss")));
+        assert_eq!(a.env_file, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert_eq!(a.unset_env, ["AWS_*", "TOKEN", "X"]);
+        assert_eq!((a.rlimit[0].name, a.rlimit[0].soft, a.rlimit[0].hard), ("nofile", Some(10), Some(20)));
+        assert_eq!(a.umask, Some(0o77));
+        assert_eq!(a.workdir, Some(PathBuf::from("/w")));
+        let err = Args::try_parse_from(["roothooks", "--rlimit", "files=1", "x"]).unwrap_err().to_string();
+        assert!(err.contains("unknown limit 'files'"), "{err}");
+        let err = Args::try_parse_from(["roothooks", "--umask", "9", "x"]).unwrap_err().to_string();
+        assert!(err.contains("not an octal mode"), "{err}");
     }
 
     #[test]

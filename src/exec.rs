@@ -121,6 +121,7 @@ mod tests {
             groups: vec![],
             inherited: vec![],
             not_inherited: vec![],
+            new_account: false,
         }
     }
 

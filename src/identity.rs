@@ -45,6 +45,8 @@ pub struct Request {
     pub clear_groups: bool,
     pub home: Option<PathBuf>,
     pub allow_root: bool,
+    /// `--ensure-account` (or `--nss-dir`): a named user without an account is one to create
+    pub ensure_account: bool,
 }
 
 impl Request {
@@ -71,6 +73,7 @@ impl Request {
             clear_groups: args.clear_groups,
             home: args.home.clone(),
             allow_root: args.allow_root,
+            ensure_account: args.ensure_account || args.nss_dir.is_some(),
         }
     }
 }
@@ -99,6 +102,8 @@ pub struct Target {
     pub inherited: Vec<Gid>,
     /// groups roothooks was started with that the command does not get, and why
     pub not_inherited: Vec<(Gid, &'static str)>,
+    /// the account does not exist yet: `--ensure-account` adds it
+    pub new_account: bool,
 }
 
 impl Target {
@@ -158,24 +163,43 @@ pub fn group_list_label(groups: &[Gid]) -> String {
 pub fn resolve(req: &Request, started: &StartedGroups) -> Result<Target> {
     let uid = req.uid.as_ref().map(|s| parse_id(s, "uid")).transpose()?;
     let gid = req.gid.as_ref().map(|s| parse_id(s, "gid")).transpose()?;
+    let by_uid = |uid: Uid| User::from_uid(uid).map_err(|e| Error::Lookup { what: "user", source: e.into() });
+    let mut new_name = None;
     let account = match (&req.user, uid) {
-        (Some(user), _) => {
-            let account = user_by_name(user)?;
-            if let (Some(uid), Some(uid_source)) = (uid, &req.uid) {
-                if account.uid.as_raw() != uid {
+        (Some(user), _) => match user_by_name(user) {
+            Ok(account) => {
+                if let (Some(uid), Some(uid_source)) = (uid, &req.uid) {
+                    if account.uid.as_raw() != uid {
+                        return Err(Error::Usage(format!(
+                            "{user} is uid {} but {uid_source} asks for uid {uid}; give only one of them",
+                            account.uid
+                        )));
+                    }
+                }
+                Some(account)
+            }
+            Err(Error::Usage(_)) if req.ensure_account => {
+                let uid = Uid::from_raw(uid.unwrap_or(DEFAULT_UID));
+                if let Some(other) = by_uid(uid)? {
                     return Err(Error::Usage(format!(
-                        "{user} is uid {} but {uid_source} asks for uid {uid}; give only one of them",
-                        account.uid
+                        "--ensure-account: uid {uid} already belongs to account '{}', not '{}'; nothing written \
+                         (give another --uid, or --user {})",
+                        other.name, user.value, other.name
                     )));
                 }
+                new_name = Some(user.value.clone());
+                None
             }
-            Some(account)
-        }
-        (None, uid) => {
-            let uid = Uid::from_raw(uid.unwrap_or(DEFAULT_UID));
-            User::from_uid(uid).map_err(|e| Error::Lookup { what: "user", source: e.into() })?
-        }
+            Err(e) => return Err(e),
+        },
+        (None, uid) => by_uid(Uid::from_raw(uid.unwrap_or(DEFAULT_UID)))?,
     };
+    if req.ensure_account && account.is_none() && new_name.is_none() {
+        return Err(Error::Usage(format!(
+            "--ensure-account: uid {} has no account and no name was given for one; give --user NAME (or NB_USER)",
+            uid.unwrap_or(DEFAULT_UID)
+        )));
+    }
     let uid = account.as_ref().map_or(Uid::from_raw(uid.unwrap_or(DEFAULT_UID)), |a| a.uid);
     let gid = gid.map(Gid::from_raw).or(account.as_ref().map(|a| a.gid)).unwrap_or(Gid::from_raw(uid.as_raw()));
 
@@ -232,20 +256,27 @@ pub fn resolve(req: &Request, started: &StartedGroups) -> Result<Target> {
     let mut seen = std::collections::HashSet::new();
     groups.retain(|g| seen.insert(*g));
 
+    let new_home = new_name.as_ref().map(|n| PathBuf::from(format!("/home/{n}")));
     Ok(Target {
         uid,
         gid,
-        name: account.as_ref().map(|a| a.name.clone()),
+        name: account.as_ref().map(|a| a.name.clone()).or(new_name.clone()),
         home: req
             .home
             .clone()
             .or(account.as_ref().map(|a| a.dir.clone()))
+            .or(new_home)
             .filter(|h| !h.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("/")),
-        shell: account.as_ref().map(|a| a.shell.clone()).filter(|s| !s.as_os_str().is_empty()),
+        shell: match &account {
+            Some(a) => Some(a.shell.clone()).filter(|s| !s.as_os_str().is_empty()),
+            None if new_name.is_some() => Some(crate::provision::default_shell()),
+            None => None,
+        },
         groups,
         inherited,
         not_inherited,
+        new_account: new_name.is_some(),
     })
 }
 
@@ -339,6 +370,23 @@ mod tests {
         let r = Request::new(&args(&["--user", "nobody", "--uid", "4000"]), &env_of(&[]));
         let msg = usage_message(resolve(&r, &StartedGroups::default()));
         assert!(msg.contains("--user 'nobody' is uid 65534 but --uid '4000'"), "{msg}");
+    }
+
+    #[test]
+    fn ensure_account_plans_a_new_account_or_names_the_clash() {
+        let r = Request::new(&args(&["--ensure-account", "--user", "rh-new-user", "--uid", "3999998"]), &env_of(&[]));
+        let t = resolve(&r, &StartedGroups::default()).unwrap();
+        assert!(t.new_account);
+        assert_eq!((t.name.as_deref(), t.uid.as_raw(), t.gid.as_raw()), (Some("rh-new-user"), 3_999_998, 3_999_998));
+        assert_eq!(t.home, PathBuf::from("/home/rh-new-user"));
+        let r = Request::new(&args(&["--ensure-account", "--user", "rh-new-user", "--uid", "65534"]), &env_of(&[]));
+        assert!(usage_message(resolve(&r, &StartedGroups::default()))
+            .contains("uid 65534 already belongs to account 'nobody'"));
+        let r = Request::new(&args(&["--ensure-account", "--uid", "3999998"]), &env_of(&[]));
+        assert!(usage_message(resolve(&r, &StartedGroups::default())).contains("give --user NAME"));
+        // an existing account is simply used
+        let r = Request::new(&args(&["--ensure-account", "--user", "nobody"]), &env_of(&[]));
+        assert!(!resolve(&r, &StartedGroups::default()).unwrap().new_account);
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! roothooks: run an operator's setup hooks as root, then drop every privilege and exec the user's server.
 //!
 //! The data path is the layout: arguments (`cli`) → a resolved plan (`identity`, `hooks`, `plan`) →
-//! hooks run as root (`runner`) → privileges dropped and verified (`privilege`, over the kernel layer
-//! `system`) → exec (`exec`). `log` and `outputs` are what the operator and the user get to read.
+//! hooks run as root (`runner`) → built-in provisioning (`provision`) → privileges dropped and
+//! verified (`privilege`, over the kernel layer `system`) → exec (`exec`). `log` and `outputs` are what the operator and the user get to read.
 
 pub mod cli;
 pub mod error;
@@ -13,6 +13,7 @@ pub mod log;
 pub mod outputs;
 pub mod plan;
 pub mod privilege;
+pub mod provision;
 pub mod runner;
 pub mod system;
 
@@ -32,6 +33,9 @@ use crate::hooks::{Decision, DirOrigin, DirState, Hook, HookPlan};
 use crate::identity::{group_list_label, Request, StartedGroups};
 use crate::plan::{Plan, Privilege};
 use crate::privilege::DropSpec;
+use crate::provision::accounts::NewAccount;
+use crate::provision::env::Unset;
+use crate::provision::{HandOff, Provision};
 use crate::runner::{HookResult, Runner};
 use crate::system::{Credentials, Kernel, Syscall};
 
@@ -105,8 +109,27 @@ pub fn build_plan(args: &Args, started: &Credentials) -> Result<Plan> {
         Some(path) => Some(path.clone()),
         None => Some(PathBuf::from(format!("/tmp/roothooks-{}.log", target.uid))),
     };
+    let account = target.new_account.then(|| NewAccount {
+        name: target.name.clone().expect("a new account has a name"),
+        uid: target.uid,
+        gid: target.gid,
+        home: target.home.clone(),
+        shell: target.shell.clone().unwrap_or_else(provision::default_shell),
+    });
+    let provision = Provision {
+        account,
+        nss_dir: args.nss_dir.clone(),
+        create_home: args.create_home,
+        skel: args.skel.clone(),
+        env_files: args.env_file.clone(),
+        unset: args.unset_env.iter().filter(|u| !u.is_empty()).map(|u| Unset(u.clone())).collect(),
+        rlimits: args.rlimit.clone(),
+        umask: args.umask,
+        workdir: args.workdir.clone(),
+    };
     Ok(Plan {
         privilege,
+        provision,
         hooks: hooks::discover(&dir, origin, args.allow_untrusted_hooks),
         hook_timeout: Some(args.hook_timeout).filter(|t| !t.is_zero()),
         on_hook_failure: args.on_hook_failure,
@@ -148,8 +171,9 @@ fn log_hook_plan(plan: &HookPlan) {
     }
 }
 
-/// Run the hooks the plan says to run, logging the start, each result and a summary.
-fn run_hooks(plan: &Plan, results: &mut Vec<HookResult>) -> Result<Duration> {
+/// Run the hooks the plan says to run, logging the start, each result and a summary. What they hand
+/// over through `$ROOTHOOKS_ENV` is added to `handed_over`.
+fn run_hooks(plan: &Plan, results: &mut Vec<HookResult>, handed_over: &mut Vec<(String, String)>) -> Result<Duration> {
     let start = Instant::now();
     let hooks: Vec<&Hook> = plan.hooks.to_run().collect();
     if hooks.is_empty() {
@@ -157,9 +181,23 @@ fn run_hooks(plan: &Plan, results: &mut Vec<HookResult>) -> Result<Duration> {
     }
     let noun = if hooks.len() == 1 { "hook" } else { "hooks" };
     info!("running {} {noun} from {} as root", hooks.len(), plan.hooks.dir.display());
+    let mut env = plan.hook_env();
+    let handoff = match HandOff::create() {
+        Ok(handoff) => {
+            env.push(("ROOTHOOKS_ENV".into(), handoff.file.display().to_string()));
+            Some(handoff)
+        }
+        Err(e) => {
+            warn!("cannot create the $ROOTHOOKS_ENV file: {e}; hooks cannot pass variables to the command");
+            None
+        }
+    };
     let mut runner =
         Runner::new().map_err(|e| Error::Setup(format!("cannot set up signal handling for hooks: {e}")))?;
-    let ran = runner.run_all(&hooks, &plan.hook_env(), plan.hook_timeout, plan.on_hook_failure, results);
+    let ran = runner.run_all(&hooks, &env, plan.hook_timeout, plan.on_hook_failure, results);
+    if let Some(handoff) = handoff {
+        handed_over.extend(handoff.take());
+    }
     let finished = runner.finish();
     let elapsed = start.elapsed();
     let line = runner::summary(results, elapsed);
@@ -202,10 +240,15 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
         privilege::warn_escalation_allowed();
     }
     let mut results = Vec::new();
+    let mut handed_over = Vec::new();
     let elapsed = match plan.privilege {
         Privilege::Root => {
             log_hook_plan(&plan.hooks);
-            run_hooks(&plan, &mut results)
+            let ran = run_hooks(&plan, &mut results, &mut handed_over);
+            if ran.is_ok() {
+                provision::as_root(&plan.provision, &plan.target);
+            }
+            ran
         }
         Privilege::Unprivileged { uid } => {
             let count = plan.hooks.to_run().count();
@@ -214,6 +257,10 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
                     "started as uid {uid}, not root: not running the {count} hook(s) in {}",
                     plan.hooks.dir.display()
                 );
+            }
+            let p = &plan.provision;
+            if p.account.is_some() || p.nss_dir.is_some() || p.create_home {
+                warn!("started as uid {uid}, not root: not adding an account or creating a home");
             }
             Ok(Duration::ZERO)
         }
@@ -245,6 +292,9 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
         return Ok(());
     };
     let target = &plan.target;
+    let mut added = provision::read_env_files(&plan.provision);
+    added.extend(handed_over);
+    provision::apply_rlimits(&plan.provision.rlimits)?;
     let (env, final_state) = match plan.privilege {
         Privilege::Root => {
             for (gid, why) in &target.not_inherited {
@@ -267,7 +317,7 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
                 group_list_label(&target.groups),
                 if plan.allow_escalation { "" } else { ", no_new_privs set" }
             );
-            (exec::command_env(target, std::env::vars_os()), creds)
+            (provision::command_env(std::env::vars_os(), &added, &plan.provision.unset, Some(target)), creds)
         }
         Privilege::Unprivileged { uid } => {
             if uid == target.uid {
@@ -284,14 +334,11 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
             let creds = privilege::verify_unprivileged(&mut kernel, plan.allow_escalation)?;
             // Already the target: its HOME and names still replace whatever the runtime set (often
             // /root). Another uid keeps the environment it came with: the target's would be a lie.
-            let env = if uid == target.uid {
-                exec::command_env(target, std::env::vars_os())
-            } else {
-                std::env::vars_os().collect()
-            };
-            (env, creds)
+            let identity = (uid == target.uid).then_some(target);
+            (provision::command_env(std::env::vars_os(), &added, &plan.provision.unset, identity), creds)
         }
     };
+    provision::apply_after_drop(&plan.provision)?;
     if let Some(file) = report_file {
         write_report(&report(elapsed, Some(&final_state)), file);
     }

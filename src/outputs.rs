@@ -22,13 +22,19 @@ use crate::system::{Credentials, Gid, Uid};
 
 /// Create `path` for writing as a fresh file owned by `owner` (when running as root), mode 0640.
 pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>) -> Result<File, String> {
+    create_fresh_in(path, owner, 0o640, true)
+}
+
+/// [`create_fresh`] with a chosen mode; `check_parents` false skips the trust rule for the directories
+/// above (for a volume no user can reach yet), but never the rule for the file itself.
+pub fn create_fresh_in(path: &Path, owner: Option<(Uid, Gid)>, mode: u32, check_parents: bool) -> Result<File, String> {
     let name = path.file_name().ok_or_else(|| format!("{} names no file", path.display()))?;
     let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     let parent = fs::canonicalize(parent).map_err(|e| format!("directory {}: {e}", parent.display()))?;
-    if let Some(reason) = crate::hooks::untrusted_dir_chain(&parent) {
+    if let Some(reason) = crate::hooks::untrusted_dir_chain(&parent).filter(|_| check_parents) {
         return Err(format!("{reason}; a user could redirect the file"));
     }
     let full: PathBuf = parent.join(name);
@@ -61,7 +67,7 @@ pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>) -> Result<File, Stri
         nix::unistd::fchown(&file, Some(uid), Some(gid))
             .map_err(|e| format!("cannot chown {}: {e}", full.display()))?;
     }
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o640))
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
         .map_err(|e| format!("cannot chmod {}: {e}", full.display()))?;
     Ok(file)
 }

@@ -11,6 +11,7 @@ use crate::cli::FailurePolicy;
 use crate::exec::CommandLine;
 use crate::hooks::HookPlan;
 use crate::identity::{group_label, group_list_label, Target};
+use crate::provision::Provision;
 use crate::system::Uid;
 
 /// How roothooks was started, which decides what it can do.
@@ -30,6 +31,8 @@ pub struct Plan {
     /// `None` means no limit
     pub hook_timeout: Option<Duration>,
     pub on_hook_failure: FailurePolicy,
+    /// the built-in steps between the hooks and the drop
+    pub provision: Provision,
     /// `None` when turned off
     pub log_file: Option<PathBuf>,
     pub report: Option<PathBuf>,
@@ -66,7 +69,11 @@ impl fmt::Display for Plan {
                 writeln!(f, "  started as:  uid {uid} (not root): no hooks, no change of user")?
             }
         }
-        let name = t.name.as_deref().map_or(" (no account)".to_string(), |n| format!("({n})"));
+        let name = match t.name.as_deref() {
+            Some(n) if t.new_account => format!("({n}, account to be added)"),
+            Some(n) => format!("({n})"),
+            None => " (no account)".to_string(),
+        };
         writeln!(f, "  user:        uid {}{name} gid {}", t.uid, group_label(t.gid))?;
         writeln!(f, "  groups:      {}", group_list_label(&t.groups))?;
         if !t.inherited.is_empty() {
@@ -98,6 +105,7 @@ impl fmt::Display for Plan {
                 writeln!(f, "  hooks dir:   {} (not run: not root)", self.hooks.dir.display())?
             }
         }
+        write!(f, "{}", self.provision)?;
         let timeout = self.hook_timeout.map_or("none".into(), |t| format!("{} s", t.as_secs_f64()));
         writeln!(f, "  hook timeout: {timeout}; on failure: {:?}", self.on_hook_failure)?;
         let shown = |p: &Option<PathBuf>| p.as_ref().map_or("none".into(), |p| p.display().to_string());

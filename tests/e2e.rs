@@ -64,8 +64,10 @@ struct Bundle {
     dir: tempfile::TempDir,
 }
 
-const APPLETS: &[&str] =
-    &["sh", "cat", "echo", "id", "mount", "umount", "mkdir", "chown", "chmod", "ls", "stat", "touch", "grep", "true"];
+const APPLETS: &[&str] = &[
+    "sh", "cat", "echo", "id", "mount", "umount", "mkdir", "chown", "chmod", "ls", "stat", "touch", "grep", "true",
+    "whoami",
+];
 
 /// A static helper that prints its effective uid: a setuid-root copy of it shows whether setuid works.
 fn build_euid_helper(to: &Path) {
@@ -282,6 +284,35 @@ fn privileged_init_container_then_unprivileged_main_container() {
     assert_eq!(lines.next(), Some("1000 700"), "{out}");
     assert_dropped(&lines.collect::<Vec<_>>().join("\n"), 1000);
     assert!(shared.path().join("jovyan/written").exists());
+}
+
+#[test]
+fn nss_dir_files_from_an_init_container_give_the_user_a_name_in_the_main_container() {
+    if !ready(
+        "nss_dir_files_from_an_init_container_give_the_user_a_name_in_the_main_container",
+        &["runc", "busybox", "cc"],
+    ) {
+        return;
+    }
+    let shared = scratch("rh-nss");
+    let nss_mount = json!({"destination": "/nss", "type": "bind", "source": shared.path(), "options": ["rbind", "rw"]});
+    let init = Bundle::new();
+    let args =
+        ["/roothooks", "--no-exec", "--nss-dir", "/nss", "--user", "alice", "--uid", "4321", "--log-file", "none"];
+    let (code, _, err) = init.run(process(0, 0, &[], caps(&[]), false, &args), &[nss_mount]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("wrote passwd and group to /nss"), "{err}");
+    let passwd = std::fs::read_to_string(shared.path().join("passwd")).unwrap();
+    assert!(passwd.contains("jovyan:x:1000:100:") && passwd.contains("alice:x:4321:4321::/home/alice:"), "{passwd}");
+    // the container's own /etc/passwd was not touched
+    assert!(!std::fs::read_to_string(init.rootfs().join("etc/passwd")).unwrap().contains("alice"));
+
+    let main = Bundle::new();
+    let over = |name: &str| json!({"destination": format!("/etc/{name}"), "type": "bind", "source": shared.path().join(name), "options": ["bind", "ro"]});
+    let args = ["/roothooks", "--user", "alice", "--", "/bin/sh", "-c", "id; whoami; echo $HOME"];
+    let (code, out, err) = main.run(process(4321, 4321, &[], no_caps(), true, &args), &[over("passwd"), over("group")]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "uid=4321(alice) gid=4321(alice)\nalice\n/home/alice\n");
 }
 
 // ---------------------------------------------------------------------------------------------

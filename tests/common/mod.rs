@@ -36,6 +36,13 @@ pub fn roothooks() -> Command {
     cmd
 }
 
+/// The binary dropping to `uid`, with no log file copy.
+pub fn roothooks_as(uid: u32) -> Command {
+    let mut cmd = roothooks();
+    cmd.args(["--uid", &uid.to_string(), "--log-file", "none"]);
+    cmd
+}
+
 pub fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("start roothooks")
 }

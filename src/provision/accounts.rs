@@ -1,0 +1,280 @@
+//! An account for a uid that has none (`--ensure-account`), so `whoami`, `id`, Python's
+//! `pwd.getpwuid(os.getuid())` and Jupyter work for arbitrary uids.
+//!
+//! /etc/passwd and /etc/group are edited the way shadow-utils does it, so roothooks and `useradd` can
+//! run at the same time: glibc's `lckpwdf()` first, then shadow's per-file `.lock` files; the new file
+//! is written beside the old one with its owner and mode and renamed over it, so a reader sees either
+//! the old or the new file, never half of one. Neither file ever becomes writable by anyone but root
+//! (docker-stacks' group-writable /etc/passwd is a known way to become root). `--nss-dir` writes the
+//! complete files somewhere else instead, for a main container to mount over its own.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::libc;
+
+use crate::system::{Gid, PasswdLock, Uid};
+
+/// The entries to add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub name: String,
+    pub uid: Uid,
+    pub gid: Gid,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+}
+
+impl NewAccount {
+    fn passwd_line(&self) -> String {
+        format!("{}:x:{}:{}::{}:{}\n", self.name, self.uid, self.gid, self.home.display(), self.shell.display())
+    }
+
+    fn group_line(&self) -> String {
+        format!("{}:x:{}:\n", self.name, self.gid)
+    }
+}
+
+/// What [`plan_files`] found needs doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub passwd: Option<String>,
+    pub group: Option<String>,
+}
+
+fn field(line: &str, n: usize) -> Option<&str> {
+    line.split(':').nth(n)
+}
+
+/// The new contents of passwd and group (`None` where nothing changes), or why nothing may be written.
+pub fn plan_files(account: &NewAccount, passwd: &str, group: &str) -> Result<Edit, String> {
+    let (name, uid, gid) = (account.name.as_str(), account.uid.to_string(), account.gid.to_string());
+    let mut passwd_needed = true;
+    for line in passwd.lines().filter(|l| !l.starts_with('#')) {
+        let (n, u) = (field(line, 0), field(line, 2));
+        match (n == Some(name), u == Some(uid.as_str())) {
+            (true, true) => passwd_needed = false,
+            (true, false) => {
+                return Err(format!(
+                    "account '{name}' already exists with uid {}, not {uid}; nothing written",
+                    u.unwrap_or("?")
+                ))
+            }
+            (false, true) => {
+                return Err(format!(
+                    "uid {uid} already belongs to account '{}', not '{name}'; nothing written",
+                    n.unwrap_or("?")
+                ))
+            }
+            (false, false) => {}
+        }
+    }
+    let mut group_needed = true;
+    for line in group.lines().filter(|l| !l.starts_with('#')) {
+        let (n, g) = (field(line, 0), field(line, 2));
+        if g == Some(gid.as_str()) {
+            group_needed = false; // the gid has a group already, whatever its name
+        } else if n == Some(name) {
+            return Err(format!(
+                "group '{name}' already exists with gid {}, not {gid}; nothing written",
+                g.unwrap_or("?")
+            ));
+        }
+    }
+    let append = |text: &str, line: String| {
+        let mut out = text.to_string();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&line);
+        out
+    };
+    Ok(Edit {
+        passwd: passwd_needed.then(|| append(passwd, account.passwd_line())),
+        group: group_needed.then(|| append(group, account.group_line())),
+    })
+}
+
+/// shadow-utils' lock on one file: `FILE.lock` holding the holder's pid, made with link() so it is
+/// atomic even on NFS; a lock whose holder is gone is taken over.
+struct FileLock {
+    path: PathBuf,
+}
+
+impl FileLock {
+    fn acquire(file: &Path, patience: Duration) -> io::Result<FileLock> {
+        let lock = PathBuf::from(format!("{}.lock", file.display()));
+        let pid = std::process::id();
+        let temp = PathBuf::from(format!("{}.{pid}", file.display()));
+        let start = Instant::now();
+        loop {
+            fs::write(&temp, format!("{pid}\0"))?;
+            let linked = fs::hard_link(&temp, &lock);
+            let _ = fs::remove_file(&temp);
+            match linked {
+                Ok(()) => return Ok(FileLock { path: lock }),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    let holder = fs::read_to_string(&lock).unwrap_or_default();
+                    let holder: Option<i32> = holder.trim_end_matches('\0').trim().parse().ok();
+                    let alive =
+                        holder.is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
+                    if !alive {
+                        let _ = fs::remove_file(&lock); // stale: its holder is gone
+                        continue;
+                    }
+                    if start.elapsed() > patience {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WouldBlock,
+                            format!("{} is held by pid {}", lock.display(), holder.unwrap_or(0)),
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Replace `path` with `content`: a new file beside it with the old one's owner and mode, renamed over.
+fn replace(path: &Path, content: &str) -> io::Result<()> {
+    let meta = fs::metadata(path)?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temp = dir.join(format!(".{name}.roothooks.{}", std::process::id()));
+    let _ = fs::remove_file(&temp);
+    let write = || -> io::Result<()> {
+        let mut file: File =
+            OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(&temp)?;
+        file.write_all(content.as_bytes())?;
+        nix::unistd::fchown(&file, Some(Uid::from_raw(meta.uid())), Some(Gid::from_raw(meta.gid())))?;
+        // never wider than it was, and never writable by group or others
+        file.set_permissions(fs::Permissions::from_mode(meta.mode() & 0o7755))?;
+        file.sync_all()?;
+        fs::rename(&temp, path)
+    };
+    let result = write();
+    if result.is_err() {
+        let _ = fs::remove_file(&temp);
+    }
+    result.map_err(|e| {
+        if e.raw_os_error() == Some(libc::EBUSY) {
+            io::Error::new(
+                e.kind(),
+                format!("{} is a mount point (bind-mounted?) and cannot be replaced", path.display()),
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// What ensuring the account did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Added { passwd: bool, group: bool },
+    AlreadyThere,
+    Written { dir: PathBuf },
+}
+
+/// Add the account to `etc`/passwd and `etc`/group, under the same locks as shadow-utils.
+pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<Outcome, String> {
+    let _db = PasswdLock::acquire().map_err(|e| format!("cannot lock the account databases (lckpwdf): {e}"))?;
+    let (passwd_path, group_path) = (etc.join("passwd"), etc.join("group"));
+    let patience = Duration::from_secs(15);
+    let _group_lock =
+        FileLock::acquire(&group_path, patience).map_err(|e| format!("cannot lock {}: {e}", group_path.display()))?;
+    let _passwd_lock =
+        FileLock::acquire(&passwd_path, patience).map_err(|e| format!("cannot lock {}: {e}", passwd_path.display()))?;
+    let read = |p: &Path| fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let edit = plan_files(account, &read(&passwd_path)?, &read(&group_path)?)?;
+    if edit.passwd.is_none() && edit.group.is_none() {
+        return Ok(Outcome::AlreadyThere);
+    }
+    // the group first, so passwd never names a gid that has no group
+    if let Some(group) = &edit.group {
+        replace(&group_path, group).map_err(|e| format!("cannot write {}: {e}", group_path.display()))?;
+    }
+    if let Some(passwd) = &edit.passwd {
+        replace(&passwd_path, passwd).map_err(|e| format!("cannot write {}: {e}", passwd_path.display()))?;
+    }
+    Ok(Outcome::Added { passwd: edit.passwd.is_some(), group: edit.group.is_some() })
+}
+
+/// Write complete `passwd` and `group` files (those of `etc` plus the account) into `dir`.
+pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&NewAccount>) -> Result<Outcome, String> {
+    let read = |p: &Path| fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let (passwd, group) = (read(&etc.join("passwd"))?, read(&etc.join("group"))?);
+    let edit = match account {
+        Some(account) => plan_files(account, &passwd, &group)?,
+        None => Edit { passwd: None, group: None },
+    };
+    for (name, content) in [("passwd", edit.passwd.unwrap_or(passwd)), ("group", edit.group.unwrap_or(group))] {
+        let path = dir.join(name);
+        // The directory is usually a volume shared with a container that has not started yet; it is
+        // not required to be root-owned, but nothing planted in it is followed or written through.
+        let mut file = crate::outputs::create_fresh_in(&path, None, 0o644, false)?;
+        file.write_all(content.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(Outcome::Written { dir: dir.to_path_buf() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> NewAccount {
+        NewAccount {
+            name: "alice".into(),
+            uid: Uid::from_raw(4000),
+            gid: Gid::from_raw(4000),
+            home: "/home/alice".into(),
+            shell: "/bin/sh".into(),
+        }
+    }
+
+    const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\nbob:x:1000:1000::/home/bob:/bin/sh\n";
+    const GROUP: &str = "root:x:0:\nbob:x:1000:\n";
+
+    #[test]
+    fn adds_both_entries() {
+        let edit = plan_files(&alice(), PASSWD, GROUP).unwrap();
+        assert_eq!(edit.passwd.unwrap(), format!("{PASSWD}alice:x:4000:4000::/home/alice:/bin/sh\n"));
+        assert_eq!(edit.group.unwrap(), format!("{GROUP}alice:x:4000:\n"));
+    }
+
+    #[test]
+    fn existing_gid_keeps_its_group_and_a_missing_newline_is_mended() {
+        let a = NewAccount { gid: Gid::from_raw(1000), ..alice() };
+        let edit = plan_files(&a, PASSWD.trim_end(), GROUP).unwrap();
+        assert_eq!(edit.group, None);
+        assert!(edit.passwd.unwrap().ends_with("/bin/sh\nalice:x:4000:1000::/home/alice:/bin/sh\n"));
+    }
+
+    #[test]
+    fn the_same_account_is_already_there() {
+        let passwd = format!("{PASSWD}alice:x:4000:4000::/home/alice:/bin/sh\n");
+        let group = format!("{GROUP}alice:x:4000:\n");
+        assert_eq!(plan_files(&alice(), &passwd, &group).unwrap(), Edit { passwd: None, group: None });
+    }
+
+    #[test]
+    fn clashes_write_nothing() {
+        let a = NewAccount { name: "bob".into(), ..alice() };
+        assert!(plan_files(&a, PASSWD, GROUP).unwrap_err().contains("account 'bob' already exists with uid 1000"));
+        let a = NewAccount { uid: Uid::from_raw(1000), ..alice() };
+        assert!(plan_files(&a, PASSWD, GROUP).unwrap_err().contains("uid 1000 already belongs to account 'bob'"));
+        let a = NewAccount { name: "carol".into(), uid: Uid::from_raw(4001), gid: Gid::from_raw(4001), ..alice() };
+        let group = format!("{GROUP}carol:x:5000:\n");
+        assert!(plan_files(&a, PASSWD, &group).unwrap_err().contains("group 'carol' already exists with gid 5000"));
+    }
+}

@@ -1,0 +1,181 @@
+//! The command's environment beyond identity: `NAME=value` files (`--env-file`, as systemd's
+//! `EnvironmentFile=` reads them), what hooks hand over through `$ROOTHOOKS_ENV`, and what must not
+//! reach the server (`--unset-env`, e.g. the storage credentials a mount hook needed).
+
+use std::ffi::OsString;
+use std::fmt;
+
+/// A line that could not be used, with where it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    pub line: usize,
+    pub why: String,
+}
+
+impl fmt::Display for BadLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.why)
+    }
+}
+
+/// Whether `name` can be an environment variable name a shell would accept.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Parse `NAME=value` lines the way systemd's `EnvironmentFile=` does: blank lines and lines starting
+/// with `#` or `;` are skipped; whitespace around the name and before the value is dropped; a value may
+/// be quoted with `'…'` (literal) or `"…"` (where `\` escapes the next character); unquoted, trailing
+/// whitespace is dropped and `\` escapes the next character; a `\` at the end of a line continues it.
+pub fn parse(text: &str) -> (Vec<(String, String)>, Vec<BadLine>) {
+    let mut vars = Vec::new();
+    let mut bad = Vec::new();
+    let mut lines = text.split('\n').enumerate().peekable();
+    while let Some((index, raw)) = lines.next() {
+        let number = index + 1;
+        let mut line = raw.strip_suffix('\r').unwrap_or(raw).to_string();
+        // join continuation lines (an odd number of trailing backslashes)
+        while line.ends_with('\\') && (line.len() - line.trim_end_matches('\\').len()) % 2 == 1 {
+            line.pop();
+            match lines.next() {
+                Some((_, next)) => line.push_str(next.strip_suffix('\r').unwrap_or(next)),
+                None => break,
+            }
+        }
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') || trimmed.starts_with(';') {
+            continue;
+        }
+        let Some((name, value)) = trimmed.split_once('=') else {
+            bad.push(BadLine { line: number, why: "no '=' (expected NAME=value)".into() });
+            continue;
+        };
+        let name = name.trim_end();
+        if !valid_name(name) {
+            bad.push(BadLine { line: number, why: format!("'{name}' is not a valid variable name") });
+            continue;
+        }
+        match unquote(value.trim_start()) {
+            Ok(value) => vars.push((name.to_string(), value)),
+            Err(why) => bad.push(BadLine { line: number, why: format!("{name}: {why}") }),
+        }
+    }
+    (vars, bad)
+}
+
+fn unquote(value: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut chars = value.chars();
+    match value.chars().next() {
+        Some(quote @ ('"' | '\'')) => {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return Err(format!("unterminated {quote} quote")),
+                    Some(c) if c == quote => break,
+                    Some('\\') if quote == '"' => match chars.next() {
+                        Some(c) => out.push(c),
+                        None => return Err("unterminated \" quote".into()),
+                    },
+                    Some(c) => out.push(c),
+                }
+            }
+            let rest: String = chars.collect();
+            if !rest.trim().is_empty() {
+                return Err(format!("text after the closing quote: '{}'", rest.trim()));
+            }
+            Ok(out)
+        }
+        _ => {
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    if let Some(next) = chars.next() {
+                        out.push(next);
+                    }
+                } else {
+                    out.push(c);
+                }
+            }
+            Ok(out.trim_end().to_string())
+        }
+    }
+}
+
+/// A `--unset-env` pattern: a name, or a prefix ending in `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unset(pub String);
+
+impl Unset {
+    pub fn matches(&self, name: &str) -> bool {
+        match self.0.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == self.0,
+        }
+    }
+}
+
+/// Set `name` to `value` in `env`, replacing an earlier value.
+pub fn set(env: &mut Vec<(OsString, OsString)>, name: &str, value: &str) {
+    env.retain(|(k, _)| k != name);
+    env.push((name.into(), value.into()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> Vec<(String, String)> {
+        let (vars, bad) = parse(text);
+        assert!(bad.is_empty(), "{bad:?}");
+        vars
+    }
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn plain_comments_blank_lines_and_whitespace() {
+        let text = "# comment\n; also\n\n  A=1\nB = two words  \nC=\nD=x=y\r\n";
+        assert_eq!(ok(text), pairs(&[("A", "1"), ("B", "two words"), ("C", ""), ("D", "x=y")]));
+    }
+
+    #[test]
+    fn quotes_and_escapes() {
+        let text = "A=\"quoted # not a comment\"\nB='single $HOME \\n'\nC=\"esc \\\" \\\\ done\"\nD=un\\ quoted\n";
+        assert_eq!(
+            ok(text),
+            pairs(&[
+                ("A", "quoted # not a comment"),
+                ("B", "single $HOME \\n"),
+                ("C", "esc \" \\ done"),
+                ("D", "un quoted")
+            ])
+        );
+    }
+
+    #[test]
+    fn continuation_lines() {
+        assert_eq!(ok("A=one \\\ntwo\nB=x\\\\\nC=3\n"), pairs(&[("A", "one two"), ("B", "x\\"), ("C", "3")]));
+    }
+
+    #[test]
+    fn bad_lines_are_reported_and_the_rest_kept() {
+        let (vars, bad) = parse("GOOD=1\nno equals\n9BAD=x\nBAD-NAME=y\nQ=\"open\nR='a' b\nLAST=2\n");
+        assert_eq!(vars, pairs(&[("GOOD", "1"), ("LAST", "2")]));
+        let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
+        assert_eq!(lines, [2, 3, 4, 5, 6]);
+        assert!(bad[1].why.contains("'9BAD' is not a valid variable name"));
+        assert!(bad[3].why.contains("unterminated"));
+    }
+
+    #[test]
+    fn unset_patterns() {
+        assert!(Unset("AWS_*".into()).matches("AWS_SECRET_ACCESS_KEY"));
+        assert!(!Unset("AWS_*".into()).matches("MY_AWS_X"));
+        assert!(Unset("TOKEN".into()).matches("TOKEN"));
+        assert!(!Unset("TOKEN".into()).matches("TOKEN2"));
+    }
+}

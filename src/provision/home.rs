@@ -1,0 +1,109 @@
+//! The user's home directory (`--create-home`): made if missing, owned by the user, mode 0700, filled
+//! from /etc/skel; an existing one is left exactly as it is.
+//!
+//! Root works here on trees users can write to (a shared NFS volume), so everything is done relative
+//! to directory descriptors opened with `O_NOFOLLOW`: no symlink is followed, nothing is chowned or
+//! written through one. The directory above the home must pass the trust rule (root-owned, not
+//! writable by others unless sticky), or a user could swap it for a symlink between check and use. The
+//! new home stays root's and 0700 while it is filled, and is handed to the user last.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::{fchmod, mkdirat, Mode};
+use nix::unistd::fchown;
+
+use crate::system::{Gid, Uid};
+
+/// What `--create-home` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Existing,
+    /// made, with the skel entries that were refused (symlinks, special files)
+    Created {
+        refused: Vec<String>,
+    },
+}
+
+fn open_dir(dir: impl AsFd, name: &Path) -> nix::Result<OwnedFd> {
+    openat(dir, name, OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+/// Create `home` for `uid:gid` from `skel`, or leave it be if it exists.
+pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<Outcome, String> {
+    if !home.is_absolute() || home == Path::new("/") {
+        return Err(format!("home '{}' is not an absolute path below /; give --home", home.display()));
+    }
+    match fs::symlink_metadata(home) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(format!("{} is a symbolic link (planted?); not creating a home through it", home.display()))
+        }
+        Ok(meta) if meta.is_dir() => return Ok(Outcome::Existing),
+        Ok(_) => return Err(format!("{} exists and is not a directory", home.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", home.display())),
+    }
+    let parent = home.parent().unwrap_or(Path::new("/"));
+    let name = Path::new(home.file_name().ok_or_else(|| format!("{} names no directory", home.display()))?);
+    let canonical = fs::canonicalize(parent).map_err(|e| format!("parent {} of the home: {e}", parent.display()))?;
+    if let Some(reason) = crate::hooks::untrusted_dir_chain(&canonical) {
+        return Err(format!("{reason}; a user could redirect the home, not creating {}", home.display()));
+    }
+    let parent_fd =
+        open_dir(nix::fcntl::AT_FDCWD, &canonical).map_err(|e| format!("cannot open {}: {e}", canonical.display()))?;
+    mkdirat(&parent_fd, name, Mode::from_bits_truncate(0o700))
+        .map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+    let home_fd = open_dir(&parent_fd, name).map_err(|e| format!("cannot open the new {}: {e}", home.display()))?;
+    let mut refused = Vec::new();
+    if skel.is_dir() {
+        copy_tree(skel, &home_fd, uid, gid, Path::new(""), &mut refused)
+            .map_err(|e| format!("cannot fill {} from {}: {e}", home.display(), skel.display()))?;
+    }
+    fchmod(&home_fd, Mode::from_bits_truncate(0o700)).map_err(|e| format!("cannot chmod {}: {e}", home.display()))?;
+    fchown(&home_fd, Some(uid), Some(gid)).map_err(|e| format!("cannot chown {}: {e}", home.display()))?;
+    Ok(Outcome::Created { refused })
+}
+
+/// Copy the directory `from` into the open directory `to`, entry by entry, owned by `uid:gid`.
+fn copy_tree(from: &Path, to: &OwnedFd, uid: Uid, gid: Gid, rel: &Path, refused: &mut Vec<String>) -> io::Result<()> {
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let shown = rel.join(&name).display().to_string();
+        let meta = fs::symlink_metadata(entry.path())?;
+        let mode = Mode::from_bits_truncate(meta.permissions().mode() & 0o777);
+        if meta.file_type().is_symlink() {
+            refused.push(format!("{shown} (a symbolic link)"));
+        } else if meta.is_dir() {
+            mkdirat(to, name.as_os_str(), Mode::from_bits_truncate(0o700))?;
+            let sub = open_dir(to, Path::new(&name))?;
+            copy_tree(&entry.path(), &sub, uid, gid, &rel.join(&name), refused)?;
+            fchmod(&sub, mode)?;
+            fchown(&sub, Some(uid), Some(gid))?;
+        } else if meta.is_file() {
+            // O_NOFOLLOW on the source too: skel swapped for a symlink after the check is not read
+            let mut source = File::from(openat(
+                nix::fcntl::AT_FDCWD,
+                &entry.path(),
+                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?);
+            if source.metadata()?.ino() != meta.ino() {
+                refused.push(format!("{shown} (changed while copying)"));
+                continue;
+            }
+            let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            let mut dest = File::from(openat(to, name.as_os_str(), flags, Mode::from_bits_truncate(0o600))?);
+            io::copy(&mut source, &mut dest)?;
+            fchmod(&dest, mode)?;
+            fchown(&dest, Some(uid), Some(gid))?;
+        } else {
+            refused.push(format!("{shown} (not a regular file or directory)"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,249 @@
+//! Built-in provisioning: the root-only steps nearly every deployment otherwise writes as hand-made
+//! hooks. They run after the hooks and before the drop: an account for an arbitrary uid, the home
+//! directory, the environment the command gets, and the limits it runs under.
+//!
+//! Like hooks, a failing account or home step is logged and tolerated, so the server still starts; a
+//! limit or working directory that cannot be applied is an error, since the operator asked for a
+//! constraint and the command must not run without it.
+
+pub mod accounts;
+pub mod env;
+pub mod home;
+pub mod limits;
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use tracing::{info, warn};
+
+use crate::error::{Error, Result};
+use crate::identity::Target;
+use accounts::NewAccount;
+use env::Unset;
+use limits::Rlimit;
+
+/// What to provision, resolved from the arguments.
+#[derive(Debug, Clone, Default)]
+pub struct Provision {
+    /// the account to add for a uid that has none (`--ensure-account`)
+    pub account: Option<NewAccount>,
+    /// write complete passwd and group files here instead of editing /etc
+    pub nss_dir: Option<PathBuf>,
+    pub create_home: bool,
+    pub skel: PathBuf,
+    pub env_files: Vec<PathBuf>,
+    pub unset: Vec<Unset>,
+    pub rlimits: Vec<Rlimit>,
+    pub umask: Option<u32>,
+    pub workdir: Option<PathBuf>,
+}
+
+impl fmt::Display for Provision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(a) = &self.account {
+            let place =
+                self.nss_dir.as_ref().map_or("/etc/passwd and /etc/group".into(), |d| format!("{}/", d.display()));
+            writeln!(
+                f,
+                "  account:     add {}:{}:{} home {} shell {} to {place}",
+                a.name,
+                a.uid,
+                a.gid,
+                a.home.display(),
+                a.shell.display()
+            )?;
+        } else if let Some(dir) = &self.nss_dir {
+            writeln!(f, "  nss dir:     copy passwd and group to {}", dir.display())?;
+        }
+        if self.create_home {
+            writeln!(f, "  home:        create if missing (0700, from {})", self.skel.display())?;
+        }
+        for file in &self.env_files {
+            writeln!(f, "  env file:    {}", file.display())?;
+        }
+        if !self.unset.is_empty() {
+            let names: Vec<&str> = self.unset.iter().map(|u| u.0.as_str()).collect();
+            writeln!(f, "  unset env:   {}", names.join(", "))?;
+        }
+        for limit in &self.rlimits {
+            writeln!(f, "  rlimit:      {limit}")?;
+        }
+        if let Some(mask) = self.umask {
+            writeln!(f, "  umask:       {mask:03o}")?;
+        }
+        if let Some(dir) = &self.workdir {
+            writeln!(f, "  workdir:     {}", dir.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// The shell a new account gets: bash where the image has it.
+pub fn default_shell() -> PathBuf {
+    let bash = Path::new("/bin/bash");
+    if bash.exists() {
+        bash.into()
+    } else {
+        PathBuf::from("/bin/sh")
+    }
+}
+
+/// `$ROOTHOOKS_ENV`: a file in a directory only root can enter, where hooks append `NAME=value` lines
+/// for the command's environment.
+pub struct HandOff {
+    dir: PathBuf,
+    pub file: PathBuf,
+}
+
+impl HandOff {
+    pub fn create() -> std::io::Result<HandOff> {
+        let base = if Path::new("/run").is_dir() { "/run" } else { "/tmp" };
+        let dir = nix::unistd::mkdtemp(&PathBuf::from(format!("{base}/roothooks.XXXXXX")))?; // mode 0700
+        let file = dir.join("env");
+        let created = fs::OpenOptions::new().write(true).create_new(true).open(&file).map(drop);
+        if let Err(e) = created {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        Ok(HandOff { dir, file })
+    }
+
+    /// Read what the hooks wrote, log what could not be used, and remove the file.
+    pub fn take(self) -> Vec<(String, String)> {
+        let text = fs::read(&self.file).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let (vars, bad) = env::parse(&text);
+        for line in bad {
+            warn!("ignoring $ROOTHOOKS_ENV {line}");
+        }
+        if !vars.is_empty() {
+            let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
+            info!("hooks passed {} to the command's environment", names.join(", "));
+        }
+        vars
+    }
+}
+
+impl Drop for HandOff {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The account and the home: as root, after the hooks. Failures are logged and tolerated.
+pub fn as_root(plan: &Provision, target: &Target) {
+    let etc = Path::new("/etc");
+    let account_result = match (&plan.nss_dir, &plan.account) {
+        (Some(dir), account) => Some(accounts::write_nss_dir(etc, dir, account.as_ref())),
+        (None, Some(account)) => {
+            // A hook (sssd, LDAP) may have provided it meanwhile.
+            match nix::unistd::User::from_uid(account.uid) {
+                Ok(Some(existing)) => {
+                    info!("uid {} has an account now ({}); not adding one", account.uid, existing.name);
+                    None
+                }
+                _ => Some(accounts::ensure_in(etc, account)),
+            }
+        }
+        (None, None) => None,
+    };
+    match account_result {
+        Some(Ok(accounts::Outcome::Added { passwd, group })) => {
+            let a = plan.account.as_ref().expect("an account was planned");
+            let what = match (passwd, group) {
+                (true, true) => "/etc/passwd and /etc/group",
+                (true, false) => "/etc/passwd",
+                _ => "/etc/group",
+            };
+            info!("added account {} (uid {}, gid {}) to {what}", a.name, a.uid, a.gid);
+        }
+        Some(Ok(accounts::Outcome::AlreadyThere)) => info!("the account is already in /etc/passwd"),
+        Some(Ok(accounts::Outcome::Written { dir })) => info!("wrote passwd and group to {}", dir.display()),
+        Some(Err(e)) => warn!("account not added: {e}"),
+        None => {}
+    }
+    if plan.create_home {
+        match home::create(&target.home, target.uid, target.gid, &plan.skel) {
+            Ok(home::Outcome::Existing) => info!("home {} exists; left as it is", target.home.display()),
+            Ok(home::Outcome::Created { refused }) => {
+                let skel = plan.skel.display();
+                info!("created home {} for uid {} (0700, from {skel})", target.home.display(), target.uid);
+                for entry in refused {
+                    warn!("not copied from {skel}: {entry}");
+                }
+            }
+            Err(e) => warn!("home not created: {e}"),
+        }
+    }
+}
+
+/// Read the `--env-file`s (as root: under systemd they are credentials only root can read).
+pub fn read_env_files(plan: &Provision) -> Vec<(String, String)> {
+    let mut vars = Vec::new();
+    for path in &plan.env_files {
+        match fs::read(path) {
+            Ok(bytes) => {
+                let (found, bad) = env::parse(&String::from_utf8_lossy(&bytes));
+                for line in bad {
+                    warn!("ignoring {} {line}", path.display());
+                }
+                vars.extend(found);
+            }
+            Err(e) => warn!("cannot read --env-file {}: {e}; its variables are not set", path.display()),
+        }
+    }
+    vars
+}
+
+/// The command's environment: the one roothooks got, then the env files, then what hooks handed
+/// over, less `--unset-env`, with the identity variables last (when `target` is given).
+pub fn command_env(
+    base: impl IntoIterator<Item = (OsString, OsString)>,
+    added: &[(String, String)],
+    unset: &[Unset],
+    target: Option<&Target>,
+) -> Vec<(OsString, OsString)> {
+    let mut vars: Vec<(OsString, OsString)> = base.into_iter().collect();
+    for (name, value) in added {
+        env::set(&mut vars, name, value);
+    }
+    vars.retain(|(k, _)| !k.to_str().is_some_and(|k| unset.iter().any(|u| u.matches(k))));
+    match target {
+        Some(target) => crate::exec::command_env(target, vars),
+        None => vars,
+    }
+}
+
+/// Apply `--rlimit`s; any that cannot be applied is an error naming it.
+pub fn apply_rlimits(limits: &[Rlimit]) -> Result<()> {
+    for limit in limits {
+        let value = |v: Option<u64>| v.unwrap_or(nix::libc::RLIM_INFINITY);
+        nix::sys::resource::setrlimit(limit.resource, value(limit.soft), value(limit.hard)).map_err(|e| {
+            let hint = if e == nix::errno::Errno::EPERM {
+                " (raising a hard limit needs CAP_SYS_RESOURCE, which this process lacks)"
+            } else {
+                ""
+            };
+            Error::Setup(format!("cannot apply --rlimit {limit}: {}{hint}; not starting the command", e.desc()))
+        })?;
+    }
+    Ok(())
+}
+
+/// `--umask` and `--workdir`, applied as the user, so the user's own permissions decide.
+pub fn apply_after_drop(plan: &Provision) -> Result<()> {
+    if let Some(mask) = plan.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    if let Some(dir) = &plan.workdir {
+        std::env::set_current_dir(dir).map_err(|e| {
+            Error::Setup(format!(
+                "cannot enter --workdir {} as uid {}: {e}; not starting the command",
+                dir.display(),
+                nix::unistd::getuid()
+            ))
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,329 @@
+//! Built-in provisioning, from the outside: accounts for arbitrary uids (also under concurrency), home
+//! directories (also against planted symlinks), the environment hand-off, env files, unset patterns,
+//! and the limits the command sees in its own /proc/self/limits.
+
+mod common;
+
+use std::os::unix::fs::{symlink, MetadataExt};
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// Removes accounts that roothooks added, whatever happens to the test.
+struct Added(Vec<String>);
+
+impl Drop for Added {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            let _ = Command::new("userdel").arg(name).output();
+            let _ = Command::new("groupdel").arg(name).output();
+            let _ = std::fs::remove_dir_all(format!("/home/{name}"));
+        }
+    }
+}
+
+fn passwd_entries() -> Vec<String> {
+    std::fs::read_to_string("/etc/passwd").unwrap().lines().map(String::from).collect()
+}
+
+#[test]
+fn an_arbitrary_uid_gets_a_working_account() {
+    if !need_root("an_arbitrary_uid_gets_a_working_account") {
+        return;
+    }
+    let uid = free_id();
+    let name = format!("rhn{uid}");
+    let _cleanup = Added(vec![name.clone()]);
+    let script = "whoami; id -gn; python3 -c 'import os, pwd; print(pwd.getpwuid(os.getuid()).pw_name)'; echo $HOME";
+    let out = run(roothooks()
+        .args(["--ensure-account", "--user", &name, "--uid", &uid.to_string(), "--log-file", "none", "--"])
+        .args(["sh", "-c", script])
+        .env("PATH", "/usr/bin:/bin"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{name}\n{name}\n{name}\n/home/{name}\n"));
+    assert!(
+        stderr(&out).contains(&format!("added account {name} (uid {uid}, gid {uid}) to /etc/passwd and /etc/group"))
+    );
+    for file in ["/etc/passwd", "/etc/group"] {
+        let meta = std::fs::metadata(file).unwrap();
+        assert_eq!((meta.uid(), meta.mode() & 0o777), (0, 0o644), "{file} must stay root's and 0644");
+    }
+    // a second start finds it there and writes nothing
+    let out = run(roothooks().args(["--ensure-account", "--user", &name, "--log-file", "none", "--", "true"]));
+    assert!(out.status.success());
+    assert!(!stderr(&out).contains("added account"));
+}
+
+#[test]
+fn a_clashing_name_or_uid_is_an_error_and_nothing_is_written() {
+    if !need_root("a_clashing_name_or_uid_is_an_error_and_nothing_is_written") {
+        return;
+    }
+    let existing = Account::new(0);
+    let fresh_uid = free_id();
+    let fresh = format!("rhc{fresh_uid}");
+    let out =
+        run(roothooks().args(["--ensure-account", "--user", &fresh, "--uid", &existing.uid.to_string(), "--", "true"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(&format!("uid {} already belongs to account '{}'", existing.uid, existing.name)));
+    let out = run(roothooks().args([
+        "--ensure-account",
+        "--user",
+        &existing.name,
+        "--uid",
+        &fresh_uid.to_string(),
+        "--",
+        "true",
+    ]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains(&format!("--user '{}' is uid {}", existing.name, existing.uid)), "{}", stderr(&out));
+    // other tests add accounts meanwhile, so look for what these two would have written
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    assert!(!passwd.lines().any(|l| l.starts_with(&format!("{fresh}:")) || l.contains(&format!(":x:{fresh_uid}:"))));
+    let group = std::fs::read_to_string("/etc/group").unwrap();
+    assert!(!group.lines().any(|l| l.starts_with(&format!("{fresh}:"))));
+}
+
+#[test]
+fn twenty_concurrent_starts_and_useradd_leave_complete_valid_files() {
+    if !need_root("twenty_concurrent_starts_and_useradd_leave_complete_valid_files") {
+        return;
+    }
+    let before = passwd_entries();
+    let ids: Vec<u32> = (0..20).map(|_| free_id()).collect();
+    let names: Vec<String> = ids.iter().map(|id| format!("rhp{id}")).collect();
+    let extra: Vec<(String, u32)> = (0..3).map(|_| free_id()).map(|id| (format!("rhu{id}"), id)).collect();
+    let mut cleanup = Added(names.clone());
+    cleanup.0.extend(extra.iter().map(|(n, _)| n.clone()));
+    let mut children: Vec<std::process::Child> = ids
+        .iter()
+        .zip(&names)
+        .map(|(id, name)| {
+            roothooks()
+                .args(["--ensure-account", "--no-exec", "--user", name, "--uid", &id.to_string(), "--log-file", "none"])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // shadow-utils at the same time, under the same locks
+    let useradds: Vec<_> = extra
+        .iter()
+        .map(|(name, id)| Command::new("useradd").args(["-M", "-u", &id.to_string(), "-U", name]).spawn().unwrap())
+        .collect();
+    for child in &mut children {
+        assert!(child.wait().unwrap().success());
+    }
+    for mut child in useradds {
+        let _ = child.wait();
+    }
+    let after = passwd_entries();
+    for line in &after {
+        assert_eq!(line.split(':').count(), 7, "corrupt line: {line:?}");
+    }
+    // Other tests in this binary add and remove their own `rh…` accounts meanwhile; every other entry
+    // that was there must still be there.
+    for line in before.iter().filter(|l| !l.starts_with("rh")) {
+        assert!(after.contains(line), "lost an entry: {line}");
+    }
+    for (id, name) in ids.iter().zip(&names) {
+        assert!(after.contains(&format!("{name}:x:{id}:{id}::/home/{name}:/bin/bash")), "{name} missing");
+    }
+    let group = std::fs::read_to_string("/etc/group").unwrap();
+    for (id, name) in ids.iter().zip(&names) {
+        assert!(group.lines().any(|l| l == format!("{name}:x:{id}:")), "group {name} missing");
+    }
+    assert!(!Path::new("/etc/passwd.lock").exists() && !Path::new("/etc/group.lock").exists(), "a lock was left");
+}
+
+#[test]
+fn home_is_created_from_skel_and_symlinks_are_refused() {
+    if !need_root("home_is_created_from_skel_and_symlinks_are_refused") {
+        return;
+    }
+    let base = scratch("rh-homes");
+    let skel = base.path().join("skel");
+    std::fs::create_dir_all(skel.join(".config/app")).unwrap();
+    std::fs::write(skel.join(".profile"), "export X=1\n").unwrap();
+    std::fs::write(skel.join(".config/app/settings"), "a=b\n").unwrap();
+    symlink("/etc/shadow", skel.join("planted-link")).unwrap();
+    let homes = base.path().join("homes");
+    std::fs::create_dir(&homes).unwrap();
+    set_mode(&homes, 0o755);
+    let uid = free_id();
+    let home = homes.join("alice");
+    let out = run(roothooks()
+        .args(["--uid", &uid.to_string(), "--create-home", "--log-file", "none", "--home"])
+        .arg(&home)
+        .arg("--skel")
+        .arg(&skel)
+        .args(["--", "sh", "-c", "cd && cat .config/app/settings && ls -A | sort | tr '\\n' ' '"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "a=b\n.config .profile ");
+    let meta = std::fs::metadata(&home).unwrap();
+    assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o7777), (uid, uid, 0o700));
+    assert_eq!(std::fs::metadata(home.join(".config/app/settings")).unwrap().uid(), uid);
+    assert!(stderr(&out).contains("not copied from") && stderr(&out).contains("planted-link (a symbolic link)"));
+
+    // an existing home is left exactly as it is
+    set_mode(&home, 0o750);
+    let out = run(roothooks()
+        .args(["--uid", &uid.to_string(), "--create-home", "--log-file", "none", "--home"])
+        .arg(&home)
+        .args(["--", "true"]));
+    assert!(out.status.success());
+    assert_eq!(std::fs::metadata(&home).unwrap().mode() & 0o7777, 0o750);
+    assert!(stderr(&out).contains("exists; left as it is"));
+
+    // a symlink planted where the home should be is not followed
+    let victim = base.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    symlink(&victim, homes.join("bob")).unwrap();
+    let out = run(roothooks()
+        .args(["--uid", &uid.to_string(), "--create-home", "--log-file", "none", "--home"])
+        .arg(homes.join("bob"))
+        .args(["--", "true"]));
+    assert!(out.status.success(), "the server still starts");
+    assert!(stderr(&out).contains("is a symbolic link (planted?)"), "{}", stderr(&out));
+    assert_eq!(std::fs::metadata(&victim).unwrap().uid(), 0, "chowned through the symlink");
+
+    // a parent a user controls could be swapped for a symlink: refused
+    let user = Account::new(0);
+    let theirs = base.path().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    let out = run(roothooks()
+        .args(["--uid", &uid.to_string(), "--create-home", "--log-file", "none", "--home"])
+        .arg(theirs.join("carol"))
+        .args(["--", "true"]));
+    assert!(out.status.success());
+    assert!(
+        stderr(&out).contains(&format!("is owned by uid {}", user.uid)) && stderr(&out).contains("home not created")
+    );
+    assert!(!theirs.join("carol").exists());
+}
+
+#[test]
+fn hooks_hand_variables_to_the_command_through_roothooks_env() {
+    if !need_root("hooks_hand_variables_to_the_command_through_roothooks_env") {
+        return;
+    }
+    let h = Hooks::new();
+    let seen = h.path("seen");
+    h.sh(
+        "10-handoff",
+        &format!(
+            "stat -c '%a %u' \"$(dirname \"$ROOTHOOKS_ENV\")\" > {seen}; echo $ROOTHOOKS_ENV >> {seen}\n\
+             printf 'MOUNT_POINT=/mnt/bucket\\nbad line\\n1BAD=x\\nQUOTED=\"a b\"\\n' >> \"$ROOTHOOKS_ENV\"",
+            seen = seen.display()
+        ),
+    );
+    let out = run(h.roothooks().args(["--", "sh", "-c", "echo $MOUNT_POINT; echo $QUOTED"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "/mnt/bucket\na b\n");
+    let err = stderr(&out);
+    assert!(
+        err.contains("ignoring $ROOTHOOKS_ENV line 2: no '='") && err.contains("'1BAD' is not a valid variable name"),
+        "{err}"
+    );
+    let seen = std::fs::read_to_string(seen).unwrap();
+    let mut lines = seen.lines();
+    assert_eq!(lines.next(), Some("700 0"), "the hand-off directory must be root's alone");
+    assert!(!Path::new(lines.next().unwrap()).exists(), "the hand-off file was left behind");
+}
+
+#[test]
+fn env_files_and_unset_patterns_shape_the_commands_environment() {
+    if !need_root("env_files_and_unset_patterns_shape_the_commands_environment") {
+        return;
+    }
+    let h = Hooks::new();
+    let hook_saw = h.path("hook-saw");
+    h.sh("10-mount", &format!("echo \"$AWS_SECRET_ACCESS_KEY\" > {}", hook_saw.display()));
+    let creds = h.path("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    set_mode(&creds, 0o700); // like $CREDENTIALS_DIRECTORY: root only
+    let envfile = creds.join("envfile");
+    std::fs::write(
+        &envfile,
+        "# systemd style\nDB_URL=\"postgres://db/x?a=1 b\"\n; comment\nLONG=one \\\ntwo\nbad line\nPLAIN = value  \n",
+    )
+    .unwrap();
+    let out = run(h
+        .roothooks()
+        .arg("--env-file")
+        .arg(&envfile)
+        .args([
+            "--unset-env",
+            "AWS_*",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$DB_URL|$LONG|$PLAIN|${AWS_SECRET_ACCESS_KEY-unset}|${AWS_REGION-unset}|$KEEP\"",
+        ])
+        .env("AWS_SECRET_ACCESS_KEY", "s3cr3t")
+        .env("AWS_REGION", "eu")
+        .env("KEEP", "kept"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "postgres://db/x?a=1 b|one two|value|unset|unset|kept\n");
+    assert_eq!(std::fs::read_to_string(&hook_saw).unwrap(), "s3cr3t\n", "hooks still get what they need");
+    assert!(stderr(&out).contains(&format!("ignoring {} line 6: no '='", envfile.display())), "{}", stderr(&out));
+
+    // the same through the environment, comma separated
+    let out = run(roothooks()
+        .args(["--uid", "4242", "--log-file", "none", "--", "sh", "-c", "echo ${A-unset}${B-unset}${C_1-unset}$D"])
+        .env("ROOTHOOKS_UNSET_ENV", "A,C_*")
+        .envs([("A", "a"), ("B", "b"), ("C_1", "c"), ("D", "d")]));
+    assert_eq!(stdout(&out), "unsetbunsetd\n");
+}
+
+#[test]
+fn limits_umask_and_workdir_are_what_the_command_sees() {
+    if !need_root("limits_umask_and_workdir_are_what_the_command_sees") {
+        return;
+    }
+    let dir = scratch("rh-work");
+    let script = "grep -E '^Max (open files|core file size|processes)' /proc/self/limits; umask; pwd";
+    let out = run(roothooks_as(4242)
+        .args(["--rlimit", "nofile=123:456", "--rlimit", "core=0", "--rlimit", "nproc=77"])
+        .args(["--umask", "027", "--workdir"])
+        .arg(dir.path())
+        .args(["--", "sh", "-c", script]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let limit = |name: &str| {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}: {text}"));
+        line[name.len()..].split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    };
+    assert_eq!(limit("Max open files"), "123 456");
+    assert_eq!(limit("Max core file size"), "0 0");
+    assert_eq!(limit("Max processes"), "77 77");
+    assert!(text.contains("\n0027\n"), "{text}");
+    assert!(text.ends_with(&format!("{}\n", dir.path().display())), "{text}");
+
+    // a hard limit above what the kernel allows cannot be applied: nothing starts
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open").unwrap().trim().parse().unwrap();
+    let marker = dir.path().join("ran");
+    let too_high = format!("nofile=1024:{}", nr_open + 1);
+    let out = run(roothooks_as(4242).args(["--rlimit", &too_high, "--", "touch"]).arg(&marker));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("cannot apply --rlimit nofile=1024:{}", nr_open + 1)), "{}", stderr(&out));
+    assert!(!marker.exists());
+
+    // a workdir the user cannot enter: nothing starts
+    let private = scratch("rh-private");
+    set_mode(private.path(), 0o700);
+    let out = run(roothooks()
+        .args(["--uid", "4242", "--log-file", "none", "--workdir"])
+        .arg(private.path())
+        .args(["--", "touch"])
+        .arg(&marker));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("cannot enter --workdir") && stderr(&out).contains("as uid 4242"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!marker.exists());
+}
