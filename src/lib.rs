@@ -30,14 +30,14 @@ use crate::cli::Args;
 use crate::error::{Error, Result, EXIT_USAGE};
 use crate::exec::CommandLine;
 use crate::hooks::{Decision, DirOrigin, DirState, Hook, HookPlan};
-use crate::identity::{group_list_label, Request, StartedGroups};
+use crate::identity::{Request, StartedGroups};
 use crate::plan::{Plan, Privilege};
 use crate::privilege::DropSpec;
 use crate::provision::accounts::NewAccount;
 use crate::provision::env::Unset;
 use crate::provision::{HandOff, Provision};
 use crate::runner::{HookResult, Runner};
-use crate::system::{Credentials, Kernel, Syscall};
+use crate::system::{Kernel, Started};
 
 /// The whole program; `main.rs` only calls this.
 pub fn main() -> ExitCode {
@@ -67,9 +67,13 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The groups of the account roothooks was started as, from the group database.
-fn started_groups(started: &Credentials) -> StartedGroups {
-    let own = nix::unistd::User::from_uid(started.uids[0])
+/// The groups of the account roothooks was started as, from the group database. Looked up only when
+/// there is something to tell apart: group 0 is never passed on anyway.
+fn started_groups(started: &Started) -> StartedGroups {
+    if started.groups.iter().all(|g| g.as_raw() == 0) {
+        return StartedGroups { all: started.groups.clone(), own: Vec::new() };
+    }
+    let own = nix::unistd::User::from_uid(started.real)
         .ok()
         .flatten()
         .and_then(|account| system::account_groups(&account.name, account.gid).ok())
@@ -86,7 +90,7 @@ pub fn default_hooks_dir(repo_dir: Option<&std::ffi::OsStr>) -> PathBuf {
 }
 
 /// Build the plan from the arguments and the environment, changing nothing.
-pub fn build_plan(args: &Args, started: &Credentials) -> Result<Plan> {
+pub fn build_plan(args: &Args, started: &Started) -> Result<Plan> {
     let env = |name: &str| std::env::var(name).ok();
     let target = identity::resolve(&Request::new(args, &env), &started_groups(started))?;
     let command = match args.command.split_first() {
@@ -99,7 +103,7 @@ pub fn build_plan(args: &Args, started: &Credentials) -> Result<Plan> {
         )),
     };
     let privilege =
-        if started.uids[1].is_root() { Privilege::Root } else { Privilege::Unprivileged { uid: started.uids[1] } };
+        if started.effective.is_root() { Privilege::Root } else { Privilege::Unprivileged { uid: started.effective } };
     let (dir, origin) = match &args.hooks_dir {
         Some(dir) => (dir.clone(), DirOrigin::Explicit),
         None => (default_hooks_dir(std::env::var_os("REPO_DIR").as_deref()), DirOrigin::Default),
@@ -223,8 +227,8 @@ fn open_output(path: &Option<PathBuf>, what: &str, plan: &Plan) -> Option<std::f
 
 fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
     let mut kernel = Kernel;
-    let started = kernel.credentials().map_err(|source| Error::Lookup { what: "own credentials", source })?;
-    let [real, effective, ..] = started.uids;
+    let started = system::started().map_err(|source| Error::Lookup { what: "own credentials", source })?;
+    let (real, effective) = (started.real, started.effective);
     if real != effective {
         return Err(Error::Setuid { real: real.as_raw(), effective: effective.as_raw() });
     }
@@ -314,7 +318,8 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
                 "dropped to uid {} gid {} groups {}; all capability sets empty{}",
                 target.uid,
                 target.gid,
-                group_list_label(&target.groups),
+                // numbers: a name is one more database lookup on every start
+                target.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(","),
                 if plan.allow_escalation { "" } else { ", no_new_privs set" }
             );
             (provision::command_env(std::env::vars_os(), &added, &plan.provision.unset, Some(target)), creds)

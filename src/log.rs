@@ -7,7 +7,8 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -17,6 +18,7 @@ use tracing_subscriber::{fmt, Layer};
 use crate::cli::LogFormat;
 
 static FILE: Mutex<Option<File>> = Mutex::new(None);
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 
 /// Writes into the attached log file, if there is one; otherwise swallows the line.
 struct FileWriter;
@@ -36,6 +38,7 @@ impl Write for FileWriter {
 }
 
 pub fn init(format: LogFormat) {
+    let _ = FORMAT.set(format);
     // In text, the message already says everything a person needs; the fields are for JSON.
     let message_only = || {
         fmt::format::debug_fn(|w, field, value| if field.name() == "message" { write!(w, "{value:?}") } else { Ok(()) })
@@ -63,4 +66,114 @@ fn has_file() -> bool {
 /// From now on, every log line also goes to `file`.
 pub fn attach_file(file: File) {
     *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+}
+
+/// `2026-11-22T22:36:21.259161Z`, as tracing-subscriber prints it.
+fn timestamp(now: SystemTime) -> String {
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    // civil_from_days (Howard Hinnant): days since 1970-01-01 to year, month, day
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60,
+        since.subsec_micros()
+    )
+}
+
+/// Relays hook output in batches: the lines of one read share a timestamp and one write, in the same
+/// layout as roothooks' other log lines. A flood of output costs a write per read, not per line.
+#[derive(Default)]
+pub struct Relay {
+    stderr: Vec<u8>,
+    /// the text copy for the log file, when stderr is JSON
+    file: Vec<u8>,
+    stamp: String,
+}
+
+/// Flush once this much is waiting, so memory stays bounded whatever a hook prints.
+const RELAY_FLUSH: usize = 256 * 1024;
+
+impl Relay {
+    /// Add one line of `hook`'s `stream`; `cut` marks a piece of a line longer than the limit.
+    pub fn line(&mut self, hook: &str, stream: &str, line: &[u8], cut: bool) {
+        if self.stamp.is_empty() {
+            self.stamp = timestamp(SystemTime::now());
+        }
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches('\r');
+        let cut_note = if cut { " [line cut at 65536 bytes, continues]" } else { "" };
+        let json = FORMAT.get() == Some(&LogFormat::Json);
+        let want_file = json && has_file();
+        let write_text = |buf: &mut Vec<u8>| {
+            let _ = writeln!(buf, "{}  INFO {hook}: {text}{cut_note}", self.stamp);
+        };
+        if json {
+            let event = serde_json::json!({
+                "timestamp": self.stamp,
+                "level": "INFO",
+                "message": format!("{hook}: {text}{cut_note}"),
+                "hook": hook,
+                "stream": stream,
+            });
+            let _ = serde_json::to_writer(&mut self.stderr, &event);
+            self.stderr.push(b'\n');
+            if want_file {
+                write_text(&mut self.file);
+            }
+        } else {
+            write_text(&mut self.stderr);
+        }
+        if self.stderr.len() >= RELAY_FLUSH {
+            self.flush();
+        }
+    }
+
+    /// Write out what is waiting.
+    pub fn flush(&mut self) {
+        if self.stderr.is_empty() {
+            return;
+        }
+        let _ = io::stderr().lock().write_all(&self.stderr);
+        if let Some(file) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            let copy = if FORMAT.get() == Some(&LogFormat::Json) { &self.file } else { &self.stderr };
+            let _ = file.write_all(copy);
+        }
+        self.stderr.clear();
+        self.file.clear();
+        self.stamp.clear();
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps_match_the_other_log_lines() {
+        let at =
+            |secs: u64, micros: u64| timestamp(UNIX_EPOCH + Duration::from_secs(secs) + Duration::from_micros(micros));
+        assert_eq!(at(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(at(951_782_400, 7), "2000-02-29T00:00:00.000007Z");
+        assert_eq!(at(1_795_386_981, 259_161), "2026-11-22T22:36:21.259161Z");
+        assert_eq!(at(4_107_542_399, 999_999), "2100-02-28T23:59:59.999999Z");
+    }
 }

@@ -27,6 +27,7 @@ use tracing::{debug, info, warn};
 pub use crate::cli::FailurePolicy;
 use crate::error::{Error, Result};
 use crate::hooks::Hook;
+use crate::log::Relay;
 
 /// How long a hook's process group has between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -147,13 +148,17 @@ impl<R: Read + AsFd> Stream<R> {
     /// Relay what can be read now. Returns whether anything was read.
     fn pump(&mut self, hook: &str, buf: &mut [u8]) -> bool {
         let mut any = false;
+        let mut relay = Relay::default();
         while let Some(pipe) = self.pipe.as_mut() {
             match pipe.read(buf) {
-                Ok(0) => self.close(hook),
+                Ok(0) => {
+                    relay.flush();
+                    self.close(hook);
+                }
                 Ok(n) => {
                     any = true;
                     let stream = self.name;
-                    self.lines.push(&buf[..n], |line, cut| relay(hook, stream, line, cut));
+                    self.lines.push(&buf[..n], |line, cut| relay.line(hook, stream, line, cut));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -169,17 +174,8 @@ impl<R: Read + AsFd> Stream<R> {
     fn close(&mut self, hook: &str) {
         self.pipe = None;
         let stream = self.name;
-        self.lines.finish(|line, cut| relay(hook, stream, line, cut));
-    }
-}
-
-fn relay(hook: &str, stream: &'static str, line: &[u8], cut: bool) {
-    let text = String::from_utf8_lossy(line);
-    let text = text.trim_end_matches('\r');
-    if cut {
-        info!(hook, stream, "{hook}: {text} [line cut at {MAX_LINE} bytes, continues]");
-    } else {
-        info!(hook, stream, "{hook}: {text}");
+        let mut relay = Relay::default();
+        self.lines.finish(|line, cut| relay.line(hook, stream, line, cut));
     }
 }
 
