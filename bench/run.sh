@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# roothooks beside the tools people use instead, in one run on one machine, as root:
+#   bash bench/run.sh            # full run (a few minutes)
+#   QUICK=1 bash bench/run.sh    # fewer runs, for a look
+# Installs what it needs when missing: gosu, hyperfine and GNU time from Debian, jupyterhub-roothooks
+# 0.2.1 from PyPI in a venv. setpriv and run-parts come with Debian. Prints one markdown table.
+# Not a test: nothing here passes or fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root (every tool switches users)" >&2; exit 1; }
+
+PREFIX="${ROOTHOOKS_BENCH_PREFIX:-/opt/roothooks-bench}"
+RUNS="${RUNS:-400}"
+ROUNDS="${ROUNDS:-3}"
+if [ -n "${QUICK:-}" ]; then RUNS=100; ROUNDS=1; fi
+USER_ID=65534
+
+missing=()
+command -v gosu >/dev/null || missing+=(gosu)
+command -v hyperfine >/dev/null || missing+=(hyperfine)
+[ -x /usr/bin/time ] || missing+=(time)
+command -v run-parts >/dev/null || missing+=(debianutils)
+if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ ! -x "$PREFIX/venv/bin/jupyterhub-roothooks" ]; then
+    /usr/bin/python3 -m venv "$PREFIX/venv"
+    "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check "jupyterhub-roothooks==0.2.1"
+fi
+cargo build --release --locked -q
+RH="$PWD/target/release/roothooks"
+JRH="$PREFIX/venv/bin/jupyterhub-roothooks"
+
+WORK="$(mktemp -d /tmp/roothooks-bench.XXXXXX)"
+trap 'rm -rf "$WORK"' EXIT
+chmod 755 "$WORK"
+mkdir -m 755 "$WORK/empty" "$WORK/hooks100" "$WORK/flood"
+for i in $(seq -w 1 100); do
+    printf '#!/bin/sh\nexit 0\n' > "$WORK/hooks100/$i-hook"
+done
+line="$(printf '%.0sx' $(seq 1 99))" # 99 characters + newline: 100-byte lines
+printf '#!/bin/sh\nyes "%s" | head -c 200000000\n' "$line" > "$WORK/flood/10-flood"
+chmod 755 "$WORK"/hooks100/* "$WORK/flood/10-flood"
+
+# name|command, for the start-overhead rows
+START=(
+    "env true (floor)|/usr/bin/env /usr/bin/true"
+    "roothooks|$RH --uid $USER_ID --hooks-dir $WORK/empty -- /usr/bin/true"
+    "roothooks --log-file none|$RH --uid $USER_ID --hooks-dir $WORK/empty --log-file none -- /usr/bin/true"
+    "gosu|gosu $USER_ID /usr/bin/true"
+    "setpriv (same drop as roothooks)|setpriv --reuid $USER_ID --regid $USER_ID --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs /usr/bin/true"
+    "jupyterhub-roothooks 0.2.1|$JRH --hooks-dir=$WORK/empty --uid=$USER_ID --gid=$USER_ID -- /usr/bin/true"
+)
+HOOKS=(
+    "sh loop over the files (floor)|sh -c 'for f in $WORK/hooks100/*; do \"\$f\"; done'"
+    "roothooks --no-exec|$RH --uid $USER_ID --hooks-dir $WORK/hooks100 --log-file none --no-exec"
+    "run-parts|run-parts $WORK/hooks100"
+    "jupyterhub-roothooks 0.2.1|$JRH --hooks-dir=$WORK/hooks100 --uid=$USER_ID --gid=$USER_ID -- /usr/bin/true"
+)
+
+# median wall time in seconds of each command, over ROUNDS rounds of RUNS runs, rounds interleaved
+median_times() { # OUT RUNS entries...
+    local out="$1" runs="$2"; shift 2
+    : > "$out"
+    for round in $(seq 1 "$ROUNDS"); do
+        local args=()
+        for entry in "$@"; do args+=("${entry#*|}"); done
+        local shell_flag=(-N)
+        [[ "${args[*]}" == *"sh -c"* ]] && shell_flag=()
+        hyperfine "${shell_flag[@]}" --style none --warmup 5 --runs "$runs" --export-json "$WORK/h.json" "${args[@]}" >/dev/null 2>&1
+        python3 - "$WORK/h.json" "$round" >> "$out" <<'EOF'
+import json, sys
+for i, r in enumerate(json.load(open(sys.argv[1]))["results"]):
+    print(sys.argv[2], i, r["median"])
+EOF
+    done
+}
+
+peak_rss_kib() { # command... -> median of 15 runs of GNU time's %M
+    for _ in $(seq 1 15); do
+        /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >/dev/null 2>&1 || true
+        cat "$WORK/rss"
+    done | sort -n | sed -n 8p
+}
+
+echo "measuring start overhead ($ROUNDS x $RUNS runs each)..." >&2
+median_times "$WORK/start.txt" "$RUNS" "${START[@]}"
+echo "measuring 100-hook dispatch..." >&2
+median_times "$WORK/hooks.txt" "$(( RUNS / 8 > 20 ? RUNS / 8 : 20 ))" "${HOOKS[@]}"
+
+echo "measuring peak RSS..." >&2
+: > "$WORK/rss.txt"
+for entry in "${START[@]}"; do
+    # shellcheck disable=SC2086
+    echo "$(peak_rss_kib ${entry#*|})" >> "$WORK/rss.txt"
+done
+
+echo "measuring relay of 200 MB..." >&2
+relay_alone=$( { /usr/bin/time -f '%e' sh "$WORK/flood/10-flood" >/dev/null; } 2>&1 )
+/usr/bin/time -f '%e %M' -o "$WORK/relay" "$RH" --uid "$USER_ID" --hooks-dir "$WORK/flood" --log-file none --no-exec >/dev/null 2>&1
+read -r relay_time relay_rss < "$WORK/relay"
+/usr/bin/time -f '%e %M' -o "$WORK/relay2" "$RH" --uid "$USER_ID" --hooks-dir "$WORK/flood" --log-file "$WORK/copy.log" --no-exec >/dev/null 2>&1
+read -r relay_file_time relay_file_rss < "$WORK/relay2"
+
+size() { stat -c %s "$1"; }
+python3 - "$WORK" "$relay_alone" "$relay_time" "$relay_rss" "$relay_file_time" "$relay_file_rss" \
+    "$(size "$RH")" "$(size "$(command -v gosu)")" "$(size "$(command -v setpriv)")" "${START[@]%%|*}" "--" "${HOOKS[@]%%|*}" <<'EOF'
+import statistics, sys, platform, os
+work, alone, rtime, rrss, ftime, frss, rh_size, gosu_size, setpriv_size = sys.argv[1:10]
+rest = sys.argv[10:]
+sep = rest.index("--")
+start_names, hook_names = rest[:sep], rest[sep + 1:]
+
+def medians(path, n):
+    per = {i: [] for i in range(n)}
+    for line in open(path):
+        _, i, t = line.split()
+        per[int(i)].append(float(t))
+    return [statistics.median(per[i]) for i in range(n)]
+
+start = medians(f"{work}/start.txt", len(start_names))
+hooks = medians(f"{work}/hooks.txt", len(hook_names))
+rss = [int(x) for x in open(f"{work}/rss.txt").read().split()]
+mib = lambda kib: f"{kib / 1024:.2f} MiB"
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"Machine: {os.cpu_count()} cores, {cpu}, Linux {platform.release()}\n")
+print("| start, no hooks, drop to uid 65534 and exec /usr/bin/true | median | vs floor | peak RSS |")
+print("|---|---|---|---|")
+for name, t, r in zip(start_names, start, rss):
+    print(f"| {name} | {t * 1000:.2f} ms | {t / start[0]:.2f}x | {mib(r)} |")
+print("\n| dispatch of 100 trivial hooks | median | vs floor |")
+print("|---|---|---|")
+for name, t in zip(hook_names, hooks):
+    print(f"| {name} | {t * 1000:.1f} ms | {t / hooks[0]:.2f}x |")
+mb = 200
+print("\n| relay: a hook writing 200 MB of 100-byte lines | time | throughput | peak RSS |")
+print("|---|---|---|---|")
+print(f"| the hook alone, to /dev/null | {float(alone):.2f} s | {mb / max(float(alone), 0.01):.0f} MB/s | |")
+print(f"| roothooks, stderr to /dev/null, --log-file none | {float(rtime):.2f} s | {mb / float(rtime):.0f} MB/s | {mib(int(rrss))} |")
+print(f"| roothooks, stderr to /dev/null, plus the user's log copy | {float(ftime):.2f} s | {mb / float(ftime):.0f} MB/s | {mib(int(frss))} |")
+print("\n| stripped binary | size |")
+print("|---|---|")
+for name, s in [("roothooks", rh_size), ("gosu", gosu_size), ("setpriv", setpriv_size)]:
+    print(f"| {name} | {int(s) / 1024 / 1024:.2f} MiB |")
+EOF
