@@ -91,6 +91,19 @@ pub fn exec(command: &CommandLine, env: &[(OsString, OsString)], inherited_fds: 
             unusable = Some((candidate, err));
         }
     }
+    if unusable.is_none() && command.program.as_bytes().contains(&b'/') {
+        // An explicit path that the user cannot even look at: say so, not "no such file".
+        let path = PathBuf::from(&command.program);
+        if let Err(e) = path.symlink_metadata() {
+            if e.kind() == io::ErrorKind::PermissionDenied {
+                let why = io::Error::new(
+                    e.kind(),
+                    format!("{e}: a directory on the way is closed to uid {}", nix::unistd::getuid()),
+                );
+                return Error::NotExecutable { program: path, source: why };
+            }
+        }
+    }
     match unusable {
         Some((program, source)) => Error::NotExecutable { program, source },
         None => Error::NotFound {

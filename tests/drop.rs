@@ -248,6 +248,13 @@ fn missing_command_is_127_and_unexecutable_is_126() {
         stderr(&out)
     );
 
+    // An explicit path behind a directory the user cannot enter is "denied", and says why.
+    let closed = scratch("rh-closed");
+    set_mode(closed.path(), 0o700);
+    let out = run(roothooks().args(["--uid", &uid, "--"]).arg(closed.path().join("x")));
+    assert_eq!(out.status.code(), Some(126), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("a directory on the way is closed to uid {uid}")), "{}", stderr(&out));
+
     // Root's PATH often has directories the user cannot enter; that is "not found", not "denied".
     let out = run(roothooks().args(["--uid", &uid, "--", "no-such-command-rh"]).env("PATH", "/root:/usr/bin"));
     assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
