@@ -93,7 +93,7 @@ echo "measuring peak RSS..." >&2
 : > "$WORK/rss.txt"
 for entry in "${START[@]}"; do
     # shellcheck disable=SC2086
-    echo "$(peak_rss_kib ${entry#*|})" >> "$WORK/rss.txt"
+    peak_rss_kib ${entry#*|} >> "$WORK/rss.txt"
 done
 
 echo "measuring relay of 200 MB..." >&2

@@ -23,9 +23,13 @@ need capsh libcap2-bin
 need setpriv util-linux
 need useradd passwd
 need getent libc-bin
+need shellcheck shellcheck
+need systemd-analyze systemd
 # runc, busybox-static, a venv with jupyterhub and jupyter-server, configurable-http-proxy
 bash scripts/install-e2e.sh
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# the static build is tested inside a libc-less container (tests/e2e.rs)
+bash scripts/build-static.sh
 cargo test --locked

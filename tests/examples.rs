@@ -2,9 +2,15 @@
 
 mod common;
 
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 use common::*;
 
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/hooks.d.example");
+const R2D: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/repo2docker");
 
 /// A copy of hooks.d.example in a root-owned directory, so the trust rule holds wherever the
 /// repository was checked out.
@@ -40,7 +46,167 @@ fn the_readme_quick_start_runs_the_example_hooks_and_drops_to_nobody() {
     let err = stderr(&out);
     assert!(err.contains("10-show-target: running as uid 0; the command will run as nobody (uid 65534"), "{err}");
     assert!(err.contains("20-scratch-tmpfs: ROOTHOOKS_SCRATCH_DIR is not set"), "{err}");
-    assert!(err.contains("2 hooks: 2 ok, 0 failed"), "{err}");
+    assert!(err.contains("30-s3fs-mount: ROOTHOOKS_S3_BUCKET is not set"), "{err}");
+    assert!(err.contains("40-nfs-home: ROOTHOOKS_NFS_ROOT is not set"), "{err}");
+    assert!(err.contains("50-fix-volume-owner: ROOTHOOKS_VOLUMES is not set"), "{err}");
+    assert!(err.contains("5 hooks: 5 ok, 0 failed"), "{err}");
+}
+
+#[test]
+fn the_example_hooks_do_their_job_when_configured() {
+    if !need_root("the_example_hooks_do_their_job_when_configured") {
+        return;
+    }
+    let h = example_hooks();
+    let share = h.path("share");
+    std::fs::create_dir(&share).unwrap();
+    let volume = h.path("volume");
+    std::fs::create_dir(&volume).unwrap();
+    let user = Account::new(0);
+    let out = run(h
+        .bare()
+        .args(["--user", &user.name, "--log-file", "none", "--", "true"])
+        .env("ROOTHOOKS_NFS_ROOT", &share)
+        .env("ROOTHOOKS_VOLUMES", &volume)
+        // a bucket that cannot be mounted here: the hook says what is missing, the server starts
+        .env("ROOTHOOKS_S3_BUCKET", "no-such-bucket")
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let mine = share.join(&user.name);
+    let meta = std::fs::metadata(&mine).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (user.uid, 0o700), "{err}");
+    assert_eq!(std::fs::metadata(&volume).unwrap().uid(), user.uid);
+    assert!(err.contains("30-s3fs-mount:") && err.contains("not mounting bucket no-such-bucket"), "{err}");
+
+    // a symlink planted where the user's directory should be is refused, not followed
+    std::fs::remove_dir(&mine).unwrap();
+    let victim = h.path("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::os::unix::fs::symlink(&victim, &mine).unwrap();
+    let out = run(h
+        .bare()
+        .args(["--user", &user.name, "--log-file", "none", "--", "true"])
+        .env("ROOTHOOKS_NFS_ROOT", &share));
+    assert!(out.status.success());
+    assert!(stderr(&out).contains("is a symbolic link; refusing to touch it as root"));
+    assert_eq!(std::fs::metadata(&victim).unwrap().uid(), 0);
+}
+
+fn shellcheck_ready(test: &str) -> bool {
+    Command::new("shellcheck").arg("--version").output().is_ok_and(|o| o.status.success())
+        || skip(test, "shellcheck is not installed (apt-get install shellcheck)")
+}
+
+#[test]
+fn every_shell_script_in_the_examples_is_shellcheck_clean() {
+    if !shellcheck_ready("every_shell_script_in_the_examples_is_shellcheck_clean") {
+        return;
+    }
+    let mut scripts: Vec<PathBuf> = std::fs::read_dir(EXAMPLES).unwrap().map(|e| e.unwrap().path()).collect();
+    scripts.push(Path::new(R2D).join("start"));
+    scripts.extend(std::fs::read_dir(Path::new(R2D).join("roothooks.d")).unwrap().map(|e| e.unwrap().path()));
+    scripts.extend(
+        ["scripts/test.sh", "scripts/install-e2e.sh", "scripts/build-static.sh", "bench/run.sh", ".ci/run"]
+            .map(|s| Path::new(REPO).join(s)),
+    );
+    let out = Command::new("shellcheck").args(&scripts).output().unwrap();
+    assert!(out.status.success(), "{}", stdout(&out));
+}
+
+/// A YAML file as JSON, through PyYAML in the e2e venv.
+fn yaml(path: &Path) -> serde_json::Value {
+    let python = "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))";
+    let out = Command::new("/opt/roothooks-e2e/venv/bin/python").args(["-c", python]).arg(path).output().unwrap();
+    assert!(out.status.success(), "{}: {}", path.display(), stderr(&out));
+    serde_json::from_str(&stdout(&out)).unwrap()
+}
+
+fn pyyaml_ready(test: &str) -> bool {
+    Path::new("/opt/roothooks-e2e/venv/bin/python").exists()
+        || skip(test, "no /opt/roothooks-e2e venv with PyYAML; run scripts/install-e2e.sh")
+}
+
+#[test]
+fn the_zero_to_jupyterhub_configs_parse_and_say_what_they_claim() {
+    if !pyyaml_ready("the_zero_to_jupyterhub_configs_parse_and_say_what_they_claim") {
+        return;
+    }
+    let dir = Path::new(REPO).join("examples/zero-to-jupyterhub");
+    let single = yaml(&dir.join("privileged.yaml"));
+    assert_eq!(single["singleuser"]["cmd"][0], "roothooks");
+    let ctx = &single["hub"]["config"]["KubeSpawner"]["container_security_context"];
+    assert_eq!(ctx["runAsUser"], 0);
+    assert_eq!(ctx["capabilities"]["add"][0], "SYS_ADMIN");
+    assert_eq!(single["singleuser"]["extraEnv"]["ROOTHOOKS_UNSET_ENV"], "AWS_*");
+
+    let split = yaml(&dir.join("init-container.yaml"));
+    let init = &split["singleuser"]["initContainers"][0];
+    let command: Vec<&str> = init["command"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(command.contains(&"--no-exec") && command.contains(&"--nss-dir=/nss"), "{command:?}");
+    assert_eq!(init["securityContext"]["runAsUser"], 0);
+    assert_eq!(split["singleuser"]["allowPrivilegeEscalation"], false);
+    let main = &split["hub"]["config"]["KubeSpawner"]["container_security_context"];
+    assert_eq!((main["runAsUser"].as_u64(), main["allowPrivilegeEscalation"].as_bool()), (Some(1000), Some(false)));
+    // every flag the examples pass is one roothooks knows
+    for arg in command.iter().skip(1).chain(["--uid", "--gid"].iter()) {
+        let flag = arg.split('=').next().unwrap();
+        let out = run(roothooks().arg(flag).arg("--help"));
+        assert!(!stderr(&out).contains("unexpected argument"), "{flag}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn the_systemd_units_verify_without_a_warning() {
+    if !need_root("the_systemd_units_verify_without_a_warning") {
+        return;
+    }
+    let dir = scratch("rh-units");
+    let mut units = Vec::new();
+    for (name, instance) in [
+        ("jupyterhub.service", "jupyterhub.service"),
+        ("roothooks-singleuser@.service", "roothooks-singleuser@alice.service"),
+    ] {
+        // systemd-analyze checks that the programs exist: point them at ones that do
+        let text = std::fs::read_to_string(Path::new(REPO).join("examples/systemd").join(name))
+            .unwrap()
+            .replace("/usr/local/bin/roothooks", BIN)
+            .replace("/opt/jupyterhub/bin/jupyterhub-singleuser", "/bin/true")
+            .replace("/opt/jupyterhub/bin/jupyterhub", "/bin/true");
+        std::fs::write(dir.path().join(instance), text).unwrap();
+        units.push(dir.path().join(instance));
+    }
+    let out = Command::new("systemd-analyze").args(["verify", "--man=no"]).args(&units).output().unwrap();
+    assert!(out.status.success() && stderr(&out).trim().is_empty(), "{}", stderr(&out));
+}
+
+#[test]
+fn the_repo2docker_start_script_runs_the_repositorys_hooks_then_the_server_as_the_user() {
+    if !need_root("the_repo2docker_start_script_runs_the_repositorys_hooks_then_the_server_as_the_user") {
+        return;
+    }
+    let user = Account::new(0);
+    let work = scratch("rh-r2d");
+    // what repo2docker makes: the repository, owned by the notebook user
+    let repo = work.path().join("repo");
+    let out = Command::new("cp").arg("-a").arg(R2D).arg(&repo).output().unwrap();
+    assert!(out.status.success());
+    let out = Command::new("chown").args(["-R", &format!("{0}:{0}", user.uid)]).arg(&repo).output().unwrap();
+    assert!(out.status.success());
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let scratch_dir = work.path().join("scratch");
+    let out = run(Command::new(repo.join("start"))
+        .args(["sh", "-c", "id -u; stat -c %U $SCRATCH_DIR"])
+        .env("REPO_DIR", &repo)
+        .env("NB_USER", &user.name)
+        .env("SCRATCH_DIR", &scratch_dir)
+        .env("ROOTHOOKS_LOG_FILE", "none")
+        .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display())));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{}\n{}\n", user.uid, user.name));
+    let err = stderr(&out);
+    assert!(err.contains("running UNTRUSTED hook"), "the risk is said out loud: {err}");
+    assert!(err.contains("10-scratch: scratch space ready"), "{err}");
 }
 
 #[test]

@@ -12,10 +12,13 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_roothooks");
 /// True when the test can go on. Without root it says so on the terminal (bypassing the test harness's
 /// capture, so the skip is seen) and returns false; under CI (CI=true) a missing root is a failure.
 pub fn need_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    let reason = format!("SKIPPED {test}: needs root, running as uid {}", nix::unistd::geteuid());
+    nix::unistd::geteuid().is_root() || skip(test, &format!("needs root, running as uid {}", nix::unistd::geteuid()))
+}
+
+/// Say loudly that `test` is skipped and why, on the terminal (past the harness's capture); under CI
+/// (CI=true), where every test must run, fail instead. Returns false, for `if !ready { return }`.
+pub fn skip(test: &str, why: &str) -> bool {
+    let reason = format!("SKIPPED {test}: {why}");
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{reason}; CI must run every test");
     }
