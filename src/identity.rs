@@ -187,6 +187,12 @@ pub fn resolve(req: &Request, started: &StartedGroups) -> Result<Target> {
                         other.name, user.value, other.name
                     )));
                 }
+                if !crate::provision::accounts::valid_name(&user.value) {
+                    return Err(Error::Usage(format!(
+                        "--ensure-account: {user} is not a valid account name (a lower-case letter or _, then \
+                         letters, digits, _ - .; at most 32)"
+                    )));
+                }
                 new_name = Some(user.value.clone());
                 None
             }
@@ -382,6 +388,9 @@ mod tests {
         let r = Request::new(&args(&["--ensure-account", "--user", "rh-new-user", "--uid", "65534"]), &env_of(&[]));
         assert!(usage_message(resolve(&r, &StartedGroups::default()))
             .contains("uid 65534 already belongs to account 'nobody'"));
+        let r =
+            Request::new(&args(&["--ensure-account", "--user", "x:0:0::/:/bin/sh", "--uid", "3999998"]), &env_of(&[]));
+        assert!(usage_message(resolve(&r, &StartedGroups::default())).contains("is not a valid account name"));
         let r = Request::new(&args(&["--ensure-account", "--uid", "3999998"]), &env_of(&[]));
         assert!(usage_message(resolve(&r, &StartedGroups::default())).contains("give --user NAME"));
         // an existing account is simply used

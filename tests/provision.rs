@@ -327,3 +327,51 @@ fn limits_umask_and_workdir_are_what_the_command_sees() {
     );
     assert!(!marker.exists());
 }
+
+#[test]
+fn a_user_name_cannot_inject_a_line_into_etc_passwd() {
+    if !need_root("a_user_name_cannot_inject_a_line_into_etc_passwd") {
+        return;
+    }
+    // On a hub the name may come from the authenticator, through NB_USER.
+    let uid = free_id();
+    for evil in ["pwn:x:0:0::/root:/bin/sh", "pwn\nroot2::0:0::/root:/bin/sh", "../../etc/x"] {
+        let out = run(roothooks()
+            .args(["--ensure-account", "--create-home", "--log-file", "none", "--", "true"])
+            .env("NB_USER", evil)
+            .env("NB_UID", uid.to_string()));
+        assert_eq!(out.status.code(), Some(2), "{evil:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("is not a valid account name"), "{}", stderr(&out));
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    assert!(!passwd.contains("pwn") && !passwd.contains("root2"));
+}
+
+#[test]
+fn a_skel_a_user_could_change_is_not_copied() {
+    if !need_root("a_skel_a_user_could_change_is_not_copied") {
+        return;
+    }
+    let user = Account::new(0);
+    let base = scratch("rh-skel");
+    let skel = base.path().join("skel");
+    std::fs::create_dir(&skel).unwrap();
+    std::fs::write(skel.join(".profile"), "x\n").unwrap();
+    nix::unistd::chown(&skel, Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    let homes = base.path().join("homes");
+    std::fs::create_dir(&homes).unwrap();
+    let home = homes.join("dora");
+    let out = run(roothooks_as(free_id())
+        .args(["--create-home", "--home"])
+        .arg(&home)
+        .arg("--skel")
+        .arg(&skel)
+        .args(["--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(home.is_dir() && !home.join(".profile").exists(), "copied from an untrusted skel");
+    assert!(
+        stderr(&out).contains("is not trusted") && stderr(&out).contains(&format!("owned by uid {}", user.uid)),
+        "{}",
+        stderr(&out)
+    );
+}

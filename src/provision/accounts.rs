@@ -38,6 +38,38 @@ impl NewAccount {
     }
 }
 
+/// Whether `name` is safe as an account name: what shadow-utils accepts by default (a lower-case
+/// letter or `_`, then letters, digits, `_`, `-`, `.`, an optional final `$`; at most 32 bytes).
+/// Above all it cannot carry a `:` or a newline into /etc/passwd.
+pub fn valid_name(name: &str) -> bool {
+    let body = name.strip_suffix('$').unwrap_or(name);
+    let mut chars = body.chars();
+    name.len() <= 32
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Why `account` cannot be written as a passwd line, if it cannot.
+pub fn check_fields(account: &NewAccount) -> Result<(), String> {
+    if !valid_name(&account.name) {
+        return Err(format!(
+            "'{}' is not a valid account name (a lower-case letter or _, then letters, digits, _ - .; at most 32); \
+             nothing written",
+            account.name.escape_debug()
+        ));
+    }
+    for (what, path) in [("home", &account.home), ("shell", &account.shell)] {
+        let text = path.to_string_lossy();
+        if text.contains([':', '\n', '\r']) || !path.is_absolute() {
+            return Err(format!(
+                "{what} '{}' cannot go into /etc/passwd (absolute, no ':' or newline); nothing written",
+                text.escape_debug()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What [`plan_files`] found needs doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Edit {
@@ -51,6 +83,7 @@ fn field(line: &str, n: usize) -> Option<&str> {
 
 /// The new contents of passwd and group (`None` where nothing changes), or why nothing may be written.
 pub fn plan_files(account: &NewAccount, passwd: &str, group: &str) -> Result<Edit, String> {
+    check_fields(account)?;
     let (name, uid, gid) = (account.name.as_str(), account.uid.to_string(), account.gid.to_string());
     let mut passwd_needed = true;
     for line in passwd.lines().filter(|l| !l.starts_with('#')) {
@@ -265,6 +298,30 @@ mod tests {
         let passwd = format!("{PASSWD}alice:x:4000:4000::/home/alice:/bin/sh\n");
         let group = format!("{GROUP}alice:x:4000:\n");
         assert_eq!(plan_files(&alice(), &passwd, &group).unwrap(), Edit { passwd: None, group: None });
+    }
+
+    #[test]
+    fn names_and_fields_that_could_inject_a_line_are_refused() {
+        for bad in [
+            "evil:x:0:0::/root:/bin/sh",
+            "a\nroot2::0:0::/:/bin/sh",
+            "Alice",
+            "1abc",
+            "a/b",
+            "../x",
+            "",
+            &"a".repeat(33),
+        ] {
+            let a = NewAccount { name: bad.to_string(), ..alice() };
+            assert!(plan_files(&a, PASSWD, GROUP).unwrap_err().contains("not a valid account name"), "{bad:?}");
+        }
+        for good in ["alice", "_svc", "jo.doe-2", "machine$"] {
+            assert!(valid_name(good), "{good}");
+        }
+        let a = NewAccount { home: "/home/x:0:0".into(), ..alice() };
+        assert!(plan_files(&a, PASSWD, GROUP).unwrap_err().contains("home '/home/x:0:0' cannot go into /etc/passwd"));
+        let a = NewAccount { shell: "/bin/sh\nroot2::0:0::/:/bin/sh".into(), ..alice() };
+        assert!(plan_files(&a, PASSWD, GROUP).is_err());
     }
 
     #[test]

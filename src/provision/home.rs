@@ -59,7 +59,16 @@ pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<Outcome, S
         .map_err(|e| format!("cannot create {}: {e}", home.display()))?;
     let home_fd = open_dir(&parent_fd, name).map_err(|e| format!("cannot open the new {}: {e}", home.display()))?;
     let mut refused = Vec::new();
-    if skel.is_dir() {
+    // Root reads the skel and gives copies to the user: a skel a user could change could hand them
+    // anything root can read.
+    let skel_trusted = match fs::canonicalize(skel).ok().and_then(|s| crate::hooks::untrusted_dir_chain(&s)) {
+        Some(reason) => {
+            refused.push(format!("everything: {} is not trusted ({reason})", skel.display()));
+            false
+        }
+        None => true,
+    };
+    if skel_trusted && skel.is_dir() {
         copy_tree(skel, &home_fd, uid, gid, Path::new(""), &mut refused)
             .map_err(|e| format!("cannot fill {} from {}: {e}", home.display(), skel.display()))?;
     }
