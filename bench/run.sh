@@ -2,22 +2,20 @@
 # roothooks beside the tools people use instead, in one run on one machine, as root:
 #   bash bench/run.sh            # full run (a few minutes)
 #   QUICK=1 bash bench/run.sh    # fewer runs, for a look
-# Installs what it needs when missing: gosu, hyperfine and GNU time from Debian, jupyterhub-roothooks
+# Installs what it needs when missing: gosu and GNU time from Debian, jupyterhub-roothooks
 # 0.2.1 from PyPI in a venv. setpriv and run-parts come with Debian. Prints one markdown table.
-# Not a test: nothing here passes or fails.
+# Times are medians of round-robin runs (bench/interleave.rs). Not a test: nothing here passes or fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/run.sh: run as root (every tool switches users)" >&2; exit 1; }
 
 PREFIX="${ROOTHOOKS_BENCH_PREFIX:-/opt/roothooks-bench}"
-RUNS="${RUNS:-400}"
-ROUNDS="${ROUNDS:-3}"
-if [ -n "${QUICK:-}" ]; then RUNS=100; ROUNDS=1; fi
+RUNS="${RUNS:-1000}"
+if [ -n "${QUICK:-}" ]; then RUNS=150; fi
 USER_ID=65534
 
 missing=()
 command -v gosu >/dev/null || missing+=(gosu)
-command -v hyperfine >/dev/null || missing+=(hyperfine)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v run-parts >/dev/null || missing+=(debianutils)
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -29,6 +27,7 @@ if [ ! -x "$PREFIX/venv/bin/jupyterhub-roothooks" ]; then
     "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check "jupyterhub-roothooks==0.2.1"
 fi
 cargo build --release --locked -q
+cargo bench --locked -q --bench interleave --no-run 2>/dev/null
 RH="$PWD/target/release/roothooks"
 JRH="$PREFIX/venv/bin/jupyterhub-roothooks"
 
@@ -41,6 +40,8 @@ for i in $(seq -w 1 100); do
 done
 line="$(printf '%.0sx' $(seq 1 99))" # 99 characters + newline: 100-byte lines
 printf '#!/bin/sh\nyes "%s" | head -c 200000000\n' "$line" > "$WORK/flood/10-flood"
+# shellcheck disable=SC2016 # $f belongs to the loop script
+printf '#!/bin/sh\nfor f in %s/hooks100/*; do "$f"; done\n' "$WORK" > "$WORK/loop.sh"
 chmod 755 "$WORK"/hooks100/* "$WORK/flood/10-flood"
 
 # name|command, for the start-overhead rows
@@ -53,46 +54,45 @@ START=(
     "jupyterhub-roothooks 0.2.1|$JRH --hooks-dir=$WORK/empty --uid=$USER_ID --gid=$USER_ID -- /usr/bin/true"
 )
 HOOKS=(
-    "sh loop over the files (floor)|sh -c 'for f in $WORK/hooks100/*; do \"\$f\"; done'"
+    "sh loop over the files (floor)|sh $WORK/loop.sh"
     "roothooks --no-exec|$RH --uid $USER_ID --hooks-dir $WORK/hooks100 --log-file none --no-exec"
     "run-parts|run-parts $WORK/hooks100"
     "jupyterhub-roothooks 0.2.1|$JRH --hooks-dir=$WORK/hooks100 --uid=$USER_ID --gid=$USER_ID -- /usr/bin/true"
 )
 
-# median wall time in seconds of each command, over ROUNDS rounds of RUNS runs, rounds interleaved
-median_times() { # OUT RUNS entries...
+# Round-robin timing (bench/interleave.rs): one run of each command in turn, so drift of this machine
+# falls on all alike. Writes "index median p25 p75" lines. With NSS_FILES_ONLY=1 it runs in a
+# private mount namespace whose /etc/nsswitch.conf says "files" only, as in container images (this
+# host's may load libnss_systemd on every lookup).
+interleave() { # OUT RUNS entries...
     local out="$1" runs="$2"; shift 2
-    : > "$out"
-    for round in $(seq 1 "$ROUNDS"); do
-        local args=()
-        for entry in "$@"; do args+=("${entry#*|}"); done
-        local shell_flag=(-N)
-        [[ "${args[*]}" == *"sh -c"* ]] && shell_flag=()
-        hyperfine "${shell_flag[@]}" --style none --warmup 5 --runs "$runs" --export-json "$WORK/h.json" "${args[@]}" >/dev/null 2>&1
-        python3 - "$WORK/h.json" "$round" >> "$out" <<'EOF'
-import json, sys
-for i, r in enumerate(json.load(open(sys.argv[1]))["results"]):
-    print(sys.argv[2], i, r["median"])
-EOF
-    done
+    local commands=() wrap=()
+    for entry in "$@"; do commands+=("${entry#*|}"); done
+    if [ -n "${NSS_FILES_ONLY:-}" ]; then
+        printf 'passwd: files\ngroup: files\nshadow: files\n' > "$WORK/nsswitch.conf"
+        # shellcheck disable=SC2016 # expanded by the inner sh
+        wrap=(unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"' "$WORK/nsswitch.conf")
+    fi
+    "${wrap[@]}" cargo bench --locked -q --bench interleave -- "$runs" "${commands[@]}" > "$out"
 }
 
-peak_rss_kib() { # command... -> median of 15 runs of GNU time's %M
+echo "measuring start overhead ($RUNS rounds)..." >&2
+interleave "$WORK/start.txt" "$RUNS" "${START[@]}"
+echo "measuring start overhead again with a files-only nsswitch.conf..." >&2
+NSS_FILES_ONLY=1 interleave "$WORK/start-files.txt" "$RUNS" "${START[@]}"
+echo "measuring 100-hook dispatch..." >&2
+interleave "$WORK/hooks.txt" "$(( RUNS / 10 > 20 ? RUNS / 10 : 20 ))" "${HOOKS[@]}"
+
+peak_rss_kib() { # command... -> median of 15 runs of GNU time's %M (covers the process before and after its exec)
     for _ in $(seq 1 15); do
         /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >/dev/null 2>&1 || true
         cat "$WORK/rss"
     done | sort -n | sed -n 8p
 }
-
-echo "measuring start overhead ($ROUNDS x $RUNS runs each)..." >&2
-median_times "$WORK/start.txt" "$RUNS" "${START[@]}"
-echo "measuring 100-hook dispatch..." >&2
-median_times "$WORK/hooks.txt" "$(( RUNS / 8 > 20 ? RUNS / 8 : 20 ))" "${HOOKS[@]}"
-
 echo "measuring peak RSS..." >&2
 : > "$WORK/rss.txt"
 for entry in "${START[@]}"; do
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2086 # the commands are whitespace-separated words
     peak_rss_kib ${entry#*|} >> "$WORK/rss.txt"
 done
 
@@ -106,29 +106,26 @@ read -r relay_file_time relay_file_rss < "$WORK/relay2"
 size() { stat -c %s "$1"; }
 python3 - "$WORK" "$relay_alone" "$relay_time" "$relay_rss" "$relay_file_time" "$relay_file_rss" \
     "$(size "$RH")" "$(size "$(command -v gosu)")" "$(size "$(command -v setpriv)")" "${START[@]%%|*}" "--" "${HOOKS[@]%%|*}" <<'EOF'
-import statistics, sys, platform, os
+import sys, platform, os
 work, alone, rtime, rrss, ftime, frss, rh_size, gosu_size, setpriv_size = sys.argv[1:10]
 rest = sys.argv[10:]
 sep = rest.index("--")
 start_names, hook_names = rest[:sep], rest[sep + 1:]
 
-def medians(path, n):
-    per = {i: [] for i in range(n)}
-    for line in open(path):
-        _, i, t = line.split()
-        per[int(i)].append(float(t))
-    return [statistics.median(per[i]) for i in range(n)]
+def load(path):
+    return [float(line.split()[1]) for line in open(path)]
 
-start = medians(f"{work}/start.txt", len(start_names))
-hooks = medians(f"{work}/hooks.txt", len(hook_names))
+start = load(f"{work}/start.txt")
+start_files = load(f"{work}/start-files.txt")
+hooks = load(f"{work}/hooks.txt")
 rss = [int(x) for x in open(f"{work}/rss.txt").read().split()]
 mib = lambda kib: f"{kib / 1024:.2f} MiB"
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 print(f"Machine: {os.cpu_count()} cores, {cpu}, Linux {platform.release()}\n")
-print("| start, no hooks, drop to uid 65534 and exec /usr/bin/true | median | vs floor | peak RSS |")
-print("|---|---|---|---|")
-for name, t, r in zip(start_names, start, rss):
-    print(f"| {name} | {t * 1000:.2f} ms | {t / start[0]:.2f}x | {mib(r)} |")
+print("| start, no hooks, drop to uid 65534 and exec /usr/bin/true | median | vs floor | files-only nsswitch | vs floor | peak RSS |")
+print("|---|---|---|---|---|---|")
+for name, t, tf, r in zip(start_names, start, start_files, rss):
+    print(f"| {name} | {t * 1000:.2f} ms | {t / start[0]:.2f}x | {tf * 1000:.2f} ms | {tf / start_files[0]:.2f}x | {mib(int(r))} |")
 print("\n| dispatch of 100 trivial hooks | median | vs floor |")
 print("|---|---|---|")
 for name, t in zip(hook_names, hooks):

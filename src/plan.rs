@@ -40,7 +40,8 @@ pub struct Plan {
     pub command: Option<CommandLine>,
     /// `--no-exec`: run the hooks and exit
     pub no_exec: bool,
-    /// where the command is found now, as root sees PATH; the exec searches again after the hooks
+    /// where the command is found now, as root sees PATH (computed for `--dry-run` only); the exec
+    /// searches again, as the user, after the hooks
     pub resolved_command: Option<PathBuf>,
     pub allow_escalation: bool,
 }
