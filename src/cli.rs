@@ -101,7 +101,7 @@ pub struct Args {
 
     /// Home directory for the command's HOME [default: the account's home, else /]
     ///
-    /// Example: --home /home/jovyan
+    /// For an account that --ensure-account adds, /home/NAME. Example: --home /home/jovyan
     #[arg(long, value_name = "PATH")]
     pub home: Option<PathBuf>,
 
