@@ -133,10 +133,13 @@ fn leftover(name: &str) -> Option<&'static str> {
 ///
 /// `is_file`: the hook itself, for which a sticky bit is no excuse.
 fn untrusted(path: &Path, is_file: bool) -> Option<String> {
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) => return Some(format!("cannot inspect {}: {e}", path.display())),
-    };
+    match fs::metadata(path) {
+        Ok(meta) => untrusted_meta(path, &meta, is_file),
+        Err(e) => Some(format!("cannot inspect {}: {e}", path.display())),
+    }
+}
+
+fn untrusted_meta(path: &Path, meta: &fs::Metadata, is_file: bool) -> Option<String> {
     let mode = meta.permissions().mode();
     let what = if is_file { "it" } else { "directory" };
     let shown = if is_file { String::new() } else { format!(" {}", path.display()) };
@@ -163,10 +166,15 @@ pub fn untrusted_dir_chain(dir: &Path) -> Option<String> {
     chain.into_iter().rev().find_map(|d| untrusted(d, false))
 }
 
-fn trust(hook_dir: &Path, resolved: &Path) -> Option<String> {
-    untrusted_dir_chain(hook_dir)
-        .or_else(|| resolved.parent().and_then(untrusted_dir_chain))
-        .or_else(|| untrusted(resolved, true))
+/// The trust rule for one hook. `dir_verdict` is the hooks directory's chain, judged once for all.
+fn trust(dir: &Path, dir_verdict: Option<&String>, resolved: &Path, meta: &fs::Metadata) -> Option<String> {
+    if let Some(reason) = dir_verdict {
+        return Some(reason.clone());
+    }
+    // A symlink may lead elsewhere: then that directory chain is judged too.
+    let parent = resolved.parent().unwrap_or(Path::new("/"));
+    let elsewhere = if parent == dir { None } else { untrusted_dir_chain(parent) };
+    elsewhere.or_else(|| untrusted_meta(resolved, meta, true))
 }
 
 /// List and judge the hooks of `dir`. `allow_untrusted` runs what the trust rule would refuse
@@ -195,6 +203,7 @@ pub fn discover(dir: &Path, origin: DirOrigin, allow_untrusted: bool) -> HookPla
             return plan;
         }
     };
+    let dir_verdict = untrusted_dir_chain(&canonical_dir);
     let walker = walkdir::WalkDir::new(dir).min_depth(1).max_depth(1).follow_links(false).sort_by_file_name();
     for entry in walker {
         let entry = match entry {
@@ -207,8 +216,13 @@ pub fn discover(dir: &Path, origin: DirOrigin, allow_untrusted: bool) -> HookPla
         };
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = entry.path().to_path_buf();
-        let resolved = fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-        let decision = judge(&name, &path, &resolved, &canonical_dir, allow_untrusted);
+        // Only a symlink needs resolving; anything else is where the listing found it.
+        let resolved = if entry.path_is_symlink() {
+            fs::canonicalize(&path).unwrap_or_else(|_| path.clone())
+        } else {
+            canonical_dir.join(entry.file_name())
+        };
+        let decision = judge(&name, &path, &resolved, &canonical_dir, dir_verdict.as_ref(), allow_untrusted);
         plan.hooks.push(Hook { name, path, resolved, decision });
     }
     plan
@@ -218,7 +232,14 @@ fn skip(reason: impl Into<String>, warn: bool) -> Decision {
     Decision::Skip { reason: reason.into(), warn }
 }
 
-fn judge(name: &str, path: &Path, resolved: &Path, dir: &Path, allow_untrusted: bool) -> Decision {
+fn judge(
+    name: &str,
+    path: &Path,
+    resolved: &Path,
+    dir: &Path,
+    dir_verdict: Option<&String>,
+    allow_untrusted: bool,
+) -> Decision {
     if name.starts_with('.') {
         return skip("hidden file", false);
     }
@@ -244,7 +265,7 @@ fn judge(name: &str, path: &Path, resolved: &Path, dir: &Path, allow_untrusted: 
             true,
         );
     }
-    match trust(dir, resolved) {
+    match trust(dir, dir_verdict, resolved, &meta) {
         None => Decision::Run,
         Some(reason) if allow_untrusted => Decision::RunUntrusted { reason },
         Some(reason) => skip(format!("{reason}; not running it as root"), true),
