@@ -32,4 +32,10 @@ cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 # the static build is tested inside a libc-less container (tests/e2e.rs)
 bash scripts/build-static.sh
-cargo test --locked
+# cargo prints one summary per test binary, the last being the (empty) doc tests; end with the total
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --locked 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"
+exit "$status"
