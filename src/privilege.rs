@@ -93,21 +93,22 @@ pub fn differences(creds: &Credentials, spec: &DropSpec) -> Vec<String> {
     if have != want {
         wrong.push(format!("supplementary groups are {have:?}, not {want:?}"));
     }
-    wrong.extend(unprivileged_differences(creds, spec.allow_escalation));
+    // A root start can and must empty the bounding set.
+    wrong.extend(capability_differences(creds, spec.allow_escalation, false));
     wrong
 }
 
-/// What must hold for any command roothooks starts, whoever it runs as.
-pub fn unprivileged_differences(creds: &Credentials, allow_escalation: bool) -> Vec<String> {
+/// What must hold for any command roothooks starts, whoever it runs as. `bounding_may_remain`: the
+/// caller started without root, so it could not empty the bounding set; that is accepted only when
+/// nothing is permitted and no_new_privs is set, so nothing in it can ever be gained.
+fn capability_differences(creds: &Credentials, allow_escalation: bool, bounding_may_remain: bool) -> Vec<String> {
     let mut wrong = Vec::new();
+    let bounding_harmless = bounding_may_remain
+        && !creds.uids.iter().any(|u| u.is_root())
+        && creds.caps.permitted == 0
+        && creds.no_new_privs;
     for (set, mask) in creds.caps.non_empty() {
-        if set == "CapBnd" && allow_escalation {
-            continue;
-        }
-        if set == "CapBnd" && !creds.uids.iter().any(|u| u.is_root()) && creds.caps.permitted == 0 && creds.no_new_privs
-        {
-            // An unprivileged process cannot empty its bounding set; with nothing permitted and
-            // no_new_privs set, nothing in it can ever be gained.
+        if set == "CapBnd" && (allow_escalation || bounding_harmless) {
             continue;
         }
         wrong.push(format!("{set} is {mask:016x}, not empty"));
@@ -135,7 +136,7 @@ pub fn verify(sys: &mut impl Syscall, spec: &DropSpec) -> Result<Credentials> {
 /// The unprivileged counterpart of [`verify`].
 pub fn verify_unprivileged(sys: &mut impl Syscall, allow_escalation: bool) -> Result<Credentials> {
     let creds = sys.credentials().map_err(|e| Error::Verify(format!("cannot read credentials: {e}")))?;
-    let mut wrong = unprivileged_differences(&creds, allow_escalation);
+    let mut wrong = capability_differences(&creds, allow_escalation, true);
     if !creds.uids.iter().any(|u| u.is_root()) && sys.can_regain_root() {
         wrong.push("setuid(0) or setgid(0) succeeded".into());
     }
@@ -311,6 +312,16 @@ mod tests {
         for needle in ["CapInh", "CapBnd", "no_new_privs", "supplementary groups", "uids"] {
             assert!(msg.contains(needle), "{needle} missing from {msg}");
         }
+    }
+
+    #[test]
+    fn a_root_drop_must_empty_the_bounding_set_even_when_nothing_else_is_left() {
+        let mut sys = Recorder::root();
+        drop_to(&mut sys, &spec()).unwrap();
+        // everything else as it should be: uid not 0, nothing permitted, no_new_privs set
+        sys.creds.as_mut().unwrap().caps.bounding = 1 << 21;
+        let msg = verify(&mut sys, &spec()).unwrap_err().to_string();
+        assert!(msg.contains("CapBnd is 0000000000200000, not empty"), "{msg}");
     }
 
     #[test]
