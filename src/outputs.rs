@@ -90,21 +90,16 @@ fn hook_entry(plan: &HookPlan, results: &[HookResult]) -> Vec<Value> {
                     match results.iter().find(|r| r.name == hook.name) {
                         Some(r) => {
                             entry["duration_s"] = json!(r.duration.as_secs_f64());
-                            entry["outcome"] = json!(match &r.outcome {
-                                Outcome::Ok => "ok",
-                                Outcome::Exit(_) => "exit",
-                                Outcome::Signal(_) => "signal",
-                                Outcome::TimedOut(_) => "timeout",
-                                Outcome::NotStarted(_) => "not-started",
-                            });
+                            entry["outcome"] = json!(r.outcome.kind());
                             match &r.outcome {
+                                Outcome::Ok => entry["exit_status"] = json!(0),
                                 Outcome::Exit(code) => entry["exit_status"] = json!(code),
                                 Outcome::Signal(sig) => entry["signal"] = json!(sig.as_str()),
-                                Outcome::NotStarted(why) => entry["error"] = json!(why),
-                                _ => {}
-                            }
-                            if r.outcome == Outcome::Ok {
-                                entry["exit_status"] = json!(0);
+                                Outcome::NotStarted { why, hint } => {
+                                    entry["error"] = json!(why);
+                                    entry["hint"] = json!(hint);
+                                }
+                                Outcome::TimedOut(_) => {}
                             }
                         }
                         None => entry["outcome"] = json!("not-reached"),

@@ -46,8 +46,11 @@ pub enum Outcome {
     Signal(Signal),
     /// killed after `--hook-timeout`
     TimedOut(Duration),
-    /// could not be executed at all
-    NotStarted(String),
+    /// could not be executed at all: the reason, and what that usually means
+    NotStarted {
+        why: String,
+        hint: Option<&'static str>,
+    },
 }
 
 impl Outcome {
@@ -57,10 +60,20 @@ impl Outcome {
 
     /// The outcome without its hint, for the one-line summary.
     pub fn brief(&self) -> String {
-        let full = self.to_string();
-        match full.split_once(" (") {
-            Some((head, _)) if matches!(self, Outcome::NotStarted(_)) => head.to_string(),
-            _ => full,
+        match self {
+            Outcome::NotStarted { why, .. } => format!("not started: {why}"),
+            other => other.to_string(),
+        }
+    }
+
+    /// The outcome's name in the report.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Exit(_) => "exit",
+            Outcome::Signal(_) => "signal",
+            Outcome::TimedOut(_) => "timeout",
+            Outcome::NotStarted { .. } => "not-started",
         }
     }
 }
@@ -72,7 +85,8 @@ impl fmt::Display for Outcome {
             Outcome::Exit(code) => write!(f, "exit {code}"),
             Outcome::Signal(sig) => write!(f, "killed by {sig}"),
             Outcome::TimedOut(after) => write!(f, "timed out after {} s", after.as_secs_f64()),
-            Outcome::NotStarted(why) => write!(f, "not started: {why}"),
+            Outcome::NotStarted { why, hint: None } => write!(f, "not started: {why}"),
+            Outcome::NotStarted { why, hint: Some(hint) } => write!(f, "not started: {why} ({hint})"),
         }
     }
 }
@@ -145,9 +159,8 @@ impl<R: Read + AsFd> Stream<R> {
         self.pipe.as_ref().map(|p| p.as_fd())
     }
 
-    /// Relay what can be read now. Returns whether anything was read.
-    fn pump(&mut self, hook: &str, buf: &mut [u8]) -> bool {
-        let mut any = false;
+    /// Relay what can be read now.
+    fn pump(&mut self, hook: &str, buf: &mut [u8]) {
         let mut relay = Relay::default();
         while let Some(pipe) = self.pipe.as_mut() {
             match pipe.read(buf) {
@@ -156,7 +169,6 @@ impl<R: Read + AsFd> Stream<R> {
                     self.close(hook);
                 }
                 Ok(n) => {
-                    any = true;
                     let stream = self.name;
                     self.lines.push(&buf[..n], |line, cut| relay.line(hook, stream, line, cut));
                 }
@@ -168,7 +180,6 @@ impl<R: Read + AsFd> Stream<R> {
                 }
             }
         }
-        any
     }
 
     fn close(&mut self, hook: &str) {
@@ -243,12 +254,14 @@ impl Runner {
         let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {
-                let why = match e.raw_os_error().map(Errno::from_raw) {
-                    Some(Errno::ENOEXEC) => "exec format error (no #! line, or not a program for this machine)".into(),
-                    Some(errno) => errno.desc().to_lowercase(),
-                    None => e.to_string(),
+                let (why, hint) = match e.raw_os_error().map(Errno::from_raw) {
+                    Some(Errno::ENOEXEC) => {
+                        ("exec format error".to_string(), Some("no #! line, or not a program for this machine"))
+                    }
+                    Some(errno) => (errno.desc().to_lowercase(), None),
+                    None => (e.to_string(), None),
                 };
-                results.push(self.report(name, Outcome::NotStarted(why), start.elapsed()));
+                results.push(self.report(name, Outcome::NotStarted { why, hint }, start.elapsed()));
                 return Ok(());
             }
         };
@@ -274,7 +287,7 @@ impl Runner {
                 stderr.pump(name, &mut self.buf);
             }
             if readable[0] {
-                while let Some(info) = self.signals.read_signal()? {
+                while let Some(info) = self.signals.read_signal().map_err(signal_error)? {
                     let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
                     if sig == Signal::SIGCHLD {
                         status = reap(pid).or(status);
@@ -314,7 +327,7 @@ impl Runner {
             WaitStatus::Exited(_, 0) => Outcome::Ok,
             WaitStatus::Exited(_, code) => Outcome::Exit(code),
             WaitStatus::Signaled(_, sig, _) => Outcome::Signal(sig),
-            other => Outcome::NotStarted(format!("unexpected wait status {other:?}")),
+            other => Outcome::NotStarted { why: format!("unexpected wait status {other:?}"), hint: None },
         };
         results.push(self.report(name, outcome, duration));
         match received {
@@ -359,7 +372,7 @@ impl Runner {
     /// Consume SIGCHLD (reaping orphans); other signals stay queued for [`Self::check_pending`].
     fn reap_pending_children(&mut self) -> Result<()> {
         let mut other = Vec::new();
-        while let Some(info) = self.signals.read_signal()? {
+        while let Some(info) = self.signals.read_signal().map_err(signal_error)? {
             match Signal::try_from(info.ssi_signo as i32) {
                 Ok(Signal::SIGCHLD) => {
                     reap(Pid::from_raw(-1));
@@ -435,7 +448,7 @@ impl Runner {
 
     /// Fail with the first termination signal that is waiting, reaping orphans on the way.
     fn check_pending(&mut self) -> Result<()> {
-        while let Some(info) = self.signals.read_signal()? {
+        while let Some(info) = self.signals.read_signal().map_err(signal_error)? {
             match Signal::try_from(info.ssi_signo as i32) {
                 Ok(Signal::SIGCHLD) => {
                     reap(Pid::from_raw(-1));
@@ -451,15 +464,14 @@ impl Runner {
     pub fn finish(mut self) -> Result<()> {
         let pending = self.check_pending();
         reap(Pid::from_raw(-1));
-        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None)?;
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None).map_err(signal_error)?;
         pending
     }
 }
 
-impl From<Errno> for Error {
-    fn from(e: Errno) -> Self {
-        Error::Setup(format!("signal handling failed: {e}"))
-    }
+/// A failure of the signal machinery the runner depends on (mask, signalfd).
+fn signal_error(e: Errno) -> Error {
+    Error::Setup(format!("signal handling failed: {e}"))
 }
 
 /// Reap every child that has exited. Hooks are our only children, but as PID 1 we also inherit the

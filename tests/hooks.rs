@@ -201,10 +201,21 @@ fn abort_policy_stops_at_the_first_failure_and_starts_nothing() {
     );
     assert!(!later.exists() && !command_ran.exists());
 
-    // the same through the environment
-    let out = run(h.roothooks().env("ROOTHOOKS_ON_HOOK_FAILURE", "abort").args(["--", "touch"]).arg(&command_ran));
+    // the same through the environment; the report says the later hook was never reached
+    let report = h.path("report.json");
+    let out = run(h
+        .roothooks()
+        .env("ROOTHOOKS_ON_HOOK_FAILURE", "abort")
+        .arg("--report")
+        .arg(&report)
+        .args(["--", "touch"])
+        .arg(&command_ran));
     assert_eq!(out.status.code(), Some(1));
     assert!(!command_ran.exists());
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["hooks"][0]["outcome"], "exit");
+    assert_eq!(json["hooks"][1]["outcome"], "not-reached");
+    assert_eq!(json["final_state"], serde_json::Value::Null, "nothing was started");
 }
 
 /// Start roothooks with stderr piped, and return it with a line reader on that stderr.
@@ -335,6 +346,21 @@ fn the_report_tells_what_happened_and_what_the_command_starts_with() {
         json["target"]["uid"].as_u64().unwrap() as u32,
         "the user can read it"
     );
+
+    // the other outcomes: a hook that cannot be executed, and one that times out
+    let h = Hooks::new();
+    h.raw("10-no-shebang", "echo hi\n", 0o755);
+    h.sh("20-slow", "sleep 30");
+    let report = h.path("report.json");
+    let out = run(h.roothooks().args(["--hook-timeout", "0.3", "--report"]).arg(&report).args(["--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let hooks = json["hooks"].as_array().unwrap();
+    assert_eq!(hooks[0]["outcome"], "not-started");
+    assert_eq!(hooks[0]["error"], "exec format error");
+    assert_eq!(hooks[0]["hint"], "no #! line, or not a program for this machine");
+    assert_eq!(hooks[1]["outcome"], "timeout");
+    assert_eq!(json["summary"]["failed"], 2);
 }
 
 #[test]
