@@ -332,3 +332,44 @@ fn started_without_root_it_still_starts_the_command_with_nothing_to_regain() {
     assert!(stderr(&out).contains("the target user"), "{}", stderr(&out));
     assert_eq!(stdout(&out), format!("/home/{0} {0}\n", account.name));
 }
+
+#[test]
+fn installed_setuid_it_refuses_to_run_anything() {
+    if !need_root("installed_setuid_it_refuses_to_run_anything") {
+        return;
+    }
+    let dir = scratch("rh-setuid-install");
+    let copy = dir.path().join("roothooks");
+    std::fs::copy(BIN, &copy).unwrap();
+    set_mode(&copy, 0o4755);
+    let marker = dir.path().join("ran");
+    let uid = free_id().to_string();
+    // a user running it: real uid theirs, effective uid root
+    let out = Command::new("setpriv")
+        .args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--"])
+        .arg(&copy)
+        .args(["--uid", &uid, "--log-file", "none", "--", "touch"])
+        .arg(&marker)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("installed setuid (real uid {uid}, effective uid 0)")), "{}", stderr(&out));
+    assert!(!marker.exists());
+}
+
+#[test]
+fn started_as_another_unprivileged_uid_the_environment_is_left_as_it_came() {
+    if !need_root("started_as_another_unprivileged_uid_the_environment_is_left_as_it_came") {
+        return;
+    }
+    let uid = free_id().to_string();
+    let out = Command::new("setpriv")
+        .args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--", BIN, "--uid", "1000", "--log-file", "none"])
+        .args(["--", "sh", "-c", "echo $HOME $USER"])
+        .env("HOME", "/srv/app")
+        .env("USER", "app")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "/srv/app app\n", "uid 1000's identity would be a lie for uid {uid}");
+}

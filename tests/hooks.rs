@@ -622,3 +622,26 @@ fn a_symlink_to_a_user_owned_file_is_not_run() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_hook_that_leaves_a_daemon_holding_its_output_does_not_stall_the_start() {
+    if !need_root("a_hook_that_leaves_a_daemon_holding_its_output_does_not_stall_the_start") {
+        return;
+    }
+    let h = Hooks::new();
+    let pid_file = h.path("daemon.pid");
+    // The daemon keeps the hook's stdout and stderr open (no redirection) and outlives the hook.
+    h.sh("10-careless", &format!("sleep 300 & echo $! > {}; echo started it", pid_file.display()));
+    h.sh("20-next", "echo next ran");
+    let out = run(h.roothooks().args(["--hook-timeout", "20", "--", "echo", "command ran"]));
+    let daemon = read_pid(&pid_file);
+    let still_alive = alive(daemon);
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon as i32), nix::sys::signal::Signal::SIGKILL);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "command ran\n");
+    let err = stderr(&out);
+    assert!(err.contains("hook 10-careless: ok"), "the hook ended when it exited, not when its output closed: {err}");
+    assert!(err.contains("still holds its output open; no longer relaying it"), "{err}");
+    assert!(err.contains("20-next: next ran"), "{err}");
+    assert!(still_alive, "the daemon a hook left behind must keep running");
+}

@@ -375,3 +375,29 @@ fn a_skel_a_user_could_change_is_not_copied() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_account_a_hook_provided_is_not_added_again() {
+    if !need_root("an_account_a_hook_provided_is_not_added_again") {
+        return;
+    }
+    let uid = free_id();
+    let name = format!("rhk{uid}");
+    let _cleanup = Added(vec![name.clone()]);
+    // what an sssd or LDAP set-up hook does, here with useradd
+    let h = Hooks::new();
+    h.sh("10-directory", &format!("useradd -M -u {uid} -U {name}"));
+    let out = run(h
+        .bare()
+        .args(["--ensure-account", "--user", &name, "--uid", &uid.to_string(), "--log-file", "none", "--", "id", "-un"])
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), format!("{name}\n"));
+    assert!(
+        stderr(&out).contains(&format!("uid {uid} has an account now ({name}); not adding one")),
+        "{}",
+        stderr(&out)
+    );
+    let entries = passwd_entries().iter().filter(|l| l.starts_with(&format!("{name}:"))).count();
+    assert_eq!(entries, 1, "the account is in /etc/passwd twice");
+}
