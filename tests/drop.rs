@@ -13,7 +13,7 @@ const STATUS: &[&str] = &["--", "cat", "/proc/self/status"];
 
 #[test]
 fn uid_without_account_gets_nothing_to_regain() {
-    if !need_root("uid_without_account_gets_nothing_to_regain") {
+    if !need_root() {
         return;
     }
     let uid = free_id();
@@ -28,7 +28,7 @@ fn uid_without_account_gets_nothing_to_regain() {
 
 #[test]
 fn account_gives_gid_groups_and_identity_variables() {
-    if !need_root("account_gives_gid_groups_and_identity_variables") {
+    if !need_root() {
         return;
     }
     let account = Account::new(2);
@@ -53,7 +53,7 @@ fn account_gives_gid_groups_and_identity_variables() {
 
 #[test]
 fn setuid_root_binary_does_not_give_root_back() {
-    if !need_root("setuid_root_binary_does_not_give_root_back") {
+    if !need_root() {
         return;
     }
     let dir = tempfile::Builder::new().prefix("rh-suid").tempdir().unwrap();
@@ -84,7 +84,7 @@ fn setuid_root_binary_does_not_give_root_back() {
 
 #[test]
 fn inherited_groups_are_kept_but_group_0_is_not() {
-    if !need_root("inherited_groups_are_kept_but_group_0_is_not") {
+    if !need_root() {
         return;
     }
     let (uid, fs_group) = (free_id(), free_id());
@@ -120,7 +120,7 @@ fn inherited_groups_are_kept_but_group_0_is_not() {
 
 #[test]
 fn environment_passes_through_and_the_exit_status_is_the_commands() {
-    if !need_root("environment_passes_through_and_the_exit_status_is_the_commands") {
+    if !need_root() {
         return;
     }
     let out = run(roothooks()
@@ -132,7 +132,7 @@ fn environment_passes_through_and_the_exit_status_is_the_commands() {
 
 #[test]
 fn exec_keeps_the_pid_and_starts_with_clean_signal_state_and_descriptors() {
-    if !need_root("exec_keeps_the_pid_and_starts_with_clean_signal_state_and_descriptors") {
+    if !need_root() {
         return;
     }
     let mut cmd = roothooks();
@@ -178,7 +178,7 @@ fn exec_keeps_the_pid_and_starts_with_clean_signal_state_and_descriptors() {
 
 #[test]
 fn root_is_refused_unless_asked_for_and_then_still_without_capabilities() {
-    if !need_root("root_is_refused_unless_asked_for_and_then_still_without_capabilities") {
+    if !need_root() {
         return;
     }
     let out = run(roothooks().args(["--uid", "0", "--", "touch", "/tmp/roothooks-must-not-exist"]));
@@ -195,7 +195,7 @@ fn root_is_refused_unless_asked_for_and_then_still_without_capabilities() {
 
 #[test]
 fn bad_values_exit_2_with_one_line_and_run_nothing() {
-    if !need_root("bad_values_exit_2_with_one_line_and_run_nothing") {
+    if !need_root() {
         return;
     }
     let marker = tempfile::tempdir().unwrap();
@@ -227,7 +227,7 @@ fn bad_values_exit_2_with_one_line_and_run_nothing() {
 
 #[test]
 fn missing_command_is_127_and_unexecutable_is_126() {
-    if !need_root("missing_command_is_127_and_unexecutable_is_126") {
+    if !need_root() {
         return;
     }
     let uid = free_id().to_string();
@@ -262,7 +262,7 @@ fn missing_command_is_127_and_unexecutable_is_126() {
 
 #[test]
 fn a_drop_that_cannot_be_done_starts_nothing() {
-    if !need_root("a_drop_that_cannot_be_done_starts_nothing") {
+    if !need_root() {
         return;
     }
     let marker = tempfile::tempdir().unwrap();
@@ -280,7 +280,7 @@ fn a_drop_that_cannot_be_done_starts_nothing() {
 
 #[test]
 fn started_without_root_it_still_starts_the_command_with_nothing_to_regain() {
-    if !need_root("started_without_root_it_still_starts_the_command_with_nothing_to_regain") {
+    if !need_root() {
         return;
     }
     let uid = free_id().to_string();
@@ -335,7 +335,7 @@ fn started_without_root_it_still_starts_the_command_with_nothing_to_regain() {
 
 #[test]
 fn installed_setuid_it_refuses_to_run_anything() {
-    if !need_root("installed_setuid_it_refuses_to_run_anything") {
+    if !need_root() {
         return;
     }
     let dir = scratch("rh-setuid-install");
@@ -359,7 +359,7 @@ fn installed_setuid_it_refuses_to_run_anything() {
 
 #[test]
 fn started_as_another_unprivileged_uid_the_environment_is_left_as_it_came() {
-    if !need_root("started_as_another_unprivileged_uid_the_environment_is_left_as_it_came") {
+    if !need_root() {
         return;
     }
     let uid = free_id().to_string();

@@ -24,8 +24,8 @@ fn prefix(rel: &str) -> PathBuf {
 }
 
 /// Root and every component, or a loud skip (a failure under CI=true).
-fn ready(test: &str, needs: &[&str]) -> bool {
-    if !need_root(test) {
+fn ready(needs: &[&str]) -> bool {
+    if !need_root() {
         return false;
     }
     let mut missing = Vec::new();
@@ -47,7 +47,7 @@ fn ready(test: &str, needs: &[&str]) -> bool {
         }
     }
     missing.is_empty()
-        || skip(test, &format!("missing {missing:?}; run scripts/install-e2e.sh as root (and scripts/build-static.sh)"))
+        || skip(&format!("missing {missing:?}; run scripts/install-e2e.sh as root (and scripts/build-static.sh)"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -217,7 +217,7 @@ fn assert_dropped(status_text: &str, uid: u32) {
 
 #[test]
 fn privileged_single_container_like_zero_to_jupyterhub() {
-    if !ready("privileged_single_container_like_zero_to_jupyterhub", &["runc", "busybox", "cc"]) {
+    if !ready(&["runc", "busybox", "cc"]) {
         return;
     }
     let b = Bundle::new();
@@ -260,7 +260,7 @@ fn privileged_single_container_like_zero_to_jupyterhub() {
 
 #[test]
 fn privileged_init_container_then_unprivileged_main_container() {
-    if !ready("privileged_init_container_then_unprivileged_main_container", &["runc", "busybox", "cc"]) {
+    if !ready(&["runc", "busybox", "cc"]) {
         return;
     }
     let shared = scratch("rh-shared");
@@ -293,10 +293,7 @@ fn privileged_init_container_then_unprivileged_main_container() {
 
 #[test]
 fn nss_dir_files_from_an_init_container_give_the_user_a_name_in_the_main_container() {
-    if !ready(
-        "nss_dir_files_from_an_init_container_give_the_user_a_name_in_the_main_container",
-        &["runc", "busybox", "cc"],
-    ) {
+    if !ready(&["runc", "busybox", "cc"]) {
         return;
     }
     let shared = scratch("rh-nss");
@@ -322,7 +319,7 @@ fn nss_dir_files_from_an_init_container_give_the_user_a_name_in_the_main_contain
 
 #[test]
 fn the_static_build_runs_in_a_root_filesystem_without_libc() {
-    if !ready("the_static_build_runs_in_a_root_filesystem_without_libc", &["runc", "busybox", "cc", "static"]) {
+    if !ready(&["runc", "busybox", "cc", "static"]) {
         return;
     }
     let b = Bundle::with(&static_binary(), false);
@@ -406,14 +403,14 @@ impl Drop for Reaper {
             let _ = child.wait();
         }
         for pid in pids_of_uid(self.uid) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = signal(pid, nix::sys::signal::Signal::SIGKILL);
         }
     }
 }
 
 #[test]
 fn a_real_jupyter_server_runs_as_the_user_and_stops_on_sigterm() {
-    if !ready("a_real_jupyter_server_runs_as_the_user_and_stops_on_sigterm", &["jupyter"]) {
+    if !ready(&["jupyter"]) {
         return;
     }
     let user = Account::with_home(0);
@@ -442,7 +439,7 @@ fn a_real_jupyter_server_runs_as_the_user_and_stops_on_sigterm() {
     assert!(std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap().contains("jupyter-server"));
     assert_dropped(&status, user.uid);
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    signal(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let child = reaper.child.as_mut().unwrap();
     let mut log = String::new();
     child.stderr.take().unwrap().read_to_string(&mut log).unwrap();
@@ -455,7 +452,7 @@ fn a_real_jupyter_server_runs_as_the_user_and_stops_on_sigterm() {
 
 #[test]
 fn a_real_jupyterhub_spawns_the_server_through_roothooks() {
-    if !ready("a_real_jupyterhub_spawns_the_server_through_roothooks", &["jupyter", "hub", "chp"]) {
+    if !ready(&["jupyter", "hub", "chp"]) {
         return;
     }
     let user = Account::with_home(0);
@@ -539,7 +536,7 @@ c.JupyterHub.load_roles = [{{"name": "e2e", "services": ["e2e"],
     assert!(code == 202 || code == 204, "stop server: {code}");
     wait_for("the server to stop", Duration::from_secs(30), || !alive(server));
 
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(hub_pid as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    signal(hub_pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let exit = reaper.child.as_mut().unwrap().wait().unwrap();
     reaper.child = None;
     assert!(exit.code().is_some(), "the hub was killed rather than stopped: {exit:?}");

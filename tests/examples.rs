@@ -27,7 +27,7 @@ fn example_hooks() -> Hooks {
 
 #[test]
 fn the_readme_quick_start_runs_the_example_hooks_and_drops_to_nobody() {
-    if !need_root("the_readme_quick_start_runs_the_example_hooks_and_drops_to_nobody") {
+    if !need_root() {
         return;
     }
     let h = example_hooks();
@@ -54,7 +54,7 @@ fn the_readme_quick_start_runs_the_example_hooks_and_drops_to_nobody() {
 
 #[test]
 fn the_example_hooks_do_their_job_when_configured() {
-    if !need_root("the_example_hooks_do_their_job_when_configured") {
+    if !need_root() {
         return;
     }
     let h = example_hooks();
@@ -93,14 +93,14 @@ fn the_example_hooks_do_their_job_when_configured() {
     assert_eq!(std::fs::metadata(&victim).unwrap().uid(), 0);
 }
 
-fn shellcheck_ready(test: &str) -> bool {
+fn shellcheck_ready() -> bool {
     Command::new("shellcheck").arg("--version").output().is_ok_and(|o| o.status.success())
-        || skip(test, "shellcheck is not installed (apt-get install shellcheck)")
+        || skip("shellcheck is not installed (apt-get install shellcheck)")
 }
 
 #[test]
 fn every_shell_script_in_the_examples_is_shellcheck_clean() {
-    if !shellcheck_ready("every_shell_script_in_the_examples_is_shellcheck_clean") {
+    if !shellcheck_ready() {
         return;
     }
     let mut scripts: Vec<PathBuf> = std::fs::read_dir(EXAMPLES).unwrap().map(|e| e.unwrap().path()).collect();
@@ -122,14 +122,14 @@ fn yaml(path: &Path) -> serde_json::Value {
     serde_json::from_str(&stdout(&out)).unwrap()
 }
 
-fn pyyaml_ready(test: &str) -> bool {
+fn pyyaml_ready() -> bool {
     Path::new("/opt/roothooks-e2e/venv/bin/python").exists()
-        || skip(test, "no /opt/roothooks-e2e venv with PyYAML; run scripts/install-e2e.sh")
+        || skip("no /opt/roothooks-e2e venv with PyYAML; run scripts/install-e2e.sh")
 }
 
 #[test]
 fn the_zero_to_jupyterhub_configs_parse_and_say_what_they_claim() {
-    if !pyyaml_ready("the_zero_to_jupyterhub_configs_parse_and_say_what_they_claim") {
+    if !pyyaml_ready() {
         return;
     }
     let dir = Path::new(REPO).join("examples/zero-to-jupyterhub");
@@ -158,7 +158,7 @@ fn the_zero_to_jupyterhub_configs_parse_and_say_what_they_claim() {
 
 #[test]
 fn the_systemd_units_verify_without_a_warning() {
-    if !need_root("the_systemd_units_verify_without_a_warning") {
+    if !need_root() {
         return;
     }
     let dir = scratch("rh-units");
@@ -182,7 +182,7 @@ fn the_systemd_units_verify_without_a_warning() {
 
 #[test]
 fn the_repo2docker_start_script_runs_the_repositorys_hooks_then_the_server_as_the_user() {
-    if !need_root("the_repo2docker_start_script_runs_the_repositorys_hooks_then_the_server_as_the_user") {
+    if !need_root() {
         return;
     }
     let user = Account::new(0);
@@ -211,7 +211,7 @@ fn the_repo2docker_start_script_runs_the_repositorys_hooks_then_the_server_as_th
 
 #[test]
 fn the_scratch_hook_mounts_a_private_tmpfs_the_user_owns_and_cannot_unmount() {
-    if !need_root("the_scratch_hook_mounts_a_private_tmpfs_the_user_owns_and_cannot_unmount") {
+    if !need_root() {
         return;
     }
     let h = example_hooks();

@@ -11,7 +11,7 @@ use common::*;
 
 #[test]
 fn hooks_run_in_byte_order_as_root_with_the_target_described() {
-    if !need_root("hooks_run_in_byte_order_as_root_with_the_target_described") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -36,7 +36,7 @@ fn hooks_run_in_byte_order_as_root_with_the_target_described() {
 
 #[test]
 fn files_that_are_not_hooks_are_skipped_with_the_reason() {
-    if !need_root("files_that_are_not_hooks_are_skipped_with_the_reason") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -74,7 +74,7 @@ fn files_that_are_not_hooks_are_skipped_with_the_reason() {
 
 #[test]
 fn hooks_a_non_root_user_could_change_are_not_run_as_root() {
-    if !need_root("hooks_a_non_root_user_could_change_are_not_run_as_root") {
+    if !need_root() {
         return;
     }
     let user = Account::new(0);
@@ -84,10 +84,10 @@ fn hooks_a_non_root_user_could_change_are_not_run_as_root() {
     h.raw("10-world-writable", &body, 0o757);
     h.raw("20-group-writable", &body, 0o775);
     let owned = h.raw("30-user-owned", &body, 0o755);
-    nix::unistd::chown(&owned, Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    give_to(&owned, user.uid);
     // a user-owned directory elsewhere, reached through a root-owned symlink in the hooks dir
     let theirs = scratch("rh-theirs");
-    nix::unistd::chown(theirs.path(), Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    give_to(theirs.path(), user.uid);
     std::fs::write(theirs.path().join("evil"), &body).unwrap();
     set_mode(&theirs.path().join("evil"), 0o755);
     symlink(theirs.path().join("evil"), h.dir().join("40-link-to-user-dir")).unwrap();
@@ -113,7 +113,7 @@ fn hooks_a_non_root_user_could_change_are_not_run_as_root() {
     // a hooks directory a user owns taints every hook in it
     let h2 = Hooks::new();
     h2.raw("10-in-user-dir", &body, 0o755);
-    nix::unistd::chown(&h2.dir(), Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    give_to(&h2.dir(), user.uid);
     let out = run(h2.roothooks().args(["--", "true"]));
     assert!(
         stderr(&out).contains(&format!("directory {} is owned by uid {}", h2.dir().display(), user.uid)),
@@ -130,7 +130,7 @@ fn hooks_a_non_root_user_could_change_are_not_run_as_root() {
 
 #[test]
 fn every_kind_of_hook_failure_is_logged_and_the_command_still_starts() {
-    if !need_root("every_kind_of_hook_failure_is_logged_and_the_command_still_starts") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -164,7 +164,7 @@ fn every_kind_of_hook_failure_is_logged_and_the_command_still_starts() {
 
 #[test]
 fn a_timeout_takes_the_whole_process_group_but_a_setsid_daemon_survives_a_clean_exit() {
-    if !need_root("a_timeout_takes_the_whole_process_group_but_a_setsid_daemon_survives_a_clean_exit") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -181,12 +181,12 @@ fn a_timeout_takes_the_whole_process_group_but_a_setsid_daemon_survives_a_clean_
     let (child, daemon) = (read_pid(&child), read_pid(&daemon));
     assert!(!alive(child), "a child of the timed-out hook is still running");
     assert!(alive(daemon), "the daemon a hook left behind was killed");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    signal(daemon, nix::sys::signal::Signal::SIGKILL).unwrap();
 }
 
 #[test]
 fn abort_policy_stops_at_the_first_failure_and_starts_nothing() {
-    if !need_root("abort_policy_stops_at_the_first_failure_and_starts_nothing") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -227,7 +227,7 @@ fn spawn_reading(mut cmd: Command) -> (std::process::Child, impl Iterator<Item =
 
 #[test]
 fn sigterm_while_a_hook_runs_stops_it_and_starts_nothing() {
-    if !need_root("sigterm_while_a_hook_runs_stops_it_and_starts_nothing") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -246,7 +246,7 @@ fn sigterm_while_a_hook_runs_stops_it_and_starts_nothing() {
     cmd.args(["--", "touch"]).arg(&command_ran);
     let (mut child, mut lines) = spawn_reading(cmd);
     assert!(lines.any(|l| l.contains("10-slow: started")), "hook never started");
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    signal(child.id(), nix::sys::signal::Signal::SIGTERM).unwrap();
     let rest: Vec<String> = lines.collect();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(143), "128 + SIGTERM: {rest:?}");
@@ -260,7 +260,7 @@ fn sigterm_while_a_hook_runs_stops_it_and_starts_nothing() {
 
 #[test]
 fn a_hook_that_ignores_sigterm_is_killed_after_the_grace() {
-    if !need_root("a_hook_that_ignores_sigterm_is_killed_after_the_grace") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -269,7 +269,7 @@ fn a_hook_that_ignores_sigterm_is_killed_after_the_grace() {
     cmd.args(["--", "true"]);
     let (mut child, mut lines) = spawn_reading(cmd);
     assert!(lines.any(|l| l.contains("10-stubborn: started")));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    signal(child.id(), nix::sys::signal::Signal::SIGINT).unwrap();
     let text: String = lines.collect::<Vec<_>>().join("\n");
     assert_eq!(child.wait().unwrap().code(), Some(130), "{text}");
     assert!(text.contains("sending SIGKILL to its process group"), "{text}");
@@ -277,7 +277,7 @@ fn a_hook_that_ignores_sigterm_is_killed_after_the_grace() {
 
 #[test]
 fn dry_run_prints_the_plan_and_executes_nothing() {
-    if !need_root("dry_run_prints_the_plan_and_executes_nothing") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -297,7 +297,7 @@ fn dry_run_prints_the_plan_and_executes_nothing() {
 
 #[test]
 fn no_exec_runs_the_hooks_and_exits_without_a_command() {
-    if !need_root("no_exec_runs_the_hooks_and_exits_without_a_command") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -316,7 +316,7 @@ fn no_exec_runs_the_hooks_and_exits_without_a_command() {
 
 #[test]
 fn the_report_tells_what_happened_and_what_the_command_starts_with() {
-    if !need_root("the_report_tells_what_happened_and_what_the_command_starts_with") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -365,7 +365,7 @@ fn the_report_tells_what_happened_and_what_the_command_starts_with() {
 
 #[test]
 fn the_users_log_copy_never_follows_a_planted_symlink_or_writes_through_a_planted_file() {
-    if !need_root("the_users_log_copy_never_follows_a_planted_symlink_or_writes_through_a_planted_file") {
+    if !need_root() {
         return;
     }
     let user = Account::new(0);
@@ -383,7 +383,7 @@ fn the_users_log_copy_never_follows_a_planted_symlink_or_writes_through_a_plante
     // a planted regular file (hard-linked so its old inode can be checked) is replaced, not written into
     std::fs::remove_file(&log).unwrap();
     std::fs::write(&log, "planted\n").unwrap();
-    nix::unistd::chown(&log, Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    give_to(&log, user.uid);
     let planted_copy = h.path("planted-inode");
     std::fs::hard_link(&log, &planted_copy).unwrap();
     let out =
@@ -395,7 +395,7 @@ fn the_users_log_copy_never_follows_a_planted_symlink_or_writes_through_a_plante
 
     // a directory a user controls is refused outright
     let theirs = scratch("rh-logdir");
-    nix::unistd::chown(theirs.path(), Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    give_to(theirs.path(), user.uid);
     let out = run(h.bare().args(["--uid", "4242", "--log-file"]).arg(theirs.path().join("x.log")).args(["--", "true"]));
     assert!(out.status.success());
     assert!(stderr(&out).contains("a user could redirect the file"), "{}", stderr(&out));
@@ -404,7 +404,7 @@ fn the_users_log_copy_never_follows_a_planted_symlink_or_writes_through_a_plante
 
 #[test]
 fn output_is_relayed_as_it_comes_not_when_the_hook_ends() {
-    if !need_root("output_is_relayed_as_it_comes_not_when_the_hook_ends") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -437,7 +437,7 @@ fn wait_max_rss_kib(child: &std::process::Child) -> (i32, i64) {
 
 #[test]
 fn a_flood_of_lines_and_a_10_mb_line_without_newline_keep_memory_bounded() {
-    if !need_root("a_flood_of_lines_and_a_10_mb_line_without_newline_keep_memory_bounded") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -468,7 +468,7 @@ fn a_flood_of_lines_and_a_10_mb_line_without_newline_keep_memory_bounded() {
 
 #[test]
 fn as_pid_1_orphans_of_hooks_are_reaped() {
-    if !need_root("as_pid_1_orphans_of_hooks_are_reaped") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -490,7 +490,7 @@ fn as_pid_1_orphans_of_hooks_are_reaped() {
 
 #[test]
 fn hooks_get_no_stdin_and_odd_bytes_in_their_output_break_nothing() {
-    if !need_root("hooks_get_no_stdin_and_odd_bytes_in_their_output_break_nothing") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -511,7 +511,7 @@ fn hooks_get_no_stdin_and_odd_bytes_in_their_output_break_nothing() {
 
 #[test]
 fn json_logs_are_one_object_per_line_with_the_hook_fields() {
-    if !need_root("json_logs_are_one_object_per_line_with_the_hook_fields") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -531,7 +531,7 @@ fn json_logs_are_one_object_per_line_with_the_hook_fields() {
 
 #[test]
 fn the_log_copy_has_a_default_place_and_can_be_turned_off() {
-    if !need_root("the_log_copy_has_a_default_place_and_can_be_turned_off") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -550,7 +550,7 @@ fn the_log_copy_has_a_default_place_and_can_be_turned_off() {
 
 #[test]
 fn a_missing_hooks_directory_is_logged_and_the_command_starts() {
-    if !need_root("a_missing_hooks_directory_is_logged_and_the_command_starts") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -602,7 +602,7 @@ fn a_missing_hooks_directory_is_logged_and_the_command_starts() {
 
 #[test]
 fn a_symlink_to_a_user_owned_file_is_not_run() {
-    if !need_root("a_symlink_to_a_user_owned_file_is_not_run") {
+    if !need_root() {
         return;
     }
     let user = Account::new(0);
@@ -611,7 +611,7 @@ fn a_symlink_to_a_user_owned_file_is_not_run() {
     let target = h.path("user-file");
     std::fs::write(&target, format!("#!/bin/sh\ntouch {}\n", ran.display())).unwrap();
     set_mode(&target, 0o755);
-    nix::unistd::chown(&target, Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    give_to(&target, user.uid);
     symlink(&target, h.dir().join("10-link")).unwrap();
     let out = run(h.roothooks().args(["--", "true"]));
     assert!(out.status.success());
@@ -625,7 +625,7 @@ fn a_symlink_to_a_user_owned_file_is_not_run() {
 
 #[test]
 fn a_hook_that_leaves_a_daemon_holding_its_output_does_not_stall_the_start() {
-    if !need_root("a_hook_that_leaves_a_daemon_holding_its_output_does_not_stall_the_start") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -636,7 +636,7 @@ fn a_hook_that_leaves_a_daemon_holding_its_output_does_not_stall_the_start() {
     let out = run(h.roothooks().args(["--hook-timeout", "20", "--", "echo", "command ran"]));
     let daemon = read_pid(&pid_file);
     let still_alive = alive(daemon);
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(daemon as i32), nix::sys::signal::Signal::SIGKILL);
+    let _ = signal(daemon, nix::sys::signal::Signal::SIGKILL);
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "command ran\n");
     let err = stderr(&out);

@@ -29,7 +29,7 @@ fn passwd_entries() -> Vec<String> {
 
 #[test]
 fn an_arbitrary_uid_gets_a_working_account() {
-    if !need_root("an_arbitrary_uid_gets_a_working_account") {
+    if !need_root() {
         return;
     }
     let uid = free_id();
@@ -57,7 +57,7 @@ fn an_arbitrary_uid_gets_a_working_account() {
 
 #[test]
 fn a_clashing_name_or_uid_is_an_error_and_nothing_is_written() {
-    if !need_root("a_clashing_name_or_uid_is_an_error_and_nothing_is_written") {
+    if !need_root() {
         return;
     }
     let existing = Account::new(0);
@@ -87,7 +87,7 @@ fn a_clashing_name_or_uid_is_an_error_and_nothing_is_written() {
 
 #[test]
 fn twenty_concurrent_starts_and_useradd_leave_complete_valid_files() {
-    if !need_root("twenty_concurrent_starts_and_useradd_leave_complete_valid_files") {
+    if !need_root() {
         return;
     }
     let before = passwd_entries();
@@ -139,7 +139,7 @@ fn twenty_concurrent_starts_and_useradd_leave_complete_valid_files() {
 
 #[test]
 fn home_is_created_from_skel_and_symlinks_are_refused() {
-    if !need_root("home_is_created_from_skel_and_symlinks_are_refused") {
+    if !need_root() {
         return;
     }
     let base = scratch("rh-homes");
@@ -192,7 +192,7 @@ fn home_is_created_from_skel_and_symlinks_are_refused() {
     let user = Account::new(0);
     let theirs = base.path().join("theirs");
     std::fs::create_dir(&theirs).unwrap();
-    nix::unistd::chown(&theirs, Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    give_to(&theirs, user.uid);
     let out = run(roothooks()
         .args(["--uid", &uid.to_string(), "--create-home", "--log-file", "none", "--home"])
         .arg(theirs.join("carol"))
@@ -206,7 +206,7 @@ fn home_is_created_from_skel_and_symlinks_are_refused() {
 
 #[test]
 fn hooks_hand_variables_to_the_command_through_roothooks_env() {
-    if !need_root("hooks_hand_variables_to_the_command_through_roothooks_env") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -235,7 +235,7 @@ fn hooks_hand_variables_to_the_command_through_roothooks_env() {
 
 #[test]
 fn env_files_and_unset_patterns_shape_the_commands_environment() {
-    if !need_root("env_files_and_unset_patterns_shape_the_commands_environment") {
+    if !need_root() {
         return;
     }
     let h = Hooks::new();
@@ -280,7 +280,7 @@ fn env_files_and_unset_patterns_shape_the_commands_environment() {
 
 #[test]
 fn limits_umask_and_workdir_are_what_the_command_sees() {
-    if !need_root("limits_umask_and_workdir_are_what_the_command_sees") {
+    if !need_root() {
         return;
     }
     let dir = scratch("rh-work");
@@ -330,7 +330,7 @@ fn limits_umask_and_workdir_are_what_the_command_sees() {
 
 #[test]
 fn a_user_name_cannot_inject_a_line_into_etc_passwd() {
-    if !need_root("a_user_name_cannot_inject_a_line_into_etc_passwd") {
+    if !need_root() {
         return;
     }
     // On a hub the name may come from the authenticator, through NB_USER.
@@ -349,7 +349,7 @@ fn a_user_name_cannot_inject_a_line_into_etc_passwd() {
 
 #[test]
 fn a_skel_a_user_could_change_is_not_copied() {
-    if !need_root("a_skel_a_user_could_change_is_not_copied") {
+    if !need_root() {
         return;
     }
     let user = Account::new(0);
@@ -357,7 +357,7 @@ fn a_skel_a_user_could_change_is_not_copied() {
     let skel = base.path().join("skel");
     std::fs::create_dir(&skel).unwrap();
     std::fs::write(skel.join(".profile"), "x\n").unwrap();
-    nix::unistd::chown(&skel, Some(nix::unistd::Uid::from_raw(user.uid)), None).unwrap();
+    give_to(&skel, user.uid);
     let homes = base.path().join("homes");
     std::fs::create_dir(&homes).unwrap();
     let home = homes.join("dora");
@@ -378,7 +378,7 @@ fn a_skel_a_user_could_change_is_not_copied() {
 
 #[test]
 fn an_account_a_hook_provided_is_not_added_again() {
-    if !need_root("an_account_a_hook_provided_is_not_added_again") {
+    if !need_root() {
         return;
     }
     let uid = free_id();

@@ -9,21 +9,37 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_roothooks");
 
-/// True when the test can go on. Without root it says so on the terminal (bypassing the test harness's
-/// capture, so the skip is seen) and returns false; under CI (CI=true) a missing root is a failure.
-pub fn need_root(test: &str) -> bool {
-    nix::unistd::geteuid().is_root() || skip(test, &format!("needs root, running as uid {}", nix::unistd::geteuid()))
+/// The running test's name: libtest names each test's thread after it.
+pub fn test_name() -> String {
+    std::thread::current().name().unwrap_or("a test").to_string()
 }
 
-/// Say loudly that `test` is skipped and why, on the terminal (past the harness's capture); under CI
-/// (CI=true), where every test must run, fail instead. Returns false, for `if !ready { return }`.
-pub fn skip(test: &str, why: &str) -> bool {
-    let reason = format!("SKIPPED {test}: {why}");
+/// True when the test can go on. Without root it says so (see [`skip`]) and returns false; under CI
+/// (CI=true) a missing root is a failure.
+pub fn need_root() -> bool {
+    nix::unistd::geteuid().is_root() || skip(&format!("needs root, running as uid {}", nix::unistd::geteuid()))
+}
+
+/// Say loudly that the running test is skipped and why, on the terminal (past the harness's capture);
+/// under CI (CI=true), where every test must run, fail instead. Returns false, for
+/// `if !ready() { return }`.
+pub fn skip(why: &str) -> bool {
+    let reason = format!("SKIPPED {}: {why}", test_name());
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{reason}; CI must run every test");
     }
     let _ = writeln!(std::io::stderr(), "{reason}");
     false
+}
+
+/// Make `path` belong to `uid`, as a user's own file or directory would.
+pub fn give_to(path: &std::path::Path, uid: u32) {
+    nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(uid)), None).expect("chown");
+}
+
+/// Send `signal` to process `pid`.
+pub fn signal(pid: u32, signal: nix::sys::signal::Signal) -> nix::Result<()> {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal)
 }
 
 /// The binary, with no identity settings leaking in from the environment the tests run in.
