@@ -24,8 +24,12 @@ pub struct CommandLine {
     pub args: Vec<OsString>,
 }
 
-/// The environment the command starts with: `base` with the identity variables replaced.
-pub fn command_env(target: &Target, base: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<(OsString, OsString)> {
+/// `base` with HOME, USER, LOGNAME and SHELL describing `target`; the last step of
+/// [`crate::provision::command_env`], which builds the command's whole environment.
+pub fn with_identity(
+    target: &Target,
+    base: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Vec<(OsString, OsString)> {
     const IDENTITY: [&str; 4] = ["HOME", "USER", "LOGNAME", "SHELL"];
     let mut env: Vec<(OsString, OsString)> =
         base.into_iter().filter(|(k, _)| !IDENTITY.iter().any(|name| k == name)).collect();
@@ -145,7 +149,7 @@ mod tests {
     #[test]
     fn identity_variables_describe_the_target_and_the_rest_passes_through() {
         let base = pairs(&[("HOME", "/root"), ("USER", "root"), ("JUPYTERHUB_API_TOKEN", "t"), ("SHELL", "/bin/bash")]);
-        let env = command_env(&target(Some("alice"), Some("/bin/zsh")), base);
+        let env = with_identity(&target(Some("alice"), Some("/bin/zsh")), base);
         assert_eq!(
             env,
             pairs(&[
@@ -160,7 +164,7 @@ mod tests {
 
     #[test]
     fn uid_without_account_is_named_by_number_and_keeps_no_root_shell() {
-        let env = command_env(&target(None, None), pairs(&[("SHELL", "/bin/bash"), ("LOGNAME", "root")]));
+        let env = with_identity(&target(None, None), pairs(&[("SHELL", "/bin/bash"), ("LOGNAME", "root")]));
         assert_eq!(env, pairs(&[("HOME", "/home/x"), ("USER", "4000"), ("LOGNAME", "4000")]));
     }
 

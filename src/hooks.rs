@@ -129,16 +129,16 @@ fn leftover(name: &str) -> Option<&'static str> {
     None
 }
 
-/// Why `path` (a file or directory on a hook's path) is not safe to trust, if it is not.
-///
-/// `is_file`: the hook itself, for which a sticky bit is no excuse.
-fn untrusted(path: &Path, is_file: bool) -> Option<String> {
+/// Why the directory `path` is not safe to trust, if it is not.
+fn untrusted_dir(path: &Path) -> Option<String> {
     match fs::metadata(path) {
-        Ok(meta) => untrusted_meta(path, &meta, is_file),
+        Ok(meta) => untrusted_meta(path, &meta, false),
         Err(e) => Some(format!("cannot inspect {}: {e}", path.display())),
     }
 }
 
+/// Why `path`, with `meta`, is not safe to trust, if it is not. `is_file`: the hook itself, for which
+/// a sticky bit is no excuse.
 fn untrusted_meta(path: &Path, meta: &fs::Metadata, is_file: bool) -> Option<String> {
     let mode = meta.permissions().mode();
     let what = if is_file { "it" } else { "directory" };
@@ -163,7 +163,7 @@ fn untrusted_meta(path: &Path, meta: &fs::Metadata, is_file: bool) -> Option<Str
 /// could be changed by someone other than root.
 pub fn untrusted_dir_chain(dir: &Path) -> Option<String> {
     let chain: Vec<&Path> = dir.ancestors().collect();
-    chain.into_iter().rev().find_map(|d| untrusted(d, false))
+    chain.into_iter().rev().find_map(untrusted_dir)
 }
 
 /// The trust rule for one hook. `dir_verdict` is the hooks directory's chain, judged once for all.
@@ -291,8 +291,8 @@ mod tests {
         assert_eq!(untrusted_dir_chain(Path::new("/usr/bin")), None);
         let tmp = fs::metadata("/tmp").unwrap();
         if tmp.uid() == 0 && tmp.permissions().mode() & 0o1002 == 0o1002 {
-            assert_eq!(untrusted(Path::new("/tmp"), false), None);
-            assert!(untrusted(Path::new("/tmp"), true).unwrap().contains("writable by"));
+            assert_eq!(untrusted_dir(Path::new("/tmp")), None);
+            assert!(untrusted_meta(Path::new("/tmp"), &tmp, true).unwrap().contains("writable by"));
         }
     }
 

@@ -210,7 +210,7 @@ pub fn command_env(
     }
     vars.retain(|(k, _)| !k.to_str().is_some_and(|k| unset.iter().any(|u| u.matches(k))));
     match target {
-        Some(target) => crate::exec::command_env(target, vars),
+        Some(target) => crate::exec::with_identity(target, vars),
         None => vars,
     }
 }
