@@ -75,7 +75,8 @@ pub fn exec(command: &CommandLine, env: &[(OsString, OsString)], inherited_fds: 
     if let Err(e) = system::reset_signals() {
         return Error::Setup(format!("cannot reset signal dispositions and mask: {e}"));
     }
-    let candidates: Vec<PathBuf> = if command.program.as_bytes().contains(&b'/') {
+    let explicit = command.program.as_bytes().contains(&b'/');
+    let candidates: Vec<PathBuf> = if explicit {
         vec![PathBuf::from(&command.program)]
     } else {
         let search = path_of(env).unwrap_or(OsStr::new(DEFAULT_PATH));
@@ -89,30 +90,26 @@ pub fn exec(command: &CommandLine, env: &[(OsString, OsString)], inherited_fds: 
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .exec();
-        // Not there, or in a directory this user cannot search: keep looking, like a shell.
-        let exists = candidate.symlink_metadata().is_ok();
-        if exists && unusable.is_none() {
-            unusable = Some((candidate, err));
+        if unusable.is_some() {
+            continue;
         }
-    }
-    if unusable.is_none() && command.program.as_bytes().contains(&b'/') {
-        // An explicit path that the user cannot even look at: say so, not "no such file".
-        let path = PathBuf::from(&command.program);
-        if let Err(e) = path.symlink_metadata() {
-            if e.kind() == io::ErrorKind::PermissionDenied {
-                let why = io::Error::new(
-                    e.kind(),
-                    format!("{e}: a directory on the way is closed to uid {}", nix::unistd::getuid()),
-                );
-                return Error::NotExecutable { program: path, source: why };
+        match candidate.symlink_metadata() {
+            // There, but it would not run: the first such file is what the user hears about.
+            Ok(_) => unusable = Some((candidate, err)),
+            // An explicit path behind a directory this user cannot enter: say so, not "no such file".
+            Err(e) if explicit && e.kind() == io::ErrorKind::PermissionDenied => {
+                let why = format!("{e}: a directory on the way is closed to uid {}", nix::unistd::getuid());
+                unusable = Some((candidate, io::Error::new(e.kind(), why)));
             }
+            // Not there, or in a PATH directory this user cannot search: keep looking, like a shell.
+            Err(_) => {}
         }
     }
     match unusable {
         Some((program, source)) => Error::NotExecutable { program, source },
         None => Error::NotFound {
             program: PathBuf::from(&command.program).display().to_string(),
-            detail: if command.program.as_bytes().contains(&b'/') {
+            detail: if explicit {
                 "no such file".into()
             } else {
                 let path = path_of(env)
