@@ -68,9 +68,10 @@ pub enum LogFormat {
 #[command(name = "roothooks", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
 #[command(max_term_width = 100)]
 pub struct Args {
-    /// Account to become, looked up through the system's user database (NSS) [env: ROOTHOOKS_USER, NB_USER]
+    /// Account to become, looked up in the user database [env: ROOTHOOKS_USER, NB_USER]
     ///
-    /// Its uid, primary group, home and shell become the command's. Example: --user jovyan
+    /// Its uid, primary group, home and shell become the command's. The database is /etc/passwd and
+    /// /etc/group when nsswitch.conf names only files for them, else NSS. Example: --user jovyan
     #[arg(short, long, value_name = "NAME")]
     pub user: Option<String>,
 

@@ -1,17 +1,16 @@
 //! Who the command will run as: the target uid, gid, supplementary groups, home and shell.
 //!
-//! Accounts come from the system's user and group databases through NSS (getpwnam_r and friends), so
-//! LDAP or sssd accounts on a systemd host resolve as well as /etc/passwd in a container. A uid with no
-//! account is fine: arbitrary uids are normal on Kubernetes.
+//! Accounts come from the system's user and group databases ([`UserDb`]): /etc/passwd and /etc/group
+//! in a container, NSS wherever nsswitch.conf names more (LDAP or sssd accounts on a systemd host). A
+//! uid with no account is fine: arbitrary uids are normal on Kubernetes.
 
 use std::fmt;
 use std::path::PathBuf;
 
-use nix::unistd::{Group, User};
-
 use crate::cli::Args;
 use crate::error::{Error, Result};
-use crate::system::{self, Gid, Uid};
+use crate::system::{Gid, Uid};
+use crate::userdb::{Account, UserDb};
 
 /// The uid used when nothing names one, as jupyterhub-roothooks and the Jupyter images do.
 pub const DEFAULT_UID: u32 = 1000;
@@ -122,8 +121,8 @@ fn parse_id(sourced: &Sourced, what: &str) -> Result<u32> {
     }
 }
 
-fn user_by_name(sourced: &Sourced) -> Result<User> {
-    let found = User::from_name(&sourced.value).map_err(|e| Error::Lookup { what: "user", source: e.into() })?;
+fn user_by_name(db: &UserDb, sourced: &Sourced) -> Result<Account> {
+    let found = db.user_by_name(&sourced.value).map_err(|source| Error::Lookup { what: "user", source })?;
     found.ok_or_else(|| {
         let hint = if sourced.value.parse::<u32>().is_ok() { "; for a number, use --uid" } else { "" };
         Error::Usage(format!("{sourced}: no such account in the user database; create it or give --uid instead{hint}"))
@@ -131,42 +130,42 @@ fn user_by_name(sourced: &Sourced) -> Result<User> {
 }
 
 /// A group by name or number; a number need not have an entry in the group database.
-pub fn group_by_name_or_number(entry: &str) -> Result<Gid> {
+pub fn group_by_name_or_number(db: &UserDb, entry: &str) -> Result<Gid> {
     if let Ok(n) = entry.parse::<u32>() {
         if n == u32::MAX {
             return Err(Error::Usage(format!("--groups '{entry}' is not a valid gid")));
         }
         return Ok(Gid::from_raw(n));
     }
-    let found = Group::from_name(entry).map_err(|e| Error::Lookup { what: "group", source: e.into() })?;
-    found.map(|g| g.gid).ok_or_else(|| {
+    let found = db.group_by_name(entry).map_err(|source| Error::Lookup { what: "group", source })?;
+    found.ok_or_else(|| {
         Error::Usage(format!("--groups '{entry}': no such group in the group database; give its number instead"))
     })
 }
 
 /// The name a gid has in the group database, for logs and the plan.
-pub fn group_label(gid: Gid) -> String {
-    match Group::from_gid(gid) {
-        Ok(Some(g)) => format!("{}({})", gid, g.name),
+pub fn group_label(db: &UserDb, gid: Gid) -> String {
+    match db.group_name(gid) {
+        Ok(Some(name)) => format!("{gid}({name})"),
         _ => gid.to_string(),
     }
 }
 
-pub fn group_list_label(groups: &[Gid]) -> String {
+pub fn group_list_label(db: &UserDb, groups: &[Gid]) -> String {
     if groups.is_empty() {
         return "none".into();
     }
-    groups.iter().map(|g| group_label(*g)).collect::<Vec<_>>().join(",")
+    groups.iter().map(|g| group_label(db, *g)).collect::<Vec<_>>().join(",")
 }
 
 /// Resolve the request against the user and group databases.
-pub fn resolve(req: &Request, started: &StartedGroups) -> Result<Target> {
+pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Target> {
     let uid = req.uid.as_ref().map(|s| parse_id(s, "uid")).transpose()?;
     let gid = req.gid.as_ref().map(|s| parse_id(s, "gid")).transpose()?;
-    let by_uid = |uid: Uid| User::from_uid(uid).map_err(|e| Error::Lookup { what: "user", source: e.into() });
+    let by_uid = |uid: Uid| db.user_by_uid(uid).map_err(|source| Error::Lookup { what: "user", source });
     let mut new_name = None;
     let account = match (&req.user, uid) {
-        (Some(user), _) => match user_by_name(user) {
+        (Some(user), _) => match user_by_name(db, user) {
             Ok(account) => {
                 if let (Some(uid), Some(uid_source)) = (uid, &req.uid) {
                     if account.uid.as_raw() != uid {
@@ -226,7 +225,7 @@ pub fn resolve(req: &Request, started: &StartedGroups) -> Result<Target> {
 
     let mut extra = Vec::new();
     for entry in &req.extra_groups {
-        let g = group_by_name_or_number(entry)?;
+        let g = group_by_name_or_number(db, entry)?;
         if g.as_raw() == 0 && !req.allow_root {
             return Err(Error::Usage(format!("--groups '{entry}' is group 0 (root); remove it, or pass --allow-root")));
         }
@@ -238,8 +237,7 @@ pub fn resolve(req: &Request, started: &StartedGroups) -> Result<Target> {
     let mut not_inherited = Vec::new();
     if !req.clear_groups {
         if let Some(account) = &account {
-            let own =
-                system::account_groups(&account.name, gid).map_err(|source| Error::Lookup { what: "group", source })?;
+            let own = db.groups_of(&account.name, gid).map_err(|source| Error::Lookup { what: "group", source })?;
             groups.extend(own);
         }
         for &g in &started.all {
@@ -337,7 +335,7 @@ mod tests {
     #[test]
     fn bad_uids_name_the_value_and_the_fix() {
         for bad in ["abc", "-5", "4294967295", "1.5", ""] {
-            let msg = usage_message(resolve(&uid_request(bad), &StartedGroups::default()));
+            let msg = usage_message(resolve(&UserDb::system(), &uid_request(bad), &StartedGroups::default()));
             assert!(msg.contains(&format!("--uid '{bad}'")), "{msg}");
             assert!(msg.contains("e.g. --uid 1000"), "{msg}");
         }
@@ -345,13 +343,13 @@ mod tests {
 
     #[test]
     fn default_is_uid_1000() {
-        let t = resolve(&Request::new(&args(&[]), &env_of(&[])), &StartedGroups::default()).unwrap();
+        let t = resolve(&UserDb::system(), &Request::new(&args(&[]), &env_of(&[])), &StartedGroups::default()).unwrap();
         assert_eq!(t.uid.as_raw(), DEFAULT_UID);
     }
 
     #[test]
     fn uid_without_account_gets_gid_from_uid_and_home_slash() {
-        let t = resolve(&uid_request("3999999"), &StartedGroups::default()).unwrap();
+        let t = resolve(&UserDb::system(), &uid_request("3999999"), &StartedGroups::default()).unwrap();
         assert_eq!((t.uid.as_raw(), t.gid.as_raw()), (3_999_999, 3_999_999));
         assert_eq!(t.name, None);
         assert_eq!(t.user_name(), "3999999");
@@ -362,8 +360,8 @@ mod tests {
     #[test]
     fn account_supplies_gid_home_and_shell() {
         let r = Request::new(&args(&["--user", "nobody"]), &env_of(&[]));
-        let t = resolve(&r, &StartedGroups::default()).unwrap();
-        let nobody = User::from_name("nobody").unwrap().unwrap();
+        let t = resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap();
+        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
         assert_eq!((t.uid, t.gid), (nobody.uid, nobody.gid));
         assert_eq!(t.home, nobody.dir);
         assert_eq!(t.name.as_deref(), Some("nobody"));
@@ -372,48 +370,50 @@ mod tests {
     #[test]
     fn unknown_user_and_conflicts_are_usage_errors() {
         let r = Request::new(&args(&["--user", "no-such-user-xyz"]), &env_of(&[]));
-        assert!(usage_message(resolve(&r, &StartedGroups::default())).contains("no such account"));
+        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("no such account"));
         let r = Request::new(&args(&["--user", "nobody", "--uid", "4000"]), &env_of(&[]));
-        let msg = usage_message(resolve(&r, &StartedGroups::default()));
+        let msg = usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default()));
         assert!(msg.contains("--user 'nobody' is uid 65534 but --uid '4000'"), "{msg}");
     }
 
     #[test]
     fn ensure_account_plans_a_new_account_or_names_the_clash() {
         let r = Request::new(&args(&["--ensure-account", "--user", "rh-new-user", "--uid", "3999998"]), &env_of(&[]));
-        let t = resolve(&r, &StartedGroups::default()).unwrap();
+        let t = resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap();
         assert!(t.new_account);
         assert_eq!((t.name.as_deref(), t.uid.as_raw(), t.gid.as_raw()), (Some("rh-new-user"), 3_999_998, 3_999_998));
         assert_eq!(t.home, PathBuf::from("/home/rh-new-user"));
         let r = Request::new(&args(&["--ensure-account", "--user", "rh-new-user", "--uid", "65534"]), &env_of(&[]));
-        assert!(usage_message(resolve(&r, &StartedGroups::default()))
+        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default()))
             .contains("uid 65534 already belongs to account 'nobody'"));
         let r =
             Request::new(&args(&["--ensure-account", "--user", "x:0:0::/:/bin/sh", "--uid", "3999998"]), &env_of(&[]));
-        assert!(usage_message(resolve(&r, &StartedGroups::default())).contains("is not a valid account name"));
+        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default()))
+            .contains("is not a valid account name"));
         let r = Request::new(&args(&["--ensure-account", "--uid", "3999998"]), &env_of(&[]));
-        assert!(usage_message(resolve(&r, &StartedGroups::default())).contains("give --user NAME"));
+        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("give --user NAME"));
         // an existing account is simply used
         let r = Request::new(&args(&["--ensure-account", "--user", "nobody"]), &env_of(&[]));
-        assert!(!resolve(&r, &StartedGroups::default()).unwrap().new_account);
+        assert!(!resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap().new_account);
     }
 
     #[test]
     fn root_is_refused_unless_allowed() {
-        assert!(usage_message(resolve(&uid_request("0"), &StartedGroups::default())).contains("--allow-root"));
+        assert!(usage_message(resolve(&UserDb::system(), &uid_request("0"), &StartedGroups::default()))
+            .contains("--allow-root"));
         let r = Request::new(&args(&["--uid", "5000", "--gid", "0"]), &env_of(&[]));
-        assert!(usage_message(resolve(&r, &StartedGroups::default())).contains("gid 0"));
+        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("gid 0"));
         let r = Request::new(&args(&["--uid", "5000", "--groups", "root"]), &env_of(&[]));
-        assert!(usage_message(resolve(&r, &StartedGroups::default())).contains("group 0"));
+        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("group 0"));
         let r = Request::new(&args(&["--uid", "0", "--allow-root"]), &env_of(&[]));
-        assert!(resolve(&r, &StartedGroups::default()).unwrap().uid.is_root());
+        assert!(resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap().uid.is_root());
     }
 
     #[test]
     fn inherited_groups_are_kept_but_never_group_0_or_roots_own() {
         let g = Gid::from_raw;
         let started = StartedGroups { all: vec![g(0), g(4), g(5000)], own: vec![g(0), g(4)] };
-        let t = resolve(&uid_request("4000"), &started).unwrap();
+        let t = resolve(&UserDb::system(), &uid_request("4000"), &started).unwrap();
         assert_eq!(t.groups, vec![g(4000), g(5000)]);
         assert_eq!(t.inherited, vec![g(5000)]);
         assert_eq!(t.not_inherited.iter().map(|(g, _)| g.as_raw()).collect::<Vec<_>>(), [0, 4]);
@@ -424,11 +424,11 @@ mod tests {
         let g = Gid::from_raw;
         let started = StartedGroups { all: vec![g(5000)], own: vec![] };
         let r = Request::new(&args(&["--uid", "4000", "--groups", "nogroup,6000,6000"]), &env_of(&[]));
-        let nogroup = Group::from_name("nogroup").unwrap().unwrap().gid;
-        assert_eq!(resolve(&r, &started).unwrap().groups, vec![g(4000), g(5000), nogroup, g(6000)]);
+        let nogroup = nix::unistd::Group::from_name("nogroup").unwrap().unwrap().gid;
+        assert_eq!(resolve(&UserDb::system(), &r, &started).unwrap().groups, vec![g(4000), g(5000), nogroup, g(6000)]);
         let r = Request::new(&args(&["--uid", "4000", "--clear-groups", "--groups", "6000"]), &env_of(&[]));
-        assert_eq!(resolve(&r, &started).unwrap().groups, vec![g(4000), g(6000)]);
+        assert_eq!(resolve(&UserDb::system(), &r, &started).unwrap().groups, vec![g(4000), g(6000)]);
         let r = Request::new(&args(&["--uid", "4000", "--groups", "no-such-group-xyz"]), &env_of(&[]));
-        assert!(usage_message(resolve(&r, &started)).contains("no such group"));
+        assert!(usage_message(resolve(&UserDb::system(), &r, &started)).contains("no such group"));
     }
 }

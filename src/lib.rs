@@ -16,6 +16,7 @@ pub mod privilege;
 pub mod provision;
 pub mod runner;
 pub mod system;
+pub mod userdb;
 
 use std::collections::BTreeSet;
 use std::os::fd::RawFd;
@@ -38,6 +39,7 @@ use crate::provision::env::Unset;
 use crate::provision::{HandOff, Provision};
 use crate::runner::{HookResult, Runner};
 use crate::system::{Kernel, Started};
+use crate::userdb::UserDb;
 
 /// The whole program; `main.rs` only calls this.
 pub fn main() -> ExitCode {
@@ -69,14 +71,15 @@ pub fn main() -> ExitCode {
 
 /// The groups of the account roothooks was started as, from the group database. Looked up only when
 /// there is something to tell apart: group 0 is never passed on anyway.
-fn started_groups(started: &Started) -> StartedGroups {
+fn started_groups(db: &UserDb, started: &Started) -> StartedGroups {
     if started.groups.iter().all(|g| g.as_raw() == 0) {
         return StartedGroups { all: started.groups.clone(), own: Vec::new() };
     }
-    let own = nix::unistd::User::from_uid(started.real)
+    let own = db
+        .user_by_uid(started.real)
         .ok()
         .flatten()
-        .and_then(|account| system::account_groups(&account.name, account.gid).ok())
+        .and_then(|account| db.groups_of(&account.name, account.gid).ok())
         .unwrap_or_default();
     StartedGroups { all: started.groups.clone(), own }
 }
@@ -92,7 +95,8 @@ pub fn default_hooks_dir(repo_dir: Option<&std::ffi::OsStr>) -> PathBuf {
 /// Build the plan from the arguments and the environment, changing nothing.
 pub fn build_plan(args: &Args, started: &Started) -> Result<Plan> {
     let env = |name: &str| std::env::var(name).ok();
-    let target = identity::resolve(&Request::new(args, &env), &started_groups(started))?;
+    let db = UserDb::system();
+    let target = identity::resolve(&db, &Request::new(args, &env), &started_groups(&db, started))?;
     let command = match args.command.split_first() {
         Some((program, rest)) => Some(CommandLine { program: program.clone(), args: rest.to_vec() }),
         None if args.no_exec => None,

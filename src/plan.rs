@@ -13,6 +13,7 @@ use crate::hooks::HookPlan;
 use crate::identity::{group_label, group_list_label, Target};
 use crate::provision::Provision;
 use crate::system::Uid;
+use crate::userdb::UserDb;
 
 /// How roothooks was started, which decides what it can do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,17 +76,20 @@ impl fmt::Display for Plan {
             Some(n) => format!("({n})"),
             None => " (no account)".to_string(),
         };
-        writeln!(f, "  user:        uid {}{name} gid {}", t.uid, group_label(t.gid))?;
-        writeln!(f, "  groups:      {}", group_list_label(&t.groups))?;
+        // names only for display: --dry-run is the one place that shows them
+        let db = UserDb::system();
+        writeln!(f, "  accounts:    {}", db.source())?;
+        writeln!(f, "  user:        uid {}{name} gid {}", t.uid, group_label(&db, t.gid))?;
+        writeln!(f, "  groups:      {}", group_list_label(&db, &t.groups))?;
         if !t.inherited.is_empty() {
             writeln!(
                 f,
                 "  inherited:   {} (kept from the groups roothooks was started with)",
-                group_list_label(&t.inherited)
+                group_list_label(&db, &t.inherited)
             )?;
         }
         for (gid, why) in &t.not_inherited {
-            writeln!(f, "  not kept:    {}: {why}", group_label(*gid))?;
+            writeln!(f, "  not kept:    {}: {why}", group_label(&db, *gid))?;
         }
         writeln!(f, "  HOME:        {}", t.home.display())?;
         writeln!(f, "  USER:        {}", t.user_name())?;

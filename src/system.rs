@@ -363,12 +363,6 @@ impl Drop for PasswdLock {
     }
 }
 
-/// The groups of the account `name` with primary group `gid`, from the group database (NSS).
-pub fn account_groups(name: &str, gid: Gid) -> io::Result<Vec<Gid>> {
-    let name = std::ffi::CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    nix::unistd::getgrouplist(&name, gid).map_err(io::Error::from)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

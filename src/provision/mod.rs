@@ -138,7 +138,7 @@ pub fn as_root(plan: &Provision, target: &Target) {
         (Some(dir), account) => Some(accounts::write_nss_dir(etc, dir, account.as_ref())),
         (None, Some(account)) => {
             // A hook (sssd, LDAP) may have provided it meanwhile.
-            match nix::unistd::User::from_uid(account.uid) {
+            match crate::userdb::UserDb::system().user_by_uid(account.uid) {
                 Ok(Some(existing)) => {
                     info!("uid {} has an account now ({}); not adding one", account.uid, existing.name);
                     None

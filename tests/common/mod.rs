@@ -45,13 +45,18 @@ pub fn signal(pid: u32, signal: nix::sys::signal::Signal) -> nix::Result<()> {
 /// The binary, with no identity settings leaking in from the environment the tests run in.
 pub fn roothooks() -> Command {
     let mut cmd = Command::new(BIN);
+    without_settings(&mut cmd).stdin(Stdio::null());
+    cmd
+}
+
+/// `cmd` without the ROOTHOOKS_*, NB_* and REPO_DIR variables of the environment the tests run in.
+pub fn without_settings(cmd: &mut Command) -> &mut Command {
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         if key.starts_with("ROOTHOOKS_") || key.starts_with("NB_") || key == "REPO_DIR" {
             cmd.env_remove(&*key);
         }
     }
-    cmd.stdin(Stdio::null());
     cmd
 }
 

@@ -1,0 +1,270 @@
+//! The user and group databases: who an account is, and which groups it belongs to.
+//!
+//! Where `/etc/nsswitch.conf` names only `files` for passwd and group (and initgroups, if it has a
+//! line), as in nearly every container image, roothooks reads `/etc/passwd` and `/etc/group` itself,
+//! once each, and answers as glibc's files module would. Going through glibc for the same two files
+//! costs more than everything else roothooks does before the exec: the NSS set-up, two probes for an
+//! nscd socket per lookup, and a second parse of the same files for the group list. Any other source
+//! (sss, ldap, systemd, compat, merge actions) or no nsswitch.conf at all means NSS, so accounts that
+//! only a directory service knows resolve as before.
+
+use std::cell::OnceCell;
+use std::ffi::CString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::system::{Gid, Uid};
+
+/// An entry of the user database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub uid: Uid,
+    pub gid: Gid,
+    pub dir: PathBuf,
+    pub shell: PathBuf,
+}
+
+/// Where lookups go.
+#[derive(Debug)]
+pub enum UserDb {
+    /// passwd and group files read directly, each at most once
+    Files { passwd: PathBuf, group: PathBuf, passwd_text: OnceCell<String>, group_text: OnceCell<String> },
+    /// glibc's getpwnam_r and friends, whatever nsswitch.conf configures
+    Nss,
+}
+
+impl UserDb {
+    /// The database this system is configured for, judged from `/etc/nsswitch.conf`.
+    pub fn system() -> UserDb {
+        match std::fs::read_to_string("/etc/nsswitch.conf") {
+            Ok(conf) if files_only(&conf) => UserDb::files(Path::new("/etc/passwd"), Path::new("/etc/group")),
+            _ => UserDb::Nss,
+        }
+    }
+
+    /// Read these two files, whatever nsswitch.conf says.
+    pub fn files(passwd: &Path, group: &Path) -> UserDb {
+        UserDb::Files {
+            passwd: passwd.into(),
+            group: group.into(),
+            passwd_text: OnceCell::new(),
+            group_text: OnceCell::new(),
+        }
+    }
+
+    /// Where answers come from, for `--dry-run`.
+    pub fn source(&self) -> String {
+        match self {
+            UserDb::Files { passwd, group, .. } => {
+                format!("{} and {}, read directly (nsswitch.conf: files only)", passwd.display(), group.display())
+            }
+            UserDb::Nss => "NSS, as /etc/nsswitch.conf configures it".into(),
+        }
+    }
+
+    pub fn user_by_uid(&self, uid: Uid) -> io::Result<Option<Account>> {
+        match self {
+            UserDb::Files { passwd, passwd_text, .. } => {
+                Ok(entries(read_once(passwd, passwd_text)?).filter_map(parse_account).find(|a| a.uid == uid))
+            }
+            UserDb::Nss => Ok(nix::unistd::User::from_uid(uid)?.map(Account::from)),
+        }
+    }
+
+    pub fn user_by_name(&self, name: &str) -> io::Result<Option<Account>> {
+        match self {
+            UserDb::Files { passwd, passwd_text, .. } => {
+                Ok(entries(read_once(passwd, passwd_text)?).filter_map(parse_account).find(|a| a.name == name))
+            }
+            UserDb::Nss => Ok(nix::unistd::User::from_name(name)?.map(Account::from)),
+        }
+    }
+
+    pub fn group_by_name(&self, name: &str) -> io::Result<Option<Gid>> {
+        match self {
+            UserDb::Files { group, group_text, .. } => Ok(entries(read_once(group, group_text)?)
+                .filter_map(parse_group)
+                .find(|g| g.name == name)
+                .map(|g| g.gid)),
+            UserDb::Nss => Ok(nix::unistd::Group::from_name(name)?.map(|g| g.gid)),
+        }
+    }
+
+    pub fn group_name(&self, gid: Gid) -> io::Result<Option<String>> {
+        match self {
+            UserDb::Files { group, group_text, .. } => Ok(entries(read_once(group, group_text)?)
+                .filter_map(parse_group)
+                .find(|g| g.gid == gid)
+                .map(|g| g.name.to_string())),
+            UserDb::Nss => Ok(nix::unistd::Group::from_gid(gid)?.map(|g| g.name)),
+        }
+    }
+
+    /// The account's groups as getgrouplist(3) gives them: `gid` first, then every group that lists
+    /// `name` as a member.
+    pub fn groups_of(&self, name: &str, gid: Gid) -> io::Result<Vec<Gid>> {
+        match self {
+            UserDb::Files { group, group_text, .. } => {
+                let mut groups = vec![gid];
+                for g in entries(read_once(group, group_text)?).filter_map(parse_group) {
+                    // glibc skips blanks before each member name
+                    if g.gid != gid && g.members.split(',').any(|m| m.trim_start() == name) {
+                        groups.push(g.gid);
+                    }
+                }
+                Ok(groups)
+            }
+            UserDb::Nss => {
+                let name = CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                Ok(nix::unistd::getgrouplist(&name, gid)?)
+            }
+        }
+    }
+}
+
+impl From<nix::unistd::User> for Account {
+    fn from(u: nix::unistd::User) -> Account {
+        Account { name: u.name, uid: u.uid, gid: u.gid, dir: u.dir, shell: u.shell }
+    }
+}
+
+/// True when every database that decides an account and its groups is served by `files` alone.
+pub fn files_only(conf: &str) -> bool {
+    let mut seen = [0usize; 3];
+    for line in conf.lines() {
+        let line = line.split('#').next().unwrap_or_default();
+        let Some((db, services)) = line.split_once(':') else { continue };
+        let slot = match db.trim() {
+            "passwd" => 0,
+            "group" => 1,
+            "initgroups" => 2,
+            _ => continue,
+        };
+        if services.split_whitespace().ne(["files"]) {
+            return false;
+        }
+        seen[slot] += 1;
+    }
+    // initgroups falls back to group when absent; passwd and group must be stated, once
+    seen[0] == 1 && seen[1] == 1 && seen[2] <= 1
+}
+
+/// A missing file is an empty database, as for glibc; any other read error is an error.
+fn read_once<'a>(path: &Path, cell: &'a OnceCell<String>) -> io::Result<&'a str> {
+    if let Some(text) = cell.get() {
+        return Ok(text);
+    }
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))),
+    };
+    Ok(cell.get_or_init(|| text))
+}
+
+/// The entry lines of a files database: leading blanks, empty lines and comments skipped, as glibc does.
+fn entries(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().map(str::trim_start).filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// `name:password:uid:gid:gecos:dir:shell`; a line without a numeric uid and gid is not an entry.
+fn parse_account(line: &str) -> Option<Account> {
+    let mut f = line.split(':');
+    let name = f.next().filter(|n| !n.is_empty())?;
+    let _password = f.next()?;
+    let uid = f.next()?.parse().ok()?;
+    let gid = f.next()?.parse().ok()?;
+    let _gecos = f.next();
+    let dir = f.next().unwrap_or_default();
+    let shell = f.next().unwrap_or_default();
+    Some(Account {
+        name: name.into(),
+        uid: Uid::from_raw(uid),
+        gid: Gid::from_raw(gid),
+        dir: dir.into(),
+        shell: shell.into(),
+    })
+}
+
+struct GroupEntry<'a> {
+    name: &'a str,
+    gid: Gid,
+    members: &'a str,
+}
+
+/// `name:password:gid:member,member`
+fn parse_group(line: &str) -> Option<GroupEntry<'_>> {
+    let mut f = line.splitn(4, ':');
+    let name = f.next().filter(|n| !n.is_empty())?;
+    let _password = f.next()?;
+    let gid = f.next()?.parse().ok()?;
+    Some(GroupEntry { name, gid: Gid::from_raw(gid), members: f.next().unwrap_or_default() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_plain_files_configuration_is_read_directly() {
+        assert!(files_only("passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"));
+        assert!(files_only("# Debian\npasswd:   files  # local\ngroup:\tfiles\ninitgroups: files\n"));
+        for conf in [
+            "passwd: files systemd\ngroup: files systemd\n",
+            "passwd: files\ngroup: files sss\n",
+            "passwd: files\ngroup: files\ninitgroups: files ldap\n",
+            "passwd: compat\ngroup: compat\n",
+            "passwd: files\ngroup: files [SUCCESS=merge] ldap\n",
+            "passwd: files\n",
+            "passwd: files\ngroup: files\ngroup: ldap\n",
+            "",
+        ] {
+            assert!(!files_only(conf), "{conf:?}");
+        }
+    }
+
+    fn db(passwd: &str, group: &str) -> (tempfile::TempDir, UserDb) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("passwd"), passwd).unwrap();
+        std::fs::write(dir.path().join("group"), group).unwrap();
+        let db = UserDb::files(&dir.path().join("passwd"), &dir.path().join("group"));
+        (dir, db)
+    }
+
+    #[test]
+    fn files_answer_as_glibc_does() {
+        let (_dir, db) = db(
+            "root:x:0:0:root:/root:/bin/bash\n# a comment\n\nbroken:x:abc:1::/:\n  jovyan:x:1000:100:J:/home/jovyan:/bin/bash\ndup:x:1000:1::/dup:\n",
+            "root:x:0:\nusers:x:100:\nsudo:x:27:alice, jovyan\ndocker:x:999:jovyanx\nfuse:x:998:jovyan\nshort:x:997\n",
+        );
+        let j = db.user_by_uid(Uid::from_raw(1000)).unwrap().unwrap();
+        assert_eq!(
+            j,
+            Account {
+                name: "jovyan".into(),
+                uid: Uid::from_raw(1000),
+                gid: Gid::from_raw(100),
+                dir: "/home/jovyan".into(),
+                shell: "/bin/bash".into()
+            }
+        );
+        assert_eq!(db.user_by_name("jovyan").unwrap(), Some(j));
+        assert_eq!(db.user_by_name("broken").unwrap(), None);
+        assert_eq!(db.user_by_uid(Uid::from_raw(4242)).unwrap(), None);
+        assert_eq!(db.group_by_name("fuse").unwrap(), Some(Gid::from_raw(998)));
+        assert_eq!(db.group_name(Gid::from_raw(100)).unwrap().as_deref(), Some("users"));
+        assert_eq!(db.group_name(Gid::from_raw(997)).unwrap().as_deref(), Some("short"));
+        assert_eq!(db.group_name(Gid::from_raw(4242)).unwrap(), None);
+        let groups: Vec<u32> = db.groups_of("jovyan", Gid::from_raw(100)).unwrap().iter().map(|g| g.as_raw()).collect();
+        assert_eq!(groups, [100, 27, 998]);
+    }
+
+    #[test]
+    fn a_missing_group_file_is_an_empty_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = UserDb::files(&dir.path().join("passwd"), &dir.path().join("group"));
+        assert_eq!(db.user_by_uid(Uid::from_raw(0)).unwrap(), None);
+        assert_eq!(db.groups_of("x", Gid::from_raw(5)).unwrap(), [Gid::from_raw(5)]);
+    }
+}
