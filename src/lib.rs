@@ -21,7 +21,6 @@ pub mod userdb;
 use std::collections::BTreeSet;
 use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -41,8 +40,12 @@ use crate::runner::{HookResult, Runner};
 use crate::system::{Kernel, Started};
 use crate::userdb::UserDb;
 
-/// The whole program; `main.rs` only calls this.
-pub fn main() -> ExitCode {
+/// The whole program; `main.rs` only calls this. Returns the exit status.
+pub fn main() -> u8 {
+    if let Err(e) = system::prepare_process() {
+        eprintln!("roothooks: error: cannot set up standard descriptors and signals: {e}");
+        return 1;
+    }
     // Taken before anything is opened, so only what we were handed is passed on to the command.
     let inherited_fds = system::open_fds().unwrap_or_default();
     let args = match Args::try_parse() {
@@ -50,21 +53,21 @@ pub fn main() -> ExitCode {
         Err(e) if !e.use_stderr() => {
             // --help and --version
             let _ = e.print();
-            return ExitCode::SUCCESS;
+            return 0;
         }
         Err(e) => {
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or_default().trim_start_matches("error: ");
             eprintln!("roothooks: error: {first} (see roothooks --help)");
-            return ExitCode::from(EXIT_USAGE);
+            return EXIT_USAGE;
         }
     };
     log::init(args.log_format);
     match run(&args, &inherited_fds) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => 0,
         Err(e) => {
             error!("{e}");
-            ExitCode::from(e.exit_code())
+            e.exit_code()
         }
     }
 }

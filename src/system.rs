@@ -262,6 +262,29 @@ impl Syscall for Kernel {
     }
 }
 
+/// What std's runtime start-up would do that roothooks needs, without the rest of it (see main.rs):
+/// open /dev/null on any of descriptors 0, 1 and 2 that is closed, so that nothing opened later (the
+/// log copy, a hook's pipe) can land there and be written to as if it were stdout or stderr; and ignore
+/// SIGPIPE, so a log reader that went away is an error on a write, not the end of the start.
+pub fn prepare_process() -> io::Result<()> {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
+    // SAFETY: fds is a valid array of 3 pollfd for the kernel to fill in; timeout 0 does not block.
+    check(unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) })?;
+    for pfd in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+        // The lowest free descriptor is the closed one: descriptors below it are open.
+        // SAFETY: a constant NUL-terminated path; the flags take no further arguments.
+        let fd = check(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) })?;
+        if fd != pfd.fd {
+            return Err(io::Error::other(format!("/dev/null opened as fd {fd}, not the closed fd {}", pfd.fd)));
+        }
+    }
+    // SAFETY: SIG_IGN is a valid disposition for SIGPIPE; no handler code is involved.
+    if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// The descriptors open in this process, by number, as `/proc/self/fd` lists them.
 ///
 /// `None` when `/proc` is not mounted (possible in a minimal container).

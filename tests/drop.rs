@@ -436,3 +436,21 @@ fn other_sources_in_nsswitch_go_through_nss() {
     let plan = with_account_files(nsswitch, PASSWD, GROUP, &["--dry-run", "--user", "jovyan", "--", "true"]);
     assert!(stdout(&plan).contains("accounts:    NSS"), "{}", stdout(&plan));
 }
+
+#[test]
+fn closed_standard_descriptors_are_reopened_on_dev_null() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let log = format!("/tmp/roothooks-{uid}.log");
+    let mut cmd = roothooks();
+    cmd.args(["--uid", &uid.to_string(), "--", "sh", "-c", "exec 3>&1; readlink /proc/self/fd/3 >&2"]);
+    // SAFETY: close is async-signal-safe; it closes fd 1 of the child only.
+    unsafe { cmd.pre_exec(|| nix::unistd::close(1).map_err(std::io::Error::from)) };
+    let out = run(&mut cmd);
+    let _ = std::fs::remove_file(&log);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Otherwise the log copy, opened first, would take fd 1 and the command would inherit it.
+    assert!(stderr(&out).ends_with("/dev/null\n"), "{}", stderr(&out));
+}

@@ -645,3 +645,19 @@ fn a_hook_that_leaves_a_daemon_holding_its_output_does_not_stall_the_start() {
     assert!(err.contains("20-next: next ran"), "{err}");
     assert!(still_alive, "the daemon a hook left behind must keep running");
 }
+
+#[test]
+fn a_log_reader_that_went_away_does_not_stop_the_start() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    h.sh("10-talk", "echo from the hook; echo to stderr >&2");
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader); // every write to stderr now fails with EPIPE, or kills with SIGPIPE
+    let out = run(h.roothooks().args(["--", "echo", "started"]).stderr(Stdio::from(writer)));
+    assert!(out.status.success(), "{:?}", out.status);
+    assert_eq!(stdout(&out), "started\n", "the command must start");
+    let copy = std::fs::read_to_string(h.path("roothooks.log")).unwrap();
+    assert!(copy.contains("from the hook"), "{copy}");
+}
