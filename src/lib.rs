@@ -241,8 +241,13 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
     }
     let plan = build_plan(args, &started)?;
     if args.dry_run {
-        print!("{plan}");
-        return Ok(());
+        // A reader that stopped early (`| head`) is not an error; a full disk is.
+        return match std::io::Write::write_all(&mut std::io::stdout(), plan.to_string().as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(Error::Setup(format!("cannot print the plan: {e}")))
+            }
+            _ => Ok(()),
+        };
     }
     if let Some(file) = open_output(&plan.log_file, "log file", &plan) {
         log::attach_file(file);

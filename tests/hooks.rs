@@ -661,3 +661,19 @@ fn a_log_reader_that_went_away_does_not_stop_the_start() {
     let copy = std::fs::read_to_string(h.path("roothooks.log")).unwrap();
     assert!(copy.contains("from the hook"), "{copy}");
 }
+
+#[test]
+fn dry_run_into_a_closed_pipe_is_quiet_and_into_a_full_disk_an_error() {
+    if !need_root() {
+        return;
+    }
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader); // `roothooks --dry-run | head -0`
+    let out = run(roothooks_as(free_id()).args(["--dry-run", "--", "true"]).stdout(Stdio::from(writer)));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = run(roothooks_as(free_id()).args(["--dry-run", "--", "true"]).stdout(full));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot print the plan: No space left on device"), "{}", stderr(&out));
+}
