@@ -4,6 +4,8 @@
 #   QUICK=1 bash bench/run.sh    # fewer runs, for a look
 # Installs what it needs when missing: gosu and GNU time from Debian, jupyterhub-roothooks
 # 0.2.1 from PyPI in a venv. setpriv and run-parts come with Debian. Prints one markdown table.
+# roothooks is measured twice: as cargo builds it (dynamically linked; what cargo install and pip give)
+# and as scripts/build-static.sh builds it for images (what Dockerfile.example puts in one).
 # Times are medians of round-robin runs (bench/interleave.rs). Not a test: nothing here passes or fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,8 +29,10 @@ if [ ! -x "$PREFIX/venv/bin/jupyterhub-roothooks" ]; then
     "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check "jupyterhub-roothooks==0.2.1"
 fi
 cargo build --release --locked -q
+bash scripts/build-static.sh >/dev/null
 cargo bench --locked -q --bench interleave --no-run 2>/dev/null
 RH="$PWD/target/release/roothooks"
+RHS="$PWD/target/static/roothooks" # what Dockerfile.example puts in an image
 JRH="$PREFIX/venv/bin/jupyterhub-roothooks"
 
 WORK="$(mktemp -d /tmp/roothooks-bench.XXXXXX)"
@@ -49,6 +53,7 @@ START=(
     "env true (floor)|/usr/bin/env /usr/bin/true"
     "roothooks|$RH --uid $USER_ID --hooks-dir $WORK/empty -- /usr/bin/true"
     "roothooks --log-file none|$RH --uid $USER_ID --hooks-dir $WORK/empty --log-file none -- /usr/bin/true"
+    "roothooks, static build, --log-file none|$RHS --uid $USER_ID --hooks-dir $WORK/empty --log-file none -- /usr/bin/true"
     "gosu|gosu $USER_ID /usr/bin/true"
     "setpriv (same drop as roothooks)|setpriv --reuid $USER_ID --regid $USER_ID --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs /usr/bin/true"
     "jupyterhub-roothooks 0.2.1|$JRH --hooks-dir=$WORK/empty --uid=$USER_ID --gid=$USER_ID -- /usr/bin/true"
@@ -56,6 +61,7 @@ START=(
 HOOKS=(
     "sh loop over the files (floor)|sh $WORK/loop.sh"
     "roothooks --no-exec|$RH --uid $USER_ID --hooks-dir $WORK/hooks100 --log-file none --no-exec"
+    "roothooks, static build, --no-exec|$RHS --uid $USER_ID --hooks-dir $WORK/hooks100 --log-file none --no-exec"
     "run-parts|run-parts $WORK/hooks100"
     "jupyterhub-roothooks 0.2.1|$JRH --hooks-dir=$WORK/hooks100 --uid=$USER_ID --gid=$USER_ID -- /usr/bin/true"
 )
@@ -64,16 +70,20 @@ HOOKS=(
 # falls on all alike. Writes "index median p25 p75" lines. With NSS_FILES_ONLY=1 it runs in a
 # private mount namespace whose /etc/nsswitch.conf says "files" only, as in container images (this
 # host's may load libnss_systemd on every lookup).
+printf 'passwd: files\ngroup: files\nshadow: files\n' > "$WORK/nsswitch.conf"
+wrap() { # command... : run it, in the files-only namespace when NSS_FILES_ONLY is set
+    if [ -n "${NSS_FILES_ONLY:-}" ]; then
+        # shellcheck disable=SC2016 # expanded by the inner sh
+        unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"' "$WORK/nsswitch.conf" "$@"
+    else
+        "$@"
+    fi
+}
 interleave() { # OUT RUNS entries...
     local out="$1" runs="$2"; shift 2
-    local commands=() wrap=()
+    local commands=()
     for entry in "$@"; do commands+=("${entry#*|}"); done
-    if [ -n "${NSS_FILES_ONLY:-}" ]; then
-        printf 'passwd: files\ngroup: files\nshadow: files\n' > "$WORK/nsswitch.conf"
-        # shellcheck disable=SC2016 # expanded by the inner sh
-        wrap=(unshare --mount --propagation private sh -c 'mount --bind "$0" /etc/nsswitch.conf && exec "$@"' "$WORK/nsswitch.conf")
-    fi
-    "${wrap[@]}" cargo bench --locked -q --bench interleave -- "$runs" "${commands[@]}" > "$out"
+    wrap cargo bench --locked -q --bench interleave -- "$runs" "${commands[@]}" > "$out"
 }
 
 echo "measuring start overhead ($RUNS rounds)..." >&2
@@ -85,15 +95,18 @@ interleave "$WORK/hooks.txt" "$(( RUNS / 10 > 20 ? RUNS / 10 : 20 ))" "${HOOKS[@
 
 peak_rss_kib() { # command... -> median of 15 runs of GNU time's %M (covers the process before and after its exec)
     for _ in $(seq 1 15); do
-        /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >/dev/null 2>&1 || true
+        wrap /usr/bin/time -f '%M' -o "$WORK/rss" "$@" >/dev/null 2>&1 || true
         cat "$WORK/rss"
     done | sort -n | sed -n 8p
 }
 echo "measuring peak RSS..." >&2
 : > "$WORK/rss.txt"
+: > "$WORK/rss-files.txt"
 for entry in "${START[@]}"; do
     # shellcheck disable=SC2086 # the commands are whitespace-separated words
     peak_rss_kib ${entry#*|} >> "$WORK/rss.txt"
+    # shellcheck disable=SC2086
+    NSS_FILES_ONLY=1 peak_rss_kib ${entry#*|} >> "$WORK/rss-files.txt"
 done
 
 echo "measuring relay of 200 MB..." >&2
@@ -105,10 +118,10 @@ read -r relay_file_time relay_file_rss < "$WORK/relay2"
 
 size() { stat -c %s "$1"; }
 python3 - "$WORK" "$relay_alone" "$relay_time" "$relay_rss" "$relay_file_time" "$relay_file_rss" \
-    "$(size "$RH")" "$(size "$(command -v gosu)")" "$(size "$(command -v setpriv)")" "${START[@]%%|*}" "--" "${HOOKS[@]%%|*}" <<'EOF'
+    "$(size "$RH")" "$(size "$RHS")" "$(size "$(command -v gosu)")" "$(size "$(command -v setpriv)")" "${START[@]%%|*}" "--" "${HOOKS[@]%%|*}" <<'EOF'
 import sys, platform, os
-work, alone, rtime, rrss, ftime, frss, rh_size, gosu_size, setpriv_size = sys.argv[1:10]
-rest = sys.argv[10:]
+work, alone, rtime, rrss, ftime, frss, rh_size, rhs_size, gosu_size, setpriv_size = sys.argv[1:11]
+rest = sys.argv[11:]
 sep = rest.index("--")
 start_names, hook_names = rest[:sep], rest[sep + 1:]
 
@@ -119,13 +132,15 @@ start = load(f"{work}/start.txt")
 start_files = load(f"{work}/start-files.txt")
 hooks = load(f"{work}/hooks.txt")
 rss = [int(x) for x in open(f"{work}/rss.txt").read().split()]
+rss_files = [int(x) for x in open(f"{work}/rss-files.txt").read().split()]
 mib = lambda kib: f"{kib / 1024:.2f} MiB"
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-print(f"Machine: {os.cpu_count()} cores, {cpu}, Linux {platform.release()}\n")
-print("| start, no hooks, drop to uid 65534 and exec /usr/bin/true | median | vs floor | files-only nsswitch | vs floor | peak RSS |")
-print("|---|---|---|---|---|---|")
-for name, t, tf, r in zip(start_names, start, start_files, rss):
-    print(f"| {name} | {t * 1000:.2f} ms | {t / start[0]:.2f}x | {tf * 1000:.2f} ms | {tf / start_files[0]:.2f}x | {mib(int(r))} |")
+print(f"Machine: {os.cpu_count()} cores, {cpu}, Linux {platform.release()}; this host's nsswitch.conf: "
+      + ", ".join(" ".join(l.split("#")[0].split()) for l in open("/etc/nsswitch.conf") if l.startswith(("passwd", "group"))) + "\n")
+print("| start, no hooks, drop to uid 65534 and exec /usr/bin/true | this host: median | vs floor | peak RSS | files-only nsswitch: median | vs floor | peak RSS |")
+print("|---|---|---|---|---|---|---|")
+for name, t, r, tf, rf in zip(start_names, start, rss, start_files, rss_files):
+    print(f"| {name} | {t * 1000:.2f} ms | {t / start[0]:.2f}x | {mib(r)} | {tf * 1000:.2f} ms | {tf / start_files[0]:.2f}x | {mib(rf)} |")
 print("\n| dispatch of 100 trivial hooks | median | vs floor |")
 print("|---|---|---|")
 for name, t in zip(hook_names, hooks):
@@ -138,6 +153,6 @@ print(f"| roothooks, stderr to /dev/null, --log-file none | {float(rtime):.2f} s
 print(f"| roothooks, stderr to /dev/null, plus the user's log copy | {float(ftime):.2f} s | {mb / float(ftime):.0f} MB/s | {mib(int(frss))} |")
 print("\n| stripped binary | size |")
 print("|---|---|")
-for name, s in [("roothooks", rh_size), ("gosu", gosu_size), ("setpriv", setpriv_size)]:
+for name, s in [("roothooks", rh_size), ("roothooks, static build", rhs_size), ("gosu", gosu_size), ("setpriv", setpriv_size)]:
     print(f"| {name} | {int(s) / 1024 / 1024:.2f} MiB |")
 EOF
