@@ -99,6 +99,12 @@ pub fn default_hooks_dir(repo_dir: Option<&std::ffi::OsStr>) -> PathBuf {
 pub fn build_plan(args: &Args, started: &Started) -> Result<Plan> {
     let env = |name: &str| std::env::var(name).ok();
     let db = UserDb::system();
+    if db.others_ignored() {
+        warn!(
+            "/etc/nsswitch.conf names sources besides files; this static build reads only /etc/passwd and \
+             /etc/group (use the dynamically linked build for LDAP, sssd or systemd accounts)"
+        );
+    }
     let target = identity::resolve(&db, &Request::new(args, &env), &started_groups(&db, started))?;
     let command = match args.command.split_first() {
         Some((program, rest)) => Some(CommandLine { program: program.clone(), args: rest.to_vec() }),

@@ -7,6 +7,10 @@
 //! nscd socket per lookup, and a second parse of the same files for the group list. Any other source
 //! (sss, ldap, systemd, compat, merge actions) or no nsswitch.conf at all means NSS, so accounts that
 //! only a directory service knows resolve as before.
+//!
+//! The static build (scripts/build-static.sh) always reads the files: a statically linked glibc can only
+//! reach other NSS sources by loading the system's shared modules, which is undefined unless that glibc
+//! is the very one it was linked with.
 
 use std::cell::OnceCell;
 use std::ffi::CString;
@@ -29,7 +33,14 @@ pub struct Account {
 #[derive(Debug)]
 pub enum UserDb {
     /// passwd and group files read directly, each at most once
-    Files { passwd: PathBuf, group: PathBuf, passwd_text: OnceCell<String>, group_text: OnceCell<String> },
+    Files {
+        passwd: PathBuf,
+        group: PathBuf,
+        passwd_text: OnceCell<String>,
+        group_text: OnceCell<String>,
+        /// the static build, on a system whose nsswitch.conf names more sources than files
+        others_ignored: bool,
+    },
     /// glibc's getpwnam_r and friends, whatever nsswitch.conf configures
     Nss,
 }
@@ -37,10 +48,16 @@ pub enum UserDb {
 impl UserDb {
     /// The database this system is configured for, judged from `/etc/nsswitch.conf`.
     pub fn system() -> UserDb {
-        match std::fs::read_to_string("/etc/nsswitch.conf") {
-            Ok(conf) if files_only(&conf) => UserDb::files(Path::new("/etc/passwd"), Path::new("/etc/group")),
-            _ => UserDb::Nss,
+        let conf = std::fs::read_to_string("/etc/nsswitch.conf");
+        let plain = conf.as_deref().is_ok_and(files_only);
+        if !plain && !STATIC_BUILD {
+            return UserDb::Nss;
         }
+        let mut db = UserDb::files(Path::new("/etc/passwd"), Path::new("/etc/group"));
+        if let UserDb::Files { others_ignored, .. } = &mut db {
+            *others_ignored = !plain && conf.is_ok();
+        }
+        db
     }
 
     /// Read these two files, whatever nsswitch.conf says.
@@ -50,15 +67,29 @@ impl UserDb {
             group: group.into(),
             passwd_text: OnceCell::new(),
             group_text: OnceCell::new(),
+            others_ignored: false,
         }
+    }
+
+    /// The static build is ignoring sources that nsswitch.conf names besides files.
+    pub fn others_ignored(&self) -> bool {
+        matches!(self, UserDb::Files { others_ignored: true, .. })
     }
 
     /// Where answers come from, for `--dry-run`.
     pub fn source(&self) -> String {
         match self {
-            UserDb::Files { passwd, group, .. } => {
-                format!("{} and {}, read directly (nsswitch.conf: files only)", passwd.display(), group.display())
-            }
+            UserDb::Files { passwd, group, others_ignored, .. } => format!(
+                "{} and {}, read directly ({})",
+                passwd.display(),
+                group.display(),
+                match (others_ignored, STATIC_BUILD) {
+                    (true, _) =>
+                        "static build: nsswitch.conf names other sources too, which only the dynamic build can use",
+                    (false, true) => "static build",
+                    (false, false) => "nsswitch.conf: files only",
+                }
+            ),
             UserDb::Nss => "NSS, as /etc/nsswitch.conf configures it".into(),
         }
     }
@@ -128,6 +159,9 @@ impl From<nix::unistd::User> for Account {
         Account { name: u.name, uid: u.uid, gid: u.gid, dir: u.dir, shell: u.shell }
     }
 }
+
+/// Built with `+crt-static`: glibc's NSS modules are out of reach (see the module's comment).
+pub const STATIC_BUILD: bool = cfg!(target_feature = "crt-static");
 
 /// True when every database that decides an account and its groups is served by `files` alone.
 pub fn files_only(conf: &str) -> bool {
