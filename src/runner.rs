@@ -9,10 +9,9 @@
 //! (a FUSE mount) behind that still holds the pipe, and that daemon must keep running.
 
 use std::fmt;
+use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::process::CommandExt;
-use std::process::{ChildStderr, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -28,6 +27,7 @@ pub use crate::cli::FailurePolicy;
 use crate::error::{Error, Result};
 use crate::hooks::Hook;
 use crate::log::Relay;
+use crate::system::Spawner;
 
 /// How long a hook's process group has between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);
@@ -221,8 +221,9 @@ impl Runner {
         policy: FailurePolicy,
         results: &mut Vec<HookResult>,
     ) -> Result<()> {
+        let mut spawner = Spawner::new(env).map_err(|e| Error::Setup(format!("cannot prepare to start hooks: {e}")))?;
         for hook in hooks {
-            self.run_one(hook, env, timeout, results)?;
+            self.run_one(hook, &mut spawner, timeout, results)?;
             let failed = results.last().is_some_and(|r| !r.outcome.ok());
             if failed && policy == FailurePolicy::Abort {
                 let last = results.last().expect("just pushed");
@@ -235,7 +236,7 @@ impl Runner {
     fn run_one(
         &mut self,
         hook: &Hook,
-        env: &[(String, String)],
+        spawner: &mut Spawner,
         timeout: Option<Duration>,
         results: &mut Vec<HookResult>,
     ) -> Result<()> {
@@ -243,15 +244,7 @@ impl Runner {
         self.check_pending()?;
         let name = hook.name.as_str();
         let start = Instant::now();
-        let spawned = std::process::Command::new(&hook.resolved)
-            .arg0(&hook.path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .spawn();
-        let mut child = match spawned {
+        let child = match spawner.spawn(&hook.resolved, &hook.path) {
             Ok(child) => child,
             Err(e) => {
                 let (why, hint) = match e.raw_os_error().map(Errno::from_raw) {
@@ -265,9 +258,9 @@ impl Runner {
                 return Ok(());
             }
         };
-        let pid = Pid::from_raw(child.id() as i32);
-        let mut stdout: Stream<ChildStdout> = Stream::new("stdout", child.stdout.take());
-        let mut stderr: Stream<ChildStderr> = Stream::new("stderr", child.stderr.take());
+        let pid = child.pid;
+        let mut stdout = Stream::new("stdout", Some(child.stdout));
+        let mut stderr = Stream::new("stderr", Some(child.stderr));
         let deadline = timeout.map(|t| start + t);
         let mut timed_out = false;
         let mut received: Option<Signal> = None;
@@ -343,8 +336,8 @@ impl Runner {
         name: &str,
         pgid: Pid,
         kill_at: Option<Instant>,
-        stdout: &mut Stream<ChildStdout>,
-        stderr: &mut Stream<ChildStderr>,
+        stdout: &mut Stream<File>,
+        stderr: &mut Stream<File>,
     ) -> Result<()> {
         let group_alive = || killpg(pgid, None).is_ok();
         if let Some(kill_at) = kill_at {
@@ -415,7 +408,7 @@ impl Runner {
 
     /// The hook has exited; take what output is still coming, but do not wait on a daemon it left
     /// holding the pipe.
-    fn drain(&mut self, name: &str, stdout: &mut Stream<ChildStdout>, stderr: &mut Stream<ChildStderr>) -> Result<()> {
+    fn drain(&mut self, name: &str, stdout: &mut Stream<File>, stderr: &mut Stream<File>) -> Result<()> {
         loop {
             stdout.pump(name, &mut self.buf);
             stderr.pump(name, &mut self.buf);

@@ -677,3 +677,52 @@ fn dry_run_into_a_closed_pipe_is_quiet_and_into_a_full_disk_an_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cannot print the plan: No space left on device"), "{}", stderr(&out));
 }
+
+#[test]
+fn hooks_start_with_a_clean_process_state_and_the_merged_environment() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    let (seen, fds) = (h.path("seen"), h.path("fds"));
+    h.sh(
+        "10-look",
+        &format!(
+            "{{ readlink /proc/$$/fd/0; \
+             echo \"0=$0 FOO=$FOO HOME=$ROOTHOOKS_HOME pgid=$(ps -o pgid= $$) pid=$$\"; }} > {}",
+            seen.display()
+        ),
+    );
+    h.sh("20-fds", &format!("exec ls -l /proc/self/fd/ > {}", fds.display()));
+    // not a shell, which would clear its signal mask itself: cat shows the state it was started with
+    h.raw("30-status", "#!/bin/cat /proc/self/status\n", 0o755);
+    let mut cmd = h.roothooks();
+    cmd.args(["--home", "/h"]).env("FOO", "bar").env("ROOTHOOKS_HOME", "/nope").args(["--", "true"]);
+    // only 0, 1 and 2 handed to roothooks, whatever the test runner has open
+    // SAFETY: close_range is async-signal-safe and touches only the child's descriptors.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            match nix::libc::syscall(nix::libc::SYS_close_range, 3, u32::MAX, 0) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        })
+    };
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = std::fs::read_to_string(h.path("roothooks.log")).unwrap();
+    let field = |name: &str| log.split(name).nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    assert_eq!(field("SigBlk:"), "0000000000000000", "{log}");
+    let ignored = u64::from_str_radix(&field("SigIgn:"), 16).unwrap();
+    let sigpipe = nix::sys::signal::Signal::SIGPIPE as u32;
+    assert_eq!(ignored & (1 << (sigpipe - 1)), 0, "SIGPIPE must be at its default in hooks: {log}");
+    let text = std::fs::read_to_string(&seen).unwrap();
+    assert!(text.starts_with("/dev/null\n"), "stdin: {text}");
+    let pid = text.rsplit("pid=").next().unwrap().trim();
+    let hook = h.dir().join("10-look");
+    assert!(text.contains(&format!("0={} FOO=bar HOME=/h pgid={pid} ", hook.display())), "{text}");
+    // nothing roothooks opened for itself reaches a hook: its signalfd, the /dev/null it keeps, the log
+    let fds = std::fs::read_to_string(&fds).unwrap();
+    assert!(!fds.contains("signalfd") && !fds.contains("roothooks.log"), "{fds}");
+    assert_eq!(fds.matches("/dev/null").count(), 1, "only stdin: {fds}");
+}
