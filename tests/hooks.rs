@@ -689,7 +689,7 @@ fn hooks_start_with_a_clean_process_state_and_the_merged_environment() {
         "10-look",
         &format!(
             "{{ readlink /proc/$$/fd/0; \
-             echo \"0=$0 FOO=$FOO HOME=$ROOTHOOKS_HOME pgid=$(ps -o pgid= $$) pid=$$\"; }} > {}",
+             echo \"0=$0 FOO=$FOO HOME=$ROOTHOOKS_HOME pgid=$(cut -d' ' -f5 /proc/$$/stat) pid=$$\"; }} > {}",
             seen.display()
         ),
     );
