@@ -530,6 +530,24 @@ fn json_logs_are_one_object_per_line_with_the_hook_fields() {
 }
 
 #[test]
+fn the_users_log_copy_stays_text_when_stderr_is_json() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    h.sh("10-mount", "echo mounting; echo a warning >&2");
+    let out = run(h.roothooks().args(["--log-format", "json", "--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).lines().all(|l| l.starts_with('{')), "{}", stderr(&out));
+    // the file is for a person: the same events, as text, each once
+    let copy = std::fs::read_to_string(h.path("roothooks.log")).unwrap();
+    assert!(!copy.contains('{'), "{copy}");
+    for wanted in ["  INFO 10-mount: mounting\n", "  INFO 10-mount: a warning\n", "running 1 hook from"] {
+        assert_eq!(copy.matches(wanted).count(), 1, "{wanted:?} in {copy}");
+    }
+}
+
+#[test]
 fn the_log_copy_has_a_default_place_and_can_be_turned_off() {
     if !need_root() {
         return;
