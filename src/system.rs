@@ -462,9 +462,9 @@ impl Spawner {
             }
         });
         let flags = nix::sched::CloneFlags::CLONE_VM | nix::sched::CloneFlags::CLONE_VFORK;
-        // SAFETY: CLONE_VFORK suspends this thread until the child execs or exits, so the child has
-        // the shared memory to itself; it runs on `self.stack` (64 KiB, far more than the calls above
-        // use), and this process is single-threaded, so no lock can be held by anyone else.
+        // SAFETY: CLONE_VFORK suspends this thread until the child execs or exits, and the child only
+        // makes async-signal-safe calls, allocates nothing and writes nothing but `exec_errno` (what
+        // posix_spawn's child does too); it runs on `self.stack`, 64 KiB, far more than those calls use.
         let pid = unsafe { nix::sched::clone(child, &mut self.stack, flags, Some(libc::SIGCHLD)) }?;
         drop((out_write, err_write));
         match exec_errno.load(std::sync::atomic::Ordering::Relaxed) {
