@@ -1,6 +1,6 @@
 //! roothooks: run an operator's setup hooks as root, then drop every privilege and exec the user's server.
 //!
-//! The data path is the layout: arguments (`cli`) → a resolved plan (`identity`, `hooks`, `plan`) →
+//! The data path is the layout: arguments (`cli`) → a resolved plan (`identity` over `userdb`, `hooks`, `plan`) →
 //! hooks run as root (`runner`) → built-in provisioning (`provision`) → privileges dropped and
 //! verified (`privilege`, over the kernel layer `system`) → exec (`exec`). `log` and `outputs` are what the operator and the user get to read.
 
