@@ -135,7 +135,7 @@ rss = [int(x) for x in open(f"{work}/rss.txt").read().split()]
 rss_files = [int(x) for x in open(f"{work}/rss-files.txt").read().split()]
 mib = lambda kib: f"{kib / 1024:.2f} MiB"
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-print(f"Machine: {os.cpu_count()} cores, {cpu}, Linux {platform.release()}; this host's nsswitch.conf: "
+print(f"Machine: {os.cpu_count()} cores, {cpu}, Linux {platform.release().split('-')[0]}; this host's nsswitch.conf: "
       + ", ".join(" ".join(l.split("#")[0].split()) for l in open("/etc/nsswitch.conf") if l.startswith(("passwd", "group"))) + "\n")
 print("| start, no hooks, drop to uid 65534 and exec /usr/bin/true | this host: median | vs floor | peak RSS | files-only nsswitch: median | vs floor | peak RSS |")
 print("|---|---|---|---|---|---|---|")
