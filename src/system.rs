@@ -337,27 +337,42 @@ fn cloexec_by_walking(keep: &BTreeSet<RawFd>) -> io::Result<()> {
 
 /// Give the command the signal state a freshly started process has: nothing blocked, nothing ignored.
 ///
-/// Rust's runtime ignores SIGPIPE, the hook runner blocks the termination signals, and whoever started us
-/// may have ignored anything; none of it may leak. The raw syscall is used because glibc refuses to touch
-/// the two real-time signals it reserves (32, 33), which can arrive ignored all the same.
+/// roothooks ignores SIGPIPE, the hook runner blocks the termination signals, and whoever started us may
+/// have ignored anything; none of it may leak. Hooks get the same through [`Spawner`]. (Caught signals
+/// need nothing: an exec puts those back to their default itself.)
 pub fn reset_signals() -> io::Result<()> {
     use nix::sys::signal::{SigSet, SigmaskHow};
-    // The kernel's struct sigaction, zeroed: SIG_DFL, no flags, empty mask, whatever the architecture's
-    // layout of those fields (at most 32 bytes).
-    let default = [0u64; 4];
-    for signal in 1..=64 {
-        if signal == libc::SIGKILL || signal == libc::SIGSTOP {
-            continue;
-        }
-        // SAFETY: `default` is a valid, zeroed kernel sigaction that outlives the call; no old action is
-        // asked for; the size is the kernel's sigset size (64 signals).
-        let ret = unsafe {
-            libc::syscall(libc::SYS_rt_sigaction, signal, default.as_ptr(), std::ptr::null_mut::<u64>(), 8usize)
-        };
-        check(ret as libc::c_int)?;
+    for signal in ignored_signals() {
+        check(set_default(signal) as libc::c_int)?;
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     Ok(())
+}
+
+/// The signals this process ignores, as `/proc/self/status` reports them (SigIgn); every signal when
+/// that cannot be read, so that resetting them errs on the side of too many.
+fn ignored_signals() -> Vec<libc::c_int> {
+    let all = (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP);
+    let mask = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
+        let line = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+        u64::from_str_radix(line.trim(), 16).ok()
+    });
+    match mask {
+        Some(mask) => all.filter(|s| mask & (1 << (s - 1)) != 0).collect(),
+        None => all.collect(),
+    }
+}
+
+/// Put `signal` back to SIG_DFL with the raw system call: glibc refuses to touch the two real-time
+/// signals it reserves (32, 33), which can arrive ignored all the same. Returns the call's result, -1
+/// with errno set on failure; async-signal-safe, so a [`Spawner`] child may call it.
+fn set_default(signal: libc::c_int) -> libc::c_long {
+    // The kernel's struct sigaction, zeroed: SIG_DFL, no flags, empty mask, whatever the architecture's
+    // layout of those fields (at most 32 bytes).
+    let default = [0u64; 4];
+    // SAFETY: `default` is a valid, zeroed kernel sigaction that outlives the call; no old action is
+    // asked for; the size is the kernel's sigset size (64 signals).
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, signal, default.as_ptr(), std::ptr::null_mut::<u64>(), 8usize) }
 }
 
 // glibc's lock on the user and group databases, the one shadow-utils (useradd) takes first; not in the
@@ -391,11 +406,14 @@ impl Drop for PasswdLock {
 ///
 /// glibc's posix_spawn, under std's `Command`, costs each hook a fresh child stack (mmap and munmap),
 /// a query and a reset of all 64 signal dispositions, and std copies the whole environment into a map
-/// first; together about a third of roothooks' own time per hook. Here the environment, the stack
-/// and /dev/null are prepared once, and the child does six system calls before the exec.
+/// first; together about a third of roothooks' own time per hook. Here the environment, the stack,
+/// /dev/null and the list of ignored signals are prepared once, and the child makes five system calls
+/// plus one per ignored signal (usually just SIGPIPE) before the exec.
 pub struct Spawner {
     stack: Vec<u8>,
     dev_null: OwnedFd,
+    /// what this process ignores, SIGPIPE at least: hooks start with all of it at the default
+    ignored: Vec<libc::c_int>,
     // `envp` points into `env`, which is never changed after `new`
     _env: Vec<CString>,
     envp: Vec<*const libc::c_char>,
@@ -423,11 +441,11 @@ impl Spawner {
         let mut envp: Vec<*const libc::c_char> = vars.iter().map(|v| v.as_ptr()).collect();
         envp.push(std::ptr::null());
         let dev_null = std::fs::File::open("/dev/null")?.into();
-        Ok(Spawner { stack: vec![0; 64 * 1024], dev_null, _env: vars, envp })
+        Ok(Spawner { stack: vec![0; 64 * 1024], dev_null, ignored: ignored_signals(), _env: vars, envp })
     }
 
     /// Start `program` with `arg0` as its only argument: stdin on /dev/null, stdout and stderr on
-    /// new pipes, in a process group of its own, with an empty signal mask and SIGPIPE at its default.
+    /// new pipes, in a process group of its own, with an empty signal mask and nothing ignored.
     /// An exec that fails is an error here, with its errno, and leaves no child behind.
     pub fn spawn(&mut self, program: &std::path::Path, arg0: &std::path::Path) -> io::Result<Spawned> {
         use std::os::fd::AsRawFd;
@@ -439,12 +457,13 @@ impl Spawner {
         let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let fds = [self.dev_null.as_raw_fd(), out_write.as_raw_fd(), err_write.as_raw_fd()];
         let envp = self.envp.as_ptr();
+        let ignored = self.ignored.as_slice();
         let exec_errno = std::sync::atomic::AtomicI32::new(0);
         let child = Box::new(|| -> isize {
             // In the child, which shares this process's memory until it execs: no allocation, no
             // locks, only system calls. A failure stores errno for the parent and exits 127.
-            // SAFETY: every pointer is into memory the suspended parent keeps alive (argv, envp, path);
-            // the descriptors are open; dup2 clears close-on-exec on 0, 1 and 2 only.
+            // SAFETY: every pointer is into memory the suspended parent keeps alive (argv, envp, path,
+            // ignored); the descriptors are open; dup2 clears close-on-exec on 0, 1 and 2 only.
             unsafe {
                 let mut empty: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut empty);
@@ -452,7 +471,7 @@ impl Spawner {
                     && libc::dup2(fds[1], 1) != -1
                     && libc::dup2(fds[2], 2) != -1
                     && libc::setpgid(0, 0) != -1
-                    && libc::signal(libc::SIGPIPE, libc::SIG_DFL) != libc::SIG_ERR
+                    && ignored.iter().all(|&signal| set_default(signal) != -1)
                     && libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != -1;
                 if ok {
                     libc::execve(path.as_ptr(), argv.as_ptr(), envp);

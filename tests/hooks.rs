@@ -716,10 +716,12 @@ fn hooks_start_with_a_clean_process_state_and_the_merged_environment() {
     h.raw("30-status", "#!/bin/cat /proc/self/status\n", 0o755);
     let mut cmd = h.roothooks();
     cmd.args(["--home", "/h"]).env("FOO", "bar").env("ROOTHOOKS_HOME", "/nope").args(["--", "true"]);
-    // only 0, 1 and 2 handed to roothooks, whatever the test runner has open
-    // SAFETY: close_range is async-signal-safe and touches only the child's descriptors.
+    // Only 0, 1 and 2 handed to roothooks, whatever the test runner has open; and SIGUSR1 ignored, as
+    // an orchestrator may leave it: a hook must not inherit that.
+    // SAFETY: close_range and signal are async-signal-safe and touch only the child's own state.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            nix::sys::signal::signal(nix::sys::signal::Signal::SIGUSR1, nix::sys::signal::SigHandler::SigIgn)?;
             match nix::libc::syscall(nix::libc::SYS_close_range, 3, u32::MAX, 0) {
                 0 => Ok(()),
                 _ => Err(std::io::Error::last_os_error()),
@@ -734,6 +736,7 @@ fn hooks_start_with_a_clean_process_state_and_the_merged_environment() {
     let ignored = u64::from_str_radix(&field("SigIgn:"), 16).unwrap();
     let sigpipe = nix::sys::signal::Signal::SIGPIPE as u32;
     assert_eq!(ignored & (1 << (sigpipe - 1)), 0, "SIGPIPE must be at its default in hooks: {log}");
+    assert_eq!(ignored, 0, "nothing roothooks ignores or was started ignoring reaches a hook: {log}");
     let text = std::fs::read_to_string(&seen).unwrap();
     assert!(text.starts_with("/dev/null\n"), "stdin: {text}");
     let pid = text.rsplit("pid=").next().unwrap().trim();
