@@ -138,21 +138,20 @@ impl LineBuffer {
 }
 
 /// One of a hook's output streams, while it is open.
-struct Stream<R> {
+struct Stream {
     name: &'static str,
-    pipe: Option<R>,
+    /// `None` once closed
+    pipe: Option<File>,
     lines: LineBuffer,
 }
 
-impl<R: Read + AsFd> Stream<R> {
-    fn new(name: &'static str, pipe: Option<R>) -> Self {
-        if let Some(p) = &pipe {
-            // Non-blocking, so a read never stalls the loop; failing that, poll still guards each read.
-            if let Ok(flags) = fcntl(p.as_fd(), FcntlArg::F_GETFL) {
-                let _ = fcntl(p.as_fd(), FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
-            }
+impl Stream {
+    fn new(name: &'static str, pipe: File) -> Self {
+        // Non-blocking, so a read never stalls the loop; failing that, poll still guards each read.
+        if let Ok(flags) = fcntl(pipe.as_fd(), FcntlArg::F_GETFL) {
+            let _ = fcntl(pipe.as_fd(), FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
         }
-        Stream { name, pipe, lines: LineBuffer::default() }
+        Stream { name, pipe: Some(pipe), lines: LineBuffer::default() }
     }
 
     fn fd(&self) -> Option<BorrowedFd<'_>> {
@@ -259,8 +258,8 @@ impl Runner {
             }
         };
         let pid = child.pid;
-        let mut stdout = Stream::new("stdout", Some(child.stdout));
-        let mut stderr = Stream::new("stderr", Some(child.stderr));
+        let mut stdout = Stream::new("stdout", child.stdout);
+        let mut stderr = Stream::new("stderr", child.stderr);
         let deadline = timeout.map(|t| start + t);
         let mut timed_out = false;
         let mut received: Option<Signal> = None;
@@ -336,8 +335,8 @@ impl Runner {
         name: &str,
         pgid: Pid,
         kill_at: Option<Instant>,
-        stdout: &mut Stream<File>,
-        stderr: &mut Stream<File>,
+        stdout: &mut Stream,
+        stderr: &mut Stream,
     ) -> Result<()> {
         let group_alive = || killpg(pgid, None).is_ok();
         if let Some(kill_at) = kill_at {
@@ -408,7 +407,7 @@ impl Runner {
 
     /// The hook has exited; take what output is still coming, but do not wait on a daemon it left
     /// holding the pipe.
-    fn drain(&mut self, name: &str, stdout: &mut Stream<File>, stderr: &mut Stream<File>) -> Result<()> {
+    fn drain(&mut self, name: &str, stdout: &mut Stream, stderr: &mut Stream) -> Result<()> {
         loop {
             stdout.pump(name, &mut self.buf);
             stderr.pump(name, &mut self.buf);

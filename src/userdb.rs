@@ -53,21 +53,21 @@ impl UserDb {
         if !plain && !STATIC_BUILD {
             return UserDb::Nss;
         }
-        let mut db = UserDb::files(Path::new("/etc/passwd"), Path::new("/etc/group"));
-        if let UserDb::Files { others_ignored, .. } = &mut db {
-            *others_ignored = !plain && conf.is_ok();
-        }
-        db
+        UserDb::read(Path::new("/etc/passwd"), Path::new("/etc/group"), !plain && conf.is_ok())
     }
 
     /// Read these two files, whatever nsswitch.conf says.
     pub fn files(passwd: &Path, group: &Path) -> UserDb {
+        UserDb::read(passwd, group, false)
+    }
+
+    fn read(passwd: &Path, group: &Path, others_ignored: bool) -> UserDb {
         UserDb::Files {
             passwd: passwd.into(),
             group: group.into(),
             passwd_text: OnceCell::new(),
             group_text: OnceCell::new(),
-            others_ignored: false,
+            others_ignored,
         }
     }
 
