@@ -97,7 +97,7 @@ impl UserDb {
     pub fn user_by_uid(&self, uid: Uid) -> io::Result<Option<Account>> {
         match self {
             UserDb::Files { passwd, passwd_text, .. } => {
-                Ok(entries(read_once(passwd, passwd_text)?).filter_map(parse_account).find(|a| a.uid == uid))
+                Ok(passwd_entries(read_once(passwd, passwd_text)?).find(|a| a.uid == uid))
             }
             UserDb::Nss => Ok(nix::unistd::User::from_uid(uid)?.map(Account::from)),
         }
@@ -106,7 +106,7 @@ impl UserDb {
     pub fn user_by_name(&self, name: &str) -> io::Result<Option<Account>> {
         match self {
             UserDb::Files { passwd, passwd_text, .. } => {
-                Ok(entries(read_once(passwd, passwd_text)?).filter_map(parse_account).find(|a| a.name == name))
+                Ok(passwd_entries(read_once(passwd, passwd_text)?).find(|a| a.name == name))
             }
             UserDb::Nss => Ok(nix::unistd::User::from_name(name)?.map(Account::from)),
         }
@@ -114,20 +114,18 @@ impl UserDb {
 
     pub fn group_by_name(&self, name: &str) -> io::Result<Option<Gid>> {
         match self {
-            UserDb::Files { group, group_text, .. } => Ok(entries(read_once(group, group_text)?)
-                .filter_map(parse_group)
-                .find(|g| g.name == name)
-                .map(|g| g.gid)),
+            UserDb::Files { group, group_text, .. } => {
+                Ok(group_entries(read_once(group, group_text)?).find(|g| g.name == name).map(|g| g.gid))
+            }
             UserDb::Nss => Ok(nix::unistd::Group::from_name(name)?.map(|g| g.gid)),
         }
     }
 
     pub fn group_name(&self, gid: Gid) -> io::Result<Option<String>> {
         match self {
-            UserDb::Files { group, group_text, .. } => Ok(entries(read_once(group, group_text)?)
-                .filter_map(parse_group)
-                .find(|g| g.gid == gid)
-                .map(|g| g.name.to_string())),
+            UserDb::Files { group, group_text, .. } => {
+                Ok(group_entries(read_once(group, group_text)?).find(|g| g.gid == gid).map(|g| g.name.to_string()))
+            }
             UserDb::Nss => Ok(nix::unistd::Group::from_gid(gid)?.map(|g| g.name)),
         }
     }
@@ -138,7 +136,7 @@ impl UserDb {
         match self {
             UserDb::Files { group, group_text, .. } => {
                 let mut groups = vec![gid];
-                for g in entries(read_once(group, group_text)?).filter_map(parse_group) {
+                for g in group_entries(read_once(group, group_text)?) {
                     // glibc skips blanks before each member name
                     if g.gid != gid && g.members.split(',').any(|m| m.trim_start() == name) {
                         groups.push(g.gid);
@@ -197,6 +195,16 @@ fn read_once<'a>(path: &Path, cell: &'a OnceCell<String>) -> io::Result<&'a str>
     Ok(cell.get_or_init(|| text))
 }
 
+/// The accounts in a passwd file's text, in order, as glibc's files module reads them.
+pub fn passwd_entries(text: &str) -> impl Iterator<Item = Account> + '_ {
+    entries(text).filter_map(parse_account)
+}
+
+/// The groups in a group file's text, in order, as glibc's files module reads them.
+pub fn group_entries(text: &str) -> impl Iterator<Item = GroupEntry<'_>> {
+    entries(text).filter_map(parse_group)
+}
+
 /// The entry lines of a files database: leading blanks, empty lines and comments skipped, as glibc does.
 fn entries(text: &str) -> impl Iterator<Item = &str> {
     text.lines().map(str::trim_start).filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -221,10 +229,12 @@ fn parse_account(line: &str) -> Option<Account> {
     })
 }
 
-struct GroupEntry<'a> {
-    name: &'a str,
-    gid: Gid,
-    members: &'a str,
+/// An entry of the group database, borrowed from the file's text.
+pub struct GroupEntry<'a> {
+    pub name: &'a str,
+    pub gid: Gid,
+    /// comma separated, as in the file
+    pub members: &'a str,
 }
 
 /// `name:password:gid:member,member`

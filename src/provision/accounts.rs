@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use nix::libc;
 
 use crate::system::{Gid, PasswdLock, Uid};
+use crate::userdb;
 
 /// The entries to add.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,44 +78,36 @@ pub struct Edit {
     pub group: Option<String>,
 }
 
-fn field(line: &str, n: usize) -> Option<&str> {
-    line.split(':').nth(n)
-}
-
 /// The new contents of passwd and group (`None` where nothing changes), or why nothing may be written.
+/// The files are read by the same rules as the lookups that decided an account was missing.
 pub fn plan_files(account: &NewAccount, passwd: &str, group: &str) -> Result<Edit, String> {
     check_fields(account)?;
-    let (name, uid, gid) = (account.name.as_str(), account.uid.to_string(), account.gid.to_string());
+    let (name, uid, gid) = (account.name.as_str(), account.uid, account.gid);
     let mut passwd_needed = true;
-    for line in passwd.lines().filter(|l| !l.starts_with('#')) {
-        let (n, u) = (field(line, 0), field(line, 2));
-        match (n == Some(name), u == Some(uid.as_str())) {
+    for entry in userdb::passwd_entries(passwd) {
+        match (entry.name == name, entry.uid == uid) {
             (true, true) => passwd_needed = false,
             (true, false) => {
                 return Err(format!(
                     "account '{name}' already exists with uid {}, not {uid}; nothing written",
-                    u.unwrap_or("?")
+                    entry.uid
                 ))
             }
             (false, true) => {
                 return Err(format!(
                     "uid {uid} already belongs to account '{}', not '{name}'; nothing written",
-                    n.unwrap_or("?")
+                    entry.name
                 ))
             }
             (false, false) => {}
         }
     }
     let mut group_needed = true;
-    for line in group.lines().filter(|l| !l.starts_with('#')) {
-        let (n, g) = (field(line, 0), field(line, 2));
-        if g == Some(gid.as_str()) {
+    for entry in userdb::group_entries(group) {
+        if entry.gid == gid {
             group_needed = false; // the gid has a group already, whatever its name
-        } else if n == Some(name) {
-            return Err(format!(
-                "group '{name}' already exists with gid {}, not {gid}; nothing written",
-                g.unwrap_or("?")
-            ));
+        } else if entry.name == name {
+            return Err(format!("group '{name}' already exists with gid {}, not {gid}; nothing written", entry.gid));
         }
     }
     let append = |text: &str, line: String| {
@@ -297,6 +290,15 @@ mod tests {
     fn the_same_account_is_already_there() {
         let passwd = format!("{PASSWD}alice:x:4000:4000::/home/alice:/bin/sh\n");
         let group = format!("{GROUP}alice:x:4000:\n");
+        assert_eq!(plan_files(&alice(), &passwd, &group).unwrap(), Edit { passwd: None, group: None });
+    }
+
+    #[test]
+    fn entries_are_read_as_the_lookups_read_them() {
+        // A leading blank and a zero-padded id are the same entry for glibc's files module, so the
+        // account the lookup found is not added twice, and a line it skips is no clash.
+        let passwd = format!("{PASSWD}  alice:x:04000:4000::/home/alice:/bin/sh\nbroken:x:4000\n");
+        let group = format!("{GROUP} alice:x:04000:\n");
         assert_eq!(plan_files(&alice(), &passwd, &group).unwrap(), Edit { passwd: None, group: None });
     }
 
