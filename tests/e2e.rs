@@ -76,11 +76,6 @@ fn build_euid_helper(to: &Path) {
     std::fs::remove_file(src).unwrap();
 }
 
-/// The static build that scripts/build-static.sh makes (scripts/test.sh runs it before the tests).
-fn static_binary() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static/roothooks")
-}
-
 impl Bundle {
     fn new() -> Bundle {
         Bundle::with(Path::new(BIN), true)

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use common::*;
@@ -78,13 +78,8 @@ fn other_sources_in_nsswitch_go_through_nss() {
     assert!(stdout(&plan).contains("accounts:    NSS"), "{}", stdout(&plan));
 }
 
-/// The static build that scripts/build-static.sh makes (scripts/test.sh runs it before the tests).
 fn static_build_present() -> bool {
     static_binary().exists() || skip("no target/static/roothooks; run scripts/build-static.sh")
-}
-
-fn static_binary() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static/roothooks")
 }
 
 #[test]

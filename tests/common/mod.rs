@@ -9,6 +9,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_roothooks");
 
+/// The static build that scripts/build-static.sh makes (scripts/test.sh runs it before the tests).
+pub fn static_binary() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static/roothooks")
+}
+
 /// The running test's name: libtest names each test's thread after it.
 pub fn test_name() -> String {
     std::thread::current().name().unwrap_or("a test").to_string()
