@@ -49,8 +49,14 @@ pub enum FailurePolicy {
     Abort,
 }
 
+/// The shortest timeout that means something: a millisecond, the resolution of the runner's clock.
+const MIN_TIMEOUT: f64 = 0.001;
+
 fn parse_timeout(value: &str) -> Result<Duration, String> {
     match value.trim().parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs < MIN_TIMEOUT => Err(format!(
+            "'{value}' is too short to be a timeout; give at least {MIN_TIMEOUT} seconds, or 0 for no limit"
+        )),
         Ok(secs) if secs.is_finite() && (0.0..=1e9).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
         _ => Err(format!("'{value}' is not a number of seconds; give e.g. 60, or 0 for no limit")),
     }
@@ -73,19 +79,19 @@ pub struct Args {
     /// Its uid, primary group, home and shell become the command's. The database is /etc/passwd and
     /// /etc/group when nsswitch.conf names only files for them, else NSS. Example: --user jovyan
     #[arg(short, long, value_name = "NAME")]
-    pub user: Option<String>,
+    pub user: Option<OsString>,
 
     /// Uid to become; need not have an account [env: ROOTHOOKS_UID, NB_UID] [default: 1000]
     ///
     /// Arbitrary uids are normal on Kubernetes and OpenShift. Example: --uid 1000
     #[arg(long, value_name = "UID", allow_hyphen_values = true)]
-    pub uid: Option<String>,
+    pub uid: Option<OsString>,
 
     /// Primary gid to become [env: ROOTHOOKS_GID, NB_GID] [default: the account's group, else the uid]
     ///
     /// Example: --gid 100
     #[arg(short, long, value_name = "GID", allow_hyphen_values = true)]
-    pub gid: Option<String>,
+    pub gid: Option<OsString>,
 
     /// Extra supplementary groups, names or numbers, comma separated
     ///
@@ -259,9 +265,9 @@ mod tests {
     #[test]
     fn user_uid_gid_stay_strings_for_plan_to_check() {
         let a = parse(&["--user", "jovyan", "--uid", "abc", "-g", "100", "--", "id"]);
-        assert_eq!(a.user.as_deref(), Some("jovyan"));
-        assert_eq!(a.uid.as_deref(), Some("abc"));
-        assert_eq!(a.gid.as_deref(), Some("100"));
+        assert_eq!(a.user.as_deref(), Some("jovyan".as_ref()));
+        assert_eq!(a.uid.as_deref(), Some("abc".as_ref()));
+        assert_eq!(a.gid.as_deref(), Some("100".as_ref()));
     }
 
     #[test]
@@ -298,6 +304,13 @@ mod tests {
             let err = Args::try_parse_from(["roothooks", "--hook-timeout", bad, "x"]).unwrap_err().to_string();
             assert!(err.contains("is not a number of seconds"), "{err}");
         }
+        // too small to mean anything is not "no limit"
+        for tiny in ["1e-300", "0.0001", "5e-324"] {
+            let err = Args::try_parse_from(["roothooks", "--hook-timeout", tiny, "x"]).unwrap_err().to_string();
+            assert!(err.contains("too short to be a timeout"), "{err}");
+        }
+        assert_eq!(parse(&["--hook-timeout", "0", "x"]).hook_timeout, Duration::ZERO);
+        assert_eq!(parse(&["--hook-timeout", "0.001", "x"]).hook_timeout, Duration::from_millis(1));
         assert!(Args::try_parse_from(["roothooks", "--no-exec", "--dry-run"]).is_err());
     }
 

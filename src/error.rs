@@ -26,8 +26,11 @@ pub enum Error {
         source: io::Error,
     },
 
-    #[error("roothooks is installed setuid (real uid {real}, effective uid {effective}); refusing to run (chmod u-s)")]
-    Setuid { real: u32, effective: u32 },
+    #[error(
+        "roothooks was started setuid, setgid or with file capabilities (the kernel's secure mode; real uid \
+         {real}, effective uid {effective}); refusing to run (chmod u-s,g-s and setcap -r on the binary)"
+    )]
+    SecureMode { real: u32, effective: u32 },
 
     #[error("privilege drop failed: cannot {step}: {source}{hint}")]
     Drop {
@@ -52,6 +55,11 @@ pub enum Error {
 
     #[error("{0}")]
     Setup(String),
+
+    /// Under `--on-hook-failure abort`, the hooks could not run as asked before any started: a given
+    /// directory that cannot be used, or a hook the trust rule refused.
+    #[error("{0}, and --on-hook-failure is abort; not starting the command")]
+    HooksRefused(String),
 
     /// A hook failed and `--on-hook-failure abort` was asked for.
     #[error("hook {hook} failed ({outcome}) and --on-hook-failure is abort; not starting the command")]

@@ -1,15 +1,19 @@
 //! Which hooks run: the executable regular files of one directory, in byte-wise order of their names,
 //! and only those that no one but root could have changed.
 //!
-//! The trust rule is the one sshd's StrictModes and sudo apply: the file and every directory above it are
-//! owned by root and not writable by group or others; a root-owned sticky directory (/tmp) is fine as an
-//! ancestor, since nobody can rename or replace what root put in it. Both the directory the hook is
-//! listed in and the file it resolves to are checked, so a symlink cannot lead out of the rule.
+//! The trust rule is [`crate::trust`]'s: the hooks directory is walked from `/` as written, and must
+//! itself be root's and writable by nobody else (so not /tmp); a hook that is a symlink is walked the
+//! same way, and the file that runs must be root's and writable by nobody else. The file that runs is
+//! the walked one, whose every directory only root can change.
 
 use std::fmt;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{fstatat, SFlag};
+
+use crate::trust::{self, Last};
 
 /// Where the hooks directory came from; decides how loud a missing directory is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +38,10 @@ pub enum Decision {
     Run,
     /// fails the trust rule but `--allow-untrusted-hooks` was given; warned about when it runs
     RunUntrusted {
+        reason: String,
+    },
+    /// fails the trust rule: never run as root
+    Untrusted {
         reason: String,
     },
     /// not run; `warn` when that is probably a mistake the operator wants to hear about
@@ -66,6 +74,24 @@ impl HookPlan {
     pub fn to_run(&self) -> impl Iterator<Item = &Hook> {
         self.hooks.iter().filter(|h| matches!(h.decision, Decision::Run | Decision::RunUntrusted { .. }))
     }
+
+    /// What `--on-hook-failure abort` counts as a failure before any hook starts: a directory that was
+    /// given but cannot be used, or a hook the trust rule refused.
+    pub fn refusal(&self) -> Option<String> {
+        let dir = self.dir.display();
+        if self.origin == DirOrigin::Explicit {
+            match &self.state {
+                DirState::Listed => {}
+                DirState::Missing => return Some(format!("hooks directory {dir} does not exist")),
+                DirState::NotADirectory => return Some(format!("hooks directory {dir} is not a directory")),
+                DirState::Unreadable(e) => return Some(format!("cannot read hooks directory {dir}: {e}")),
+            }
+        }
+        self.hooks.iter().find_map(|h| match &h.decision {
+            Decision::Untrusted { reason } => Some(format!("hook {} was refused: {reason}", h.path.display())),
+            _ => None,
+        })
+    }
 }
 
 impl fmt::Display for HookPlan {
@@ -93,6 +119,9 @@ impl fmt::Display for HookPlan {
                     writeln!(f, "    run   {} (UNTRUSTED, --allow-untrusted-hooks: {reason})", hook.name)?
                 }
                 Decision::Skip { reason, .. } => writeln!(f, "    skip  {}: {reason}", hook.name)?,
+                Decision::Untrusted { reason } => {
+                    writeln!(f, "    skip  {}: {reason}; not running it as root", hook.name)?
+                }
             }
         }
         Ok(())
@@ -129,82 +158,28 @@ fn leftover(name: &str) -> Option<&'static str> {
     None
 }
 
-/// Why the directory `path` is not safe to trust, if it is not.
-fn untrusted_dir(path: &Path) -> Option<String> {
-    match fs::metadata(path) {
-        Ok(meta) => untrusted_meta(path, &meta, false),
-        Err(e) => Some(format!("cannot inspect {}: {e}", path.display())),
-    }
-}
-
-/// Why `path`, with `meta`, is not safe to trust, if it is not. `is_file`: the hook itself, for which
-/// a sticky bit is no excuse.
-fn untrusted_meta(path: &Path, meta: &fs::Metadata, is_file: bool) -> Option<String> {
-    let mode = meta.permissions().mode();
-    let what = if is_file { "it" } else { "directory" };
-    let shown = if is_file { String::new() } else { format!(" {}", path.display()) };
-    if meta.uid() != 0 {
-        return Some(format!("{what}{shown} is owned by uid {}, not root (chown root {})", meta.uid(), path.display()));
-    }
-    let sticky = !is_file && mode & 0o1000 != 0;
-    if sticky {
-        return None;
-    }
-    if mode & 0o020 != 0 {
-        return Some(format!("{what}{shown} is writable by group {} (chmod g-w {})", meta.gid(), path.display()));
-    }
-    if mode & 0o002 != 0 {
-        return Some(format!("{what}{shown} is writable by others (chmod o-w {})", path.display()));
-    }
-    None
-}
-
-/// The first reason, from `/` down, why the directory `dir` (already resolved) or one of its ancestors
-/// could be changed by someone other than root.
-pub fn untrusted_dir_chain(dir: &Path) -> Option<String> {
-    let chain: Vec<&Path> = dir.ancestors().collect();
-    chain.into_iter().rev().find_map(untrusted_dir)
-}
-
-/// The trust rule for one hook. `dir_verdict` is the hooks directory's chain, judged once for all.
-fn trust(dir: &Path, dir_verdict: Option<&String>, resolved: &Path, meta: &fs::Metadata) -> Option<String> {
-    if let Some(reason) = dir_verdict {
-        return Some(reason.clone());
-    }
-    // A symlink may lead elsewhere: then that directory chain is judged too.
-    let parent = resolved.parent().unwrap_or(Path::new("/"));
-    let elsewhere = if parent == dir { None } else { untrusted_dir_chain(parent) };
-    elsewhere.or_else(|| untrusted_meta(resolved, meta, true))
-}
-
-/// List and judge the hooks of `dir`. `allow_untrusted` runs what the trust rule would refuse
-/// (`--allow-untrusted-hooks`); the reason still shows in the plan and the log.
+/// List and judge the hooks of `dir` (absolute). `allow_untrusted` runs what the trust rule would
+/// refuse (`--allow-untrusted-hooks`); the reason still shows in the plan and the log.
 pub fn discover(dir: &Path, origin: DirOrigin, allow_untrusted: bool) -> HookPlan {
     let mut plan = HookPlan { dir: dir.to_path_buf(), origin, state: DirState::Listed, hooks: Vec::new() };
-    match fs::metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            plan.state = DirState::Missing;
-            return plan;
-        }
-        Err(e) => {
-            plan.state = DirState::Unreadable(e.to_string());
-            return plan;
-        }
-        Ok(m) if !m.is_dir() => {
+    let walked = match trust::walk(dir, Last::Dir) {
+        Ok(walked) if walked.is_dir() => walked,
+        Ok(_) => {
             plan.state = DirState::NotADirectory;
             return plan;
         }
-        Ok(_) => {}
-    }
-    let canonical_dir = match fs::canonicalize(dir) {
-        Ok(d) => d,
         Err(e) => {
-            plan.state = DirState::Unreadable(e.to_string());
+            plan.state = match e.kind() {
+                std::io::ErrorKind::NotFound => DirState::Missing,
+                std::io::ErrorKind::NotADirectory => DirState::NotADirectory,
+                _ => DirState::Unreadable(e.to_string()),
+            };
             return plan;
         }
     };
-    let dir_verdict = untrusted_dir_chain(&canonical_dir);
-    let walker = walkdir::WalkDir::new(dir).min_depth(1).max_depth(1).follow_links(false).sort_by_file_name();
+    // Listed by the resolved path: when the walk found it trusted, only root can change what that
+    // path names; when not, nothing in it runs unless --allow-untrusted-hooks says so.
+    let walker = walkdir::WalkDir::new(&walked.path).min_depth(1).max_depth(1).follow_links(false).sort_by_file_name();
     for entry in walker {
         let entry = match entry {
             Ok(e) => e,
@@ -215,14 +190,9 @@ pub fn discover(dir: &Path, origin: DirOrigin, allow_untrusted: bool) -> HookPla
             }
         };
         let name = entry.file_name().to_string_lossy().into_owned();
-        let path = entry.path().to_path_buf();
-        // Only a symlink needs resolving; anything else is where the listing found it.
-        let resolved = if entry.path_is_symlink() {
-            fs::canonicalize(&path).unwrap_or_else(|_| path.clone())
-        } else {
-            canonical_dir.join(entry.file_name())
-        };
-        let decision = judge(&name, &path, &resolved, &canonical_dir, dir_verdict.as_ref(), allow_untrusted);
+        let path = dir.join(entry.file_name());
+        let at = walked.path.join(entry.file_name());
+        let (resolved, decision) = judge(&name, &path, at, &walked, allow_untrusted);
         plan.hooks.push(Hook { name, path, resolved, decision });
     }
     plan
@@ -232,44 +202,49 @@ fn skip(reason: impl Into<String>, warn: bool) -> Decision {
     Decision::Skip { reason: reason.into(), warn }
 }
 
-fn judge(
-    name: &str,
-    path: &Path,
-    resolved: &Path,
-    dir: &Path,
-    dir_verdict: Option<&String>,
-    allow_untrusted: bool,
-) -> Decision {
+/// Decide about the entry `name` of the walked hooks directory, found at `at`; returns the file that
+/// would run (a symlink's target, walked by the trust rule) with the decision.
+fn judge(name: &str, path: &Path, at: PathBuf, dir: &trust::Walked, allow_untrusted: bool) -> (PathBuf, Decision) {
     if name.starts_with('.') {
-        return skip("hidden file", false);
+        return (at, skip("hidden file", false));
     }
     if let Some(what) = leftover(name) {
-        return skip(what, false);
+        return (at, skip(what, false));
     }
-    let meta = match fs::metadata(path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return skip(format!("broken symlink to {}", resolved.display()), true)
-        }
-        Err(e) => return skip(format!("cannot inspect it: {e}"), true),
+    let stat = match fstatat(&dir.fd, Path::new(name), AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(stat) => stat,
+        Err(e) => return (at, skip(format!("cannot inspect it: {}", e.desc()), true)),
     };
-    if meta.is_dir() {
-        return skip("a directory (hooks are not searched recursively)", false);
+    let (resolved, stat, verdict) = if stat.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() {
+        match trust::walk(&at, Last::File) {
+            Ok(w) => (w.path, w.stat, w.untrusted),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let target = fs::read_link(&at).unwrap_or_default();
+                return (at, skip(format!("broken symlink to {}", target.display()), true));
+            }
+            Err(e) => return (at, skip(format!("cannot inspect it: {e}"), true)),
+        }
+    } else {
+        let verdict = trust::judge_file(&at, &stat);
+        (at, stat, verdict)
+    };
+    let kind = stat.st_mode & SFlag::S_IFMT.bits();
+    if kind == SFlag::S_IFDIR.bits() {
+        return (resolved, skip("a directory (hooks are not searched recursively)", false));
     }
-    if !meta.is_file() {
-        return skip("not a regular file", true);
+    if kind != SFlag::S_IFREG.bits() {
+        return (resolved, skip("not a regular file", true));
     }
-    if meta.permissions().mode() & 0o111 == 0 {
-        return skip(
-            format!("not executable (chmod +x {} to run it, or rename it to start with '.')", path.display()),
-            true,
-        );
+    if stat.st_mode & 0o111 == 0 {
+        let why = format!("not executable (chmod +x {} to run it, or rename it to start with '.')", path.display());
+        return (resolved, skip(why, true));
     }
-    match trust(dir, dir_verdict, resolved, &meta) {
+    let decision = match dir.untrusted.clone().or(verdict) {
         None => Decision::Run,
         Some(reason) if allow_untrusted => Decision::RunUntrusted { reason },
-        Some(reason) => skip(format!("{reason}; not running it as root"), true),
-    }
+        Some(reason) => Decision::Untrusted { reason },
+    };
+    (resolved, decision)
 }
 
 #[cfg(test)]
@@ -287,21 +262,13 @@ mod tests {
     }
 
     #[test]
-    fn system_directories_are_trusted_and_tmp_is_trusted_as_an_ancestor_only() {
-        assert_eq!(untrusted_dir_chain(Path::new("/usr/bin")), None);
-        let tmp = fs::metadata("/tmp").unwrap();
-        if tmp.uid() == 0 && tmp.permissions().mode() & 0o1002 == 0o1002 {
-            assert_eq!(untrusted_dir(Path::new("/tmp")), None);
-            assert!(untrusted_meta(Path::new("/tmp"), &tmp, true).unwrap().contains("writable by"));
-        }
-    }
-
-    #[test]
     fn missing_directory_is_a_state_not_an_error() {
         let plan = discover(Path::new("/nonexistent/roothooks.d"), DirOrigin::Default, false);
         assert_eq!(plan.state, DirState::Missing);
         assert!(plan.hooks.is_empty());
         let plan = discover(Path::new("/etc/hostname"), DirOrigin::Explicit, false);
+        assert_eq!(plan.state, DirState::NotADirectory);
+        let plan = discover(Path::new("/etc/hostname/x"), DirOrigin::Explicit, false);
         assert_eq!(plan.state, DirState::NotADirectory);
     }
 }

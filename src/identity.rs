@@ -4,6 +4,7 @@
 //! in a container, NSS wherever nsswitch.conf names more (LDAP or sssd accounts on a systemd host). A
 //! uid with no account is fine: arbitrary uids are normal on Kubernetes.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -50,21 +51,30 @@ pub struct Request {
 
 impl Request {
     /// Combine flags and environment. The first layer that names any of user, uid or gid decides all
-    /// three, so an image's `NB_USER=jovyan` can never collide with an explicit `--uid`.
-    pub fn new(args: &Args, env: &dyn Fn(&str) -> Option<String>) -> Request {
-        let flag = |value: &Option<String>, origin: &str| {
-            value.clone().map(|value| Sourced { value, origin: origin.into(), from_env: false })
+    /// three, so an image's `NB_USER=jovyan` can never collide with an explicit `--uid`. A value that
+    /// is not UTF-8 is an error naming it, never a silent fallback to another layer.
+    pub fn new(args: &Args, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Request> {
+        let text = |value: OsString, origin: &str, from_env: bool| match value.into_string() {
+            Ok(value) => Ok(Sourced { value, origin: origin.into(), from_env }),
+            Err(raw) => {
+                let shown = raw.to_string_lossy().into_owned();
+                let place = if from_env {
+                    format!("{origin}='{shown}' (from the environment)")
+                } else {
+                    format!("{origin} '{shown}'")
+                };
+                Err(Error::Usage(format!("{place} is not valid UTF-8; give a plain name or number")))
+            }
         };
-        let var = |name: &str| {
-            env(name).filter(|v| !v.is_empty()).map(|value| Sourced { value, origin: name.into(), from_env: true })
-        };
+        let flag = |value: &Option<OsString>, origin: &str| value.clone().map(|v| text(v, origin, false)).transpose();
+        let var = |name: &str| env(name).filter(|v| !v.is_empty()).map(|v| text(v, name, true)).transpose();
         let layers = [
-            [flag(&args.user, "--user"), flag(&args.uid, "--uid"), flag(&args.gid, "--gid")],
-            [var("ROOTHOOKS_USER"), var("ROOTHOOKS_UID"), var("ROOTHOOKS_GID")],
-            [var("NB_USER"), var("NB_UID"), var("NB_GID")],
+            [flag(&args.user, "--user")?, flag(&args.uid, "--uid")?, flag(&args.gid, "--gid")?],
+            [var("ROOTHOOKS_USER")?, var("ROOTHOOKS_UID")?, var("ROOTHOOKS_GID")?],
+            [var("NB_USER")?, var("NB_UID")?, var("NB_GID")?],
         ];
         let [user, uid, gid] = layers.into_iter().find(|layer| layer.iter().any(Option::is_some)).unwrap_or_default();
-        Request {
+        Ok(Request {
             user,
             uid,
             gid,
@@ -73,7 +83,7 @@ impl Request {
             home: args.home.clone(),
             allow_root: args.allow_root,
             ensure_account: args.ensure_account || args.nss_dir.is_some(),
-        }
+        })
     }
 }
 
@@ -293,12 +303,12 @@ mod tests {
         Args::try_parse_from(std::iter::once("roothooks").chain(list.iter().copied()).chain(["true"])).unwrap()
     }
 
-    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
     }
 
     fn uid_request(uid: &str) -> Request {
-        Request::new(&args(&["--uid", uid]), &env_of(&[]))
+        Request::new(&args(&["--uid", uid]), &env_of(&[])).unwrap()
     }
 
     fn usage_message(result: Result<Target>) -> String {
@@ -311,7 +321,7 @@ mod tests {
     #[test]
     fn flags_win_over_environment_as_one_layer() {
         let env = env_of(&[("NB_USER", "jovyan"), ("NB_UID", "1000"), ("ROOTHOOKS_GID", "7")]);
-        let r = Request::new(&args(&["--uid", "4242"]), &env);
+        let r = Request::new(&args(&["--uid", "4242"]), &env).unwrap();
         assert_eq!(r.uid.as_ref().unwrap().value, "4242");
         assert!(r.user.is_none() && r.gid.is_none(), "environment must not mix into a flag layer");
     }
@@ -319,7 +329,7 @@ mod tests {
     #[test]
     fn roothooks_variables_win_over_nb_variables() {
         let env = env_of(&[("NB_USER", "jovyan"), ("NB_UID", "1000"), ("ROOTHOOKS_UID", "4242")]);
-        let r = Request::new(&args(&[]), &env);
+        let r = Request::new(&args(&[]), &env).unwrap();
         assert_eq!(r.uid.as_ref().unwrap().origin, "ROOTHOOKS_UID");
         assert!(r.user.is_none());
     }
@@ -327,9 +337,24 @@ mod tests {
     #[test]
     fn nb_variables_are_the_last_layer_and_empty_values_do_not_count() {
         let env = env_of(&[("ROOTHOOKS_UID", ""), ("NB_UID", "4243"), ("NB_GID", "100")]);
-        let r = Request::new(&args(&[]), &env);
+        let r = Request::new(&args(&[]), &env).unwrap();
         assert_eq!(r.uid.as_ref().unwrap().to_string(), "NB_UID='4243' (from the environment)");
         assert_eq!(r.gid.as_ref().unwrap().value, "100");
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_are_named_not_skipped() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || Some(OsString::from_vec(b"10\xff".to_vec()));
+        let env = move |name: &str| if name == "NB_UID" { bad() } else { None };
+        let msg = match Request::new(&args(&[]), &env) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("expected a usage error, got {other:?}"),
+        };
+        assert!(msg.contains("NB_UID='10\u{FFFD}' (from the environment) is not valid UTF-8"), "{msg}");
+        let mut a = args(&[]);
+        a.user = bad();
+        assert!(matches!(Request::new(&a, &env_of(&[])), Err(Error::Usage(m)) if m.contains("--user '10")));
     }
 
     #[test]
@@ -343,7 +368,8 @@ mod tests {
 
     #[test]
     fn default_is_uid_1000() {
-        let t = resolve(&UserDb::system(), &Request::new(&args(&[]), &env_of(&[])), &StartedGroups::default()).unwrap();
+        let t = resolve(&UserDb::system(), &Request::new(&args(&[]), &env_of(&[])).unwrap(), &StartedGroups::default())
+            .unwrap();
         assert_eq!(t.uid.as_raw(), DEFAULT_UID);
     }
 
@@ -359,7 +385,7 @@ mod tests {
 
     #[test]
     fn account_supplies_gid_home_and_shell() {
-        let r = Request::new(&args(&["--user", "nobody"]), &env_of(&[]));
+        let r = Request::new(&args(&["--user", "nobody"]), &env_of(&[])).unwrap();
         let t = resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap();
         let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
         assert_eq!((t.uid, t.gid), (nobody.uid, nobody.gid));
@@ -369,31 +395,34 @@ mod tests {
 
     #[test]
     fn unknown_user_and_conflicts_are_usage_errors() {
-        let r = Request::new(&args(&["--user", "no-such-user-xyz"]), &env_of(&[]));
+        let r = Request::new(&args(&["--user", "no-such-user-xyz"]), &env_of(&[])).unwrap();
         assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("no such account"));
-        let r = Request::new(&args(&["--user", "nobody", "--uid", "4000"]), &env_of(&[]));
+        let r = Request::new(&args(&["--user", "nobody", "--uid", "4000"]), &env_of(&[])).unwrap();
         let msg = usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default()));
         assert!(msg.contains("--user 'nobody' is uid 65534 but --uid '4000'"), "{msg}");
     }
 
     #[test]
     fn ensure_account_plans_a_new_account_or_names_the_clash() {
-        let r = Request::new(&args(&["--ensure-account", "--user", "rh-new-user", "--uid", "3999998"]), &env_of(&[]));
+        let r = Request::new(&args(&["--ensure-account", "--user", "rh-new-user", "--uid", "3999998"]), &env_of(&[]))
+            .unwrap();
         let t = resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap();
         assert!(t.new_account);
         assert_eq!((t.name.as_deref(), t.uid.as_raw(), t.gid.as_raw()), (Some("rh-new-user"), 3_999_998, 3_999_998));
         assert_eq!(t.home, PathBuf::from("/home/rh-new-user"));
-        let r = Request::new(&args(&["--ensure-account", "--user", "rh-new-user", "--uid", "65534"]), &env_of(&[]));
+        let r = Request::new(&args(&["--ensure-account", "--user", "rh-new-user", "--uid", "65534"]), &env_of(&[]))
+            .unwrap();
         assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default()))
             .contains("uid 65534 already belongs to account 'nobody'"));
         let r =
-            Request::new(&args(&["--ensure-account", "--user", "x:0:0::/:/bin/sh", "--uid", "3999998"]), &env_of(&[]));
+            Request::new(&args(&["--ensure-account", "--user", "x:0:0::/:/bin/sh", "--uid", "3999998"]), &env_of(&[]))
+                .unwrap();
         assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default()))
             .contains("is not a valid account name"));
-        let r = Request::new(&args(&["--ensure-account", "--uid", "3999998"]), &env_of(&[]));
+        let r = Request::new(&args(&["--ensure-account", "--uid", "3999998"]), &env_of(&[])).unwrap();
         assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("give --user NAME"));
         // an existing account is simply used
-        let r = Request::new(&args(&["--ensure-account", "--user", "nobody"]), &env_of(&[]));
+        let r = Request::new(&args(&["--ensure-account", "--user", "nobody"]), &env_of(&[])).unwrap();
         assert!(!resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap().new_account);
     }
 
@@ -401,11 +430,11 @@ mod tests {
     fn root_is_refused_unless_allowed() {
         assert!(usage_message(resolve(&UserDb::system(), &uid_request("0"), &StartedGroups::default()))
             .contains("--allow-root"));
-        let r = Request::new(&args(&["--uid", "5000", "--gid", "0"]), &env_of(&[]));
+        let r = Request::new(&args(&["--uid", "5000", "--gid", "0"]), &env_of(&[])).unwrap();
         assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("gid 0"));
-        let r = Request::new(&args(&["--uid", "5000", "--groups", "root"]), &env_of(&[]));
+        let r = Request::new(&args(&["--uid", "5000", "--groups", "root"]), &env_of(&[])).unwrap();
         assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("group 0"));
-        let r = Request::new(&args(&["--uid", "0", "--allow-root"]), &env_of(&[]));
+        let r = Request::new(&args(&["--uid", "0", "--allow-root"]), &env_of(&[])).unwrap();
         assert!(resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap().uid.is_root());
     }
 
@@ -423,12 +452,12 @@ mod tests {
     fn extra_groups_by_name_and_number_and_clear_groups() {
         let g = Gid::from_raw;
         let started = StartedGroups { all: vec![g(5000)], own: vec![] };
-        let r = Request::new(&args(&["--uid", "4000", "--groups", "nogroup,6000,6000"]), &env_of(&[]));
+        let r = Request::new(&args(&["--uid", "4000", "--groups", "nogroup,6000,6000"]), &env_of(&[])).unwrap();
         let nogroup = nix::unistd::Group::from_name("nogroup").unwrap().unwrap().gid;
         assert_eq!(resolve(&UserDb::system(), &r, &started).unwrap().groups, vec![g(4000), g(5000), nogroup, g(6000)]);
-        let r = Request::new(&args(&["--uid", "4000", "--clear-groups", "--groups", "6000"]), &env_of(&[]));
+        let r = Request::new(&args(&["--uid", "4000", "--clear-groups", "--groups", "6000"]), &env_of(&[])).unwrap();
         assert_eq!(resolve(&UserDb::system(), &r, &started).unwrap().groups, vec![g(4000), g(6000)]);
-        let r = Request::new(&args(&["--uid", "4000", "--groups", "no-such-group-xyz"]), &env_of(&[]));
+        let r = Request::new(&args(&["--uid", "4000", "--groups", "no-such-group-xyz"]), &env_of(&[])).unwrap();
         assert!(usage_message(resolve(&UserDb::system(), &r, &started)).contains("no such group"));
     }
 }

@@ -16,6 +16,7 @@ pub mod privilege;
 pub mod provision;
 pub mod runner;
 pub mod system;
+pub mod trust;
 pub mod userdb;
 
 use std::collections::BTreeSet;
@@ -95,9 +96,25 @@ pub fn default_hooks_dir(repo_dir: Option<&std::ffi::OsStr>) -> PathBuf {
     }
 }
 
+/// `path` as an absolute path: root leaves its working directory for `/` before it touches anything,
+/// so a relative path the operator gave is taken from where roothooks was started.
+fn absolute(path: &Path, cwd: Option<&Path>) -> Result<PathBuf> {
+    match cwd {
+        _ if path.is_absolute() => Ok(path.to_path_buf()),
+        Some(cwd) => Ok(cwd.join(path)),
+        None => Err(Error::Usage(format!(
+            "{} is a relative path, but the directory roothooks was started in has no name (deleted?); give an \
+             absolute path",
+            path.display()
+        ))),
+    }
+}
+
 /// Build the plan from the arguments and the environment, changing nothing.
 pub fn build_plan(args: &Args, started: &Started) -> Result<Plan> {
-    let env = |name: &str| std::env::var(name).ok();
+    let env = |name: &str| std::env::var_os(name);
+    let cwd = started.cwd.as_deref();
+    let abs = |path: &PathBuf| absolute(path, cwd);
     let db = UserDb::system();
     if db.others_ignored() {
         warn!(
@@ -105,7 +122,7 @@ pub fn build_plan(args: &Args, started: &Started) -> Result<Plan> {
              /etc/group (use the dynamically linked build for LDAP, sssd or systemd accounts)"
         );
     }
-    let target = identity::resolve(&db, &Request::new(args, &env), &started_groups(&db, started))?;
+    let target = identity::resolve(&db, &Request::new(args, &env)?, &started_groups(&db, started))?;
     let command = match args.command.split_first() {
         Some((program, rest)) => Some(CommandLine { program: program.clone(), args: rest.to_vec() }),
         None if args.no_exec => None,
@@ -118,12 +135,12 @@ pub fn build_plan(args: &Args, started: &Started) -> Result<Plan> {
     let privilege =
         if started.effective.is_root() { Privilege::Root } else { Privilege::Unprivileged { uid: started.effective } };
     let (dir, origin) = match &args.hooks_dir {
-        Some(dir) => (dir.clone(), DirOrigin::Explicit),
-        None => (default_hooks_dir(std::env::var_os("REPO_DIR").as_deref()), DirOrigin::Default),
+        Some(dir) => (abs(dir)?, DirOrigin::Explicit),
+        None => (abs(&default_hooks_dir(std::env::var_os("REPO_DIR").as_deref()))?, DirOrigin::Default),
     };
     let log_file = match &args.log_file {
         Some(path) if path.as_os_str() == "none" => None,
-        Some(path) => Some(path.clone()),
+        Some(path) => Some(abs(path)?),
         None => Some(PathBuf::from(format!("/tmp/roothooks-{}.log", target.uid))),
     };
     let account = target.new_account.then(|| NewAccount {
@@ -135,10 +152,10 @@ pub fn build_plan(args: &Args, started: &Started) -> Result<Plan> {
     });
     let provision = Provision {
         account,
-        nss_dir: args.nss_dir.clone(),
+        nss_dir: args.nss_dir.as_ref().map(abs).transpose()?,
         create_home: args.create_home,
-        skel: args.skel.clone(),
-        env_files: args.env_file.clone(),
+        skel: abs(&args.skel)?,
+        env_files: args.env_file.iter().map(abs).collect::<Result<_>>()?,
         unset: args.unset_env.iter().filter(|u| !u.is_empty()).map(|u| Unset(u.clone())).collect(),
         rlimits: args.rlimit.clone(),
         umask: args.umask,
@@ -151,7 +168,7 @@ pub fn build_plan(args: &Args, started: &Started) -> Result<Plan> {
         hook_timeout: Some(args.hook_timeout).filter(|t| !t.is_zero()),
         on_hook_failure: args.on_hook_failure,
         log_file,
-        report: args.report.clone(),
+        report: args.report.as_ref().map(abs).transpose()?,
         resolved_command: command.as_ref().and_then(|c| exec::resolve(&c.program, std::env::var_os("PATH").as_deref())),
         command,
         no_exec: args.no_exec,
@@ -178,6 +195,9 @@ fn log_hook_plan(plan: &HookPlan) {
             Decision::Skip { reason, warn: false } => {
                 info!(hook = hook.name, "skipping {}: {reason}", hook.path.display())
             }
+            Decision::Untrusted { reason } => {
+                warn!(hook = hook.name, "skipping {}: {reason}; not running it as root", hook.path.display())
+            }
             Decision::RunUntrusted { reason } => warn!(
                 hook = hook.name,
                 "running UNTRUSTED hook {} as root (--allow-untrusted-hooks): {reason}",
@@ -192,16 +212,21 @@ fn log_hook_plan(plan: &HookPlan) {
 /// over through `$ROOTHOOKS_ENV` is added to `handed_over`.
 fn run_hooks(plan: &Plan, results: &mut Vec<HookResult>, handed_over: &mut Vec<(String, String)>) -> Result<Duration> {
     let start = Instant::now();
+    if plan.on_hook_failure == runner::FailurePolicy::Abort {
+        if let Some(why) = plan.hooks.refusal() {
+            return Err(Error::HooksRefused(why));
+        }
+    }
     let hooks: Vec<&Hook> = plan.hooks.to_run().collect();
     if hooks.is_empty() {
         return Ok(start.elapsed());
     }
     let noun = if hooks.len() == 1 { "hook" } else { "hooks" };
     info!("running {} {noun} from {} as root", hooks.len(), plan.hooks.dir.display());
-    let mut env = plan.hook_env();
+    let mut extra = plan.hook_env();
     let handoff = match HandOff::create() {
         Ok(handoff) => {
-            env.push(("ROOTHOOKS_ENV".into(), handoff.file.display().to_string()));
+            extra.push(("ROOTHOOKS_ENV".into(), handoff.file.display().to_string()));
             Some(handoff)
         }
         Err(e) => {
@@ -209,9 +234,21 @@ fn run_hooks(plan: &Plan, results: &mut Vec<HookResult>, handed_over: &mut Vec<(
             None
         }
     };
+    let root = UserDb::system().user_by_uid(nix::unistd::Uid::from_raw(0)).ok().flatten();
+    let (root_home, root_name) = root.map_or((PathBuf::from("/root"), "root".into()), |a| (a.dir, a.name));
+    let env = provision::env::for_hooks(std::env::vars_os(), &root_home, &root_name, &extra);
+    if !env.withheld.is_empty() {
+        info!(
+            "not passing {} to hooks: they make shells or interpreters load files, and hooks run as root",
+            env.withheld.join(", ")
+        );
+    }
+    if !env.path_dropped.is_empty() {
+        info!("PATH for hooks leaves out {}", env.path_dropped.join(", "));
+    }
     let mut runner =
         Runner::new().map_err(|e| Error::Setup(format!("cannot set up signal handling for hooks: {e}")))?;
-    let ran = runner.run_all(&hooks, &env, plan.hook_timeout, plan.on_hook_failure, results);
+    let ran = runner.run_all(&hooks, &env.vars, plan.hook_timeout, plan.on_hook_failure, results);
     if let Some(handoff) = handoff {
         handed_over.extend(handoff.take());
     }
@@ -229,7 +266,7 @@ fn run_hooks(plan: &Plan, results: &mut Vec<HookResult>, handed_over: &mut Vec<(
 fn open_output(path: &Option<PathBuf>, what: &str, plan: &Plan) -> Option<std::fs::File> {
     let path = path.as_ref()?;
     let owner = matches!(plan.privilege, Privilege::Root).then_some((plan.target.uid, plan.target.gid));
-    match outputs::create_fresh(path, owner) {
+    match outputs::create_fresh(path, owner, nix::unistd::geteuid()) {
         Ok(file) => Some(file),
         Err(e) => {
             warn!("not writing the {what} {}: {e}", path.display());
@@ -242,8 +279,8 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
     let mut kernel = Kernel;
     let started = system::started().map_err(|source| Error::Lookup { what: "own credentials", source })?;
     let (real, effective) = (started.real, started.effective);
-    if real != effective {
-        return Err(Error::Setuid { real: real.as_raw(), effective: effective.as_raw() });
+    if real != effective || started.secure_mode {
+        return Err(Error::SecureMode { real: real.as_raw(), effective: effective.as_raw() });
     }
     let plan = build_plan(args, &started)?;
     if args.dry_run {
@@ -255,6 +292,7 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
             _ => Ok(()),
         };
     }
+    system::enter_root_dir().map_err(|e| Error::Setup(format!("cannot change to the directory /: {e}")))?;
     if let Some(file) = open_output(&plan.log_file, "log file", &plan) {
         log::attach_file(file);
     }
@@ -330,6 +368,7 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
             };
             privilege::drop_to(&mut kernel, &spec)?;
             let creds = privilege::verify(&mut kernel, &spec)?;
+            privilege::leave_session_keyring()?;
             info!(
                 uid = target.uid.as_raw(),
                 gid = target.gid.as_raw(),
@@ -355,12 +394,20 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
             }
             privilege::drop_unprivileged(&mut kernel, plan.allow_escalation)?;
             let creds = privilege::verify_unprivileged(&mut kernel, plan.allow_escalation)?;
+            if creds.gids.iter().all(|g| g.as_raw() == 0) {
+                info!(
+                    "started as uid {uid} with gid 0 (OpenShift, docker run --user): gid 0 is kept, since a process \
+                     without CAP_SETGID cannot leave it; no capability, no_new_privs and setuid(0) failing verified"
+                );
+            }
             // Already the target: its HOME and names still replace whatever the runtime set (often
             // /root). Another uid keeps the environment it came with: the target's would be a lie.
             let identity = (uid == target.uid).then_some(target);
             (provision::command_env(std::env::vars_os(), &added, &plan.provision.unset, identity), creds)
         }
     };
+    let home = env.iter().rev().find(|(k, _)| k == "HOME").map(|(_, v)| PathBuf::from(v));
+    provision::enter_start_dir(started.cwd.as_deref(), home.as_deref());
     provision::apply_after_drop(&plan.provision)?;
     if let Some(file) = report_file {
         write_report(&report(elapsed, Some(&final_state)), file);

@@ -1,75 +1,30 @@
 //! Files root writes for the user to read: the copy of the hooks' log and the JSON report.
 //!
 //! Both usually live in a directory users can write to (/tmp), where a user can plant a symlink or a file
-//! of their own at the path before we start. So the file is always created anew (`O_CREAT|O_EXCL` with
-//! `O_NOFOLLOW`): whatever stood at the path is removed first if it was a plain file and refused if it was
-//! anything else, and the directories above it must pass the same rule as hooks (root-owned, not
-//! writable by others unless sticky), so no component of the path can be swapped under us. The file is
-//! then given to the target user, who must be able to read it.
+//! of their own at the path before we start. So the file is always created anew by
+//! [`trust::create_fresh`]: the directory walked as written and judged, a symlink or special file at
+//! the name refused, and an existing file removed only if it is the same user's stale copy. A file of
+//! root's, or anyone else's, is never removed or handed over: pointed at `/etc/ld.so.preload`, the
+//! report would otherwise give the user a file root's every process reads. The new file is given to the
+//! target user, who must be able to read it.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use nix::libc;
 use serde_json::{json, Value};
 
 use crate::hooks::{Decision, HookPlan};
 use crate::runner::{HookResult, Outcome};
 use crate::system::{Credentials, Gid, Uid};
+use crate::trust::{self, Stale};
 
-/// Create `path` for writing as a fresh file owned by `owner` (when running as root), mode 0640.
-pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>) -> Result<File, String> {
-    create_fresh_in(path, owner, 0o640, true)
-}
-
-/// [`create_fresh`] with a chosen mode; `check_parents` false skips the trust rule for the directories
-/// above (for a volume no user can reach yet), but never the rule for the file itself.
-pub fn create_fresh_in(path: &Path, owner: Option<(Uid, Gid)>, mode: u32, check_parents: bool) -> Result<File, String> {
-    let name = path.file_name().ok_or_else(|| format!("{} names no file", path.display()))?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let parent = fs::canonicalize(parent).map_err(|e| format!("directory {}: {e}", parent.display()))?;
-    if let Some(reason) = crate::hooks::untrusted_dir_chain(&parent).filter(|_| check_parents) {
-        return Err(format!("{reason}; a user could redirect the file"));
-    }
-    let full: PathBuf = parent.join(name);
-    match fs::symlink_metadata(&full) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            return Err(format!("{} is a symbolic link (planted?); remove it", full.display()))
-        }
-        Ok(meta) if !meta.is_file() => return Err(format!("{} exists and is not a regular file", full.display())),
-        Ok(meta) => {
-            if meta.uid() != 0 && owner.is_none_or(|(uid, _)| uid.as_raw() != meta.uid()) {
-                tracing::warn!(
-                    "replacing {} owned by uid {}, which roothooks did not write",
-                    full.display(),
-                    meta.uid()
-                );
-            }
-            fs::remove_file(&full).map_err(|e| format!("cannot replace {}: {e}", full.display()))?;
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", full.display())),
-    }
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&full)
-        .map_err(|e| format!("cannot create {}: {e}", full.display()))?;
-    if let Some((uid, gid)) = owner {
-        nix::unistd::fchown(&file, Some(uid), Some(gid))
-            .map_err(|e| format!("cannot chown {}: {e}", full.display()))?;
-    }
-    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))
-        .map_err(|e| format!("cannot chmod {}: {e}", full.display()))?;
-    Ok(file)
+/// Create `path` for writing as a fresh file, mode 0640, given to `owner` when running as root
+/// (else kept by `me`, who runs roothooks). Only a stale copy of that same user's is replaced.
+pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, me: Uid) -> Result<File, String> {
+    let keeper = owner.map_or(me, |(uid, _)| uid);
+    trust::create_fresh(path, owner, 0o640, Stale::OwnedBy(keeper))
 }
 
 fn hook_entry(plan: &HookPlan, results: &[HookResult]) -> Vec<Value> {
@@ -81,6 +36,11 @@ fn hook_entry(plan: &HookPlan, results: &[HookResult]) -> Vec<Value> {
                 Decision::Skip { reason, .. } => {
                     entry["decision"] = json!("skip");
                     entry["reason"] = json!(reason);
+                }
+                Decision::Untrusted { reason } => {
+                    entry["decision"] = json!("skip");
+                    entry["reason"] = json!(reason);
+                    entry["untrusted"] = json!(true);
                 }
                 Decision::Run | Decision::RunUntrusted { .. } => {
                     entry["decision"] = json!("run");
@@ -126,7 +86,12 @@ impl Report<'_> {
     pub fn to_json(&self) -> Value {
         let t = self.target;
         let failed = self.results.iter().filter(|r| !r.outcome.ok()).count();
-        let skipped = self.hooks.hooks.iter().filter(|h| matches!(h.decision, Decision::Skip { .. })).count();
+        let skipped = self
+            .hooks
+            .hooks
+            .iter()
+            .filter(|h| matches!(h.decision, Decision::Skip { .. } | Decision::Untrusted { .. }))
+            .count();
         json!({
             "roothooks": env!("CARGO_PKG_VERSION"),
             "target": {

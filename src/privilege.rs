@@ -25,6 +25,9 @@ fn step<T>(what: impl FnOnce() -> String, hint: &'static str, r: std::io::Result
 }
 
 const NEEDS_SETUID: &str = " (roothooks runs as uid 0 but lacks CAP_SETUID/CAP_SETGID; add them to the container)";
+const SETGROUPS_DENIED: &str = " (this user namespace denies setgroups: /proc/self/setgroups says 'deny', \
+     so no supplementary groups can be set; start roothooks in a namespace whose setgroups is 'allow', \
+     or without a user namespace)";
 const NEEDS_SETPCAP: &str = " (roothooks runs as uid 0 but lacks CAP_SETPCAP; add it to the container's capabilities)";
 
 /// Become the target for good. Only the real kernel can say whether this worked; see [`verify`].
@@ -34,9 +37,10 @@ pub fn drop_to(sys: &mut impl Syscall, spec: &DropSpec) -> Result<()> {
     if !spec.allow_escalation {
         step(|| "empty the capability bounding set".into(), NEEDS_SETPCAP, sys.clear_bounding())?;
     }
+    let groups_hint = if crate::system::setgroups_denied() { SETGROUPS_DENIED } else { NEEDS_SETUID };
     step(
         || format!("set supplementary groups to {:?}", raw_gids(&spec.groups)),
-        NEEDS_SETUID,
+        groups_hint,
         sys.set_groups(&spec.groups),
     )?;
     step(|| format!("change gid to {}", spec.gid), NEEDS_SETUID, sys.set_resgid(spec.gid))?;
@@ -123,8 +127,11 @@ fn capability_differences(creds: &Credentials, allow_escalation: bool, bounding_
 pub fn verify(sys: &mut impl Syscall, spec: &DropSpec) -> Result<Credentials> {
     let creds = sys.credentials().map_err(|e| Error::Verify(format!("cannot read credentials: {e}")))?;
     let mut wrong = differences(&creds, spec);
-    if !spec.uid.is_root() && spec.gid.as_raw() != 0 && sys.can_regain_root() {
-        wrong.push("setuid(0) or setgid(0) succeeded".into());
+    if !spec.uid.is_root() && spec.gid.as_raw() != 0 {
+        let regained = sys.try_regain_root();
+        if regained.uid || regained.gid {
+            wrong.push("setuid(0) or setgid(0) succeeded".into());
+        }
     }
     if wrong.is_empty() {
         Ok(creds)
@@ -134,16 +141,51 @@ pub fn verify(sys: &mut impl Syscall, spec: &DropSpec) -> Result<Credentials> {
 }
 
 /// The unprivileged counterpart of [`verify`].
+///
+/// A start that is already non-root with gid 0 (OpenShift's arbitrary uid, `docker run --user 1010`)
+/// cannot leave gid 0 without CAP_SETGID, and `setgid(0)` succeeds for it without meaning anything:
+/// there, what must hold is no capability, no_new_privs, and that `setuid(0)` fails.
 pub fn verify_unprivileged(sys: &mut impl Syscall, allow_escalation: bool) -> Result<Credentials> {
     let creds = sys.credentials().map_err(|e| Error::Verify(format!("cannot read credentials: {e}")))?;
     let mut wrong = capability_differences(&creds, allow_escalation, true);
-    if !creds.uids.iter().any(|u| u.is_root()) && sys.can_regain_root() {
-        wrong.push("setuid(0) or setgid(0) succeeded".into());
+    if !creds.uids.iter().any(|u| u.is_root()) {
+        let already_gid_0 = creds.gids.iter().all(|g| g.as_raw() == 0);
+        let regained = sys.try_regain_root();
+        if regained.uid || (regained.gid && !already_gid_0) {
+            wrong.push("setuid(0) or setgid(0) succeeded".into());
+        }
     }
     if wrong.is_empty() {
         Ok(creds)
     } else {
         Err(Error::Verify(wrong.join("; ")))
+    }
+}
+
+/// Leave root's session keyring for a new, empty one of the user's, and check that root's is no longer
+/// reachable. The session keyring survives setuid and exec, and its keys grant their possessor rights
+/// whatever the uid: a key root added (a mount's credentials) would otherwise be the user's to read.
+/// Where keyrings cannot be reached at all (no kernel support, a runtime's seccomp profile), nothing is
+/// inherited either.
+pub fn leave_session_keyring() -> Result<()> {
+    use crate::system::{join_new_session_keyring, session_keyring};
+    let before = session_keyring().ok();
+    let joined = join_new_session_keyring();
+    match session_keyring() {
+        Err(e) => {
+            debug!(error = %e, "no session keyring reachable");
+            Ok(())
+        }
+        Ok(now) if before != Some(now) => {
+            debug!(keyring = now, "joined a new, empty session keyring");
+            Ok(())
+        }
+        Ok(_) => Err(Error::Verify(format!(
+            "the command would keep root's session keyring: {}",
+            joined
+                .err()
+                .map_or("joining a new one did not change it".into(), |e| format!("cannot join a new one: {e}"))
+        ))),
     }
 }
 
@@ -239,9 +281,10 @@ pub(crate) mod fake {
         fn credentials(&self) -> io::Result<Credentials> {
             Ok(self.creds.clone().expect("credentials set"))
         }
-        fn can_regain_root(&mut self) -> bool {
-            self.calls.push("can_regain_root".into());
-            self.regain_root
+        fn try_regain_root(&mut self) -> crate::system::Regained {
+            self.calls.push("try_regain_root".into());
+            let gid = self.regain_root || self.creds.as_ref().is_some_and(|c| c.gids.iter().all(|g| g.as_raw() == 0));
+            crate::system::Regained { uid: self.regain_root, gid }
         }
     }
 }
@@ -278,7 +321,7 @@ mod tests {
             ]
         );
         verify(&mut sys, &spec()).unwrap();
-        assert_eq!(sys.calls.last().unwrap(), "can_regain_root");
+        assert_eq!(sys.calls.last().unwrap(), "try_regain_root");
     }
 
     #[test]
@@ -329,6 +372,19 @@ mod tests {
         let mut sys = Recorder { regain_root: true, ..Recorder::root() };
         drop_to(&mut sys, &spec()).unwrap();
         assert!(verify(&mut sys, &spec()).unwrap_err().to_string().contains("setuid(0)"));
+    }
+
+    #[test]
+    fn an_unprivileged_start_with_gid_0_keeps_it_but_nothing_else() {
+        let mut sys = Recorder { fail_on: Some("clear_bounding"), ..Recorder::root() };
+        sys.creds.as_mut().unwrap().uids = [Uid::from_raw(1010); 4];
+        drop_unprivileged(&mut sys, false).unwrap();
+        // setgid(0) "succeeds" for a process already at gid 0: that is not a way back
+        verify_unprivileged(&mut sys, false).unwrap();
+        // but a non-zero gid that can become 0, or a uid that can, is
+        sys.creds.as_mut().unwrap().gids = [Gid::from_raw(1010); 4];
+        sys.regain_root = true;
+        assert!(verify_unprivileged(&mut sys, false).unwrap_err().to_string().contains("setuid(0)"));
     }
 
     #[test]

@@ -34,8 +34,13 @@ pub const KILL_GRACE: Duration = Duration::from_secs(2);
 /// The longest line relayed as one log event; longer ones are cut into pieces of this size, so memory
 /// stays bounded whatever a hook prints.
 pub const MAX_LINE: usize = 64 * 1024;
+/// Reads of one stream before the event loop looks at its clock and signals again.
+const PUMP_READS: usize = 16;
 /// After a hook exits, how long to wait for the rest of its output before giving the pipe up.
 const DRAIN_IDLE: Duration = Duration::from_millis(50);
+/// After a hook exits, how long output that keeps coming (from something it left running) is still
+/// relayed: without a bound, a chatty daemon would hold the start forever.
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 const TERMINATION: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT];
 
@@ -158,10 +163,16 @@ impl Stream {
         self.pipe.as_ref().map(|p| p.as_fd())
     }
 
-    /// Relay what can be read now.
+    /// Relay what can be read now, up to [`PUMP_READS`] reads, so that a writer that never pauses
+    /// cannot keep the loop from its clock and signals.
     fn pump(&mut self, hook: &str, buf: &mut [u8]) {
         let mut relay = Relay::default();
+        let mut reads = 0;
         while let Some(pipe) = self.pipe.as_mut() {
+            reads += 1;
+            if reads > PUMP_READS {
+                break;
+            }
             match pipe.read(buf) {
                 Ok(0) => {
                     relay.flush();
@@ -215,7 +226,7 @@ impl Runner {
     pub fn run_all(
         &mut self,
         hooks: &[&Hook],
-        env: &[(String, String)],
+        env: &[(std::ffi::OsString, std::ffi::OsString)],
         timeout: Option<Duration>,
         policy: FailurePolicy,
         results: &mut Vec<HookResult>,
@@ -406,20 +417,31 @@ impl Runner {
     }
 
     /// The hook has exited; take what output is still coming, but do not wait on a daemon it left
-    /// holding the pipe.
+    /// holding the pipe: not once it falls silent, and not beyond [`DRAIN_LIMIT`] if it never does.
     fn drain(&mut self, name: &str, stdout: &mut Stream, stderr: &mut Stream) -> Result<()> {
+        let until = Instant::now() + DRAIN_LIMIT;
         loop {
             stdout.pump(name, &mut self.buf);
             stderr.pump(name, &mut self.buf);
             if stdout.pipe.is_none() && stderr.pipe.is_none() {
                 return Ok(());
             }
-            let ready = self.wait(&[stdout.fd(), stderr.fd()], Some(DRAIN_IDLE))?;
+            let left = until.saturating_duration_since(Instant::now());
+            let ready = if left.is_zero() {
+                [false; 3]
+            } else {
+                self.wait(&[stdout.fd(), stderr.fd()], Some(left.min(DRAIN_IDLE)))?
+            };
             if !ready[1] && !ready[2] {
+                let how = if left.is_zero() {
+                    format!("still writes to its output {} s after it exited", DRAIN_LIMIT.as_secs())
+                } else {
+                    "still holds its output open".to_string()
+                };
                 info!(
                     hook = name,
-                    "{name}: exited, but something it started still holds its output open; no longer relaying it \
-                     (redirect a daemon's output, e.g. `mydaemon >/var/log/mydaemon.log 2>&1 &`)"
+                    "{name}: exited, but something it started {how}; no longer relaying it (redirect a daemon's \
+                     output, e.g. `mydaemon >/var/log/mydaemon.log 2>&1 &`)"
                 );
                 stdout.close(name);
                 stderr.close(name);

@@ -82,8 +82,15 @@ pub trait Syscall {
     fn set_no_new_privs(&mut self) -> io::Result<()>;
     /// Read back what the kernel now says about this process.
     fn credentials(&self) -> io::Result<Credentials>;
-    /// Try to become uid 0 and gid 0 again; `true` means at least one attempt succeeded (a failure).
-    fn can_regain_root(&mut self) -> bool;
+    /// Try to become uid 0, then gid 0, again; each `true` is an attempt that succeeded.
+    fn try_regain_root(&mut self) -> Regained;
+}
+
+/// What [`Syscall::try_regain_root`] got back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Regained {
+    pub uid: bool,
+    pub gid: bool,
 }
 
 /// The real kernel.
@@ -172,18 +179,71 @@ fn proc_status_caps() -> Option<(u64, u64)> {
     Some((mask("CapAmb:")?, mask("CapBnd:")?))
 }
 
-/// Who this process is, without the cost of reading its capabilities: real and effective uid and the
-/// supplementary groups.
+/// Who this process is, without the cost of reading its capabilities: real and effective uid, the
+/// supplementary groups, and where it was started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Started {
     pub real: Uid,
     pub effective: Uid,
     pub groups: Vec<Gid>,
+    /// the working directory it was started in, as the kernel names it (`None`: deleted, or out of
+    /// reach)
+    pub cwd: Option<std::path::PathBuf>,
+    /// the kernel started it in secure mode (AT_SECURE): setuid, setgid or with file capabilities
+    pub secure_mode: bool,
 }
 
 pub fn started() -> io::Result<Started> {
     let uids = nix::unistd::getresuid()?;
-    Ok(Started { real: uids.real, effective: uids.effective, groups: nix::unistd::getgroups()? })
+    // SAFETY: getauxval only reads the auxiliary vector the kernel passed; an absent entry is 0.
+    let secure_mode = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    Ok(Started {
+        real: uids.real,
+        effective: uids.effective,
+        groups: nix::unistd::getgroups()?,
+        cwd: std::env::current_dir().ok(),
+        secure_mode,
+    })
+}
+
+/// Leave whatever directory this process is in for `/`, so that nothing root does afterwards (a hook
+/// importing from its working directory) can depend on a directory a user may own.
+pub fn enter_root_dir() -> io::Result<()> {
+    std::env::set_current_dir("/")
+}
+
+/// Whether this user namespace forbids setgroups (`/proc/self/setgroups` says `deny`): then no drop
+/// can set the supplementary groups, whatever capabilities roothooks holds.
+pub fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
+// keyctl(2) operations and special ids; not in the libc crate.
+const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+
+/// The id of this process's session keyring, without creating one.
+pub fn session_keyring() -> io::Result<i64> {
+    // SAFETY: KEYCTL_GET_KEYRING_ID takes two integer arguments; 0 asks not to create a keyring.
+    let id = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0) };
+    if id == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(id)
+    }
+}
+
+/// Join a new, empty, anonymous session keyring, owned by whoever this process now is, leaving the
+/// one inherited from the starter (root's keys) behind. Returns its id.
+pub fn join_new_session_keyring() -> io::Result<i64> {
+    // SAFETY: a null name asks for a new anonymous keyring; no memory is passed.
+    let id = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, std::ptr::null::<libc::c_char>()) };
+    if id == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(id)
+    }
 }
 
 fn fsuid() -> Uid {
@@ -256,17 +316,18 @@ impl Syscall for Kernel {
         })
     }
 
-    fn can_regain_root(&mut self) -> bool {
-        let root_uid = nix::unistd::setuid(Uid::from_raw(0)).is_ok();
-        let root_gid = nix::unistd::setgid(Gid::from_raw(0)).is_ok();
-        root_uid || root_gid
+    fn try_regain_root(&mut self) -> Regained {
+        let uid = nix::unistd::setuid(Uid::from_raw(0)).is_ok();
+        let gid = nix::unistd::setgid(Gid::from_raw(0)).is_ok();
+        Regained { uid, gid }
     }
 }
 
 /// What std's runtime start-up would do that roothooks needs, without the rest of it (see main.rs):
 /// open /dev/null on any of descriptors 0, 1 and 2 that is closed, so that nothing opened later (the
 /// log copy, a hook's pipe) can land there and be written to as if it were stdout or stderr; and ignore
-/// SIGPIPE, so a log reader that went away is an error on a write, not the end of the start.
+/// SIGPIPE, so a log reader that went away is an error on a write, not the end of the start. Also puts
+/// back the one disposition the hook runner relies on, SIGCHLD's.
 pub fn prepare_process() -> io::Result<()> {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
     // SAFETY: fds is a valid array of 3 pollfd for the kernel to fill in; timeout 0 does not block.
@@ -283,6 +344,9 @@ pub fn prepare_process() -> io::Result<()> {
     if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
         return Err(io::Error::last_os_error());
     }
+    // A launcher may start us with SIGCHLD ignored, which makes the kernel reap hooks by itself: their
+    // exit would never be seen, and a finished hook would look like a hung one.
+    check(set_default(libc::SIGCHLD) as libc::c_int)?;
     Ok(())
 }
 
@@ -427,17 +491,13 @@ pub struct Spawned {
 }
 
 impl Spawner {
-    /// Every hook gets `env`: this process's environment, with `env`'s variables added or replaced.
-    pub fn new(env: &[(String, String)]) -> io::Result<Spawner> {
+    /// Every hook gets exactly `env`.
+    pub fn new(env: &[(std::ffi::OsString, std::ffi::OsString)]) -> io::Result<Spawner> {
         use std::os::unix::ffi::OsStrExt;
-        let mut vars: Vec<CString> = Vec::new();
-        let replaced = |name: &[u8]| env.iter().any(|(k, _)| k.as_bytes() == name);
-        for (name, value) in std::env::vars_os().filter(|(k, _)| !replaced(k.as_bytes())) {
-            vars.push(c_pair(name.as_bytes(), value.as_bytes())?);
-        }
-        for (name, value) in env {
-            vars.push(c_pair(name.as_bytes(), value.as_bytes())?);
-        }
+        let vars = env
+            .iter()
+            .map(|(name, value)| c_pair(name.as_bytes(), value.as_bytes()))
+            .collect::<io::Result<Vec<_>>>()?;
         let mut envp: Vec<*const libc::c_char> = vars.iter().map(|v| v.as_ptr()).collect();
         envp.push(std::ptr::null());
         let dev_null = std::fs::File::open("/dev/null")?.into();

@@ -5,6 +5,7 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
@@ -334,27 +335,49 @@ fn started_without_root_it_still_starts_the_command_with_nothing_to_regain() {
 }
 
 #[test]
-fn installed_setuid_it_refuses_to_run_anything() {
+fn installed_setuid_setgid_or_with_file_capabilities_it_refuses_to_run_anything() {
     if !need_root() {
         return;
     }
-    let dir = scratch("rh-setuid-install");
-    let copy = dir.path().join("roothooks");
-    std::fs::copy(BIN, &copy).unwrap();
-    set_mode(&copy, 0o4755);
-    let marker = dir.path().join("ran");
-    let uid = free_id().to_string();
-    // a user running it: real uid theirs, effective uid root
-    let out = Command::new("setpriv")
-        .args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--"])
-        .arg(&copy)
-        .args(["--uid", &uid, "--log-file", "none", "--", "touch"])
-        .arg(&marker)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains(&format!("installed setuid (real uid {uid}, effective uid 0)")), "{}", stderr(&out));
-    assert!(!marker.exists());
+    if Command::new("setcap").arg("-v").output().is_err() {
+        skip("needs setcap (Debian's libcap2-bin)");
+        return;
+    }
+    let uid = free_id();
+    let other_gid = free_id();
+    // Each install makes the kernel start it in secure mode (AT_SECURE) for a user: setuid root, setgid
+    // to a group that user is not in, a file capability. Only the first changes the effective uid.
+    type Install<'a> = &'a dyn Fn(&Path);
+    let installs: [(&str, Install); 3] = [
+        ("setuid", &|p| set_mode(p, 0o4755)),
+        ("setgid", &|p| {
+            nix::unistd::chown(p, None, Some(nix::unistd::Gid::from_raw(other_gid))).unwrap();
+            set_mode(p, 0o2755);
+        }),
+        ("file capability", &|p| {
+            let out = Command::new("setcap").arg("cap_net_bind_service=ep").arg(p).output().unwrap();
+            assert!(out.status.success(), "setcap: {}", stderr(&out));
+        }),
+    ];
+    for (how, install) in installs {
+        let dir = scratch("rh-secure-install");
+        let copy = dir.path().join("roothooks");
+        std::fs::copy(BIN, &copy).unwrap();
+        install(&copy);
+        let marker = dir.path().join("ran");
+        let out = Command::new("setpriv")
+            .args(["--reuid", &uid.to_string(), "--regid", &uid.to_string(), "--clear-groups", "--"])
+            .arg(&copy)
+            .args(["--uid", &uid.to_string(), "--log-file", "none", "--", "touch"])
+            .arg(&marker)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{how}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("started setuid, setgid or with file capabilities"), "{how}: {err}");
+        assert!(err.contains(&format!("real uid {uid}")), "{how}: {err}");
+        assert!(!marker.exists(), "{how}: the command ran");
+    }
 }
 
 #[test]

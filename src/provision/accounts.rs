@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use nix::libc;
 
 use crate::system::{Gid, PasswdLock, Uid};
+use crate::trust::{self, Stale};
 use crate::userdb;
 
 /// The entries to add.
@@ -236,6 +237,11 @@ pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<Outcome, String> {
     Ok(Outcome::Added { passwd: edit.passwd.is_some(), group: edit.group.is_some() })
 }
 
+/// The first line of every file `--nss-dir` writes. glibc, musl, busybox and Go all skip `#` lines in
+/// these files; roothooks replaces a file in the directory only if it starts with this line, so it
+/// never removes one it did not write.
+pub const NSS_MARKER: &[u8] = b"# written by roothooks --nss-dir";
+
 /// Write complete `passwd` and `group` files (those of `etc` plus the account) into `dir`.
 pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&NewAccount>) -> Result<Outcome, String> {
     let read = |p: &Path| fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
@@ -246,10 +252,14 @@ pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&NewAccount>) -> Re
     };
     for (name, content) in [("passwd", edit.passwd.unwrap_or(passwd)), ("group", edit.group.unwrap_or(group))] {
         let path = dir.join(name);
-        // The directory is usually a volume shared with a container that has not started yet; it is
-        // not required to be root-owned, but nothing planted in it is followed or written through.
-        let mut file = crate::outputs::create_fresh_in(&path, None, 0o644, false)?;
-        file.write_all(content.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        // Usually a volume shared with a container that has not started yet: the directory must pass
+        // the trust rule all the same, and nothing planted in it is followed, written through or removed.
+        let mut file = trust::create_fresh(&path, None, 0o644, Stale::Marked(NSS_MARKER))?;
+        let head = format!(" from {}; replaced at each start\n", etc.join(name).display());
+        [NSS_MARKER, head.as_bytes(), content.as_bytes()]
+            .iter()
+            .try_for_each(|part| file.write_all(part))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(Outcome::Written { dir: dir.to_path_buf() })
 }

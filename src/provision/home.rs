@@ -2,9 +2,10 @@
 //! from /etc/skel; an existing one is left exactly as it is.
 //!
 //! Root works here on trees users can write to (a shared NFS volume), so everything is done relative
-//! to directory descriptors opened with `O_NOFOLLOW`: no symlink is followed, nothing is chowned or
-//! written through one. The directory above the home must pass the trust rule (root-owned, not
-//! writable by others unless sticky), or a user could swap it for a symlink between check and use. The
+//! to directory descriptors: the directory above the home is walked as written by [`crate::trust`] and
+//! must pass its rule (or a user could swap a part of the way for a symlink), the home is made in
+//! that directory's descriptor, and no symlink is followed, nothing chowned or written through one.
+//! The skel, read as root, is walked and judged the same way, and so is every directory inside it. The
 //! new home stays root's and 0700 while it is filled, and is handed to the user last.
 
 use std::fs::{self, File};
@@ -13,11 +14,12 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use nix::fcntl::{openat, OFlag};
-use nix::sys::stat::{fchmod, mkdirat, Mode};
+use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
+use nix::sys::stat::{fchmod, fstatat, mkdirat, Mode, SFlag};
 use nix::unistd::fchown;
 
 use crate::system::{Gid, Uid};
+use crate::trust::{self, Last};
 
 /// What `--create-home` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,42 +37,42 @@ fn open_dir(dir: impl AsFd, name: &Path) -> nix::Result<OwnedFd> {
 
 /// Create `home` for `uid:gid` from `skel`, or leave it be if it exists.
 pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<Outcome, String> {
-    if !home.is_absolute() || home == Path::new("/") {
+    if !home.is_absolute() || home.parent().is_none() {
         return Err(format!("home '{}' is not an absolute path below /; give --home", home.display()));
     }
-    match fs::symlink_metadata(home) {
-        Ok(meta) if meta.file_type().is_symlink() => {
-            return Err(format!("{} is a symbolic link (planted?); not creating a home through it", home.display()))
-        }
-        Ok(meta) if meta.is_dir() => return Ok(Outcome::Existing),
-        Ok(_) => return Err(format!("{} exists and is not a directory", home.display())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", home.display())),
-    }
-    let parent = home.parent().unwrap_or(Path::new("/"));
-    let name = Path::new(home.file_name().ok_or_else(|| format!("{} names no directory", home.display()))?);
-    let canonical = fs::canonicalize(parent).map_err(|e| format!("parent {} of the home: {e}", parent.display()))?;
-    if let Some(reason) = crate::hooks::untrusted_dir_chain(&canonical) {
+    let (Some(parent), Some(name)) = (home.parent(), home.file_name()) else {
+        return Err(format!("{} names no directory", home.display()));
+    };
+    let name = Path::new(name);
+    let parent = trust::walk(parent, Last::CreateIn).map_err(|e| format!("parent of the home: {e}"))?;
+    if let Some(reason) = &parent.untrusted {
         return Err(format!("{reason}; a user could redirect the home, not creating {}", home.display()));
     }
-    let parent_fd =
-        open_dir(nix::fcntl::AT_FDCWD, &canonical).map_err(|e| format!("cannot open {}: {e}", canonical.display()))?;
-    mkdirat(&parent_fd, name, Mode::from_bits_truncate(0o700))
-        .map_err(|e| format!("cannot create {}: {e}", home.display()))?;
-    let home_fd = open_dir(&parent_fd, name).map_err(|e| format!("cannot open the new {}: {e}", home.display()))?;
-    let mut refused = Vec::new();
-    // Root reads the skel and gives copies to the user: a skel a user could change could hand them
-    // anything root can read.
-    let skel_trusted = match fs::canonicalize(skel).ok().and_then(|s| crate::hooks::untrusted_dir_chain(&s)) {
-        Some(reason) => {
-            refused.push(format!("everything: {} is not trusted ({reason})", skel.display()));
-            false
+    match fstatat(&parent.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() => {
+            return Err(format!("{} is a symbolic link (planted?); not creating a home through it", home.display()))
         }
-        None => true,
-    };
-    if skel_trusted && skel.is_dir() {
-        copy_tree(skel, &home_fd, uid, gid, Path::new(""), &mut refused)
-            .map_err(|e| format!("cannot fill {} from {}: {e}", home.display(), skel.display()))?;
+        Ok(st) if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFDIR.bits() => return Ok(Outcome::Existing),
+        Ok(_) => return Err(format!("{} exists and is not a directory", home.display())),
+        Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => return Err(format!("{}: {}", home.display(), e.desc())),
+    }
+    mkdirat(&parent.fd, name, Mode::from_bits_truncate(0o700))
+        .map_err(|e| format!("cannot create {}: {e}", home.display()))?;
+    let home_fd = open_dir(&parent.fd, name).map_err(|e| format!("cannot open the new {}: {e}", home.display()))?;
+    let mut refused = Vec::new();
+    // Root reads the skel and gives copies to the user: a skel a user could change, or a path to it
+    // a user could steer, could hand them anything root can read.
+    match trust::walk(skel, Last::Dir) {
+        Ok(w) if !w.is_dir() => {}
+        Ok(w) if w.untrusted.is_some() => {
+            let reason = w.untrusted.unwrap_or_default();
+            refused.push(format!("everything: {} is not trusted ({reason})", skel.display()));
+        }
+        Ok(w) => copy_tree(&w.path, &home_fd, uid, gid, Path::new(""), &mut refused)
+            .map_err(|e| format!("cannot fill {} from {}: {e}", home.display(), skel.display()))?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => refused.push(format!("everything: {e}")),
     }
     fchmod(&home_fd, Mode::from_bits_truncate(0o700)).map_err(|e| format!("cannot chmod {}: {e}", home.display()))?;
     fchown(&home_fd, Some(uid), Some(gid)).map_err(|e| format!("cannot chown {}: {e}", home.display()))?;
@@ -88,6 +90,13 @@ fn copy_tree(from: &Path, to: &OwnedFd, uid: Uid, gid: Gid, rel: &Path, refused:
         if meta.file_type().is_symlink() {
             refused.push(format!("{shown} (a symbolic link)"));
         } else if meta.is_dir() {
+            // the skel itself passed; a directory inside it that someone else could change does not
+            if let Some(reason) =
+                trust::judge_dir(&entry.path(), &fstatat(AT_FDCWD, &entry.path(), AtFlags::AT_SYMLINK_NOFOLLOW)?, false)
+            {
+                refused.push(format!("{shown} ({reason})"));
+                continue;
+            }
             mkdirat(to, name.as_os_str(), Mode::from_bits_truncate(0o700))?;
             let sub = open_dir(to, Path::new(&name))?;
             copy_tree(&entry.path(), &sub, uid, gid, &rel.join(&name), refused)?;
@@ -96,9 +105,9 @@ fn copy_tree(from: &Path, to: &OwnedFd, uid: Uid, gid: Gid, rel: &Path, refused:
         } else if meta.is_file() {
             // O_NOFOLLOW on the source too: skel swapped for a symlink after the check is not read
             let mut source = File::from(openat(
-                nix::fcntl::AT_FDCWD,
+                AT_FDCWD,
                 &entry.path(),
-                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )?);
             if source.metadata()?.ino() != meta.ino() {

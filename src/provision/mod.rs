@@ -92,15 +92,23 @@ pub fn default_shell() -> PathBuf {
 
 /// `$ROOTHOOKS_ENV`: a file in a directory only root can enter, where hooks append `NAME=value` lines
 /// for the command's environment.
+///
+/// The directory is removed when the hooks are done, also when a signal stops them; a roothooks killed
+/// outright (SIGKILL, OOM) cannot, so the name carries its pid (`roothooks-env.PID.XXXXXX`) and each
+/// start first removes those whose process is gone, or is itself (a container restarted as PID 1).
 pub struct HandOff {
     dir: PathBuf,
     pub file: PathBuf,
 }
 
+const HANDOFF_PREFIX: &str = "roothooks-env.";
+
 impl HandOff {
     pub fn create() -> std::io::Result<HandOff> {
-        let base = if Path::new("/run").is_dir() { "/run" } else { "/tmp" };
-        let dir = nix::unistd::mkdtemp(&PathBuf::from(format!("{base}/roothooks.XXXXXX")))?; // mode 0700
+        let base = if Path::new("/run").is_dir() { Path::new("/run") } else { Path::new("/tmp") };
+        remove_stale_handoffs(base);
+        let pid = std::process::id();
+        let dir = nix::unistd::mkdtemp(&base.join(format!("{HANDOFF_PREFIX}{pid}.XXXXXX")))?; // mode 0700
         let file = dir.join("env");
         let created = fs::OpenOptions::new().write(true).create_new(true).open(&file).map(drop);
         if let Err(e) = created {
@@ -128,6 +136,29 @@ impl HandOff {
 impl Drop for HandOff {
     fn drop(&mut self) {
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Remove what killed starts left in `base`: root's own hand-off directories whose pid is gone or is
+/// this process's.
+fn remove_stale_handoffs(base: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = fs::read_dir(base) else { return };
+    let me = std::process::id();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) =
+            name.to_str().and_then(|n| n.strip_prefix(HANDOFF_PREFIX)?.split('.').next()?.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let gone = pid == me
+            || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None) == Err(nix::errno::Errno::ESRCH);
+        let roots = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == 0); // lstat: no symlink
+        if gone && roots {
+            info!("removing {}, left by a roothooks that was killed", entry.path().display());
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -178,11 +209,16 @@ pub fn as_root(plan: &Provision, target: &Target) {
     }
 }
 
-/// Read the `--env-file`s (as root: under systemd they are credentials only root can read).
+/// Read the `--env-file`s (as root: under systemd they are credentials only root can read). The way to
+/// each is walked and judged first, and anything but a regular file is refused unopened, so a user's
+/// symlink cannot make root read someone else's secrets into the command, nor a FIFO stall the start.
 pub fn read_env_files(plan: &Provision) -> Vec<(String, String)> {
     let mut vars = Vec::new();
     for path in &plan.env_files {
-        match fs::read(path) {
+        let mut bytes = Vec::new();
+        let read = crate::trust::open_for_reading(path)
+            .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes).map_err(|e| e.to_string()));
+        match read.map(|_| bytes) {
             Ok(bytes) => {
                 let (found, bad) = env::parse(&String::from_utf8_lossy(&bytes));
                 for line in bad {
@@ -229,6 +265,26 @@ pub fn apply_rlimits(limits: &[Rlimit]) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// Enter again, as the user, the directory roothooks was started in (root left it for `/`), so the
+/// user's own permissions decide whether the command may start there: a working directory inherited
+/// under a directory the user cannot enter gives no access. Failing that, `home`, then `/`, each with a
+/// warning.
+pub fn enter_start_dir(start: Option<&Path>, home: Option<&Path>) {
+    let uid = nix::unistd::getuid();
+    let why = match start.map(|dir| (dir, std::env::set_current_dir(dir))) {
+        Some((_, Ok(()))) => return,
+        Some((dir, Err(e))) => format!("uid {uid} cannot enter {}, where roothooks was started ({e})", dir.display()),
+        None => "the directory roothooks was started in has no name (deleted?)".to_string(),
+    };
+    match home.filter(|h| std::env::set_current_dir(h).is_ok()) {
+        Some(home) => warn!("{why}: starting the command in its HOME, {}", home.display()),
+        None => {
+            let _ = std::env::set_current_dir("/");
+            warn!("{why}, nor its HOME: starting the command in /");
+        }
+    }
 }
 
 /// `--umask` and `--workdir`, applied as the user, so the user's own permissions decide.

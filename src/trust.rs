@@ -1,0 +1,391 @@
+//! Which paths root may rely on, judged as written: the one place the trust rule lives.
+//!
+//! Root reads hooks, skel files and env files, and creates logs, reports, homes and passwd copies, in
+//! trees that users may be able to write to. A path is therefore never resolved first and judged
+//! afterwards: it is walked from `/`, one component at a time, each opened with `O_PATH|O_NOFOLLOW`
+//! relative to the directory before it, and judged as it is met:
+//!
+//! - every directory passed through must be owned by root and not writable by group or others, or be
+//!   a root-owned sticky directory (`/tmp`), in which nobody can rename or replace what root put there;
+//! - a symlink is followed only from a directory that passes that rule, and not at all if it sits in a
+//!   sticky directory and is not root's (systemd-tmpfiles' "unsafe path transition"); its target is
+//!   walked by the same rule;
+//! - the object at the end is judged by what root does with it ([`Last`]).
+//!
+//! This is the rule of sshd's StrictModes and sudo, applied to each step of the way rather than to
+//! where the way ends. The walk itself never writes, never opens anything for reading, and goes on
+//! past a refused step (with `O_PATH`, looking is harmless), so that `--allow-untrusted-hooks` and the
+//! plan can still say where a path leads; callers refuse whatever has a reason.
+//!
+//! [`create_fresh`] is the one way root creates a file for the user: by descriptor, in a directory
+//! the walk judged, never through what already stands at the name.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{openat, readlinkat, OFlag, AT_FDCWD};
+use nix::sys::stat::{fchmod, fstat, fstatat, FileStat, Mode, SFlag};
+use nix::unistd::{fchown, unlinkat, UnlinkatFlags};
+
+use crate::system::{Gid, Uid};
+
+/// Symlinks followed in one walk before giving up, as the kernel's limit.
+const MAX_LINKS: usize = 40;
+
+/// How the object a path ends in is judged, by what root does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Last {
+    /// a directory whose contents root trusts (hooks, skel, PATH): owned by root, not writable by
+    /// group or others, sticky or not
+    Dir,
+    /// a directory root creates something in, by descriptor and with `O_EXCL`: as [`Last::Dir`], or a
+    /// root-owned sticky directory such as /tmp
+    CreateIn,
+    /// a program root runs: owned by root, not writable by group or others
+    File,
+    /// only the way there is judged: a file root reads on the user's behalf
+    Reached,
+}
+
+/// Where a walk ended.
+#[derive(Debug)]
+pub struct Walked {
+    /// the path with every symlink, `.` and `..` resolved: only real directories, as walked
+    pub path: PathBuf,
+    /// the object itself, opened with `O_PATH` (usable as the directory of `*at` calls)
+    pub fd: OwnedFd,
+    pub stat: FileStat,
+    /// the first reason, from `/` on, why someone other than root could have steered the way or
+    /// changed the object; `None` when root may rely on it
+    pub untrusted: Option<String>,
+}
+
+impl Walked {
+    pub fn is_dir(&self) -> bool {
+        kind(&self.stat) == SFlag::S_IFDIR
+    }
+
+    pub fn is_file(&self) -> bool {
+        kind(&self.stat) == SFlag::S_IFREG
+    }
+}
+
+fn kind(stat: &FileStat) -> SFlag {
+    SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits())
+}
+
+const STICKY: u32 = 0o1000;
+
+/// Why the directory `path` may not be passed through, or (`sticky_ok` false) relied on, if it may
+/// not.
+pub fn judge_dir(path: &Path, stat: &FileStat, sticky_ok: bool) -> Option<String> {
+    let p = path.display();
+    if stat.st_uid != 0 {
+        return Some(format!("directory {p} is owned by uid {}, not root (chown root {p})", stat.st_uid));
+    }
+    let mode = stat.st_mode;
+    if sticky_ok && mode & STICKY != 0 {
+        return None;
+    }
+    if mode & 0o020 != 0 {
+        return Some(format!("directory {p} is writable by group {} (chmod g-w {p})", stat.st_gid));
+    }
+    if mode & 0o002 != 0 {
+        return Some(format!("directory {p} is writable by others (chmod o-w {p})"));
+    }
+    None
+}
+
+/// Why the file `path` may not be run as root, if it may not.
+pub fn judge_file(path: &Path, stat: &FileStat) -> Option<String> {
+    let p = path.display();
+    if stat.st_uid != 0 {
+        return Some(format!("it is owned by uid {}, not root (chown root {p})", stat.st_uid));
+    }
+    if stat.st_mode & 0o020 != 0 {
+        return Some(format!("it is writable by group {} (chmod g-w {p})", stat.st_gid));
+    }
+    if stat.st_mode & 0o002 != 0 {
+        return Some(format!("it is writable by others (chmod o-w {p})"));
+    }
+    None
+}
+
+fn open_path(dir: impl AsFd, name: &Path) -> nix::Result<OwnedFd> {
+    openat(dir, name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+}
+
+fn error_at(path: &Path, e: Errno) -> io::Error {
+    let e = io::Error::from(e);
+    io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+}
+
+/// The components still to walk, last first, so a symlink's target can be put in front cheaply.
+fn pending(path: &Path) -> Vec<OsString> {
+    let mut parts: Vec<OsString> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(name) => Some(name.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => None,
+        })
+        .collect();
+    parts.reverse();
+    parts
+}
+
+struct Level {
+    fd: OwnedFd,
+    path: PathBuf,
+    stat: FileStat,
+}
+
+/// Walk the absolute `path` from `/` as written and judge it (see the module doc). An error means the
+/// path does not lead anywhere (a missing component, a loop), with the component named.
+pub fn walk(path: &Path, last: Last) -> io::Result<Walked> {
+    if !path.is_absolute() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not an absolute path", path.display())));
+    }
+    let root = open_path(AT_FDCWD, Path::new("/")).map_err(|e| error_at(Path::new("/"), e))?;
+    let stat = fstat(&root).map_err(|e| error_at(Path::new("/"), e))?;
+    let mut levels = vec![Level { fd: root, path: PathBuf::from("/"), stat }];
+    let mut todo = pending(path);
+    let mut untrusted: Option<String> = None;
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        if name == ".." {
+            if levels.len() > 1 {
+                levels.pop();
+            }
+            continue;
+        }
+        let parent = levels.last().expect("the root level is never popped");
+        let here = parent.path.join(&name);
+        if kind(&parent.stat) != SFlag::S_IFDIR {
+            return Err(error_at(&here, Errno::ENOTDIR));
+        }
+        if untrusted.is_none() {
+            untrusted = judge_dir(&parent.path, &parent.stat, true);
+        }
+        let fd = open_path(&parent.fd, Path::new(&name)).map_err(|e| error_at(&here, e))?;
+        let stat = fstat(&fd).map_err(|e| error_at(&here, e))?;
+        if kind(&stat) != SFlag::S_IFLNK {
+            levels.push(Level { fd, path: here, stat });
+            continue;
+        }
+        links += 1;
+        if links > MAX_LINKS {
+            return Err(error_at(&here, Errno::ELOOP));
+        }
+        // A sticky directory passes only because nobody can replace root's entries in it; anyone can
+        // add their own, so a symlink there leads somewhere only if root made it.
+        if untrusted.is_none() && parent.stat.st_mode & STICKY != 0 && stat.st_uid != 0 {
+            untrusted = Some(format!(
+                "{} is a symbolic link owned by uid {} in the sticky directory {}; not following it",
+                here.display(),
+                stat.st_uid,
+                parent.path.display()
+            ));
+        }
+        let target = readlinkat(&parent.fd, Path::new(&name)).map_err(|e| error_at(&here, e))?;
+        let target = Path::new(&target);
+        if target.is_absolute() {
+            levels.truncate(1);
+        }
+        todo.extend(pending(target));
+    }
+    let end = levels.pop().expect("at least the root level");
+    let verdict = match last {
+        Last::Dir if kind(&end.stat) == SFlag::S_IFDIR => judge_dir(&end.path, &end.stat, false),
+        Last::CreateIn if kind(&end.stat) == SFlag::S_IFDIR => judge_dir(&end.path, &end.stat, true),
+        Last::File if kind(&end.stat) == SFlag::S_IFREG => judge_file(&end.path, &end.stat),
+        _ => None,
+    };
+    Ok(Walked { path: end.path, fd: end.fd, stat: end.stat, untrusted: untrusted.or(verdict) })
+}
+
+/// Open the regular file `path` for reading, as root, for the user's benefit: the way there must pass
+/// the rule, and anything but a regular file (a FIFO, a device) is refused before it is opened.
+pub fn open_for_reading(path: &Path) -> Result<File, String> {
+    let walked = walk(path, Last::Reached).map_err(|e| e.to_string())?;
+    if let Some(reason) = walked.untrusted {
+        return Err(format!("{reason}; a user could redirect it"));
+    }
+    if !walked.is_file() {
+        return Err(format!("{} is not a regular file", walked.path.display()));
+    }
+    // Every directory on the way is root's, so the name still means the object just judged; the
+    // flags make sure of it all the same.
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let fd = openat(AT_FDCWD, &walked.path, flags, Mode::empty()).map_err(|e| error_at(&walked.path, e).to_string())?;
+    let now = fstat(&fd).map_err(|e| error_at(&walked.path, e).to_string())?;
+    if (now.st_dev, now.st_ino) != (walked.stat.st_dev, walked.stat.st_ino) {
+        return Err(format!("{} changed while it was opened", walked.path.display()));
+    }
+    Ok(File::from(fd))
+}
+
+/// What already standing at a name [`create_fresh`] may remove. Anything else stays, and nothing is
+/// written there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    /// a regular file of this uid: the user's copy from an earlier start
+    OwnedBy(Uid),
+    /// a regular root-owned file with one link that starts with these bytes: one roothooks wrote
+    Marked(&'static [u8]),
+}
+
+impl Stale {
+    fn allows(&self, dir: &OwnedFd, name: &Path, stat: &FileStat) -> bool {
+        match *self {
+            Stale::OwnedBy(uid) => stat.st_uid == uid.as_raw(),
+            Stale::Marked(marker) => {
+                let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+                let mut start = vec![0; marker.len()];
+                stat.st_uid == 0
+                    && stat.st_nlink == 1
+                    && openat(dir, name, flags, Mode::empty())
+                        .map(File::from)
+                        .is_ok_and(|mut f| f.read_exact(&mut start).is_ok() && start == marker)
+            }
+        }
+    }
+}
+
+/// Create `path` as a new file, mode `mode`, given to `owner` when there is one, and open it for
+/// writing. The directory is walked first and must pass [`Last::CreateIn`]; a symlink or anything
+/// but a regular file at the name is refused, and a regular file is removed only if `stale` allows
+/// it. The file itself is made with `O_CREAT|O_EXCL|O_NOFOLLOW` in the directory's descriptor.
+pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, mode: u32, stale: Stale) -> Result<File, String> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(format!("{} names no file", path.display()));
+    };
+    let name = Path::new(name);
+    let dir = walk(parent, Last::CreateIn).map_err(|e| format!("directory {e}"))?;
+    if !dir.is_dir() {
+        return Err(format!("{} is not a directory", dir.path.display()));
+    }
+    if let Some(reason) = dir.untrusted {
+        return Err(format!("{reason}; a user could redirect the file"));
+    }
+    let full = dir.path.join(name);
+    match fstatat(&dir.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
+        Ok(st) if kind(&st) == SFlag::S_IFLNK => {
+            return Err(format!("{} is a symbolic link (planted?); remove it", full.display()))
+        }
+        Ok(st) if kind(&st) != SFlag::S_IFREG => {
+            return Err(format!("{} exists and is not a regular file", full.display()))
+        }
+        Ok(st) if !stale.allows(&dir.fd, name, &st) => {
+            return Err(format!(
+                "{} already exists (owned by uid {}) and roothooks did not write it; not replacing it (remove it \
+                 or choose another path)",
+                full.display(),
+                st.st_uid
+            ))
+        }
+        Ok(_) => unlinkat(&dir.fd, name, UnlinkatFlags::NoRemoveDir)
+            .map_err(|e| format!("cannot replace {}: {}", full.display(), e.desc()))?,
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(format!("{}: {}", full.display(), e.desc())),
+    }
+    let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = openat(&dir.fd, name, flags, Mode::from_bits_truncate(0o600))
+        .map_err(|e| format!("cannot create {}: {}", full.display(), e.desc()))?;
+    if let Some((uid, gid)) = owner {
+        fchown(&fd, Some(uid), Some(gid)).map_err(|e| format!("cannot chown {}: {}", full.display(), e.desc()))?;
+    }
+    fchmod(&fd, Mode::from_bits_truncate(mode))
+        .map_err(|e| format!("cannot chmod {}: {}", full.display(), e.desc()))?;
+    Ok(File::from(fd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+
+    fn chmod(path: &Path, mode: u32) {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    #[test]
+    fn system_directories_pass_and_the_walk_resolves_dots_and_links() {
+        let w = walk(Path::new("/usr/./bin/../bin"), Last::Dir).unwrap();
+        assert_eq!(w.path, PathBuf::from("/usr/bin"));
+        assert!(w.is_dir() && w.untrusted.is_none(), "{:?}", w.untrusted);
+        assert!(walk(Path::new("relative"), Last::Dir).is_err());
+        assert_eq!(walk(Path::new("/no/such/dir"), Last::Dir).unwrap_err().kind(), io::ErrorKind::NotFound);
+    }
+
+    fn as_root(test: &str) -> bool {
+        let root = nix::unistd::geteuid().is_root();
+        if !root {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{test} needs root; CI must run it");
+            eprintln!("SKIPPED {test}: needs root (the files must be root's for the rule to pass)");
+        }
+        root
+    }
+
+    #[test]
+    fn a_sticky_directory_passes_on_the_way_but_not_as_the_directory_relied_on() {
+        if !as_root("a_sticky_directory_passes_on_the_way_but_not_as_the_directory_relied_on") {
+            return;
+        }
+        let top = tempfile::tempdir().unwrap();
+        chmod(top.path(), 0o755);
+        let sticky = top.path().join("tmp");
+        std::fs::create_dir_all(sticky.join("root-owned")).unwrap();
+        chmod(&sticky, 0o1777);
+        let why = walk(&sticky, Last::Dir).unwrap().untrusted.unwrap();
+        assert!(why.contains(&format!("directory {} is writable by group", sticky.display())), "{why}");
+        assert_eq!(walk(&sticky, Last::CreateIn).unwrap().untrusted, None);
+        assert_eq!(walk(&sticky.join("root-owned"), Last::Dir).unwrap().untrusted, None);
+        // a symlink someone else put there is not followed, a root-owned one is
+        symlink("root-owned", sticky.join("roots")).unwrap();
+        assert_eq!(walk(&sticky.join("roots"), Last::Dir).unwrap().untrusted, None);
+        symlink("root-owned", sticky.join("theirs")).unwrap();
+        nix::unistd::fchownat(
+            AT_FDCWD,
+            &sticky.join("theirs"),
+            Some(Uid::from_raw(4242)),
+            None,
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .unwrap();
+        let why = walk(&sticky.join("theirs"), Last::Dir).unwrap().untrusted.unwrap();
+        assert!(why.contains("is a symbolic link owned by uid 4242 in the sticky directory"), "{why}");
+    }
+
+    #[test]
+    fn links_are_judged_where_they_stand_and_followed_by_the_same_rule() {
+        if !as_root("links_are_judged_where_they_stand_and_followed_by_the_same_rule") {
+            return;
+        }
+        let top = tempfile::tempdir().unwrap();
+        chmod(top.path(), 0o755);
+        let real = top.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        chmod(&real, 0o755);
+        symlink("real", top.path().join("rel")).unwrap();
+        symlink(&real, top.path().join("abs")).unwrap();
+        for via in ["rel", "abs"] {
+            let w = walk(&top.path().join(via), Last::Dir).unwrap();
+            assert_eq!((w.path.as_path(), w.untrusted), (real.as_path(), None), "{via}");
+        }
+        // a link into a group-writable directory leads somewhere the rule refuses
+        chmod(&real, 0o775);
+        let w = walk(&top.path().join("rel/x/.."), Last::Dir);
+        assert!(w.is_err(), "a missing component is an error");
+        std::fs::create_dir(real.join("x")).unwrap();
+        let why = walk(&top.path().join("rel/x"), Last::Dir).unwrap().untrusted.unwrap();
+        assert!(why.contains(&format!("directory {} is writable by group", real.display())), "{why}");
+        // a loop ends
+        symlink("loop", top.path().join("loop")).unwrap();
+        assert!(walk(&top.path().join("loop"), Last::Dir).is_err());
+    }
+}
