@@ -23,6 +23,8 @@ need capsh libcap2-bin
 need setpriv util-linux
 need useradd passwd
 need getent libc-bin
+need keyctl keyutils
+need unshare util-linux
 need shellcheck shellcheck
 need systemd-analyze systemd
 # runc, busybox-static, a venv with jupyterhub and jupyter-server, configurable-http-proxy

@@ -395,9 +395,11 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
             privilege::drop_unprivileged(&mut kernel, plan.allow_escalation)?;
             let creds = privilege::verify_unprivileged(&mut kernel, plan.allow_escalation)?;
             if creds.gids.iter().all(|g| g.as_raw() == 0) {
+                let and_group = if creds.groups.iter().any(|g| g.as_raw() == 0) { " and group 0" } else { "" };
                 info!(
-                    "started as uid {uid} with gid 0 (OpenShift, docker run --user): gid 0 is kept, since a process \
-                     without CAP_SETGID cannot leave it; no capability, no_new_privs and setuid(0) failing verified"
+                    "started as uid {uid} with gid 0 (OpenShift, docker run --user): gid 0{and_group} kept, since a \
+                     process without CAP_SETGID cannot leave them; no capability, no_new_privs and setuid(0) \
+                     failing verified"
                 );
             }
             // Already the target: its HOME and names still replace whatever the runtime set (often

@@ -433,7 +433,7 @@ impl Runner {
                 self.wait(&[stdout.fd(), stderr.fd()], Some(left.min(DRAIN_IDLE)))?
             };
             if !ready[1] && !ready[2] {
-                let how = if left.is_zero() {
+                let how = if Instant::now() >= until {
                     format!("still writes to its output {} s after it exited", DRAIN_LIMIT.as_secs())
                 } else {
                     "still holds its output open".to_string()
