@@ -21,8 +21,13 @@ all five capability sets (effective, permitted, inheritable, ambient and boundin
 so that no setuid binary can give root back. It verifies the drop and execs COMMAND in its own place \
 (same PID). If the drop cannot be verified, COMMAND is not started.
 
+Hooks run in /, with root's HOME, USER and LOGNAME, without variables that make interpreters load \
+files (BASH_ENV, PYTHONPATH, LD_*, ...; see the README) and with a PATH of directories only root can \
+change. Every path root relies on (hooks, log, report, home, skel, env files, nss dir) is walked from / \
+as written: a directory or symlink a user could change refuses it.
+
 Started without root, it runs no hooks, clears what an unprivileged process can (ambient capabilities, \
-no_new_privs) and execs COMMAND as it is.
+no_new_privs) and execs COMMAND as it is; a start with gid 0 (OpenShift) keeps the gid it cannot leave.
 
 Identity: flags win over the environment. The first of these layers that names any of user, uid or gid \
 decides all three: (1) --user/--uid/--gid, (2) ROOTHOOKS_USER/ROOTHOOKS_UID/ROOTHOOKS_GID, \
@@ -135,26 +140,29 @@ pub struct Args {
     /// Write complete passwd and group files (the image's plus the new account) here, not to /etc
     ///
     /// For an initContainer whose main container mounts them over its own. Implies --ensure-account.
-    /// Example: --nss-dir /nss
+    /// DIR must be root's and writable by no one else (or sticky); only files roothooks wrote there are
+    /// replaced. Example: --nss-dir /nss
     #[arg(long, value_name = "DIR", env = "ROOTHOOKS_NSS_DIR")]
     pub nss_dir: Option<PathBuf>,
 
     /// Create the user's home if missing: owned by the user, mode 0700, filled from /etc/skel
     ///
-    /// An existing home is left as it is; symlinks are never followed. Example: --create-home
+    /// An existing home is left as it is; symlinks are never followed, and the directory above it must
+    /// be one no user can change. Example: --create-home
     #[arg(long, env = "ROOTHOOKS_CREATE_HOME")]
     pub create_home: bool,
 
     /// Template directory copied into a home that --create-home makes
     ///
-    /// Symlinks and special files in it are not copied. Example: --skel /srv/skel
+    /// It and every directory in it must be root's and writable by no one else, or nothing is copied;
+    /// symlinks and special files in it are not copied. Example: --skel /srv/skel
     #[arg(long, value_name = "DIR", default_value = "/etc/skel")]
     pub skel: PathBuf,
 
     /// Add NAME=value lines from this file to the command's environment (repeatable)
     ///
-    /// Read as root, the way systemd's EnvironmentFile= reads them. Example:
-    /// --env-file "$CREDENTIALS_DIRECTORY/envfile"
+    /// Read as root, the way systemd's EnvironmentFile= reads them; must be a regular file reached
+    /// through directories no user can change. Example: --env-file "$CREDENTIALS_DIRECTORY/envfile"
     #[arg(long, value_name = "PATH")]
     pub env_file: Vec<PathBuf>,
 
@@ -193,19 +201,22 @@ pub struct Args {
     /// Directory whose executable files run as root, in byte order of their names
     ///
     /// [default: $REPO_DIR/roothooks.d when REPO_DIR is set (repo2docker), else /etc/roothooks.d]
-    /// A missing directory is logged and the command still starts. Example: --hooks-dir /srv/roothooks.d
+    /// It, every directory and symlink on the way to it, and each hook must be root's and writable by no
+    /// one else. A missing directory is logged and the command still starts. Example: --hooks-dir
+    /// /srv/roothooks.d
     #[arg(long, value_name = "DIR", env = "ROOTHOOKS_HOOKS_DIR")]
     pub hooks_dir: Option<PathBuf>,
 
     /// Seconds a hook may run before its whole process group is stopped; 0 for no limit
     ///
-    /// SIGTERM first, SIGKILL 2 s later. Example: --hook-timeout 120
+    /// SIGTERM first, SIGKILL 2 s later. At least 0.001. Example: --hook-timeout 120
     #[arg(long, value_name = "SECS", env = "ROOTHOOKS_HOOK_TIMEOUT", default_value = "60", value_parser = parse_timeout, allow_hyphen_values = true)]
     pub hook_timeout: Duration,
 
     /// What a failing hook does: continue (log it, start the command) or abort (exit 1, start nothing)
     ///
-    /// Example: --on-hook-failure abort
+    /// Under abort, a hook the trust rule refused and a given hooks directory that cannot be used are
+    /// failures too. Example: --on-hook-failure abort
     #[arg(long, value_name = "POLICY", env = "ROOTHOOKS_ON_HOOK_FAILURE", default_value = "continue")]
     pub on_hook_failure: FailurePolicy,
 
@@ -219,13 +230,15 @@ pub struct Args {
     /// Copy of roothooks' log, readable by the user; "none" to turn it off
     ///
     /// [default: /tmp/roothooks-UID.log] Created anew on each start, owned by the user, never through a
-    /// symlink. Example: --log-file /var/log/roothooks.log
+    /// symlink; an existing file is replaced only if it is the user's. Example: --log-file
+    /// /var/log/roothooks.log
     #[arg(long, value_name = "PATH", env = "ROOTHOOKS_LOG_FILE")]
     pub log_file: Option<PathBuf>,
 
     /// Write a JSON report (identity, each hook's outcome, final privileges) here before the exec
     ///
-    /// Example: --report /tmp/roothooks-report.json
+    /// Created like the log copy: an existing file is replaced only if it is the user's. Example:
+    /// --report /tmp/roothooks-report.json
     #[arg(long, value_name = "PATH", env = "ROOTHOOKS_REPORT")]
     pub report: Option<PathBuf>,
 

@@ -2,7 +2,8 @@
 //!
 //! The data path is the layout: arguments (`cli`) → a resolved plan (`identity` over `userdb`, `hooks`, `plan`) →
 //! hooks run as root (`runner`) → built-in provisioning (`provision`) → privileges dropped and
-//! verified (`privilege`, over the kernel layer `system`) → exec (`exec`). `log` and `outputs` are what the operator and the user get to read.
+//! verified (`privilege`, over the kernel layer `system`) → exec (`exec`). `trust` judges every path root relies on
+//! and creates every file root makes for the user. `log` and `outputs` are what the operator and the user get to read.
 
 pub mod cli;
 pub mod error;

@@ -144,12 +144,14 @@ fn the_zero_to_jupyterhub_configs_parse_and_say_what_they_claim() {
     let init = &split["singleuser"]["initContainers"][0];
     let command: Vec<&str> = init["command"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(command.contains(&"--no-exec") && command.contains(&"--nss-dir=/nss"), "{command:?}");
+    // the emptyDir is 0777 when made; --nss-dir needs a directory only root can change
+    assert_eq!(command[..4], ["sh", "-c", "chmod 0755 /nss && exec \"$0\" \"$@\"", "roothooks"], "{command:?}");
     assert_eq!(init["securityContext"]["runAsUser"], 0);
     assert_eq!(split["singleuser"]["allowPrivilegeEscalation"], false);
     let main = &split["hub"]["config"]["KubeSpawner"]["container_security_context"];
     assert_eq!((main["runAsUser"].as_u64(), main["allowPrivilegeEscalation"].as_bool()), (Some(1000), Some(false)));
     // every flag the examples pass is one roothooks knows
-    for arg in command.iter().skip(1).chain(["--uid", "--gid"].iter()) {
+    for arg in command.iter().skip(4).chain(["--uid", "--gid"].iter()) {
         let flag = arg.split('=').next().unwrap();
         let out = run(roothooks().arg(flag).arg("--help"));
         assert!(!stderr(&out).contains("unexpected argument"), "{flag}: {}", stderr(&out));
