@@ -21,7 +21,7 @@ all five capability sets (effective, permitted, inheritable, ambient and boundin
 so that no setuid binary can give root back. It verifies the drop and execs COMMAND in its own place \
 (same PID). If the drop cannot be verified, COMMAND is not started.
 
-Hooks run in /, with root's HOME, USER and LOGNAME, without variables that make interpreters load \
+Hooks run in /, with root's HOME, USER, LOGNAME and SHELL, without variables that make interpreters load \
 files (BASH_ENV, PYTHONPATH, LD_*, ...; see the README) and with a PATH of directories only root can \
 change. Every path root relies on (hooks, log, report, home, skel, env files, nss dir) is walked from / \
 as written: a directory or symlink a user could change refuses it.

@@ -235,9 +235,11 @@ fn run_hooks(plan: &Plan, results: &mut Vec<HookResult>, handed_over: &mut Vec<(
             None
         }
     };
-    let root = UserDb::system().user_by_uid(nix::unistd::Uid::from_raw(0)).ok().flatten();
-    let (root_home, root_name) = root.map_or((PathBuf::from("/root"), "root".into()), |a| (a.dir, a.name));
-    let env = provision::env::for_hooks(std::env::vars_os(), &root_home, &root_name, &extra);
+    let root = match UserDb::system().user_by_uid(nix::unistd::Uid::from_raw(0)) {
+        Ok(Some(a)) => provision::env::RootAccount { home: a.dir, name: a.name, shell: a.shell },
+        _ => provision::env::RootAccount::default(),
+    };
+    let env = provision::env::for_hooks(std::env::vars_os(), &root, &extra);
     if !env.withheld.is_empty() {
         info!(
             "not passing {} to hooks: they make shells or interpreters load files, and hooks run as root",

@@ -250,6 +250,7 @@ fn hooks_run_in_roots_context_not_the_users() {
         .current_dir(home.path())
         .env("HOME", home.path())
         .env("USER", &user.name)
+        .env("SHELL", home.path().join("bin/python3"))
         .env("BASH_ENV", home.path().join("bashenv"))
         .env("PATH", &path)
         .env("S3_SECRET", "for-the-mount")
@@ -262,10 +263,14 @@ fn hooks_run_in_roots_context_not_the_users() {
     let mut lines = seen.lines();
     assert_eq!(lines.next(), Some("/"), "hooks start in /");
     let env: Vec<&str> = lines.collect();
-    for expected in ["HOME=/root", "USER=root", "LOGNAME=root", "S3_SECRET=for-the-mount", "ROOTHOOKS_USER="] {
+    for expected in ["HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/", "S3_SECRET=for-the-mount", "ROOTHOOKS_USER="]
+    {
         assert!(env.iter().any(|l| l.starts_with(expected)), "{expected} missing: {env:?}");
     }
-    assert!(!env.iter().any(|l| l.starts_with("BASH_ENV=")), "{env:?}");
+    assert!(
+        !env.iter().any(|l| l.starts_with("BASH_ENV=") || l.starts_with(&format!("SHELL={}", home.path().display()))),
+        "{env:?}"
+    );
     let err = stderr(&out);
     let withheld = err.lines().find(|l| l.contains("INFO not passing ")).unwrap_or_default();
     assert!(

@@ -6,7 +6,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::trust::{self, Last};
 
@@ -87,13 +87,27 @@ pub struct HookEnv {
     pub path_dropped: Vec<String>,
 }
 
+/// Root's account, as hooks see it in HOME, USER, LOGNAME and SHELL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootAccount {
+    pub home: PathBuf,
+    pub name: String,
+    pub shell: PathBuf,
+}
+
+impl Default for RootAccount {
+    /// What nearly every image's passwd says.
+    fn default() -> Self {
+        RootAccount { home: "/root".into(), name: "root".into(), shell: "/bin/sh".into() }
+    }
+}
+
 /// The hooks' environment: `base` (the one roothooks got) without [`NOT_FOR_HOOKS`], PATH without
-/// directories that fail the trust rule, HOME, USER and LOGNAME of root's account (`root_home`,
-/// `root_name`), then `extra` (the `ROOTHOOKS_*` variables describing the target).
+/// directories that fail the trust rule, HOME, USER, LOGNAME and SHELL of root's account, then `extra`
+/// (the `ROOTHOOKS_*` variables describing the target).
 pub fn for_hooks(
     base: impl IntoIterator<Item = (OsString, OsString)>,
-    root_home: &Path,
-    root_name: &str,
+    root: &RootAccount,
     extra: &[(String, String)],
 ) -> HookEnv {
     let mut out = HookEnv::default();
@@ -103,7 +117,7 @@ pub fn for_hooks(
             None => name == *pattern,
         })
     };
-    const ROOTS: [&str; 3] = ["HOME", "USER", "LOGNAME"];
+    const ROOTS: [&str; 4] = ["HOME", "USER", "LOGNAME", "SHELL"];
     for (name, value) in base {
         if withheld(&name) {
             out.withheld.push(name.to_string_lossy().into_owned());
@@ -115,9 +129,10 @@ pub fn for_hooks(
             out.vars.push((name, value));
         }
     }
-    out.vars.push(("HOME".into(), root_home.as_os_str().to_owned()));
-    out.vars.push(("USER".into(), root_name.into()));
-    out.vars.push(("LOGNAME".into(), root_name.into()));
+    out.vars.push(("HOME".into(), root.home.clone().into_os_string()));
+    out.vars.push(("USER".into(), root.name.clone().into()));
+    out.vars.push(("LOGNAME".into(), root.name.clone().into()));
+    out.vars.push(("SHELL".into(), root.shell.clone().into_os_string()));
     out.vars.extend(extra.iter().map(|(k, v)| (k.into(), v.into())));
     out
 }
@@ -323,6 +338,7 @@ mod tests {
         let base: Vec<(OsString, OsString)> = [
             ("HOME", "/home/jovyan"),
             ("USER", "jovyan"),
+            ("SHELL", "/opt/conda/bin/bash"),
             ("BASH_ENV", "/home/jovyan/.bashrc"),
             ("LD_PRELOAD", "/home/jovyan/x.so"),
             ("BASH_FUNC_ls%%", "() { id; }"),
@@ -334,9 +350,10 @@ mod tests {
         .iter()
         .map(|(k, v)| (k.into(), v.into()))
         .collect();
-        let env = for_hooks(base, Path::new("/root"), "root", &[("ROOTHOOKS_UID".into(), "1000".into())]);
+        let env = for_hooks(base, &RootAccount::default(), &[("ROOTHOOKS_UID".into(), "1000".into())]);
         let get = |name: &str| env.vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.to_str().unwrap());
         assert_eq!((get("HOME"), get("USER"), get("LOGNAME")), (Some("/root"), Some("root"), Some("root")));
+        assert_eq!(get("SHELL"), Some("/bin/sh"));
         assert_eq!((get("AWS_SECRET_ACCESS_KEY"), get("ROOTHOOKS_UID")), (Some("s"), Some("1000")));
         assert_eq!(get("PATH"), Some("/usr/bin"));
         assert_eq!(env.withheld, ["BASH_ENV", "LD_PRELOAD", "BASH_FUNC_ls%%", "PYTHONPATH"]);
