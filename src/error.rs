@@ -76,7 +76,7 @@ impl Error {
             Error::Usage(_) => EXIT_USAGE,
             Error::NotFound { .. } => 127,
             Error::NotExecutable { .. } => 126,
-            Error::Signalled { number, .. } => 128u8.saturating_add(*number as u8),
+            Error::Signalled { number, .. } => u8::try_from(*number).map_or(u8::MAX, |n| 128u8.saturating_add(n)),
             _ => EXIT_FAILURE,
         }
     }

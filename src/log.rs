@@ -72,7 +72,7 @@ pub fn attach_file(file: File) {
 fn timestamp(now: SystemTime) -> String {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    let (days, rest) = (i64::try_from(secs / 86_400).unwrap_or(i64::MAX), secs % 86_400);
     // civil_from_days (Howard Hinnant): days since 1970-01-01 to year, month, day
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -291,7 +291,7 @@ impl Runner {
             }
             if readable[0] {
                 while let Some(info) = self.signals.read_signal().map_err(signal_error)? {
-                    let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
+                    let Ok(sig) = Signal::try_from(info.ssi_signo.cast_signed()) else { continue };
                     if sig == Signal::SIGCHLD {
                         status = reap(pid).or(status);
                     } else if received.is_none() {
@@ -376,7 +376,7 @@ impl Runner {
     fn reap_pending_children(&mut self) -> Result<()> {
         let mut other = Vec::new();
         while let Some(info) = self.signals.read_signal().map_err(signal_error)? {
-            match Signal::try_from(info.ssi_signo as i32) {
+            match Signal::try_from(info.ssi_signo.cast_signed()) {
                 Ok(Signal::SIGCHLD) => {
                     reap(Pid::from_raw(-1));
                 }
@@ -463,7 +463,7 @@ impl Runner {
     /// Fail with the first termination signal that is waiting, reaping orphans on the way.
     fn check_pending(&mut self) -> Result<()> {
         while let Some(info) = self.signals.read_signal().map_err(signal_error)? {
-            match Signal::try_from(info.ssi_signo as i32) {
+            match Signal::try_from(info.ssi_signo.cast_signed()) {
                 Ok(Signal::SIGCHLD) => {
                     reap(Pid::from_raw(-1));
                 }

@@ -153,7 +153,9 @@ fn remove_stale_handoffs(base: &Path) {
             continue;
         };
         let gone = pid == me
-            || nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None) == Err(nix::errno::Errno::ESRCH);
+            || i32::try_from(pid).is_ok_and(|pid| {
+                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH)
+            });
         let roots = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == 0); // lstat: no symlink
         if gone && roots {
             info!("removing {}, left by a roothooks that was killed", entry.path().display());

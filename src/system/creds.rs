@@ -1,0 +1,340 @@
+//! Who this process is and what it may do: its ids, groups and all five capability sets, read from and
+//! written to the kernel; the system calls of a privilege drop ([`Syscall`], with [`Kernel`] the real
+//! one); and its session keyring, which outlives both.
+//!
+//! Capabilities are read and written as raw 64-bit masks, not as a list of names known at compile time:
+//! a kernel newer than this binary may know capabilities we have never heard of, and those must be
+//! dropped and verified all the same.
+
+use std::io;
+
+use nix::libc;
+
+use super::check;
+use super::{Gid, Uid};
+
+/// The credentials and privilege state of the calling process, as the kernel reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// real, effective, saved and filesystem uid
+    pub uids: [Uid; 4],
+    /// real, effective, saved and filesystem gid
+    pub gids: [Gid; 4],
+    pub groups: Vec<Gid>,
+    pub caps: CapSets,
+    pub no_new_privs: bool,
+}
+
+/// All five capability sets as bit masks (bit N is capability N).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CapSets {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+    pub bounding: u64,
+}
+
+impl CapSets {
+    /// The sets that are not empty, by the names `/proc/self/status` uses.
+    pub fn non_empty(&self) -> Vec<(&'static str, u64)> {
+        [
+            ("CapEff", self.effective),
+            ("CapPrm", self.permitted),
+            ("CapInh", self.inheritable),
+            ("CapAmb", self.ambient),
+            ("CapBnd", self.bounding),
+        ]
+        .into_iter()
+        .filter(|(_, mask)| *mask != 0)
+        .collect()
+    }
+}
+
+/// The privileged operations of a drop, in the vocabulary of the kernel.
+///
+/// The real implementation is [`Kernel`]; tests use a recorder to check the order of calls.
+pub trait Syscall {
+    /// Make sure a change of uid clears the permitted and effective sets (PR_SET_KEEPCAPS 0).
+    fn clear_keep_caps(&mut self) -> io::Result<()>;
+    /// Empty the ambient set; an unprivileged process may always do this.
+    fn clear_ambient(&mut self) -> io::Result<()>;
+    /// Remove every capability from the bounding set; needs CAP_SETPCAP.
+    fn clear_bounding(&mut self) -> io::Result<()>;
+    /// Set the supplementary groups, even to an empty list.
+    fn set_groups(&mut self, groups: &[Gid]) -> io::Result<()>;
+    fn set_resgid(&mut self, gid: Gid) -> io::Result<()>;
+    fn set_resuid(&mut self, uid: Uid) -> io::Result<()>;
+    /// Empty the effective, permitted and inheritable sets; lowering them is always allowed.
+    fn clear_capabilities(&mut self) -> io::Result<()>;
+    fn set_no_new_privs(&mut self) -> io::Result<()>;
+    /// Read back what the kernel now says about this process.
+    fn credentials(&self) -> io::Result<Credentials>;
+    /// Try to become uid 0, then gid 0, again; each `true` is an attempt that succeeded.
+    fn try_regain_root(&mut self) -> Regained;
+}
+
+/// What [`Syscall::try_regain_root`] got back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Regained {
+    pub uid: bool,
+    pub gid: bool,
+}
+
+/// The real kernel.
+#[derive(Debug, Default)]
+pub struct Kernel;
+
+// Not exported by the libc crate: the capget/capset header and data of _LINUX_CAPABILITY_VERSION_3.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+fn capget() -> io::Result<(u64, u64, u64)> {
+    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: header and data are valid, writable and of the layout version 3 expects (two elements).
+    let ret = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
+    check(ret)?;
+    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
+    Ok((
+        join(data[0].effective, data[1].effective),
+        join(data[0].permitted, data[1].permitted),
+        join(data[0].inheritable, data[1].inheritable),
+    ))
+}
+
+fn capset_empty() -> io::Result<()> {
+    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+    let data = [CapData::default(); 2];
+    // SAFETY: header and data are valid and of the layout version 3 expects; the kernel only reads data.
+    let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
+    check(ret).map(drop)
+}
+
+fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<libc::c_int> {
+    // SAFETY: every option used here takes integer arguments only; unused ones must be zero.
+    check(unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+}
+
+fn prctl_ambient(op: libc::c_ulong, cap: libc::c_ulong) -> io::Result<libc::c_int> {
+    // SAFETY: PR_CAP_AMBIENT takes integer arguments only; the unused ones must be zero.
+    check(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, op, cap, 0 as libc::c_ulong, 0 as libc::c_ulong) })
+}
+
+/// Walk capability numbers until the kernel says it does not know one (EINVAL), collecting those for
+/// which `probe` answers 1.
+fn cap_mask(probe: impl Fn(libc::c_ulong) -> io::Result<libc::c_int>) -> io::Result<u64> {
+    let mut mask = 0u64;
+    for cap in 0..64u32 {
+        match probe(cap.into()) {
+            Ok(1) => mask |= 1 << cap,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(mask)
+}
+
+fn bounding_mask() -> io::Result<u64> {
+    cap_mask(|cap| prctl(libc::PR_CAPBSET_READ, cap))
+}
+
+fn ambient_mask() -> io::Result<u64> {
+    cap_mask(|cap| prctl_ambient(libc::PR_CAP_AMBIENT_IS_SET as libc::c_ulong, cap))
+}
+
+/// CapAmb and CapBnd as `/proc/self/status` reports them, if it can be read.
+fn proc_status_caps() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let mask = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        u64::from_str_radix(line[name.len()..].trim(), 16).ok()
+    };
+    Some((mask("CapAmb:")?, mask("CapBnd:")?))
+}
+
+/// Who this process is, without the cost of reading its capabilities: real and effective uid, the
+/// supplementary groups, and where it was started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub real: Uid,
+    pub effective: Uid,
+    pub groups: Vec<Gid>,
+    /// the working directory it was started in, as the kernel names it (`None`: deleted, or out of
+    /// reach)
+    pub cwd: Option<std::path::PathBuf>,
+    /// the kernel started it in secure mode (AT_SECURE): setuid, setgid or with file capabilities
+    pub secure_mode: bool,
+}
+
+pub fn started() -> io::Result<Started> {
+    let uids = nix::unistd::getresuid()?;
+    // SAFETY: getauxval only reads the auxiliary vector the kernel passed; an absent entry is 0.
+    let secure_mode = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    Ok(Started {
+        real: uids.real,
+        effective: uids.effective,
+        groups: nix::unistd::getgroups()?,
+        cwd: std::env::current_dir().ok(),
+        secure_mode,
+    })
+}
+
+/// Whether this user namespace forbids setgroups (`/proc/self/setgroups` says `deny`): then no drop
+/// can set the supplementary groups, whatever capabilities roothooks holds.
+pub fn setgroups_denied() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").is_ok_and(|s| s.trim() == "deny")
+}
+
+// keyctl(2) operations and special ids; not in the libc crate.
+const KEYCTL_GET_KEYRING_ID: libc::c_long = 0;
+const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+const KEY_SPEC_SESSION_KEYRING: libc::c_long = -3;
+
+/// The id of this process's session keyring, without creating one.
+pub fn session_keyring() -> io::Result<i64> {
+    // SAFETY: KEYCTL_GET_KEYRING_ID takes two integer arguments; 0 asks not to create a keyring.
+    let id = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0) };
+    if id == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(id)
+    }
+}
+
+/// Join a new, empty, anonymous session keyring, owned by whoever this process now is, leaving the
+/// one inherited from the starter (root's keys) behind. Returns its id.
+pub fn join_new_session_keyring() -> io::Result<i64> {
+    // SAFETY: a null name asks for a new anonymous keyring; no memory is passed.
+    let id = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, std::ptr::null::<libc::c_char>()) };
+    if id == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(id)
+    }
+}
+
+fn fsuid() -> Uid {
+    // SAFETY: setfsuid with an invalid id (-1) changes nothing and returns the current fsuid.
+    Uid::from_raw(unsafe { libc::setfsuid(u32::MAX) }.cast_unsigned())
+}
+
+fn fsgid() -> Gid {
+    // SAFETY: setfsgid with an invalid id (-1) changes nothing and returns the current fsgid.
+    Gid::from_raw(unsafe { libc::setfsgid(u32::MAX) }.cast_unsigned())
+}
+
+impl Syscall for Kernel {
+    fn clear_keep_caps(&mut self) -> io::Result<()> {
+        prctl(libc::PR_SET_KEEPCAPS, 0).map(drop)
+    }
+
+    fn clear_ambient(&mut self) -> io::Result<()> {
+        prctl_ambient(libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0).map(drop)
+    }
+
+    fn clear_bounding(&mut self) -> io::Result<()> {
+        // Dropping an absent capability succeeds, so walk them all until the kernel knows no more.
+        for cap in 0..64u32 {
+            match prctl(libc::PR_CAPBSET_DROP, cap.into()) {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn set_groups(&mut self, groups: &[Gid]) -> io::Result<()> {
+        nix::unistd::setgroups(groups).map_err(io::Error::from)
+    }
+
+    fn set_resgid(&mut self, gid: Gid) -> io::Result<()> {
+        nix::unistd::setresgid(gid, gid, gid).map_err(io::Error::from)
+    }
+
+    fn set_resuid(&mut self, uid: Uid) -> io::Result<()> {
+        nix::unistd::setresuid(uid, uid, uid).map_err(io::Error::from)
+    }
+
+    fn clear_capabilities(&mut self) -> io::Result<()> {
+        capset_empty()
+    }
+
+    fn set_no_new_privs(&mut self) -> io::Result<()> {
+        nix::sys::prctl::set_no_new_privs().map_err(io::Error::from)
+    }
+
+    fn credentials(&self) -> io::Result<Credentials> {
+        let uids = nix::unistd::getresuid()?;
+        let gids = nix::unistd::getresgid()?;
+        let (effective, permitted, inheritable) = capget()?;
+        // One read of the kernel's own report instead of two walks of 41+ prctl calls each; the walks
+        // remain for a container without /proc.
+        let (ambient, bounding) = match proc_status_caps() {
+            Some(both) => both,
+            None => (ambient_mask()?, bounding_mask()?),
+        };
+        Ok(Credentials {
+            uids: [uids.real, uids.effective, uids.saved, fsuid()],
+            gids: [gids.real, gids.effective, gids.saved, fsgid()],
+            groups: nix::unistd::getgroups()?,
+            caps: CapSets { effective, permitted, inheritable, ambient, bounding },
+            no_new_privs: nix::sys::prctl::get_no_new_privs()?,
+        })
+    }
+
+    fn try_regain_root(&mut self) -> Regained {
+        let uid = nix::unistd::setuid(Uid::from_raw(0)).is_ok();
+        let gid = nix::unistd::setgid(Gid::from_raw(0)).is_ok();
+        Regained { uid, gid }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_own_credentials_like_proc_status() {
+        let creds = Kernel.credentials().expect("read credentials");
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let field = |name: &str| {
+            let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+            u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+        };
+        assert_eq!(creds.caps.effective, field("CapEff:"));
+        assert_eq!(creds.caps.permitted, field("CapPrm:"));
+        assert_eq!(creds.caps.inheritable, field("CapInh:"));
+        assert_eq!(creds.caps.ambient, field("CapAmb:"));
+        assert_eq!(creds.caps.bounding, field("CapBnd:"));
+        let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+        let uids: Vec<u32> = uid_line.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
+        assert_eq!(creds.uids.map(|u| u.as_raw()).to_vec(), uids);
+    }
+
+    #[test]
+    fn the_prctl_walks_agree_with_proc_status() {
+        assert_eq!(proc_status_caps().unwrap(), (ambient_mask().unwrap(), bounding_mask().unwrap()));
+    }
+
+    #[test]
+    fn non_empty_names_the_sets_that_hold_something() {
+        let sets = CapSets { permitted: 1, bounding: 0x20, ..Default::default() };
+        assert_eq!(sets.non_empty(), vec![("CapPrm", 1), ("CapBnd", 0x20)]);
+    }
+}

@@ -1,0 +1,108 @@
+//! What this process holds besides its credentials: descriptors, which must not leak into the
+//! command, and a working directory, which root must not work from.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::os::fd::RawFd;
+
+use nix::libc;
+
+use super::check;
+use super::signals::set_default;
+
+/// What std's runtime start-up would do that roothooks needs, without the rest of it (see main.rs):
+/// open /dev/null on any of descriptors 0, 1 and 2 that is closed, so that nothing opened later (the
+/// log copy, a hook's pipe) can land there and be written to as if it were stdout or stderr; and ignore
+/// SIGPIPE, so a log reader that went away is an error on a write, not the end of the start. Also puts
+/// back the one disposition the hook runner relies on, SIGCHLD's.
+pub fn prepare_process() -> io::Result<()> {
+    let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
+    // SAFETY: fds is a valid array of 3 pollfd for the kernel to fill in; timeout 0 does not block.
+    check(unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) })?;
+    for pfd in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
+        // The lowest free descriptor is the closed one: descriptors below it are open.
+        // SAFETY: a constant NUL-terminated path; the flags take no further arguments.
+        let fd = check(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) })?;
+        if fd != pfd.fd {
+            return Err(io::Error::other(format!("/dev/null opened as fd {fd}, not the closed fd {}", pfd.fd)));
+        }
+    }
+    // SAFETY: SIG_IGN is a valid disposition for SIGPIPE; no handler code is involved.
+    if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    // A launcher may start us with SIGCHLD ignored, which makes the kernel reap hooks by itself: their
+    // exit would never be seen, and a finished hook would look like a hung one.
+    check(set_default(libc::SIGCHLD))?;
+    Ok(())
+}
+
+/// The descriptors open in this process, by number, as `/proc/self/fd` lists them.
+///
+/// `None` when `/proc` is not mounted (possible in a minimal container).
+pub fn open_fds() -> Option<BTreeSet<RawFd>> {
+    let listed: BTreeSet<RawFd> =
+        std::fs::read_dir("/proc/self/fd").ok()?.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    // The listing's own directory handle shows up in it; it is closed now, so keep only what is open.
+    // SAFETY: F_GETFD only reads descriptor flags; a closed fd fails with EBADF.
+    Some(listed.into_iter().filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } != -1).collect())
+}
+
+/// Mark every descriptor from 3 up that is not in `keep` close-on-exec, so nothing this process opened
+/// itself reaches the command, while descriptors handed to us (socket activation) still do.
+///
+/// One close_range call marks them all; then only the kept ones, usually none, are un-marked.
+pub fn cloexec_all_but(keep: &BTreeSet<RawFd>) -> io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on descriptors; no memory involved.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC)
+    };
+    if ret == -1 {
+        // Kernels before 5.11 lack CLOSE_RANGE_CLOEXEC: walk what is open instead.
+        return cloexec_by_walking(keep);
+    }
+    for &fd in keep.iter().filter(|fd| **fd >= 3) {
+        // SAFETY: F_GETFD/F_SETFD only read and set descriptor flags; a closed fd fails with EBADF.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags != -1 {
+            // SAFETY: as above.
+            check(unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) })?;
+        }
+    }
+    Ok(())
+}
+
+fn cloexec_by_walking(keep: &BTreeSet<RawFd>) -> io::Result<()> {
+    let open = open_fds().ok_or_else(|| io::Error::other("neither close_range nor /proc/self/fd is available"))?;
+    for fd in open.into_iter().filter(|fd| *fd >= 3 && !keep.contains(fd)) {
+        // SAFETY: F_GETFD/F_SETFD only read and set descriptor flags; a stale fd fails with EBADF.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        if flags == -1 {
+            continue;
+        }
+        // SAFETY: as above.
+        check(unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
+    }
+    Ok(())
+}
+
+/// Leave whatever directory this process is in for `/`, so that nothing root does afterwards (a hook
+/// importing from its working directory) can depend on a directory a user may own.
+pub fn enter_root_dir() -> io::Result<()> {
+    std::env::set_current_dir("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_fds_does_not_list_its_own_directory_handle() {
+        let before = open_fds().unwrap();
+        let file = std::fs::File::open("/proc/self/status").unwrap();
+        let with_file = open_fds().unwrap();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+        assert!(with_file.contains(&fd) && !before.contains(&fd));
+        assert_eq!(with_file.len(), before.len() + 1, "{before:?} {with_file:?}");
+    }
+}

@@ -1,0 +1,47 @@
+//! The signal state the command and every hook start with: nothing blocked, nothing ignored.
+
+use std::io;
+
+use nix::libc;
+
+use super::check;
+
+/// Give the command the signal state a freshly started process has: nothing blocked, nothing ignored.
+///
+/// roothooks ignores SIGPIPE, the hook runner blocks the termination signals, and whoever started us may
+/// have ignored anything; none of it may leak. Hooks get the same through [`Spawner`]. (Caught signals
+/// need nothing: an exec puts those back to their default itself.)
+pub fn reset_signals() -> io::Result<()> {
+    use nix::sys::signal::{SigSet, SigmaskHow};
+    for signal in ignored_signals() {
+        check(set_default(signal))?;
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+    Ok(())
+}
+
+/// The signals this process ignores, as `/proc/self/status` reports them (SigIgn); every signal when
+/// that cannot be read, so that resetting them errs on the side of too many.
+pub(super) fn ignored_signals() -> Vec<libc::c_int> {
+    let all = (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP);
+    let mask = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
+        let line = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+        u64::from_str_radix(line.trim(), 16).ok()
+    });
+    match mask {
+        Some(mask) => all.filter(|s| mask & (1 << (s - 1)) != 0).collect(),
+        None => all.collect(),
+    }
+}
+
+/// Put `signal` back to SIG_DFL with the raw system call: glibc refuses to touch the two real-time
+/// signals it reserves (32, 33), which can arrive ignored all the same. Returns the call's result, -1
+/// with errno set on failure; async-signal-safe, so a [`Spawner`] child may call it.
+pub(super) fn set_default(signal: libc::c_int) -> libc::c_long {
+    // The kernel's struct sigaction, zeroed: SIG_DFL, no flags, empty mask, whatever the architecture's
+    // layout of those fields (at most 32 bytes).
+    let default = [0u64; 4];
+    // SAFETY: `default` is a valid, zeroed kernel sigaction that outlives the call; no old action is
+    // asked for; the size is the kernel's sigset size (64 signals).
+    unsafe { libc::syscall(libc::SYS_rt_sigaction, signal, default.as_ptr(), std::ptr::null_mut::<u64>(), 8usize) }
+}
