@@ -8,9 +8,13 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 
+use crate::error::{Error, Result};
+use crate::identity::{Request, Sourced};
+use crate::log::LogFormat;
 use crate::provision::limits::{parse_umask, Rlimit};
+use crate::runner::FailurePolicy;
 
 const ABOUT: &str = "Run an operator's setup hooks as root, then drop every privilege and exec the command";
 
@@ -46,14 +50,6 @@ Examples:
   systemd:         ExecStart=/usr/local/bin/roothooks --user %i -- jupyterhub-singleuser
   check a setup:   roothooks --dry-run --user jovyan -- jupyter lab";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum FailurePolicy {
-    /// log the failure and go on; the command still starts
-    Continue,
-    /// stop at the first failure; exit 1 without starting the command
-    Abort,
-}
-
 /// The shortest timeout that means something: a millisecond, the resolution of the runner's clock.
 const MIN_TIMEOUT: f64 = 0.001;
 
@@ -65,14 +61,6 @@ fn parse_timeout(value: &str) -> Result<Duration, String> {
         Ok(secs) if secs.is_finite() && (0.0..=1e9).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
         _ => Err(format!("'{value}' is not a number of seconds; give e.g. 60, or 0 for no limit")),
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// one human-readable line per event
-    Text,
-    /// one JSON object per line, for log collectors
-    Json,
 }
 
 #[derive(Debug, Parser)]
@@ -261,6 +249,44 @@ pub struct Args {
     pub command: Vec<OsString>,
 }
 
+impl Args {
+    /// Combine flags and environment. The first layer that names any of user, uid or gid decides all
+    /// three, so an image's `NB_USER=jovyan` can never collide with an explicit `--uid`. A value that
+    /// is not UTF-8 is an error naming it, never a silent fallback to another layer.
+    pub fn request(&self, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Request> {
+        let text = |value: OsString, origin: &str, from_env: bool| match value.into_string() {
+            Ok(value) => Ok(Sourced { value, origin: origin.into(), from_env }),
+            Err(raw) => {
+                let shown = raw.to_string_lossy().into_owned();
+                let place = if from_env {
+                    format!("{origin}='{shown}' (from the environment)")
+                } else {
+                    format!("{origin} '{shown}'")
+                };
+                Err(Error::Usage(format!("{place} is not valid UTF-8; give a plain name or number")))
+            }
+        };
+        let flag = |value: &Option<OsString>, origin: &str| value.clone().map(|v| text(v, origin, false)).transpose();
+        let var = |name: &str| env(name).filter(|v| !v.is_empty()).map(|v| text(v, name, true)).transpose();
+        let layers = [
+            [flag(&self.user, "--user")?, flag(&self.uid, "--uid")?, flag(&self.gid, "--gid")?],
+            [var("ROOTHOOKS_USER")?, var("ROOTHOOKS_UID")?, var("ROOTHOOKS_GID")?],
+            [var("NB_USER")?, var("NB_UID")?, var("NB_GID")?],
+        ];
+        let [user, uid, gid] = layers.into_iter().find(|layer| layer.iter().any(Option::is_some)).unwrap_or_default();
+        Ok(Request {
+            user,
+            uid,
+            gid,
+            extra_groups: self.groups.iter().filter(|g| !g.is_empty()).cloned().collect(),
+            clear_groups: self.clear_groups,
+            home: self.home.clone(),
+            allow_root: self.allow_root,
+            ensure_account: self.ensure_account || self.nss_dir.is_some(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +351,49 @@ mod tests {
         assert_eq!(parse(&["--hook-timeout", "0", "x"]).hook_timeout, Duration::ZERO);
         assert_eq!(parse(&["--hook-timeout", "0.001", "x"]).hook_timeout, Duration::from_millis(1));
         assert!(Args::try_parse_from(["roothooks", "--no-exec", "--dry-run"]).is_err());
+    }
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> {
+        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+    }
+
+    #[test]
+    fn flags_win_over_environment_as_one_layer() {
+        let env = env_of(&[("NB_USER", "jovyan"), ("NB_UID", "1000"), ("ROOTHOOKS_GID", "7")]);
+        let r = parse(&["--uid", "4242", "x"]).request(&env).unwrap();
+        assert_eq!(r.uid.as_ref().unwrap().value, "4242");
+        assert!(r.user.is_none() && r.gid.is_none(), "environment must not mix into a flag layer");
+    }
+
+    #[test]
+    fn roothooks_variables_win_over_nb_variables() {
+        let env = env_of(&[("NB_USER", "jovyan"), ("NB_UID", "1000"), ("ROOTHOOKS_UID", "4242")]);
+        let r = parse(&["x"]).request(&env).unwrap();
+        assert_eq!(r.uid.as_ref().unwrap().origin, "ROOTHOOKS_UID");
+        assert!(r.user.is_none());
+    }
+
+    #[test]
+    fn nb_variables_are_the_last_layer_and_empty_values_do_not_count() {
+        let env = env_of(&[("ROOTHOOKS_UID", ""), ("NB_UID", "4243"), ("NB_GID", "100")]);
+        let r = parse(&["x"]).request(&env).unwrap();
+        assert_eq!(r.uid.as_ref().unwrap().to_string(), "NB_UID='4243' (from the environment)");
+        assert_eq!(r.gid.as_ref().unwrap().value, "100");
+    }
+
+    #[test]
+    fn values_that_are_not_utf8_are_named_not_skipped() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = || Some(OsString::from_vec(b"10\xff".to_vec()));
+        let env = move |name: &str| if name == "NB_UID" { bad() } else { None };
+        let msg = match parse(&["x"]).request(&env) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("expected a usage error, got {other:?}"),
+        };
+        assert!(msg.contains("NB_UID='10\u{FFFD}' (from the environment) is not valid UTF-8"), "{msg}");
+        let mut a = parse(&["x"]);
+        a.user = bad();
+        assert!(matches!(a.request(&env_of(&[])), Err(Error::Usage(m)) if m.contains("--user '10")));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The last step: hand the process over to the command, in place.
 //!
-//! The command keeps our PID, so it receives the container's signals. It gets the environment as it came
-//! in, with HOME, USER, LOGNAME and SHELL describing the target instead of root; it inherits no descriptor
+//! The command keeps our PID, so it receives the container's signals. It gets the environment
+//! `provision::env` built for it; it inherits no descriptor
 //! that roothooks opened itself, and starts with the default signal mask and dispositions.
 
 use std::collections::BTreeSet;
@@ -14,34 +14,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::identity::Target;
+use crate::plan::CommandLine;
 use crate::system;
-
-/// The program and its arguments, as given after `--`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandLine {
-    pub program: OsString,
-    pub args: Vec<OsString>,
-}
-
-/// `base` with HOME, USER, LOGNAME and SHELL describing `target`; the last step of
-/// [`crate::provision::command_env`], which builds the command's whole environment.
-pub fn with_identity(
-    target: &Target,
-    base: impl IntoIterator<Item = (OsString, OsString)>,
-) -> Vec<(OsString, OsString)> {
-    const IDENTITY: [&str; 4] = ["HOME", "USER", "LOGNAME", "SHELL"];
-    let mut env: Vec<(OsString, OsString)> =
-        base.into_iter().filter(|(k, _)| !IDENTITY.iter().any(|name| k == name)).collect();
-    let name = OsString::from(target.user_name());
-    env.push(("HOME".into(), target.home.clone().into_os_string()));
-    env.push(("USER".into(), name.clone()));
-    env.push(("LOGNAME".into(), name));
-    if let Some(shell) = &target.shell {
-        env.push(("SHELL".into(), shell.clone().into_os_string()));
-    }
-    env
-}
 
 /// What a shell searches when PATH is unset.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
@@ -123,47 +97,6 @@ pub fn exec(command: &CommandLine, env: &[(OsString, OsString)], inherited_fds: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::system::{Gid, Uid};
-
-    fn target(name: Option<&str>, shell: Option<&str>) -> Target {
-        Target {
-            uid: Uid::from_raw(4000),
-            gid: Gid::from_raw(4000),
-            name: name.map(Into::into),
-            home: "/home/x".into(),
-            shell: shell.map(Into::into),
-            groups: vec![],
-            inherited: vec![],
-            not_inherited: vec![],
-            new_account: false,
-        }
-    }
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
-        list.iter().map(|(k, v)| (k.into(), v.into())).collect()
-    }
-
-    #[test]
-    fn identity_variables_describe_the_target_and_the_rest_passes_through() {
-        let base = pairs(&[("HOME", "/root"), ("USER", "root"), ("JUPYTERHUB_API_TOKEN", "t"), ("SHELL", "/bin/bash")]);
-        let env = with_identity(&target(Some("alice"), Some("/bin/zsh")), base);
-        assert_eq!(
-            env,
-            pairs(&[
-                ("JUPYTERHUB_API_TOKEN", "t"),
-                ("HOME", "/home/x"),
-                ("USER", "alice"),
-                ("LOGNAME", "alice"),
-                ("SHELL", "/bin/zsh")
-            ])
-        );
-    }
-
-    #[test]
-    fn uid_without_account_is_named_by_number_and_keeps_no_root_shell() {
-        let env = with_identity(&target(None, None), pairs(&[("SHELL", "/bin/bash"), ("LOGNAME", "root")]));
-        assert_eq!(env, pairs(&[("HOME", "/home/x"), ("USER", "4000"), ("LOGNAME", "4000")]));
-    }
 
     #[test]
     fn resolve_searches_path_like_execvp() {

@@ -4,17 +4,27 @@
 //! in a container, NSS wherever nsswitch.conf names more (LDAP or sssd accounts on a systemd host). A
 //! uid with no account is fine: arbitrary uids are normal on Kubernetes.
 
-use std::ffi::OsString;
 use std::fmt;
+#[cfg(test)]
+use std::path::Path;
 use std::path::PathBuf;
 
-use crate::cli::Args;
 use crate::error::{Error, Result};
 use crate::system::{Gid, Uid};
 use crate::userdb::{Account, UserDb};
 
 /// The uid used when nothing names one, as jupyterhub-roothooks and the Jupyter images do.
 pub const DEFAULT_UID: u32 = 1000;
+
+/// The shell an account that `--ensure-account` adds gets: bash where the image has it.
+pub fn default_shell() -> PathBuf {
+    let bash = std::path::Path::new("/bin/bash");
+    if bash.exists() {
+        bash.into()
+    } else {
+        PathBuf::from("/bin/sh")
+    }
+}
 
 /// A setting's value together with where it came from, so an error can name both.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,44 +57,6 @@ pub struct Request {
     pub allow_root: bool,
     /// `--ensure-account` (or `--nss-dir`): a named user without an account is one to create
     pub ensure_account: bool,
-}
-
-impl Request {
-    /// Combine flags and environment. The first layer that names any of user, uid or gid decides all
-    /// three, so an image's `NB_USER=jovyan` can never collide with an explicit `--uid`. A value that
-    /// is not UTF-8 is an error naming it, never a silent fallback to another layer.
-    pub fn new(args: &Args, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Request> {
-        let text = |value: OsString, origin: &str, from_env: bool| match value.into_string() {
-            Ok(value) => Ok(Sourced { value, origin: origin.into(), from_env }),
-            Err(raw) => {
-                let shown = raw.to_string_lossy().into_owned();
-                let place = if from_env {
-                    format!("{origin}='{shown}' (from the environment)")
-                } else {
-                    format!("{origin} '{shown}'")
-                };
-                Err(Error::Usage(format!("{place} is not valid UTF-8; give a plain name or number")))
-            }
-        };
-        let flag = |value: &Option<OsString>, origin: &str| value.clone().map(|v| text(v, origin, false)).transpose();
-        let var = |name: &str| env(name).filter(|v| !v.is_empty()).map(|v| text(v, name, true)).transpose();
-        let layers = [
-            [flag(&args.user, "--user")?, flag(&args.uid, "--uid")?, flag(&args.gid, "--gid")?],
-            [var("ROOTHOOKS_USER")?, var("ROOTHOOKS_UID")?, var("ROOTHOOKS_GID")?],
-            [var("NB_USER")?, var("NB_UID")?, var("NB_GID")?],
-        ];
-        let [user, uid, gid] = layers.into_iter().find(|layer| layer.iter().any(Option::is_some)).unwrap_or_default();
-        Ok(Request {
-            user,
-            uid,
-            gid,
-            extra_groups: args.groups.iter().filter(|g| !g.is_empty()).cloned().collect(),
-            clear_groups: args.clear_groups,
-            home: args.home.clone(),
-            allow_root: args.allow_root,
-            ensure_account: args.ensure_account || args.nss_dir.is_some(),
-        })
-    }
 }
 
 /// The groups of the process roothooks was started as, split by where they came from.
@@ -196,7 +168,7 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
                         other.name, user.value, other.name
                     )));
                 }
-                if !crate::provision::accounts::valid_name(&user.value) {
+                if !crate::userdb::valid_name(&user.value) {
                     return Err(Error::Usage(format!(
                         "--ensure-account: {user} is not a valid account name (a lower-case letter or _, then \
                          letters, digits, _ - .; at most 32)"
@@ -284,7 +256,7 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
             .unwrap_or_else(|| PathBuf::from("/")),
         shell: match &account {
             Some(a) => Some(a.shell.clone()).filter(|s| !s.as_os_str().is_empty()),
-            None if new_name.is_some() => Some(crate::provision::default_shell()),
+            None if new_name.is_some() => Some(default_shell()),
             None => None,
         },
         groups,
@@ -297,18 +269,34 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
 
-    fn args(list: &[&str]) -> Args {
-        Args::try_parse_from(std::iter::once("roothooks").chain(list.iter().copied()).chain(["true"])).unwrap()
+    /// A user database of its own, so the tests do not depend on the host's accounts.
+    fn fixture() -> (tempfile::TempDir, UserDb) {
+        let dir = tempfile::tempdir().unwrap();
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
+                      alice:x:4100:4100::/home/alice:/bin/zsh\n";
+        let group = "root:x:0:\nadm:x:4:root\nusers:x:100:alice\nalice:x:4100:\nnogroup:x:65534:\n";
+        std::fs::write(dir.path().join("passwd"), passwd).unwrap();
+        std::fs::write(dir.path().join("group"), group).unwrap();
+        let db = UserDb::files(&dir.path().join("passwd"), &dir.path().join("group"));
+        (dir, db)
     }
 
-    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<OsString> {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| OsString::from(v))
+    fn flag(origin: &str, value: &str) -> Option<Sourced> {
+        Some(Sourced { value: value.into(), origin: origin.into(), from_env: false })
     }
 
-    fn uid_request(uid: &str) -> Request {
-        Request::new(&args(&["--uid", uid]), &env_of(&[])).unwrap()
+    fn by_uid(uid: &str) -> Request {
+        Request { uid: flag("--uid", uid), ..Request::default() }
+    }
+
+    fn by_user(user: &str) -> Request {
+        Request { user: flag("--user", user), ..Request::default() }
+    }
+
+    fn resolved(req: &Request) -> Result<Target> {
+        let (_dir, db) = fixture();
+        resolve(&db, req, &StartedGroups::default())
     }
 
     fn usage_message(result: Result<Target>) -> String {
@@ -319,48 +307,9 @@ mod tests {
     }
 
     #[test]
-    fn flags_win_over_environment_as_one_layer() {
-        let env = env_of(&[("NB_USER", "jovyan"), ("NB_UID", "1000"), ("ROOTHOOKS_GID", "7")]);
-        let r = Request::new(&args(&["--uid", "4242"]), &env).unwrap();
-        assert_eq!(r.uid.as_ref().unwrap().value, "4242");
-        assert!(r.user.is_none() && r.gid.is_none(), "environment must not mix into a flag layer");
-    }
-
-    #[test]
-    fn roothooks_variables_win_over_nb_variables() {
-        let env = env_of(&[("NB_USER", "jovyan"), ("NB_UID", "1000"), ("ROOTHOOKS_UID", "4242")]);
-        let r = Request::new(&args(&[]), &env).unwrap();
-        assert_eq!(r.uid.as_ref().unwrap().origin, "ROOTHOOKS_UID");
-        assert!(r.user.is_none());
-    }
-
-    #[test]
-    fn nb_variables_are_the_last_layer_and_empty_values_do_not_count() {
-        let env = env_of(&[("ROOTHOOKS_UID", ""), ("NB_UID", "4243"), ("NB_GID", "100")]);
-        let r = Request::new(&args(&[]), &env).unwrap();
-        assert_eq!(r.uid.as_ref().unwrap().to_string(), "NB_UID='4243' (from the environment)");
-        assert_eq!(r.gid.as_ref().unwrap().value, "100");
-    }
-
-    #[test]
-    fn values_that_are_not_utf8_are_named_not_skipped() {
-        use std::os::unix::ffi::OsStringExt;
-        let bad = || Some(OsString::from_vec(b"10\xff".to_vec()));
-        let env = move |name: &str| if name == "NB_UID" { bad() } else { None };
-        let msg = match Request::new(&args(&[]), &env) {
-            Err(Error::Usage(m)) => m,
-            other => panic!("expected a usage error, got {other:?}"),
-        };
-        assert!(msg.contains("NB_UID='10\u{FFFD}' (from the environment) is not valid UTF-8"), "{msg}");
-        let mut a = args(&[]);
-        a.user = bad();
-        assert!(matches!(Request::new(&a, &env_of(&[])), Err(Error::Usage(m)) if m.contains("--user '10")));
-    }
-
-    #[test]
     fn bad_uids_name_the_value_and_the_fix() {
         for bad in ["abc", "-5", "4294967295", "1.5", ""] {
-            let msg = usage_message(resolve(&UserDb::system(), &uid_request(bad), &StartedGroups::default()));
+            let msg = usage_message(resolved(&by_uid(bad)));
             assert!(msg.contains(&format!("--uid '{bad}'")), "{msg}");
             assert!(msg.contains("e.g. --uid 1000"), "{msg}");
         }
@@ -368,14 +317,12 @@ mod tests {
 
     #[test]
     fn default_is_uid_1000() {
-        let t = resolve(&UserDb::system(), &Request::new(&args(&[]), &env_of(&[])).unwrap(), &StartedGroups::default())
-            .unwrap();
-        assert_eq!(t.uid.as_raw(), DEFAULT_UID);
+        assert_eq!(resolved(&Request::default()).unwrap().uid.as_raw(), DEFAULT_UID);
     }
 
     #[test]
     fn uid_without_account_gets_gid_from_uid_and_home_slash() {
-        let t = resolve(&UserDb::system(), &uid_request("3999999"), &StartedGroups::default()).unwrap();
+        let t = resolved(&by_uid("3999999")).unwrap();
         assert_eq!((t.uid.as_raw(), t.gid.as_raw()), (3_999_999, 3_999_999));
         assert_eq!(t.name, None);
         assert_eq!(t.user_name(), "3999999");
@@ -384,65 +331,55 @@ mod tests {
     }
 
     #[test]
-    fn account_supplies_gid_home_and_shell() {
-        let r = Request::new(&args(&["--user", "nobody"]), &env_of(&[])).unwrap();
-        let t = resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap();
-        let nobody = nix::unistd::User::from_name("nobody").unwrap().unwrap();
-        assert_eq!((t.uid, t.gid), (nobody.uid, nobody.gid));
-        assert_eq!(t.home, nobody.dir);
-        assert_eq!(t.name.as_deref(), Some("nobody"));
+    fn account_supplies_gid_groups_home_and_shell() {
+        let t = resolved(&by_user("alice")).unwrap();
+        assert_eq!((t.uid.as_raw(), t.gid.as_raw()), (4100, 4100));
+        assert_eq!(t.groups, vec![Gid::from_raw(4100), Gid::from_raw(100)]);
+        assert_eq!((t.home.as_path(), t.shell.as_deref()), (Path::new("/home/alice"), Some(Path::new("/bin/zsh"))));
+        assert_eq!(t.name.as_deref(), Some("alice"));
+        // by uid, the same account
+        assert_eq!(resolved(&by_uid("4100")).unwrap().name.as_deref(), Some("alice"));
     }
 
     #[test]
     fn unknown_user_and_conflicts_are_usage_errors() {
-        let r = Request::new(&args(&["--user", "no-such-user-xyz"]), &env_of(&[])).unwrap();
-        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("no such account"));
-        let r = Request::new(&args(&["--user", "nobody", "--uid", "4000"]), &env_of(&[])).unwrap();
-        let msg = usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default()));
-        assert!(msg.contains("--user 'nobody' is uid 65534 but --uid '4000'"), "{msg}");
+        assert!(usage_message(resolved(&by_user("no-such-user-xyz"))).contains("no such account"));
+        let msg = usage_message(resolved(&Request { uid: flag("--uid", "4000"), ..by_user("alice") }));
+        assert!(msg.contains("--user 'alice' is uid 4100 but --uid '4000'"), "{msg}");
     }
 
     #[test]
     fn ensure_account_plans_a_new_account_or_names_the_clash() {
-        let r = Request::new(&args(&["--ensure-account", "--user", "rh-new-user", "--uid", "3999998"]), &env_of(&[]))
-            .unwrap();
-        let t = resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap();
+        let new = |user: &str, uid: &str| Request { ensure_account: true, uid: flag("--uid", uid), ..by_user(user) };
+        let t = resolved(&new("rh-new-user", "3999998")).unwrap();
         assert!(t.new_account);
         assert_eq!((t.name.as_deref(), t.uid.as_raw(), t.gid.as_raw()), (Some("rh-new-user"), 3_999_998, 3_999_998));
         assert_eq!(t.home, PathBuf::from("/home/rh-new-user"));
-        let r = Request::new(&args(&["--ensure-account", "--user", "rh-new-user", "--uid", "65534"]), &env_of(&[]))
-            .unwrap();
-        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default()))
+        assert!(usage_message(resolved(&new("rh-new-user", "65534")))
             .contains("uid 65534 already belongs to account 'nobody'"));
-        let r =
-            Request::new(&args(&["--ensure-account", "--user", "x:0:0::/:/bin/sh", "--uid", "3999998"]), &env_of(&[]))
-                .unwrap();
-        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default()))
-            .contains("is not a valid account name"));
-        let r = Request::new(&args(&["--ensure-account", "--uid", "3999998"]), &env_of(&[])).unwrap();
-        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("give --user NAME"));
+        assert!(usage_message(resolved(&new("x:0:0::/:/bin/sh", "3999998"))).contains("is not a valid account name"));
+        let nameless = Request { ensure_account: true, ..by_uid("3999998") };
+        assert!(usage_message(resolved(&nameless)).contains("give --user NAME"));
         // an existing account is simply used
-        let r = Request::new(&args(&["--ensure-account", "--user", "nobody"]), &env_of(&[])).unwrap();
-        assert!(!resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap().new_account);
+        assert!(!resolved(&Request { ensure_account: true, ..by_user("alice") }).unwrap().new_account);
     }
 
     #[test]
     fn root_is_refused_unless_allowed() {
-        assert!(usage_message(resolve(&UserDb::system(), &uid_request("0"), &StartedGroups::default()))
-            .contains("--allow-root"));
-        let r = Request::new(&args(&["--uid", "5000", "--gid", "0"]), &env_of(&[])).unwrap();
-        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("gid 0"));
-        let r = Request::new(&args(&["--uid", "5000", "--groups", "root"]), &env_of(&[])).unwrap();
-        assert!(usage_message(resolve(&UserDb::system(), &r, &StartedGroups::default())).contains("group 0"));
-        let r = Request::new(&args(&["--uid", "0", "--allow-root"]), &env_of(&[])).unwrap();
-        assert!(resolve(&UserDb::system(), &r, &StartedGroups::default()).unwrap().uid.is_root());
+        assert!(usage_message(resolved(&by_uid("0"))).contains("--allow-root"));
+        let msg = usage_message(resolved(&Request { gid: flag("--gid", "0"), ..by_uid("5000") }));
+        assert!(msg.contains("gid 0"), "{msg}");
+        let msg = usage_message(resolved(&Request { extra_groups: vec!["root".into()], ..by_uid("5000") }));
+        assert!(msg.contains("group 0"), "{msg}");
+        assert!(resolved(&Request { allow_root: true, ..by_uid("0") }).unwrap().uid.is_root());
     }
 
     #[test]
     fn inherited_groups_are_kept_but_never_group_0_or_roots_own() {
         let g = Gid::from_raw;
+        let (_dir, db) = fixture();
         let started = StartedGroups { all: vec![g(0), g(4), g(5000)], own: vec![g(0), g(4)] };
-        let t = resolve(&UserDb::system(), &uid_request("4000"), &started).unwrap();
+        let t = resolve(&db, &by_uid("4000"), &started).unwrap();
         assert_eq!(t.groups, vec![g(4000), g(5000)]);
         assert_eq!(t.inherited, vec![g(5000)]);
         assert_eq!(t.not_inherited.iter().map(|(g, _)| g.as_raw()).collect::<Vec<_>>(), [0, 4]);
@@ -451,13 +388,14 @@ mod tests {
     #[test]
     fn extra_groups_by_name_and_number_and_clear_groups() {
         let g = Gid::from_raw;
+        let (_dir, db) = fixture();
         let started = StartedGroups { all: vec![g(5000)], own: vec![] };
-        let r = Request::new(&args(&["--uid", "4000", "--groups", "nogroup,6000,6000"]), &env_of(&[])).unwrap();
-        let nogroup = nix::unistd::Group::from_name("nogroup").unwrap().unwrap().gid;
-        assert_eq!(resolve(&UserDb::system(), &r, &started).unwrap().groups, vec![g(4000), g(5000), nogroup, g(6000)]);
-        let r = Request::new(&args(&["--uid", "4000", "--clear-groups", "--groups", "6000"]), &env_of(&[])).unwrap();
-        assert_eq!(resolve(&UserDb::system(), &r, &started).unwrap().groups, vec![g(4000), g(6000)]);
-        let r = Request::new(&args(&["--uid", "4000", "--groups", "no-such-group-xyz"]), &env_of(&[])).unwrap();
-        assert!(usage_message(resolve(&UserDb::system(), &r, &started)).contains("no such group"));
+        let extra = |list: &[&str]| list.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        let r = Request { extra_groups: extra(&["nogroup", "6000", "6000"]), ..by_uid("4000") };
+        assert_eq!(resolve(&db, &r, &started).unwrap().groups, vec![g(4000), g(5000), g(65534), g(6000)]);
+        let r = Request { extra_groups: extra(&["6000"]), clear_groups: true, ..by_uid("4000") };
+        assert_eq!(resolve(&db, &r, &started).unwrap().groups, vec![g(4000), g(6000)]);
+        let r = Request { extra_groups: extra(&["no-such-group-xyz"]), ..by_uid("4000") };
+        assert!(usage_message(resolve(&db, &r, &started)).contains("no such group"));
     }
 }

@@ -30,9 +30,9 @@ use tracing::{error, info, warn};
 
 use crate::cli::Args;
 use crate::error::{Error, Result, EXIT_USAGE};
-use crate::exec::CommandLine;
 use crate::hooks::{Decision, DirOrigin, DirState, Hook, HookPlan};
-use crate::identity::{Request, StartedGroups};
+use crate::identity::StartedGroups;
+use crate::plan::CommandLine;
 use crate::plan::{Plan, Privilege};
 use crate::privilege::DropSpec;
 use crate::provision::accounts::NewAccount;
@@ -123,7 +123,7 @@ pub fn build_plan(args: &Args, started: &Started) -> Result<Plan> {
              /etc/group (use the dynamically linked build for LDAP, sssd or systemd accounts)"
         );
     }
-    let target = identity::resolve(&db, &Request::new(args, &env)?, &started_groups(&db, started))?;
+    let target = identity::resolve(&db, &args.request(&env)?, &started_groups(&db, started))?;
     let command = match args.command.split_first() {
         Some((program, rest)) => Some(CommandLine { program: program.clone(), args: rest.to_vec() }),
         None if args.no_exec => None,
@@ -149,7 +149,7 @@ pub fn build_plan(args: &Args, started: &Started) -> Result<Plan> {
         uid: target.uid,
         gid: target.gid,
         home: target.home.clone(),
-        shell: target.shell.clone().unwrap_or_else(provision::default_shell),
+        shell: target.shell.clone().unwrap_or_else(identity::default_shell),
     });
     let provision = Provision {
         account,
@@ -382,7 +382,7 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
                 target.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(","),
                 if plan.allow_escalation { "" } else { ", no_new_privs set" }
             );
-            (provision::command_env(std::env::vars_os(), &added, &plan.provision.unset, Some(target)), creds)
+            (provision::env::command_env(std::env::vars_os(), &added, &plan.provision.unset, Some(target)), creds)
         }
         Privilege::Unprivileged { uid } => {
             if uid == target.uid {
@@ -408,7 +408,7 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
             // Already the target: its HOME and names still replace whatever the runtime set (often
             // /root). Another uid keeps the environment it came with: the target's would be a lie.
             let identity = (uid == target.uid).then_some(target);
-            (provision::command_env(std::env::vars_os(), &added, &plan.provision.unset, identity), creds)
+            (provision::env::command_env(std::env::vars_os(), &added, &plan.provision.unset, identity), creds)
         }
     };
     let home = env.iter().rev().find(|(k, _)| k == "HOME").map(|(_, v)| PathBuf::from(v));

@@ -15,7 +15,14 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, Layer};
 
-use crate::cli::LogFormat;
+/// How roothooks' own lines on stderr look (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// one human-readable line per event
+    Text,
+    /// one JSON object per line, for log collectors
+    Json,
+}
 
 static FILE: Mutex<Option<File>> = Mutex::new(None);
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();

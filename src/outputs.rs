@@ -77,7 +77,7 @@ pub struct Report<'a> {
     pub hooks: &'a HookPlan,
     pub results: &'a [HookResult],
     pub elapsed: Duration,
-    pub command: Option<&'a crate::exec::CommandLine>,
+    pub command: Option<&'a crate::plan::CommandLine>,
     /// the verified state the command starts with; `None` under `--no-exec`
     pub final_state: Option<&'a Credentials>,
 }

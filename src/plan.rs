@@ -3,17 +3,24 @@
 //! A plain value built from the arguments and the environment before anything is changed, so that
 //! `--dry-run` can print it and tests can inspect it.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::cli::FailurePolicy;
-use crate::exec::CommandLine;
 use crate::hooks::HookPlan;
 use crate::identity::{group_label, group_list_label, Target};
 use crate::provision::Provision;
+use crate::runner::FailurePolicy;
 use crate::system::Uid;
 use crate::userdb::UserDb;
+
+/// The program and its arguments, as given after `--`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandLine {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+}
 
 /// How roothooks was started, which decides what it can do.
 #[derive(Debug, Clone, PartialEq, Eq)]

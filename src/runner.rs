@@ -23,11 +23,19 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use tracing::{debug, info, warn};
 
-pub use crate::cli::FailurePolicy;
 use crate::error::{Error, Result};
 use crate::hooks::Hook;
 use crate::log::Relay;
 use crate::system::Spawner;
+
+/// What a failing hook does to the rest of the start (`--on-hook-failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailurePolicy {
+    /// log the failure and go on; the command still starts
+    Continue,
+    /// stop at the first failure; exit 1 without starting the command
+    Abort,
+}
 
 /// How long a hook's process group has between SIGTERM and SIGKILL.
 pub const KILL_GRACE: Duration = Duration::from_secs(2);

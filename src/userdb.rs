@@ -19,6 +19,17 @@ use std::path::{Path, PathBuf};
 
 use crate::system::{Gid, Uid};
 
+/// Whether `name` is safe as an account name: what shadow-utils accepts by default (a lower-case
+/// letter or `_`, then letters, digits, `_`, `-`, `.`, an optional final `$`; at most 32 bytes).
+/// Above all it cannot carry a `:` or a newline into /etc/passwd.
+pub fn valid_name(name: &str) -> bool {
+    let body = name.strip_suffix('$').unwrap_or(name);
+    let mut chars = body.chars();
+    name.len() <= 32
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
+}
+
 /// An entry of the user database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {

@@ -18,7 +18,7 @@ use nix::libc;
 
 use crate::system::{Gid, PasswdLock, Uid};
 use crate::trust::{self, Stale};
-use crate::userdb;
+use crate::userdb::{self, valid_name};
 
 /// The entries to add.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,17 +38,6 @@ impl NewAccount {
     fn group_line(&self) -> String {
         format!("{}:x:{}:\n", self.name, self.gid)
     }
-}
-
-/// Whether `name` is safe as an account name: what shadow-utils accepts by default (a lower-case
-/// letter or `_`, then letters, digits, `_`, `-`, `.`, an optional final `$`; at most 32 bytes).
-/// Above all it cannot carry a `:` or a newline into /etc/passwd.
-pub fn valid_name(name: &str) -> bool {
-    let body = name.strip_suffix('$').unwrap_or(name);
-    let mut chars = body.chars();
-    name.len() <= 32
-        && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
 }
 
 /// Why `account` cannot be written as a passwd line, if it cannot.

@@ -8,6 +8,7 @@ use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use crate::identity::Target;
 use crate::trust::{self, Last};
 
 /// Variables that make a shell, an interpreter or the dynamic loader run or load files from a path at
@@ -284,9 +285,48 @@ pub fn set(env: &mut Vec<(OsString, OsString)>, name: &str, value: &str) {
     env.push((name.into(), value.into()));
 }
 
+/// `base` with HOME, USER, LOGNAME and SHELL describing `target`; the last step of
+/// [`crate::provision::command_env`], which builds the command's whole environment.
+pub fn with_identity(
+    target: &Target,
+    base: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Vec<(OsString, OsString)> {
+    const IDENTITY: [&str; 4] = ["HOME", "USER", "LOGNAME", "SHELL"];
+    let mut env: Vec<(OsString, OsString)> =
+        base.into_iter().filter(|(k, _)| !IDENTITY.iter().any(|name| k == name)).collect();
+    let name = OsString::from(target.user_name());
+    env.push(("HOME".into(), target.home.clone().into_os_string()));
+    env.push(("USER".into(), name.clone()));
+    env.push(("LOGNAME".into(), name));
+    if let Some(shell) = &target.shell {
+        env.push(("SHELL".into(), shell.clone().into_os_string()));
+    }
+    env
+}
+
+/// The command's environment: the one roothooks got, then the env files, then what hooks handed
+/// over, less `--unset-env`, with the identity variables last (when `target` is given).
+pub fn command_env(
+    base: impl IntoIterator<Item = (OsString, OsString)>,
+    added: &[(String, String)],
+    unset: &[Unset],
+    target: Option<&Target>,
+) -> Vec<(OsString, OsString)> {
+    let mut vars: Vec<(OsString, OsString)> = base.into_iter().collect();
+    for (name, value) in added {
+        set(&mut vars, name, value);
+    }
+    vars.retain(|(k, _)| !k.to_str().is_some_and(|k| unset.iter().any(|u| u.matches(k))));
+    match target {
+        Some(target) => with_identity(target, vars),
+        None => vars,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::{Gid, Uid};
 
     fn ok(text: &str) -> Vec<(String, String)> {
         let (vars, bad) = parse(text);
@@ -361,6 +401,47 @@ mod tests {
         assert_eq!(env.vars.iter().filter(|(k, _)| k == "ROOTHOOKS_UID").count(), 1);
         // nothing trusted left: a safe default, never an empty PATH (which would mean the cwd)
         assert_eq!(trusted_path(OsStr::new("rel:")).0, SAFE_PATH);
+    }
+
+    fn target(name: Option<&str>, shell: Option<&str>) -> Target {
+        Target {
+            uid: Uid::from_raw(4000),
+            gid: Gid::from_raw(4000),
+            name: name.map(Into::into),
+            home: "/home/x".into(),
+            shell: shell.map(Into::into),
+            groups: vec![],
+            inherited: vec![],
+            not_inherited: vec![],
+            new_account: false,
+        }
+    }
+
+    fn os_pairs(list: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        list.iter().map(|(k, v)| (k.into(), v.into())).collect()
+    }
+
+    #[test]
+    fn identity_variables_describe_the_target_and_the_rest_passes_through() {
+        let base =
+            os_pairs(&[("HOME", "/root"), ("USER", "root"), ("JUPYTERHUB_API_TOKEN", "t"), ("SHELL", "/bin/bash")]);
+        let env = with_identity(&target(Some("alice"), Some("/bin/zsh")), base);
+        assert_eq!(
+            env,
+            os_pairs(&[
+                ("JUPYTERHUB_API_TOKEN", "t"),
+                ("HOME", "/home/x"),
+                ("USER", "alice"),
+                ("LOGNAME", "alice"),
+                ("SHELL", "/bin/zsh")
+            ])
+        );
+    }
+
+    #[test]
+    fn uid_without_account_is_named_by_number_and_keeps_no_root_shell() {
+        let env = with_identity(&target(None, None), os_pairs(&[("SHELL", "/bin/bash"), ("LOGNAME", "root")]));
+        assert_eq!(env, os_pairs(&[("HOME", "/home/x"), ("USER", "4000"), ("LOGNAME", "4000")]));
     }
 
     #[test]

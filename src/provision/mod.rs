@@ -11,7 +11,6 @@ pub mod env;
 pub mod home;
 pub mod limits;
 
-use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -77,16 +76,6 @@ impl fmt::Display for Provision {
             writeln!(f, "  workdir:     {}", dir.display())?;
         }
         Ok(())
-    }
-}
-
-/// The shell a new account gets: bash where the image has it.
-pub fn default_shell() -> PathBuf {
-    let bash = Path::new("/bin/bash");
-    if bash.exists() {
-        bash.into()
-    } else {
-        PathBuf::from("/bin/sh")
     }
 }
 
@@ -232,25 +221,6 @@ pub fn read_env_files(plan: &Provision) -> Vec<(String, String)> {
         }
     }
     vars
-}
-
-/// The command's environment: the one roothooks got, then the env files, then what hooks handed
-/// over, less `--unset-env`, with the identity variables last (when `target` is given).
-pub fn command_env(
-    base: impl IntoIterator<Item = (OsString, OsString)>,
-    added: &[(String, String)],
-    unset: &[Unset],
-    target: Option<&Target>,
-) -> Vec<(OsString, OsString)> {
-    let mut vars: Vec<(OsString, OsString)> = base.into_iter().collect();
-    for (name, value) in added {
-        env::set(&mut vars, name, value);
-    }
-    vars.retain(|(k, _)| !k.to_str().is_some_and(|k| unset.iter().any(|u| u.matches(k))));
-    match target {
-        Some(target) => crate::exec::with_identity(target, vars),
-        None => vars,
-    }
 }
 
 /// Apply `--rlimit`s; any that cannot be applied is an error naming it.
