@@ -13,6 +13,7 @@ use clap::Parser;
 use crate::error::{Error, Result};
 use crate::identity::{Request, Sourced};
 use crate::log::LogFormat;
+use crate::plan::Options;
 use crate::provision::limits::{parse_umask, Rlimit};
 use crate::runner::FailurePolicy;
 
@@ -250,6 +251,29 @@ pub struct Args {
 }
 
 impl Args {
+    /// The plan's inputs, as plain values.
+    pub fn options(&self) -> Options {
+        Options {
+            command: self.command.clone(),
+            no_exec: self.no_exec,
+            hooks_dir: self.hooks_dir.clone(),
+            allow_untrusted_hooks: self.allow_untrusted_hooks,
+            hook_timeout: self.hook_timeout,
+            on_hook_failure: Some(self.on_hook_failure),
+            log_file: self.log_file.clone(),
+            report: self.report.clone(),
+            nss_dir: self.nss_dir.clone(),
+            create_home: self.create_home,
+            skel: self.skel.clone(),
+            env_files: self.env_file.clone(),
+            unset_env: self.unset_env.clone(),
+            rlimits: self.rlimit.clone(),
+            umask: self.umask,
+            workdir: self.workdir.clone(),
+            allow_escalation: self.allow_privilege_escalation,
+        }
+    }
+
     /// Combine flags and environment. The first layer that names any of user, uid or gid decides all
     /// three, so an image's `NB_USER=jovyan` can never collide with an explicit `--uid`. A value that
     /// is not UTF-8 is an error naming it, never a silent fallback to another layer.

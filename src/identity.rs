@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 use crate::system::{Gid, Uid};
-use crate::userdb::{Account, UserDb};
+use crate::userdb::{self, UserDb};
 
 /// The uid used when nothing names one, as jupyterhub-roothooks and the Jupyter images do.
 pub const DEFAULT_UID: u32 = 1000;
@@ -68,13 +68,33 @@ pub struct StartedGroups {
     pub own: Vec<Gid>,
 }
 
+/// An account that `--ensure-account` adds: the passwd and group entries to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAccount {
+    pub name: String,
+    pub uid: Uid,
+    pub gid: Gid,
+    pub home: PathBuf,
+    pub shell: PathBuf,
+}
+
+/// Whose account the target is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Account {
+    /// an entry of the user database
+    Existing { name: String },
+    /// a name that has no entry yet: `--ensure-account` adds it
+    ToCreate(NewAccount),
+    /// a uid without an account (arbitrary uids on Kubernetes)
+    Uid,
+}
+
 /// The resolved identity of the command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     pub uid: Uid,
     pub gid: Gid,
-    /// the account's name; `None` for a uid without an account
-    pub name: Option<String>,
+    pub account: Account,
     pub home: PathBuf,
     pub shell: Option<PathBuf>,
     /// the supplementary groups the command gets, primary group first
@@ -83,14 +103,29 @@ pub struct Target {
     pub inherited: Vec<Gid>,
     /// groups roothooks was started with that the command does not get, and why
     pub not_inherited: Vec<(Gid, &'static str)>,
-    /// the account does not exist yet: `--ensure-account` adds it
-    pub new_account: bool,
 }
 
 impl Target {
+    /// The account's name; `None` for a uid without an account.
+    pub fn name(&self) -> Option<&str> {
+        match &self.account {
+            Account::Existing { name } => Some(name),
+            Account::ToCreate(new) => Some(&new.name),
+            Account::Uid => None,
+        }
+    }
+
     /// The name for USER and LOGNAME: the account's, else the uid in decimal.
     pub fn user_name(&self) -> String {
-        self.name.clone().unwrap_or_else(|| self.uid.to_string())
+        self.name().map_or_else(|| self.uid.to_string(), str::to_string)
+    }
+
+    /// The account `--ensure-account` is to add, if any.
+    pub fn to_create(&self) -> Option<&NewAccount> {
+        match &self.account {
+            Account::ToCreate(new) => Some(new),
+            _ => None,
+        }
     }
 }
 
@@ -103,7 +138,7 @@ fn parse_id(sourced: &Sourced, what: &str) -> Result<u32> {
     }
 }
 
-fn user_by_name(db: &UserDb, sourced: &Sourced) -> Result<Account> {
+fn user_by_name(db: &UserDb, sourced: &Sourced) -> Result<userdb::Account> {
     let found = db.user_by_name(&sourced.value).map_err(|source| Error::Lookup { what: "user", source })?;
     found.ok_or_else(|| {
         let hint = if sourced.value.parse::<u32>().is_ok() { "; for a number, use --uid" } else { "" };
@@ -140,87 +175,161 @@ pub fn group_list_label(db: &UserDb, groups: &[Gid]) -> String {
     groups.iter().map(|g| group_label(db, *g)).collect::<Vec<_>>().join(",")
 }
 
-/// Resolve the request against the user and group databases.
+/// Resolve the request against the user and group databases, in named steps: which account, which
+/// gid, refuse root, which supplementary groups, which home and shell.
 pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Target> {
     let uid = req.uid.as_ref().map(|s| parse_id(s, "uid")).transpose()?;
-    let gid = req.gid.as_ref().map(|s| parse_id(s, "gid")).transpose()?;
-    let by_uid = |uid: Uid| db.user_by_uid(uid).map_err(|source| Error::Lookup { what: "user", source });
-    let mut new_name = None;
-    let account = match (&req.user, uid) {
-        (Some(user), _) => match user_by_name(db, user) {
-            Ok(account) => {
-                if let (Some(uid), Some(uid_source)) = (uid, &req.uid) {
-                    if account.uid.as_raw() != uid {
-                        return Err(Error::Usage(format!(
-                            "{user} is uid {} but {uid_source} asks for uid {uid}; give only one of them",
-                            account.uid
-                        )));
-                    }
-                }
-                Some(account)
-            }
-            Err(Error::Usage(_)) if req.ensure_account => {
-                let uid = Uid::from_raw(uid.unwrap_or(DEFAULT_UID));
-                if let Some(other) = by_uid(uid)? {
-                    return Err(Error::Usage(format!(
-                        "--ensure-account: uid {uid} already belongs to account '{}', not '{}'; nothing written \
-                         (give another --uid, or --user {})",
-                        other.name, user.value, other.name
-                    )));
-                }
-                if !crate::userdb::valid_name(&user.value) {
-                    return Err(Error::Usage(format!(
-                        "--ensure-account: {user} is not a valid account name (a lower-case letter or _, then \
-                         letters, digits, _ - .; at most 32)"
-                    )));
-                }
-                new_name = Some(user.value.clone());
-                None
-            }
-            Err(e) => return Err(e),
-        },
-        (None, uid) => by_uid(Uid::from_raw(uid.unwrap_or(DEFAULT_UID)))?,
+    let found = find_account(db, req, uid)?;
+    let uid = match &found {
+        Found::Entry(entry) => entry.uid,
+        Found::New(_) | Found::Uid => Uid::from_raw(uid.unwrap_or(DEFAULT_UID)),
     };
-    if req.ensure_account && account.is_none() && new_name.is_none() {
+    let gid = match (req.gid.as_ref().map(|s| parse_id(s, "gid")).transpose()?, &found) {
+        (Some(gid), _) => Gid::from_raw(gid),
+        (None, Found::Entry(entry)) => entry.gid,
+        (None, _) => Gid::from_raw(uid.as_raw()),
+    };
+    refuse_root(req, uid, gid)?;
+    let entry = match &found {
+        Found::Entry(entry) => Some(entry),
+        _ => None,
+    };
+    let groups = supplementary_groups(db, req, entry, gid, started)?;
+    let home = req
+        .home
+        .clone()
+        .or_else(|| match &found {
+            Found::Entry(entry) => Some(entry.dir.clone()),
+            Found::New(name) => Some(PathBuf::from(format!("/home/{name}"))),
+            Found::Uid => None,
+        })
+        .filter(|h| !h.as_os_str().is_empty())
+        .unwrap_or_else(|| PathBuf::from("/"));
+    let shell = match &found {
+        Found::Entry(entry) => Some(entry.shell.clone()).filter(|s| !s.as_os_str().is_empty()),
+        Found::New(_) => Some(default_shell()),
+        Found::Uid => None,
+    };
+    let account = match found {
+        Found::Entry(entry) => Account::Existing { name: entry.name },
+        Found::New(name) => Account::ToCreate(NewAccount {
+            name,
+            uid,
+            gid,
+            home: home.clone(),
+            shell: shell.clone().unwrap_or_else(default_shell),
+        }),
+        Found::Uid => Account::Uid,
+    };
+    let Groups { all, inherited, not_inherited } = groups;
+    Ok(Target { uid, gid, account, home, shell, groups: all, inherited, not_inherited })
+}
+
+/// What the user database says about the requested user or uid.
+enum Found {
+    Entry(userdb::Account),
+    /// a name without an entry, for `--ensure-account` to add
+    New(String),
+    Uid,
+}
+
+/// The account the request names: by `--user` (checked against a `--uid` given with it), else by uid;
+/// with `--ensure-account`, a name that has no entry yet is one to add, if it is valid and its uid free.
+fn find_account(db: &UserDb, req: &Request, uid: Option<u32>) -> Result<Found> {
+    let by_uid = |uid: Uid| db.user_by_uid(uid).map_err(|source| Error::Lookup { what: "user", source });
+    let Some(user) = &req.user else {
+        let uid = Uid::from_raw(uid.unwrap_or(DEFAULT_UID));
+        return match by_uid(uid)? {
+            Some(entry) => Ok(Found::Entry(entry)),
+            None if req.ensure_account => Err(Error::Usage(format!(
+                "--ensure-account: uid {uid} has no account and no name was given for one; give --user NAME (or \
+                 NB_USER)"
+            ))),
+            None => Ok(Found::Uid),
+        };
+    };
+    match user_by_name(db, user) {
+        Ok(entry) => match (uid, &req.uid) {
+            (Some(uid), Some(uid_source)) if entry.uid.as_raw() != uid => Err(Error::Usage(format!(
+                "{user} is uid {} but {uid_source} asks for uid {uid}; give only one of them",
+                entry.uid
+            ))),
+            _ => Ok(Found::Entry(entry)),
+        },
+        Err(Error::Usage(_)) if req.ensure_account => {
+            let uid = Uid::from_raw(uid.unwrap_or(DEFAULT_UID));
+            if let Some(other) = by_uid(uid)? {
+                return Err(Error::Usage(format!(
+                    "--ensure-account: uid {uid} already belongs to account '{}', not '{}'; nothing written (give \
+                     another --uid, or --user {})",
+                    other.name, user.value, other.name
+                )));
+            }
+            if !userdb::valid_name(&user.value) {
+                return Err(Error::Usage(format!(
+                    "--ensure-account: {user} is not a valid account name (a lower-case letter or _, then letters, \
+                     digits, _ - .; at most 32)"
+                )));
+            }
+            Ok(Found::New(user.value.clone()))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// uid 0 and gid 0 only with `--allow-root`.
+fn refuse_root(req: &Request, uid: Uid, gid: Gid) -> Result<()> {
+    if req.allow_root {
+        return Ok(());
+    }
+    if uid.is_root() {
         return Err(Error::Usage(format!(
-            "--ensure-account: uid {} has no account and no name was given for one; give --user NAME (or NB_USER)",
-            uid.unwrap_or(DEFAULT_UID)
+            "refusing to run the command as uid 0 ({}); name an unprivileged user, or pass --allow-root",
+            req.user.as_ref().or(req.uid.as_ref()).map_or("the default".into(), ToString::to_string)
         )));
     }
-    let uid = account.as_ref().map_or(Uid::from_raw(uid.unwrap_or(DEFAULT_UID)), |a| a.uid);
-    let gid = gid.map(Gid::from_raw).or(account.as_ref().map(|a| a.gid)).unwrap_or(Gid::from_raw(uid.as_raw()));
-
-    if !req.allow_root {
-        if uid.is_root() {
-            return Err(Error::Usage(format!(
-                "refusing to run the command as uid 0 ({}); name an unprivileged user, or pass --allow-root",
-                req.user.as_ref().or(req.uid.as_ref()).map_or("the default".into(), |s| s.to_string())
-            )));
-        }
-        if gid.as_raw() == 0 {
-            return Err(Error::Usage(format!(
-                "refusing to run the command with gid 0 ({}); give --gid, or pass --allow-root",
-                req.gid.as_ref().map_or("the account's primary group".into(), |s| s.to_string())
-            )));
-        }
+    if gid.as_raw() == 0 {
+        return Err(Error::Usage(format!(
+            "refusing to run the command with gid 0 ({}); give --gid, or pass --allow-root",
+            req.gid.as_ref().map_or("the account's primary group".into(), ToString::to_string)
+        )));
     }
+    Ok(())
+}
 
+/// The command's supplementary groups, with where they came from.
+struct Groups {
+    all: Vec<Gid>,
+    inherited: Vec<Gid>,
+    not_inherited: Vec<(Gid, &'static str)>,
+}
+
+/// The primary gid, the account's groups, the groups roothooks was started with (less group 0 and
+/// the starting account's own), and `--groups`; or, with `--clear-groups`, the primary gid and
+/// `--groups` only. Never group 0 without `--allow-root`; each gid once.
+fn supplementary_groups(
+    db: &UserDb,
+    req: &Request,
+    entry: Option<&userdb::Account>,
+    gid: Gid,
+    started: &StartedGroups,
+) -> Result<Groups> {
     let mut extra = Vec::new();
-    for entry in &req.extra_groups {
-        let g = group_by_name_or_number(db, entry)?;
+    for name in &req.extra_groups {
+        let g = group_by_name_or_number(db, name)?;
         if g.as_raw() == 0 && !req.allow_root {
-            return Err(Error::Usage(format!("--groups '{entry}' is group 0 (root); remove it, or pass --allow-root")));
+            return Err(Error::Usage(format!("--groups '{name}' is group 0 (root); remove it, or pass --allow-root")));
         }
         extra.push(g);
     }
-
-    let mut groups = vec![gid];
+    let mut all = vec![gid];
     let mut inherited = Vec::new();
     let mut not_inherited = Vec::new();
-    if !req.clear_groups {
-        if let Some(account) = &account {
-            let own = db.groups_of(&account.name, gid).map_err(|source| Error::Lookup { what: "group", source })?;
-            groups.extend(own);
+    if req.clear_groups {
+        not_inherited.extend(started.all.iter().map(|&g| (g, "--clear-groups")));
+    } else {
+        if let Some(entry) = entry {
+            all.extend(db.groups_of(&entry.name, gid).map_err(|source| Error::Lookup { what: "group", source })?);
         }
         for &g in &started.all {
             if g.as_raw() == 0 && !req.allow_root {
@@ -231,39 +340,15 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
                 inherited.push(g);
             }
         }
-        groups.extend(&inherited);
-    } else {
-        not_inherited.extend(started.all.iter().map(|&g| (g, "--clear-groups")));
+        all.extend(&inherited);
     }
-    groups.extend(extra);
+    all.extend(extra);
     if !req.allow_root {
-        groups.retain(|g| g.as_raw() != 0);
+        all.retain(|g| g.as_raw() != 0);
     }
     let mut seen = std::collections::HashSet::new();
-    groups.retain(|g| seen.insert(*g));
-
-    let new_home = new_name.as_ref().map(|n| PathBuf::from(format!("/home/{n}")));
-    Ok(Target {
-        uid,
-        gid,
-        name: account.as_ref().map(|a| a.name.clone()).or(new_name.clone()),
-        home: req
-            .home
-            .clone()
-            .or(account.as_ref().map(|a| a.dir.clone()))
-            .or(new_home)
-            .filter(|h| !h.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from("/")),
-        shell: match &account {
-            Some(a) => Some(a.shell.clone()).filter(|s| !s.as_os_str().is_empty()),
-            None if new_name.is_some() => Some(default_shell()),
-            None => None,
-        },
-        groups,
-        inherited,
-        not_inherited,
-        new_account: new_name.is_some(),
-    })
+    all.retain(|g| seen.insert(*g));
+    Ok(Groups { all, inherited, not_inherited })
 }
 
 #[cfg(test)]
@@ -324,7 +409,7 @@ mod tests {
     fn uid_without_account_gets_gid_from_uid_and_home_slash() {
         let t = resolved(&by_uid("3999999")).unwrap();
         assert_eq!((t.uid.as_raw(), t.gid.as_raw()), (3_999_999, 3_999_999));
-        assert_eq!(t.name, None);
+        assert_eq!(t.name(), None);
         assert_eq!(t.user_name(), "3999999");
         assert_eq!(t.home, PathBuf::from("/"));
         assert_eq!(t.groups, vec![Gid::from_raw(3_999_999)]);
@@ -336,9 +421,9 @@ mod tests {
         assert_eq!((t.uid.as_raw(), t.gid.as_raw()), (4100, 4100));
         assert_eq!(t.groups, vec![Gid::from_raw(4100), Gid::from_raw(100)]);
         assert_eq!((t.home.as_path(), t.shell.as_deref()), (Path::new("/home/alice"), Some(Path::new("/bin/zsh"))));
-        assert_eq!(t.name.as_deref(), Some("alice"));
+        assert_eq!(t.name(), Some("alice"));
         // by uid, the same account
-        assert_eq!(resolved(&by_uid("4100")).unwrap().name.as_deref(), Some("alice"));
+        assert_eq!(resolved(&by_uid("4100")).unwrap().name(), Some("alice"));
     }
 
     #[test]
@@ -352,8 +437,12 @@ mod tests {
     fn ensure_account_plans_a_new_account_or_names_the_clash() {
         let new = |user: &str, uid: &str| Request { ensure_account: true, uid: flag("--uid", uid), ..by_user(user) };
         let t = resolved(&new("rh-new-user", "3999998")).unwrap();
-        assert!(t.new_account);
-        assert_eq!((t.name.as_deref(), t.uid.as_raw(), t.gid.as_raw()), (Some("rh-new-user"), 3_999_998, 3_999_998));
+        let added = t.to_create().expect("an account to add");
+        assert_eq!(
+            (added.name.as_str(), added.uid.as_raw(), added.gid.as_raw()),
+            ("rh-new-user", 3_999_998, 3_999_998)
+        );
+        assert_eq!(added.home, PathBuf::from("/home/rh-new-user"));
         assert_eq!(t.home, PathBuf::from("/home/rh-new-user"));
         assert!(usage_message(resolved(&new("rh-new-user", "65534")))
             .contains("uid 65534 already belongs to account 'nobody'"));
@@ -361,7 +450,8 @@ mod tests {
         let nameless = Request { ensure_account: true, ..by_uid("3999998") };
         assert!(usage_message(resolved(&nameless)).contains("give --user NAME"));
         // an existing account is simply used
-        assert!(!resolved(&Request { ensure_account: true, ..by_user("alice") }).unwrap().new_account);
+        let existing = resolved(&Request { ensure_account: true, ..by_user("alice") }).unwrap();
+        assert_eq!(existing.account, Account::Existing { name: "alice".into() });
     }
 
     #[test]

@@ -1,18 +1,24 @@
 //! The resolved plan: who the command runs as, which hooks run, which command starts.
 //!
 //! A plain value built from the arguments and the environment before anything is changed, so that
-//! `--dry-run` can print it and tests can inspect it.
+//! `--dry-run` can print it and tests can inspect it. Printing it does no I/O: the names of groups
+//! and where accounts come from are looked up for `--dry-run` only ([`Names`]).
 
 use std::ffi::OsString;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::hooks::HookPlan;
-use crate::identity::{group_label, group_list_label, Target};
+use tracing::warn;
+
+use crate::error::{Error, Result};
+use crate::hooks::{self, DirOrigin, HookPlan};
+use crate::identity::{self, group_label, group_list_label, Account, Request, StartedGroups, Target};
+use crate::provision::env::Unset;
+use crate::provision::limits::Rlimit;
 use crate::provision::Provision;
 use crate::runner::FailurePolicy;
-use crate::system::Uid;
+use crate::system::{Started, Uid};
 use crate::userdb::UserDb;
 
 /// The program and its arguments, as given after `--`.
@@ -20,6 +26,53 @@ use crate::userdb::UserDb;
 pub struct CommandLine {
     pub program: OsString,
     pub args: Vec<OsString>,
+}
+
+impl CommandLine {
+    /// The whole command line, for the plan and the report.
+    pub fn argv(&self) -> Vec<String> {
+        std::iter::once(&self.program).chain(&self.args).map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+}
+
+/// What runs after the hooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Exec(CommandLine),
+    /// `--no-exec`: exit after the hooks; a command given anyway is only shown
+    NoExec(Option<CommandLine>),
+}
+
+impl Command {
+    /// The command line, whether it is started or not.
+    pub fn line(&self) -> Option<&CommandLine> {
+        match self {
+            Command::Exec(line) => Some(line),
+            Command::NoExec(line) => line.as_ref(),
+        }
+    }
+}
+
+/// Everything the plan is built from besides the identity request: the arguments, as values.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub command: Vec<OsString>,
+    pub no_exec: bool,
+    pub hooks_dir: Option<PathBuf>,
+    pub allow_untrusted_hooks: bool,
+    pub hook_timeout: Duration,
+    pub on_hook_failure: Option<FailurePolicy>,
+    pub log_file: Option<PathBuf>,
+    pub report: Option<PathBuf>,
+    pub nss_dir: Option<PathBuf>,
+    pub create_home: bool,
+    pub skel: PathBuf,
+    pub env_files: Vec<PathBuf>,
+    pub unset_env: Vec<String>,
+    pub rlimits: Vec<Rlimit>,
+    pub umask: Option<u32>,
+    pub workdir: Option<PathBuf>,
+    pub allow_escalation: bool,
 }
 
 /// How roothooks was started, which decides what it can do.
@@ -44,13 +97,7 @@ pub struct Plan {
     /// `None` when turned off
     pub log_file: Option<PathBuf>,
     pub report: Option<PathBuf>,
-    /// `None` under `--no-exec` without a command
-    pub command: Option<CommandLine>,
-    /// `--no-exec`: run the hooks and exit
-    pub no_exec: bool,
-    /// where the command is found now, as root sees PATH (computed for `--dry-run` only); the exec
-    /// searches again, as the user, after the hooks
-    pub resolved_command: Option<PathBuf>,
+    pub command: Command,
     pub allow_escalation: bool,
 }
 
@@ -68,42 +115,172 @@ impl Plan {
     }
 }
 
-impl fmt::Display for Plan {
+/// The groups of the account roothooks was started as, from the group database. Looked up only when
+/// there is something to tell apart: group 0 is never passed on anyway.
+fn started_groups(db: &UserDb, started: &Started) -> StartedGroups {
+    if started.groups.iter().all(|g| g.as_raw() == 0) {
+        return StartedGroups { all: started.groups.clone(), own: Vec::new() };
+    }
+    let own = db
+        .user_by_uid(started.real)
+        .ok()
+        .flatten()
+        .and_then(|account| db.groups_of(&account.name, account.gid).ok())
+        .unwrap_or_default();
+    StartedGroups { all: started.groups.clone(), own }
+}
+
+/// The hooks directory when none is given: repo2docker's repository, else /etc.
+pub fn default_hooks_dir(repo_dir: Option<&std::ffi::OsStr>) -> PathBuf {
+    match repo_dir.filter(|d| !d.is_empty()) {
+        Some(repo) => Path::new(repo).join("roothooks.d"),
+        None => PathBuf::from("/etc/roothooks.d"),
+    }
+}
+
+/// `path` as an absolute path: root leaves its working directory for `/` before it touches anything,
+/// so a relative path the operator gave is taken from where roothooks was started.
+fn absolute(path: &Path, cwd: Option<&Path>) -> Result<PathBuf> {
+    match cwd {
+        _ if path.is_absolute() => Ok(path.to_path_buf()),
+        Some(cwd) => Ok(cwd.join(path)),
+        None => Err(Error::Usage(format!(
+            "{} is a relative path, but the directory roothooks was started in has no name (deleted?); give an \
+             absolute path",
+            path.display()
+        ))),
+    }
+}
+
+/// Build the plan from the options, the identity request and how roothooks was started, changing
+/// nothing.
+pub fn build(options: &Options, request: &Request, started: &Started) -> Result<Plan> {
+    let cwd = started.cwd.as_deref();
+    let abs = |path: &PathBuf| absolute(path, cwd);
+    let db = UserDb::system();
+    if db.others_ignored() {
+        warn!(
+            "/etc/nsswitch.conf names sources besides files; this static build reads only /etc/passwd and \
+             /etc/group (use the dynamically linked build for LDAP, sssd or systemd accounts)"
+        );
+    }
+    let target = identity::resolve(&db, request, &started_groups(&db, started))?;
+    let line = options
+        .command
+        .split_first()
+        .map(|(program, rest)| CommandLine { program: program.clone(), args: rest.to_vec() });
+    let command = match line {
+        _ if options.no_exec => Command::NoExec(line),
+        Some(line) => Command::Exec(line),
+        None => {
+            return Err(Error::Usage(
+                "no command given: put the command to run after --, e.g. roothooks --uid 1000 -- \
+                 jupyterhub-singleuser (or pass --no-exec to only run the hooks)"
+                    .into(),
+            ))
+        }
+    };
+    let privilege =
+        if started.effective.is_root() { Privilege::Root } else { Privilege::Unprivileged { uid: started.effective } };
+    let (dir, origin) = match &options.hooks_dir {
+        Some(dir) => (abs(dir)?, DirOrigin::Explicit),
+        None => (abs(&default_hooks_dir(std::env::var_os("REPO_DIR").as_deref()))?, DirOrigin::Default),
+    };
+    let log_file = match &options.log_file {
+        Some(path) if path.as_os_str() == "none" => None,
+        Some(path) => Some(abs(path)?),
+        None => Some(PathBuf::from(format!("/tmp/roothooks-{}.log", target.uid))),
+    };
+    let provision = Provision {
+        account: target.to_create().cloned(),
+        nss_dir: options.nss_dir.as_ref().map(abs).transpose()?,
+        create_home: options.create_home,
+        skel: abs(&options.skel)?,
+        env_files: options.env_files.iter().map(abs).collect::<Result<_>>()?,
+        unset: options.unset_env.iter().filter(|u| !u.is_empty()).map(|u| Unset(u.clone())).collect(),
+        rlimits: options.rlimits.clone(),
+        umask: options.umask,
+        workdir: options.workdir.clone(),
+    };
+    Ok(Plan {
+        privilege,
+        provision,
+        hooks: hooks::discover(&dir, origin, options.allow_untrusted_hooks),
+        hook_timeout: Some(options.hook_timeout).filter(|t| !t.is_zero()),
+        on_hook_failure: options.on_hook_failure.unwrap_or(FailurePolicy::Continue),
+        log_file,
+        report: options.report.as_ref().map(abs).transpose()?,
+        command,
+        target,
+        allow_escalation: options.allow_escalation,
+    })
+}
+
+/// What `--dry-run` shows besides the plan itself, looked up in the databases and PATH: the plan
+/// stays a plain value, and a start that is not a dry run pays for none of it.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    pub accounts: String,
+    pub gid: String,
+    pub groups: String,
+    pub inherited: String,
+    pub not_kept: Vec<String>,
+    /// where the command is found now, as root sees PATH; the exec searches again, as the user
+    pub found_at: Option<PathBuf>,
+}
+
+impl Names {
+    /// `found_at`: where the command is found on PATH now (the exec step knows how to search).
+    pub fn look_up(plan: &Plan, db: &UserDb, found_at: Option<PathBuf>) -> Names {
+        let t = &plan.target;
+        Names {
+            accounts: db.source(),
+            gid: group_label(db, t.gid),
+            groups: group_list_label(db, &t.groups),
+            inherited: group_list_label(db, &t.inherited),
+            not_kept: t.not_inherited.iter().map(|(gid, why)| format!("{}: {why}", group_label(db, *gid))).collect(),
+            found_at,
+        }
+    }
+}
+
+/// The plan with its [`Names`], as `--dry-run` prints it.
+pub struct Shown<'a> {
+    pub plan: &'a Plan,
+    pub names: &'a Names,
+}
+
+impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = &self.target;
+        let (plan, names) = (self.plan, self.names);
+        let t = &plan.target;
         writeln!(f, "roothooks plan (dry run: nothing is executed)")?;
-        match &self.privilege {
+        match &plan.privilege {
             Privilege::Root => writeln!(f, "  started as:  uid 0 (root): drops privileges before the command")?,
             Privilege::Unprivileged { uid } => {
                 writeln!(f, "  started as:  uid {uid} (not root): no hooks, no change of user")?
             }
         }
-        let name = match t.name.as_deref() {
-            Some(n) if t.new_account => format!("({n}, account to be added)"),
-            Some(n) => format!("({n})"),
-            None => " (no account)".to_string(),
+        let name = match &t.account {
+            Account::Existing { name } => format!("({name})"),
+            Account::ToCreate(new) => format!("({}, account to be added)", new.name),
+            Account::Uid => " (no account)".to_string(),
         };
-        // names only for display: --dry-run is the one place that shows them
-        let db = UserDb::system();
-        writeln!(f, "  accounts:    {}", db.source())?;
-        writeln!(f, "  user:        uid {}{name} gid {}", t.uid, group_label(&db, t.gid))?;
-        writeln!(f, "  groups:      {}", group_list_label(&db, &t.groups))?;
+        writeln!(f, "  accounts:    {}", names.accounts)?;
+        writeln!(f, "  user:        uid {}{name} gid {}", t.uid, names.gid)?;
+        writeln!(f, "  groups:      {}", names.groups)?;
         if !t.inherited.is_empty() {
-            writeln!(
-                f,
-                "  inherited:   {} (kept from the groups roothooks was started with)",
-                group_list_label(&db, &t.inherited)
-            )?;
+            writeln!(f, "  inherited:   {} (kept from the groups roothooks was started with)", names.inherited)?;
         }
-        for (gid, why) in &t.not_inherited {
-            writeln!(f, "  not kept:    {}: {why}", group_label(&db, *gid))?;
+        for line in &names.not_kept {
+            writeln!(f, "  not kept:    {line}")?;
         }
         writeln!(f, "  HOME:        {}", t.home.display())?;
         writeln!(f, "  USER:        {}", t.user_name())?;
         if let Some(shell) = &t.shell {
             writeln!(f, "  SHELL:       {}", shell.display())?;
         }
-        if self.allow_escalation {
+        if plan.allow_escalation {
             writeln!(
                 f,
                 "  escalation:  ALLOWED: no_new_privs not set, bounding set kept (--allow-privilege-escalation)"
@@ -111,28 +288,27 @@ impl fmt::Display for Plan {
         } else {
             writeln!(f, "  privileges:  all capability sets emptied, no_new_privs set")?;
         }
-        match self.privilege {
-            Privilege::Root => write!(f, "{}", self.hooks)?,
+        match plan.privilege {
+            Privilege::Root => write!(f, "{}", plan.hooks)?,
             Privilege::Unprivileged { .. } => {
-                writeln!(f, "  hooks dir:   {} (not run: not root)", self.hooks.dir.display())?
+                writeln!(f, "  hooks dir:   {} (not run: not root)", plan.hooks.dir.display())?
             }
         }
-        write!(f, "{}", self.provision)?;
-        let timeout = self.hook_timeout.map_or("none".into(), |t| format!("{} s", t.as_secs_f64()));
-        writeln!(f, "  hook timeout: {timeout}; on failure: {:?}", self.on_hook_failure)?;
+        write!(f, "{}", plan.provision)?;
+        let timeout = plan.hook_timeout.map_or("none".into(), |t| format!("{} s", t.as_secs_f64()));
+        writeln!(f, "  hook timeout: {timeout}; on failure: {:?}", plan.on_hook_failure)?;
         let shown = |p: &Option<PathBuf>| p.as_ref().map_or("none".into(), |p| p.display().to_string());
-        writeln!(f, "  log file:    {}", shown(&self.log_file))?;
-        writeln!(f, "  report:      {}", shown(&self.report))?;
-        let Some(command) = &self.command else {
-            return writeln!(f, "  command:     none (--no-exec: exit after the hooks)");
+        writeln!(f, "  log file:    {}", shown(&plan.log_file))?;
+        writeln!(f, "  report:      {}", shown(&plan.report))?;
+        let line = match &plan.command {
+            Command::NoExec(None) => return writeln!(f, "  command:     none (--no-exec: exit after the hooks)"),
+            Command::NoExec(Some(line)) => {
+                return writeln!(f, "  command:     {} (not started: --no-exec)", line.argv().join(" "))
+            }
+            Command::Exec(line) => line,
         };
-        let argv: Vec<_> =
-            std::iter::once(&command.program).chain(&command.args).map(|a| a.to_string_lossy().into_owned()).collect();
-        if self.no_exec {
-            return writeln!(f, "  command:     {} (not started: --no-exec)", argv.join(" "));
-        }
-        writeln!(f, "  command:     {}", argv.join(" "))?;
-        match &self.resolved_command {
+        writeln!(f, "  command:     {}", line.argv().join(" "))?;
+        match &names.found_at {
             Some(path) => writeln!(f, "  found at:    {}", path.display()),
             None => writeln!(f, "  found at:    NOT FOUND in PATH (a hook may still install it)"),
         }

@@ -16,19 +16,10 @@ use std::time::{Duration, Instant};
 
 use nix::libc;
 
+use crate::identity::NewAccount;
 use crate::system::{Gid, PasswdLock, Uid};
 use crate::trust::{self, Stale};
 use crate::userdb::{self, valid_name};
-
-/// The entries to add.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewAccount {
-    pub name: String,
-    pub uid: Uid,
-    pub gid: Gid,
-    pub home: PathBuf,
-    pub shell: PathBuf,
-}
 
 impl NewAccount {
     fn passwd_line(&self) -> String {

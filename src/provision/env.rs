@@ -286,7 +286,7 @@ pub fn set(env: &mut Vec<(OsString, OsString)>, name: &str, value: &str) {
 }
 
 /// `base` with HOME, USER, LOGNAME and SHELL describing `target`; the last step of
-/// [`crate::provision::command_env`], which builds the command's whole environment.
+/// [`command_env`], which builds the command's whole environment.
 pub fn with_identity(
     target: &Target,
     base: impl IntoIterator<Item = (OsString, OsString)>,
@@ -326,6 +326,7 @@ pub fn command_env(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::Account;
     use crate::system::{Gid, Uid};
 
     fn ok(text: &str) -> Vec<(String, String)> {
@@ -407,13 +408,12 @@ mod tests {
         Target {
             uid: Uid::from_raw(4000),
             gid: Gid::from_raw(4000),
-            name: name.map(Into::into),
+            account: name.map_or(Account::Uid, |n| Account::Existing { name: n.into() }),
             home: "/home/x".into(),
             shell: shell.map(Into::into),
             groups: vec![],
             inherited: vec![],
             not_inherited: vec![],
-            new_account: false,
         }
     }
 

@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
+use crate::identity::NewAccount;
 use crate::identity::Target;
-use accounts::NewAccount;
 use env::Unset;
 use limits::Rlimit;
 
