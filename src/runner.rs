@@ -208,11 +208,121 @@ impl Stream {
     }
 }
 
+/// A hook's stdout and stderr, relayed together.
+struct Output {
+    stdout: Stream,
+    stderr: Stream,
+}
+
+impl Output {
+    fn fds(&self) -> [Option<BorrowedFd<'_>>; 2] {
+        [self.stdout.fd(), self.stderr.fd()]
+    }
+
+    fn closed(&self) -> bool {
+        self.stdout.pipe.is_none() && self.stderr.pipe.is_none()
+    }
+
+    /// The one pump: relay whichever streams [`Runner::wait`] found readable.
+    fn pump(&mut self, ready: &Ready, hook: &str, buf: &mut [u8]) {
+        if ready.stdout {
+            self.stdout.pump(hook, buf);
+        }
+        if ready.stderr {
+            self.stderr.pump(hook, buf);
+        }
+    }
+
+    fn close(&mut self, hook: &str) {
+        self.stdout.close(hook);
+        self.stderr.close(hook);
+    }
+}
+
+/// What [`Runner::wait`] found ready.
+#[derive(Debug, Default, Clone, Copy)]
+struct Ready {
+    signals: bool,
+    stdout: bool,
+    stderr: bool,
+}
+
+/// What the signalfd held: whether the hook was among the children reaped, and the termination
+/// signals that arrived.
+#[derive(Debug, Default)]
+struct Signals {
+    hook_status: Option<WaitStatus>,
+    termination: Vec<Signal>,
+}
+
+/// Why and how far a running hook is being stopped: by its timeout, or by a termination signal
+/// passed on to its process group; SIGTERM first, SIGKILL [`KILL_GRACE`] later.
+#[derive(Debug)]
+struct Stop {
+    /// when the timeout expires, if there is one
+    deadline: Option<Instant>,
+    timed_out: bool,
+    received: Option<Signal>,
+    /// SIGTERM went to the group: when SIGKILL follows; `None` again once it has
+    kill_at: Option<Instant>,
+}
+
+impl Stop {
+    fn new(deadline: Option<Instant>) -> Stop {
+        Stop { deadline, timed_out: false, received: None, kill_at: None }
+    }
+
+    fn stopping(&self) -> bool {
+        self.timed_out || self.received.is_some()
+    }
+
+    /// When the loop must look at the clock again.
+    fn wake(&self) -> Option<Instant> {
+        if self.stopping() {
+            self.kill_at
+        } else {
+            self.deadline
+        }
+    }
+
+    /// A termination signal arrived: the first is passed to the hook's process group.
+    fn received(&mut self, hook: &str, pgid: Pid, sig: Signal) {
+        if self.received.is_some() {
+            return;
+        }
+        warn!(hook, "received {sig}: passing it to the hook's process group");
+        let _ = killpg(pgid, sig);
+        self.received = Some(sig);
+        if !self.timed_out {
+            self.kill_at = Some(Instant::now() + KILL_GRACE);
+        }
+    }
+
+    /// The clock moved on: a timeout sends SIGTERM, an expired grace SIGKILL.
+    fn tick(&mut self, hook: &str, pgid: Pid, timeout: Option<Duration>) {
+        let now = Instant::now();
+        if !self.stopping() && self.deadline.is_some_and(|d| now >= d) {
+            let secs = timeout.unwrap_or_default().as_secs_f64();
+            warn!(hook, "timed out after {secs} s: sending SIGTERM to its process group");
+            let _ = killpg(pgid, Signal::SIGTERM);
+            self.timed_out = true;
+            self.kill_at = Some(now + KILL_GRACE);
+        } else if self.kill_at.is_some_and(|k| now >= k) {
+            let grace = KILL_GRACE.as_secs();
+            warn!(hook, "still running {grace} s after SIGTERM: sending SIGKILL to its process group");
+            let _ = killpg(pgid, Signal::SIGKILL);
+            self.kill_at = None;
+        }
+    }
+}
+
 /// Owns the blocked signal mask and the signalfd for as long as hooks run.
 pub struct Runner {
     signals: SignalFd,
     old_mask: SigSet,
     buf: Vec<u8>,
+    /// termination signals read while something else was waited for, still to be acted on
+    pending: Vec<Signal>,
 }
 
 impl Runner {
@@ -226,7 +336,7 @@ impl Runner {
         let mut old_mask = SigSet::empty();
         sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old_mask))?;
         let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
-        Ok(Runner { signals, old_mask, buf: vec![0; MAX_LINE] })
+        Ok(Runner { signals, old_mask, buf: vec![0; MAX_LINE], pending: Vec::new() })
     }
 
     /// Run `hooks` in order. Stops early with an error for a termination signal, or for a failure under
@@ -241,135 +351,82 @@ impl Runner {
     ) -> Result<()> {
         let mut spawner = Spawner::new(env).map_err(|e| Error::Setup(format!("cannot prepare to start hooks: {e}")))?;
         for hook in hooks {
-            self.run_one(hook, &mut spawner, timeout, results)?;
-            let failed = results.last().is_some_and(|r| !r.outcome.ok());
-            if failed && policy == FailurePolicy::Abort {
-                let last = results.last().expect("just pushed");
+            // A termination signal that arrived between hooks stops us before the next one starts.
+            self.check_pending()?;
+            let result = self.run_one(hook, &mut spawner, timeout)?;
+            let received = result.1;
+            results.push(result.0);
+            if let Some(sig) = received {
+                return Err(Error::Signalled { name: sig.as_str(), number: sig as i32 });
+            }
+            let last = results.last().expect("just pushed");
+            if !last.outcome.ok() && policy == FailurePolicy::Abort {
                 return Err(Error::HookAborted { hook: last.name.clone(), outcome: last.outcome.to_string() });
             }
         }
         self.check_pending()
     }
 
+    /// Run one hook to its end; returns its result and the termination signal that stopped it, if one
+    /// did.
     fn run_one(
         &mut self,
         hook: &Hook,
         spawner: &mut Spawner,
         timeout: Option<Duration>,
-        results: &mut Vec<HookResult>,
-    ) -> Result<()> {
-        // A termination signal that arrived between hooks stops us before the next one starts.
-        self.check_pending()?;
+    ) -> Result<(HookResult, Option<Signal>)> {
         let name = hook.name.as_str();
         let start = Instant::now();
         let child = match spawner.spawn(&hook.resolved, &hook.path) {
             Ok(child) => child,
-            Err(e) => {
-                let (why, hint) = match e.raw_os_error().map(Errno::from_raw) {
-                    Some(Errno::ENOEXEC) => {
-                        ("exec format error".to_string(), Some("no #! line, or not a program for this machine"))
-                    }
-                    Some(errno) => (errno.desc().to_lowercase(), None),
-                    None => (e.to_string(), None),
-                };
-                results.push(self.report(name, Outcome::NotStarted { why, hint }, start.elapsed()));
-                return Ok(());
-            }
+            Err(e) => return Ok((report(name, not_started(&e), start.elapsed()), None)),
         };
-        let pid = child.pid;
-        let mut stdout = Stream::new("stdout", child.stdout);
-        let mut stderr = Stream::new("stderr", child.stderr);
-        let deadline = timeout.map(|t| start + t);
-        let mut timed_out = false;
-        let mut received: Option<Signal> = None;
-        // Set once SIGTERM went to the group: when SIGKILL follows. `None` again once it has.
-        let mut kill_at: Option<Instant> = None;
-        let mut status: Option<WaitStatus> = None;
-
-        while status.is_none() {
-            let stopping = timed_out || received.is_some();
-            let wake = if stopping { kill_at } else { deadline };
-            let wait = wake.map(|w| w.saturating_duration_since(Instant::now()));
-            let readable = self.wait(&[stdout.fd(), stderr.fd()], wait)?;
-            if readable[1] {
-                stdout.pump(name, &mut self.buf);
+        let pgid = child.pid;
+        let mut output =
+            Output { stdout: Stream::new("stdout", child.stdout), stderr: Stream::new("stderr", child.stderr) };
+        let mut stop = Stop::new(timeout.map(|t| start + t));
+        let status = loop {
+            let wait = stop.wake().map(|w| w.saturating_duration_since(Instant::now()));
+            let ready = self.wait(&output.fds(), wait)?;
+            output.pump(&ready, name, &mut self.buf);
+            let signals = if ready.signals { self.read_signals(Some(pgid))? } else { Signals::default() };
+            for sig in signals.termination {
+                stop.received(name, pgid, sig);
             }
-            if readable[2] {
-                stderr.pump(name, &mut self.buf);
+            if let Some(status) = signals.hook_status {
+                break status;
             }
-            if readable[0] {
-                while let Some(info) = self.signals.read_signal().map_err(signal_error)? {
-                    let Ok(sig) = Signal::try_from(info.ssi_signo.cast_signed()) else { continue };
-                    if sig == Signal::SIGCHLD {
-                        status = reap(pid).or(status);
-                    } else if received.is_none() {
-                        warn!(hook = name, "received {sig}: passing it to the hook's process group");
-                        let _ = killpg(pid, sig);
-                        received = Some(sig);
-                        if !timed_out {
-                            kill_at = Some(Instant::now() + KILL_GRACE);
-                        }
-                    }
-                }
-            }
-            let now = Instant::now();
-            if !timed_out && received.is_none() && deadline.is_some_and(|d| now >= d) {
-                let secs = timeout.unwrap_or_default().as_secs_f64();
-                warn!(hook = name, "timed out after {secs} s: sending SIGTERM to its process group");
-                let _ = killpg(pid, Signal::SIGTERM);
-                timed_out = true;
-                kill_at = Some(now + KILL_GRACE);
-            } else if kill_at.is_some_and(|k| now >= k) {
-                let grace = KILL_GRACE.as_secs();
-                warn!(hook = name, "still running {grace} s after SIGTERM: sending SIGKILL to its process group");
-                let _ = killpg(pid, Signal::SIGKILL);
-                kill_at = None;
-            }
-        }
-        if timed_out || received.is_some() {
+            stop.tick(name, pgid, timeout);
+        };
+        if stop.stopping() {
             // Whatever of the group outlived its leader gets the rest of the grace, then goes too:
             // nothing of a stopped hook stays.
-            self.stop_group(name, pid, kill_at, &mut stdout, &mut stderr)?;
+            self.stop_group(name, pgid, stop.kill_at, &mut output)?;
         }
-        self.drain(name, &mut stdout, &mut stderr)?;
-        let duration = start.elapsed();
-        let outcome = match status.expect("loop ends with a status") {
-            _ if timed_out => Outcome::TimedOut(timeout.unwrap_or_default()),
+        self.drain(name, &mut output)?;
+        let outcome = match status {
+            _ if stop.timed_out => Outcome::TimedOut(timeout.unwrap_or_default()),
             WaitStatus::Exited(_, 0) => Outcome::Ok,
             WaitStatus::Exited(_, code) => Outcome::Exit(code),
             WaitStatus::Signaled(_, sig, _) => Outcome::Signal(sig),
             other => Outcome::NotStarted { why: format!("unexpected wait status {other:?}"), hint: None },
         };
-        results.push(self.report(name, outcome, duration));
-        match received {
-            Some(sig) => Err(Error::Signalled { name: sig.as_str(), number: sig as i32 }),
-            None => Ok(()),
-        }
+        Ok((report(name, outcome, start.elapsed()), stop.received))
     }
 
     /// The leader of a stopped hook is gone; wait out the grace for the rest of its process group
     /// (relaying what it still says), then kill whatever is left.
-    fn stop_group(
-        &mut self,
-        name: &str,
-        pgid: Pid,
-        kill_at: Option<Instant>,
-        stdout: &mut Stream,
-        stderr: &mut Stream,
-    ) -> Result<()> {
+    fn stop_group(&mut self, name: &str, pgid: Pid, kill_at: Option<Instant>, output: &mut Output) -> Result<()> {
         let group_alive = || killpg(pgid, None).is_ok();
         if let Some(kill_at) = kill_at {
             while group_alive() && Instant::now() < kill_at {
                 let step = kill_at.saturating_duration_since(Instant::now()).min(DRAIN_IDLE);
-                let ready = self.wait(&[stdout.fd(), stderr.fd()], Some(step))?;
-                if ready[1] {
-                    stdout.pump(name, &mut self.buf);
-                }
-                if ready[2] {
-                    stderr.pump(name, &mut self.buf);
-                }
-                if ready[0] {
-                    self.reap_pending_children()?;
+                let ready = self.wait(&output.fds(), Some(step))?;
+                output.pump(&ready, name, &mut self.buf);
+                if ready.signals {
+                    // a second termination signal during the grace still counts later
+                    let signals = self.read_signals(None)?;
+                    self.pending.extend(signals.termination);
                 }
             }
         }
@@ -380,27 +437,26 @@ impl Runner {
         Ok(())
     }
 
-    /// Consume SIGCHLD (reaping orphans); other signals stay queued for [`Self::check_pending`].
-    fn reap_pending_children(&mut self) -> Result<()> {
-        let mut other = Vec::new();
+    /// The one signalfd loop: read everything pending, reap every child that exited on SIGCHLD (as PID
+    /// 1 that includes the orphans hooks leave; they must not stay zombies), and collect termination
+    /// signals.
+    fn read_signals(&mut self, hook: Option<Pid>) -> Result<Signals> {
+        let mut signals = Signals::default();
         while let Some(info) = self.signals.read_signal().map_err(signal_error)? {
             match Signal::try_from(info.ssi_signo.cast_signed()) {
                 Ok(Signal::SIGCHLD) => {
-                    reap(Pid::from_raw(-1));
+                    let status = reap(hook.unwrap_or(Pid::from_raw(-1)));
+                    signals.hook_status = signals.hook_status.or(status);
                 }
-                Ok(sig) => other.push(sig),
+                Ok(sig) => signals.termination.push(sig),
                 Err(_) => {}
             }
         }
-        for sig in other {
-            // put it back: a second termination signal during the grace still counts later
-            let _ = nix::sys::signal::raise(sig);
-        }
-        Ok(())
+        Ok(signals)
     }
 
     /// Wait until the signalfd or one of `pipes` is readable, or `timeout` passes.
-    fn wait(&self, pipes: &[Option<BorrowedFd<'_>>; 2], timeout: Option<Duration>) -> Result<[bool; 3]> {
+    fn wait(&self, pipes: &[Option<BorrowedFd<'_>>; 2], timeout: Option<Duration>) -> Result<Ready> {
         let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
         let mut which = vec![0];
         for (i, pipe) in pipes.iter().enumerate() {
@@ -417,30 +473,31 @@ impl Runner {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(Error::Setup(format!("cannot wait for hook events: {e}"))),
         }
-        let mut ready = [false; 3];
+        let mut ready = Ready::default();
         for (fd, slot) in fds.iter().zip(which) {
-            ready[slot] = fd.revents().is_some_and(|r| !r.is_empty());
+            let set = fd.revents().is_some_and(|r| !r.is_empty());
+            match slot {
+                0 => ready.signals = set,
+                1 => ready.stdout = set,
+                _ => ready.stderr = set,
+            }
         }
         Ok(ready)
     }
 
     /// The hook has exited; take what output is still coming, but do not wait on a daemon it left
     /// holding the pipe: not once it falls silent, and not beyond [`DRAIN_LIMIT`] if it never does.
-    fn drain(&mut self, name: &str, stdout: &mut Stream, stderr: &mut Stream) -> Result<()> {
+    fn drain(&mut self, name: &str, output: &mut Output) -> Result<()> {
         let until = Instant::now() + DRAIN_LIMIT;
         loop {
-            stdout.pump(name, &mut self.buf);
-            stderr.pump(name, &mut self.buf);
-            if stdout.pipe.is_none() && stderr.pipe.is_none() {
+            output.pump(&Ready { signals: false, stdout: true, stderr: true }, name, &mut self.buf);
+            if output.closed() {
                 return Ok(());
             }
             let left = until.saturating_duration_since(Instant::now());
-            let ready = if left.is_zero() {
-                [false; 3]
-            } else {
-                self.wait(&[stdout.fd(), stderr.fd()], Some(left.min(DRAIN_IDLE)))?
-            };
-            if !ready[1] && !ready[2] {
+            let ready =
+                if left.is_zero() { Ready::default() } else { self.wait(&output.fds(), Some(left.min(DRAIN_IDLE)))? };
+            if !ready.stdout && !ready.stderr {
                 let how = if Instant::now() >= until {
                     format!("still writes to its output {} s after it exited", DRAIN_LIMIT.as_secs())
                 } else {
@@ -451,35 +508,20 @@ impl Runner {
                     "{name}: exited, but something it started {how}; no longer relaying it (redirect a daemon's \
                      output, e.g. `mydaemon >/var/log/mydaemon.log 2>&1 &`)"
                 );
-                stdout.close(name);
-                stderr.close(name);
+                output.close(name);
                 return Ok(());
             }
         }
     }
 
-    fn report(&self, name: &str, outcome: Outcome, duration: Duration) -> HookResult {
-        let secs = duration.as_secs_f64();
-        if outcome.ok() {
-            info!(hook = name, outcome = %outcome, duration_s = secs, "hook {name}: ok in {secs:.2} s");
-        } else {
-            warn!(hook = name, outcome = %outcome, duration_s = secs, "hook {name} failed: {outcome} after {secs:.2} s");
-        }
-        HookResult { name: name.to_string(), outcome, duration }
-    }
-
     /// Fail with the first termination signal that is waiting, reaping orphans on the way.
     fn check_pending(&mut self) -> Result<()> {
-        while let Some(info) = self.signals.read_signal().map_err(signal_error)? {
-            match Signal::try_from(info.ssi_signo.cast_signed()) {
-                Ok(Signal::SIGCHLD) => {
-                    reap(Pid::from_raw(-1));
-                }
-                Ok(sig) => return Err(Error::Signalled { name: sig.as_str(), number: sig as i32 }),
-                Err(_) => {}
-            }
+        let signals = self.read_signals(None)?;
+        self.pending.extend(signals.termination);
+        match self.pending.first() {
+            Some(&sig) => Err(Error::Signalled { name: sig.as_str(), number: sig as i32 }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Stop listening: reap what is left, close the signalfd and give back the old mask.
@@ -489,6 +531,29 @@ impl Runner {
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None).map_err(signal_error)?;
         pending
     }
+}
+
+/// The outcome of a hook that could not be executed at all, with what that usually means.
+fn not_started(e: &io::Error) -> Outcome {
+    let (why, hint) = match e.raw_os_error().map(Errno::from_raw) {
+        Some(Errno::ENOEXEC) => {
+            ("exec format error".to_string(), Some("no #! line, or not a program for this machine"))
+        }
+        Some(errno) => (errno.desc().to_lowercase(), None),
+        None => (e.to_string(), None),
+    };
+    Outcome::NotStarted { why, hint }
+}
+
+/// Log a hook's result line and make its [`HookResult`].
+fn report(name: &str, outcome: Outcome, duration: Duration) -> HookResult {
+    let secs = duration.as_secs_f64();
+    if outcome.ok() {
+        info!(hook = name, outcome = %outcome, duration_s = secs, "hook {name}: ok in {secs:.2} s");
+    } else {
+        warn!(hook = name, outcome = %outcome, duration_s = secs, "hook {name} failed: {outcome} after {secs:.2} s");
+    }
+    HookResult { name: name.to_string(), outcome, duration }
 }
 
 /// A failure of the signal machinery the runner depends on (mask, signalfd).
