@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::hooks::{Decision, HookPlan};
-use crate::runner::{HookResult, Outcome};
+use crate::runner::{HookOutcome, HookResult};
 use crate::system::{Credentials, Gid, Uid};
 use crate::trust::{self, Stale};
 
@@ -52,14 +52,14 @@ fn hook_entry(plan: &HookPlan, results: &[HookResult]) -> Vec<Value> {
                             entry["duration_s"] = json!(r.duration.as_secs_f64());
                             entry["outcome"] = json!(r.outcome.kind());
                             match &r.outcome {
-                                Outcome::Ok => entry["exit_status"] = json!(0),
-                                Outcome::Exit(code) => entry["exit_status"] = json!(code),
-                                Outcome::Signal(sig) => entry["signal"] = json!(sig.as_str()),
-                                Outcome::NotStarted { why, hint } => {
+                                HookOutcome::Ok => entry["exit_status"] = json!(0),
+                                HookOutcome::Exit(code) => entry["exit_status"] = json!(code),
+                                HookOutcome::Signal(sig) => entry["signal"] = json!(sig.as_str()),
+                                HookOutcome::NotStarted { why, hint } => {
                                     entry["error"] = json!(why);
                                     entry["hint"] = json!(hint);
                                 }
-                                Outcome::TimedOut(_) => {}
+                                HookOutcome::TimedOut(_) => {}
                             }
                         }
                         None => entry["outcome"] = json!("not-reached"),

@@ -53,7 +53,7 @@ pub const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 const TERMINATION: [Signal; 4] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum HookOutcome {
     Ok,
     Exit(i32),
     Signal(Signal),
@@ -66,15 +66,15 @@ pub enum Outcome {
     },
 }
 
-impl Outcome {
+impl HookOutcome {
     pub fn ok(&self) -> bool {
-        *self == Outcome::Ok
+        *self == HookOutcome::Ok
     }
 
     /// The outcome without its hint, for the one-line summary.
     pub fn brief(&self) -> String {
         match self {
-            Outcome::NotStarted { why, .. } => format!("not started: {why}"),
+            HookOutcome::NotStarted { why, .. } => format!("not started: {why}"),
             other => other.to_string(),
         }
     }
@@ -82,24 +82,24 @@ impl Outcome {
     /// The outcome's name in the report.
     pub fn kind(&self) -> &'static str {
         match self {
-            Outcome::Ok => "ok",
-            Outcome::Exit(_) => "exit",
-            Outcome::Signal(_) => "signal",
-            Outcome::TimedOut(_) => "timeout",
-            Outcome::NotStarted { .. } => "not-started",
+            HookOutcome::Ok => "ok",
+            HookOutcome::Exit(_) => "exit",
+            HookOutcome::Signal(_) => "signal",
+            HookOutcome::TimedOut(_) => "timeout",
+            HookOutcome::NotStarted { .. } => "not-started",
         }
     }
 }
 
-impl fmt::Display for Outcome {
+impl fmt::Display for HookOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Outcome::Ok => write!(f, "ok"),
-            Outcome::Exit(code) => write!(f, "exit {code}"),
-            Outcome::Signal(sig) => write!(f, "killed by {sig}"),
-            Outcome::TimedOut(after) => write!(f, "timed out after {} s", after.as_secs_f64()),
-            Outcome::NotStarted { why, hint: None } => write!(f, "not started: {why}"),
-            Outcome::NotStarted { why, hint: Some(hint) } => write!(f, "not started: {why} ({hint})"),
+            HookOutcome::Ok => write!(f, "ok"),
+            HookOutcome::Exit(code) => write!(f, "exit {code}"),
+            HookOutcome::Signal(sig) => write!(f, "killed by {sig}"),
+            HookOutcome::TimedOut(after) => write!(f, "timed out after {} s", after.as_secs_f64()),
+            HookOutcome::NotStarted { why, hint: None } => write!(f, "not started: {why}"),
+            HookOutcome::NotStarted { why, hint: Some(hint) } => write!(f, "not started: {why} ({hint})"),
         }
     }
 }
@@ -107,7 +107,7 @@ impl fmt::Display for Outcome {
 #[derive(Debug, Clone)]
 pub struct HookResult {
     pub name: String,
-    pub outcome: Outcome,
+    pub outcome: HookOutcome,
     pub duration: Duration,
 }
 
@@ -405,11 +405,11 @@ impl Runner {
         }
         self.drain(name, &mut output)?;
         let outcome = match status {
-            _ if stop.timed_out => Outcome::TimedOut(timeout.unwrap_or_default()),
-            WaitStatus::Exited(_, 0) => Outcome::Ok,
-            WaitStatus::Exited(_, code) => Outcome::Exit(code),
-            WaitStatus::Signaled(_, sig, _) => Outcome::Signal(sig),
-            other => Outcome::NotStarted { why: format!("unexpected wait status {other:?}"), hint: None },
+            _ if stop.timed_out => HookOutcome::TimedOut(timeout.unwrap_or_default()),
+            WaitStatus::Exited(_, 0) => HookOutcome::Ok,
+            WaitStatus::Exited(_, code) => HookOutcome::Exit(code),
+            WaitStatus::Signaled(_, sig, _) => HookOutcome::Signal(sig),
+            other => HookOutcome::NotStarted { why: format!("unexpected wait status {other:?}"), hint: None },
         };
         Ok((report(name, outcome, start.elapsed()), stop.received))
     }
@@ -534,7 +534,7 @@ impl Runner {
 }
 
 /// The outcome of a hook that could not be executed at all, with what that usually means.
-fn not_started(e: &io::Error) -> Outcome {
+fn not_started(e: &io::Error) -> HookOutcome {
     let (why, hint) = match e.raw_os_error().map(Errno::from_raw) {
         Some(Errno::ENOEXEC) => {
             ("exec format error".to_string(), Some("no #! line, or not a program for this machine"))
@@ -542,11 +542,11 @@ fn not_started(e: &io::Error) -> Outcome {
         Some(errno) => (errno.desc().to_lowercase(), None),
         None => (e.to_string(), None),
     };
-    Outcome::NotStarted { why, hint }
+    HookOutcome::NotStarted { why, hint }
 }
 
 /// Log a hook's result line and make its [`HookResult`].
-fn report(name: &str, outcome: Outcome, duration: Duration) -> HookResult {
+fn report(name: &str, outcome: HookOutcome, duration: Duration) -> HookResult {
     let secs = duration.as_secs_f64();
     if outcome.ok() {
         info!(hook = name, outcome = %outcome, duration_s = secs, "hook {name}: ok in {secs:.2} s");
@@ -648,7 +648,7 @@ mod tests {
     #[test]
     fn summary_names_the_failures() {
         let r = |name: &str, outcome| HookResult { name: name.into(), outcome, duration: Duration::ZERO };
-        let results = [r("10-a", Outcome::Ok), r("20-mount", Outcome::Exit(3)), r("30-b", Outcome::Ok)];
+        let results = [r("10-a", HookOutcome::Ok), r("20-mount", HookOutcome::Exit(3)), r("30-b", HookOutcome::Ok)];
         assert_eq!(
             summary(&results, Duration::from_millis(1400)),
             "3 hooks: 2 ok, 1 failed (20-mount: exit 3) in 1.4 s"

@@ -187,14 +187,14 @@ fn replace(path: &Path, content: &str) -> io::Result<()> {
 
 /// What ensuring the account did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum AccountChange {
     Added { passwd: bool, group: bool },
     AlreadyThere,
     Written { dir: PathBuf },
 }
 
 /// Add the account to `etc`/passwd and `etc`/group, under the same locks as shadow-utils.
-pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<Outcome, String> {
+pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<AccountChange, String> {
     let _db = PasswdLock::acquire().map_err(|e| format!("cannot lock the account databases (lckpwdf): {e}"))?;
     let (passwd_path, group_path) = (etc.join("passwd"), etc.join("group"));
     let patience = Duration::from_secs(15);
@@ -205,7 +205,7 @@ pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<Outcome, String> {
     let read = |p: &Path| fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let edit = plan_files(account, &read(&passwd_path)?, &read(&group_path)?)?;
     if edit.passwd.is_none() && edit.group.is_none() {
-        return Ok(Outcome::AlreadyThere);
+        return Ok(AccountChange::AlreadyThere);
     }
     // the group first, so passwd never names a gid that has no group
     if let Some(group) = &edit.group {
@@ -214,7 +214,7 @@ pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<Outcome, String> {
     if let Some(passwd) = &edit.passwd {
         replace(&passwd_path, passwd).map_err(|e| format!("cannot write {}: {e}", passwd_path.display()))?;
     }
-    Ok(Outcome::Added { passwd: edit.passwd.is_some(), group: edit.group.is_some() })
+    Ok(AccountChange::Added { passwd: edit.passwd.is_some(), group: edit.group.is_some() })
 }
 
 /// The first line of every file `--nss-dir` writes. glibc, musl, busybox and Go all skip `#` lines in
@@ -223,7 +223,7 @@ pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<Outcome, String> {
 pub const NSS_MARKER: &[u8] = b"# written by roothooks --nss-dir";
 
 /// Write complete `passwd` and `group` files (those of `etc` plus the account) into `dir`.
-pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&NewAccount>) -> Result<Outcome, String> {
+pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&NewAccount>) -> Result<AccountChange, String> {
     let read = |p: &Path| fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let (passwd, group) = (read(&etc.join("passwd"))?, read(&etc.join("group"))?);
     let edit = match account {
@@ -241,7 +241,7 @@ pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&NewAccount>) -> Re
             .try_for_each(|part| file.write_all(part))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
-    Ok(Outcome::Written { dir: dir.to_path_buf() })
+    Ok(AccountChange::Written { dir: dir.to_path_buf() })
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use crate::trust::{self, Last};
 
 /// What `--create-home` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum HomeOutcome {
     Existing,
     /// made, with the skel entries that were refused (symlinks, special files)
     Created {
@@ -36,7 +36,7 @@ fn open_dir(dir: impl AsFd, name: &Path) -> nix::Result<OwnedFd> {
 }
 
 /// Create `home` for `uid:gid` from `skel`, or leave it be if it exists.
-pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<Outcome, String> {
+pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<HomeOutcome, String> {
     if !home.is_absolute() || home.parent().is_none() {
         return Err(format!("home '{}' is not an absolute path below /; give --home", home.display()));
     }
@@ -52,7 +52,7 @@ pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<Outcome, S
         Ok(st) if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() => {
             return Err(format!("{} is a symbolic link (planted?); not creating a home through it", home.display()))
         }
-        Ok(st) if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFDIR.bits() => return Ok(Outcome::Existing),
+        Ok(st) if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFDIR.bits() => return Ok(HomeOutcome::Existing),
         Ok(_) => return Err(format!("{} exists and is not a directory", home.display())),
         Err(nix::errno::Errno::ENOENT) => {}
         Err(e) => return Err(format!("{}: {}", home.display(), e.desc())),
@@ -76,7 +76,7 @@ pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<Outcome, S
     }
     fchmod(&home_fd, Mode::from_bits_truncate(0o700)).map_err(|e| format!("cannot chmod {}: {e}", home.display()))?;
     fchown(&home_fd, Some(uid), Some(gid)).map_err(|e| format!("cannot chown {}: {e}", home.display()))?;
-    Ok(Outcome::Created { refused })
+    Ok(HomeOutcome::Created { refused })
 }
 
 /// Copy the directory `from` into the open directory `to`, entry by entry, owned by `uid:gid`.

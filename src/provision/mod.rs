@@ -171,7 +171,7 @@ pub fn as_root(plan: &Provision, target: &Target) {
         (None, None) => None,
     };
     match account_result {
-        Some(Ok(accounts::Outcome::Added { passwd, group })) => {
+        Some(Ok(accounts::AccountChange::Added { passwd, group })) => {
             let a = plan.account.as_ref().expect("an account was planned");
             let what = match (passwd, group) {
                 (true, true) => "/etc/passwd and /etc/group",
@@ -180,15 +180,15 @@ pub fn as_root(plan: &Provision, target: &Target) {
             };
             info!("added account {} (uid {}, gid {}) to {what}", a.name, a.uid, a.gid);
         }
-        Some(Ok(accounts::Outcome::AlreadyThere)) => info!("the account is already in /etc/passwd"),
-        Some(Ok(accounts::Outcome::Written { dir })) => info!("wrote passwd and group to {}", dir.display()),
+        Some(Ok(accounts::AccountChange::AlreadyThere)) => info!("the account is already in /etc/passwd"),
+        Some(Ok(accounts::AccountChange::Written { dir })) => info!("wrote passwd and group to {}", dir.display()),
         Some(Err(e)) => warn!("account not added: {e}"),
         None => {}
     }
     if plan.create_home {
         match home::create(&target.home, target.uid, target.gid, &plan.skel) {
-            Ok(home::Outcome::Existing) => info!("home {} exists; left as it is", target.home.display()),
-            Ok(home::Outcome::Created { refused }) => {
+            Ok(home::HomeOutcome::Existing) => info!("home {} exists; left as it is", target.home.display()),
+            Ok(home::HomeOutcome::Created { refused }) => {
                 let skel = plan.skel.display();
                 info!("created home {} for uid {} (0700, from {skel})", target.home.display(), target.uid);
                 for entry in refused {
