@@ -22,7 +22,7 @@ use crate::trust::{self, Stale};
 
 /// Create `path` for writing as a fresh file, mode 0640, given to `owner` when running as root
 /// (else kept by `me`, who runs roothooks). Only a stale copy of that same user's is replaced.
-pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, me: Uid) -> Result<File, String> {
+pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, me: Uid) -> Result<File, trust::PathError> {
     let keeper = owner.map_or(me, |(uid, _)| uid);
     trust::create_fresh(path, owner, 0o640, Stale::OwnedBy(keeper))
 }

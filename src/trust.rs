@@ -208,23 +208,62 @@ pub fn walk(path: &Path, last: Last) -> io::Result<Walked> {
     Ok(Walked { path: end.path, fd: end.fd, stat: end.stat, untrusted: untrusted.or(verdict) })
 }
 
+/// Why root will not read or create a file at a path.
+#[derive(Debug, thiserror::Error)]
+pub enum PathError {
+    /// the path leads nowhere (a missing component, a loop)
+    #[error("{0}")]
+    Unreachable(#[source] io::Error),
+    /// someone other than root could steer or change it: the rule's reason
+    #[error("{reason}; a user could redirect {what}")]
+    Untrusted { reason: String, what: &'static str },
+    #[error("{} is not a regular file", .0.display())]
+    NotRegular(PathBuf),
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("{} names no file", .0.display())]
+    NoFileName(PathBuf),
+    #[error("{} changed while it was opened", .0.display())]
+    Changed(PathBuf),
+    #[error("{} is a symbolic link (planted?); remove it", .0.display())]
+    PlantedLink(PathBuf),
+    #[error(
+        "{} already exists (owned by uid {uid}) and roothooks did not write it; not replacing it (remove it or \
+         choose another path)",
+        path.display()
+    )]
+    NotOurs { path: PathBuf, uid: u32 },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(Errno) -> PathError {
+    let path = path.to_path_buf();
+    move |e| PathError::Io { action, path, source: e.into() }
+}
+
 /// Open the regular file `path` for reading, as root, for the user's benefit: the way there must pass
 /// the rule, and anything but a regular file (a FIFO, a device) is refused before it is opened.
-pub fn open_for_reading(path: &Path) -> Result<File, String> {
-    let walked = walk(path, Last::Reached).map_err(|e| e.to_string())?;
+pub fn open_for_reading(path: &Path) -> Result<File, PathError> {
+    let walked = walk(path, Last::Reached).map_err(PathError::Unreachable)?;
     if let Some(reason) = walked.untrusted {
-        return Err(format!("{reason}; a user could redirect it"));
+        return Err(PathError::Untrusted { reason, what: "it" });
     }
     if !walked.is_file() {
-        return Err(format!("{} is not a regular file", walked.path.display()));
+        return Err(PathError::NotRegular(walked.path));
     }
     // Every directory on the way is root's, so the name still means the object just judged; the
     // flags make sure of it all the same.
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
-    let fd = openat(AT_FDCWD, &walked.path, flags, Mode::empty()).map_err(|e| error_at(&walked.path, e).to_string())?;
-    let now = fstat(&fd).map_err(|e| error_at(&walked.path, e).to_string())?;
+    let fd = openat(AT_FDCWD, &walked.path, flags, Mode::empty()).map_err(io_error("open", &walked.path))?;
+    let now = fstat(&fd).map_err(io_error("inspect", &walked.path))?;
     if (now.st_dev, now.st_ino) != (walked.stat.st_dev, walked.stat.st_ino) {
-        return Err(format!("{} changed while it was opened", walked.path.display()));
+        return Err(PathError::Changed(walked.path));
     }
     Ok(File::from(fd))
 }
@@ -260,47 +299,33 @@ impl Stale {
 /// writing. The directory is walked first and must pass [`Last::CreateIn`]; a symlink or anything
 /// but a regular file at the name is refused, and a regular file is removed only if `stale` allows
 /// it. The file itself is made with `O_CREAT|O_EXCL|O_NOFOLLOW` in the directory's descriptor.
-pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, mode: u32, stale: Stale) -> Result<File, String> {
+pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, mode: u32, stale: Stale) -> Result<File, PathError> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-        return Err(format!("{} names no file", path.display()));
+        return Err(PathError::NoFileName(path.to_path_buf()));
     };
     let name = Path::new(name);
-    let dir = walk(parent, Last::CreateIn).map_err(|e| format!("directory {e}"))?;
+    let dir = walk(parent, Last::CreateIn).map_err(PathError::Unreachable)?;
     if !dir.is_dir() {
-        return Err(format!("{} is not a directory", dir.path.display()));
+        return Err(PathError::NotADirectory(dir.path));
     }
     if let Some(reason) = dir.untrusted {
-        return Err(format!("{reason}; a user could redirect the file"));
+        return Err(PathError::Untrusted { reason, what: "the file" });
     }
     let full = dir.path.join(name);
     match fstatat(&dir.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) if kind(&st) == SFlag::S_IFLNK => {
-            return Err(format!("{} is a symbolic link (planted?); remove it", full.display()))
-        }
-        Ok(st) if kind(&st) != SFlag::S_IFREG => {
-            return Err(format!("{} exists and is not a regular file", full.display()))
-        }
-        Ok(st) if !stale.allows(&dir.fd, name, &st) => {
-            return Err(format!(
-                "{} already exists (owned by uid {}) and roothooks did not write it; not replacing it (remove it \
-                 or choose another path)",
-                full.display(),
-                st.st_uid
-            ))
-        }
-        Ok(_) => unlinkat(&dir.fd, name, UnlinkatFlags::NoRemoveDir)
-            .map_err(|e| format!("cannot replace {}: {}", full.display(), e.desc()))?,
+        Ok(st) if kind(&st) == SFlag::S_IFLNK => return Err(PathError::PlantedLink(full)),
+        Ok(st) if kind(&st) != SFlag::S_IFREG => return Err(PathError::NotRegular(full)),
+        Ok(st) if !stale.allows(&dir.fd, name, &st) => return Err(PathError::NotOurs { path: full, uid: st.st_uid }),
+        Ok(_) => unlinkat(&dir.fd, name, UnlinkatFlags::NoRemoveDir).map_err(io_error("replace", &full))?,
         Err(Errno::ENOENT) => {}
-        Err(e) => return Err(format!("{}: {}", full.display(), e.desc())),
+        Err(e) => return Err(io_error("inspect", &full)(e)),
     }
     let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    let fd = openat(&dir.fd, name, flags, Mode::from_bits_truncate(0o600))
-        .map_err(|e| format!("cannot create {}: {}", full.display(), e.desc()))?;
+    let fd = openat(&dir.fd, name, flags, Mode::from_bits_truncate(0o600)).map_err(io_error("create", &full))?;
     if let Some((uid, gid)) = owner {
-        fchown(&fd, Some(uid), Some(gid)).map_err(|e| format!("cannot chown {}: {}", full.display(), e.desc()))?;
+        fchown(&fd, Some(uid), Some(gid)).map_err(io_error("chown", &full))?;
     }
-    fchmod(&fd, Mode::from_bits_truncate(mode))
-        .map_err(|e| format!("cannot chmod {}: {}", full.display(), e.desc()))?;
+    fchmod(&fd, Mode::from_bits_truncate(mode)).map_err(io_error("chmod", &full))?;
     Ok(File::from(fd))
 }
 

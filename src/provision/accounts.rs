@@ -193,26 +193,57 @@ pub enum AccountChange {
     Written { dir: PathBuf },
 }
 
+/// Why an account was not added, or `--nss-dir` not written.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// the entries would clash with others, or cannot go into the files as they are
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot lock {what}: {source}")]
+    Lock {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Path(#[from] trust::PathError),
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> AccountError {
+    let path = path.to_path_buf();
+    move |source| AccountError::Io { action, path, source }
+}
+
+fn read(path: &Path) -> Result<String, AccountError> {
+    fs::read_to_string(path).map_err(io_error("read", path))
+}
+
 /// Add the account to `etc`/passwd and `etc`/group, under the same locks as shadow-utils.
-pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<AccountChange, String> {
-    let _db = PasswdLock::acquire().map_err(|e| format!("cannot lock the account databases (lckpwdf): {e}"))?;
+pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<AccountChange, AccountError> {
+    let lock_error = |what: String| move |source| AccountError::Lock { what, source };
+    let _db = PasswdLock::acquire().map_err(lock_error("the account databases (lckpwdf)".into()))?;
     let (passwd_path, group_path) = (etc.join("passwd"), etc.join("group"));
     let patience = Duration::from_secs(15);
-    let _group_lock =
-        FileLock::acquire(&group_path, patience).map_err(|e| format!("cannot lock {}: {e}", group_path.display()))?;
+    let _group_lock = FileLock::acquire(&group_path, patience).map_err(lock_error(group_path.display().to_string()))?;
     let _passwd_lock =
-        FileLock::acquire(&passwd_path, patience).map_err(|e| format!("cannot lock {}: {e}", passwd_path.display()))?;
-    let read = |p: &Path| fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-    let edit = plan_files(account, &read(&passwd_path)?, &read(&group_path)?)?;
+        FileLock::acquire(&passwd_path, patience).map_err(lock_error(passwd_path.display().to_string()))?;
+    let edit = plan_files(account, &read(&passwd_path)?, &read(&group_path)?).map_err(AccountError::Refused)?;
     if edit.passwd.is_none() && edit.group.is_none() {
         return Ok(AccountChange::AlreadyThere);
     }
     // the group first, so passwd never names a gid that has no group
     if let Some(group) = &edit.group {
-        replace(&group_path, group).map_err(|e| format!("cannot write {}: {e}", group_path.display()))?;
+        replace(&group_path, group).map_err(io_error("write", &group_path))?;
     }
     if let Some(passwd) = &edit.passwd {
-        replace(&passwd_path, passwd).map_err(|e| format!("cannot write {}: {e}", passwd_path.display()))?;
+        replace(&passwd_path, passwd).map_err(io_error("write", &passwd_path))?;
     }
     Ok(AccountChange::Added { passwd: edit.passwd.is_some(), group: edit.group.is_some() })
 }
@@ -223,11 +254,10 @@ pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<AccountChange, Stri
 pub const NSS_MARKER: &[u8] = b"# written by roothooks --nss-dir";
 
 /// Write complete `passwd` and `group` files (those of `etc` plus the account) into `dir`.
-pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&NewAccount>) -> Result<AccountChange, String> {
-    let read = |p: &Path| fs::read_to_string(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&NewAccount>) -> Result<AccountChange, AccountError> {
     let (passwd, group) = (read(&etc.join("passwd"))?, read(&etc.join("group"))?);
     let edit = match account {
-        Some(account) => plan_files(account, &passwd, &group)?,
+        Some(account) => plan_files(account, &passwd, &group).map_err(AccountError::Refused)?,
         None => Edit { passwd: None, group: None },
     };
     for (name, content) in [("passwd", edit.passwd.unwrap_or(passwd)), ("group", edit.group.unwrap_or(group))] {
@@ -239,7 +269,7 @@ pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&NewAccount>) -> Re
         [NSS_MARKER, head.as_bytes(), content.as_bytes()]
             .iter()
             .try_for_each(|part| file.write_all(part))
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(io_error("write", &path))?;
     }
     Ok(AccountChange::Written { dir: dir.to_path_buf() })
 }

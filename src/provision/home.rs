@@ -12,7 +12,7 @@ use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
 use nix::sys::stat::{fchmod, fstatat, mkdirat, Mode, SFlag};
@@ -35,48 +35,65 @@ fn open_dir(dir: impl AsFd, name: &Path) -> nix::Result<OwnedFd> {
     openat(dir, name, OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
 }
 
+/// Why a home was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    /// the path, or what stands at it, rules it out
+    #[error("{0}")]
+    Refused(String),
+    #[error("parent of the home: {0}")]
+    Parent(#[source] io::Error),
+    #[error("cannot {action} {}: {source}", home.display())]
+    Io {
+        action: &'static str,
+        home: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
 /// Create `home` for `uid:gid` from `skel`, or leave it be if it exists.
-pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<HomeOutcome, String> {
-    if !home.is_absolute() || home.parent().is_none() {
-        return Err(format!("home '{}' is not an absolute path below /; give --home", home.display()));
-    }
-    let (Some(parent), Some(name)) = (home.parent(), home.file_name()) else {
-        return Err(format!("{} names no directory", home.display()));
+pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<HomeOutcome, HomeError> {
+    let refused = |why: String| Err(HomeError::Refused(why));
+    let io = |action: &'static str| {
+        move |source: nix::errno::Errno| HomeError::Io { action, home: home.to_path_buf(), source: source.into() }
+    };
+    let (Some(parent), Some(name)) = (home.parent().filter(|_| home.is_absolute()), home.file_name()) else {
+        return refused(format!("home '{}' is not an absolute path below /; give --home", home.display()));
     };
     let name = Path::new(name);
-    let parent = trust::walk(parent, Last::CreateIn).map_err(|e| format!("parent of the home: {e}"))?;
+    let parent = trust::walk(parent, Last::CreateIn).map_err(HomeError::Parent)?;
     if let Some(reason) = &parent.untrusted {
-        return Err(format!("{reason}; a user could redirect the home, not creating {}", home.display()));
+        return refused(format!("{reason}; a user could redirect the home, not creating {}", home.display()));
     }
     match fstatat(&parent.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() => {
-            return Err(format!("{} is a symbolic link (planted?); not creating a home through it", home.display()))
+            return refused(format!("{} is a symbolic link (planted?); not creating a home through it", home.display()))
         }
         Ok(st) if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFDIR.bits() => return Ok(HomeOutcome::Existing),
-        Ok(_) => return Err(format!("{} exists and is not a directory", home.display())),
+        Ok(_) => return refused(format!("{} exists and is not a directory", home.display())),
         Err(nix::errno::Errno::ENOENT) => {}
-        Err(e) => return Err(format!("{}: {}", home.display(), e.desc())),
+        Err(e) => return Err(io("inspect")(e)),
     }
-    mkdirat(&parent.fd, name, Mode::from_bits_truncate(0o700))
-        .map_err(|e| format!("cannot create {}: {e}", home.display()))?;
-    let home_fd = open_dir(&parent.fd, name).map_err(|e| format!("cannot open the new {}: {e}", home.display()))?;
-    let mut refused = Vec::new();
+    mkdirat(&parent.fd, name, Mode::from_bits_truncate(0o700)).map_err(io("create"))?;
+    let home_fd = open_dir(&parent.fd, name).map_err(io("open the new home"))?;
+    let mut skipped = Vec::new();
     // Root reads the skel and gives copies to the user: a skel a user could change, or a path to it
     // a user could steer, could hand them anything root can read.
     match trust::walk(skel, Last::Dir) {
         Ok(w) if !w.is_dir() => {}
         Ok(w) if w.untrusted.is_some() => {
             let reason = w.untrusted.unwrap_or_default();
-            refused.push(format!("everything: {} is not trusted ({reason})", skel.display()));
+            skipped.push(format!("everything: {} is not trusted ({reason})", skel.display()));
         }
-        Ok(w) => copy_tree(&w.path, &home_fd, uid, gid, Path::new(""), &mut refused)
-            .map_err(|e| format!("cannot fill {} from {}: {e}", home.display(), skel.display()))?,
+        Ok(w) => copy_tree(&w.path, &home_fd, uid, gid, Path::new(""), &mut skipped)
+            .map_err(|source| HomeError::Io { action: "fill from the skel", home: home.to_path_buf(), source })?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => refused.push(format!("everything: {e}")),
+        Err(e) => skipped.push(format!("everything: {e}")),
     }
-    fchmod(&home_fd, Mode::from_bits_truncate(0o700)).map_err(|e| format!("cannot chmod {}: {e}", home.display()))?;
-    fchown(&home_fd, Some(uid), Some(gid)).map_err(|e| format!("cannot chown {}: {e}", home.display()))?;
-    Ok(HomeOutcome::Created { refused })
+    fchmod(&home_fd, Mode::from_bits_truncate(0o700)).map_err(io("chmod"))?;
+    fchown(&home_fd, Some(uid), Some(gid)).map_err(io("chown"))?;
+    Ok(HomeOutcome::Created { refused: skipped })
 }
 
 /// Copy the directory `from` into the open directory `to`, entry by entry, owned by `uid:gid`.

@@ -207,8 +207,9 @@ pub fn read_env_files(plan: &Provision) -> Vec<(String, String)> {
     let mut vars = Vec::new();
     for path in &plan.env_files {
         let mut bytes = Vec::new();
-        let read = crate::trust::open_for_reading(path)
-            .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut bytes).map_err(|e| e.to_string()));
+        let read = crate::trust::open_for_reading(path).map_err(|e| e.to_string()).and_then(|mut f| {
+            std::io::Read::read_to_end(&mut f, &mut bytes).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        });
         match read.map(|_| bytes) {
             Ok(bytes) => {
                 let (found, bad) = env::parse(&String::from_utf8_lossy(&bytes));
