@@ -83,3 +83,22 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A system call that failed on a path, with what roothooks was doing: `cannot chown /tmp/x.log:
+/// Operation not permitted`. Shared by the steps that work on files.
+#[derive(Debug, Error)]
+#[error("cannot {action} {}: {source}", path.display())]
+pub struct IoAt {
+    pub action: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+impl IoAt {
+    /// A `map_err` for `action` on `path`, from an `io::Error` or an errno.
+    pub fn on<E: Into<io::Error>>(action: &'static str, path: &std::path::Path) -> impl FnOnce(E) -> IoAt {
+        let path = path.to_path_buf();
+        move |e| IoAt { action, path, source: e.into() }
+    }
+}

@@ -31,6 +31,7 @@ use nix::fcntl::{openat, readlinkat, OFlag, AT_FDCWD};
 use nix::sys::stat::{fchmod, fstat, fstatat, FileStat, Mode, SFlag};
 use nix::unistd::{fchown, unlinkat, UnlinkatFlags};
 
+use crate::error::IoAt;
 use crate::system::{Gid, Uid};
 
 /// Symlinks followed in one walk before giving up, as the kernel's limit.
@@ -233,18 +234,13 @@ pub enum PathError {
         path.display()
     )]
     NotOurs { path: PathBuf, uid: u32 },
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(Errno) -> PathError {
-    let path = path.to_path_buf();
-    move |e| PathError::Io { action, path, source: e.into() }
+    let at = IoAt::on(action, path);
+    move |e| PathError::Io(at(e))
 }
 
 /// Open the regular file `path` for reading, as root, for the user's benefit: the way there must pass

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use nix::libc;
 
+use crate::error::IoAt;
 use crate::identity::NewAccount;
 use crate::system::{Gid, PasswdLock, Uid};
 use crate::trust::{self, Stale};
@@ -205,20 +206,15 @@ pub enum AccountError {
         #[source]
         source: io::Error,
     },
-    #[error("cannot {action} {}: {source}", path.display())]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
     #[error(transparent)]
     Path(#[from] trust::PathError),
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> AccountError {
-    let path = path.to_path_buf();
-    move |source| AccountError::Io { action, path, source }
+    let at = IoAt::on(action, path);
+    move |e| AccountError::Io(at(e))
 }
 
 fn read(path: &Path) -> Result<String, AccountError> {

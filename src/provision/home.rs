@@ -12,12 +12,13 @@ use std::fs::{self, File};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::fcntl::{openat, AtFlags, OFlag, AT_FDCWD};
 use nix::sys::stat::{fchmod, fstatat, mkdirat, Mode, SFlag};
 use nix::unistd::fchown;
 
+use crate::error::IoAt;
 use crate::system::{Gid, Uid};
 use crate::trust::{self, Last};
 
@@ -43,20 +44,16 @@ pub enum HomeError {
     Refused(String),
     #[error("parent of the home: {0}")]
     Parent(#[source] io::Error),
-    #[error("cannot {action} {}: {source}", home.display())]
-    Io {
-        action: &'static str,
-        home: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoAt),
 }
 
 /// Create `home` for `uid:gid` from `skel`, or leave it be if it exists.
 pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<HomeOutcome, HomeError> {
     let refused = |why: String| Err(HomeError::Refused(why));
     let io = |action: &'static str| {
-        move |source: nix::errno::Errno| HomeError::Io { action, home: home.to_path_buf(), source: source.into() }
+        let at = IoAt::on(action, home);
+        move |e: nix::errno::Errno| HomeError::Io(at(e))
     };
     let (Some(parent), Some(name)) = (home.parent().filter(|_| home.is_absolute()), home.file_name()) else {
         return refused(format!("home '{}' is not an absolute path below /; give --home", home.display()));
@@ -87,7 +84,7 @@ pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<HomeOutcom
             skipped.push(format!("everything: {} is not trusted ({reason})", skel.display()));
         }
         Ok(w) => copy_tree(&w.path, &home_fd, uid, gid, Path::new(""), &mut skipped)
-            .map_err(|source| HomeError::Io { action: "fill from the skel", home: home.to_path_buf(), source })?,
+            .map_err(|e| HomeError::Io(IoAt::on("fill from the skel", home)(e)))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => skipped.push(format!("everything: {e}")),
     }
