@@ -368,6 +368,24 @@ fn nothing_of_roots_session_reaches_the_command() {
     let open = scratch("rh-open");
     let out = run(roothooks_as(free_id()).current_dir(open.path()).args(["--", "pwd"]));
     assert_eq!(stdout(&out).trim(), open.path().display().to_string(), "{}", stderr(&out));
+
+    // a new session keyring that cannot be had (the user's key quota is full) is a drop that cannot be
+    // verified: root's keyring would stay reachable, so nothing starts
+    let uid = free_id().to_string();
+    let as_user = |script: &str| {
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "sh", "-c", script]);
+        run(without_settings(&mut cmd).stdin(Stdio::null()))
+    };
+    let filled = as_user("i=0; while keyctl add user k$i v @u >/dev/null 2>&1; do i=$((i+1)); done; echo $i");
+    assert!(stdout(&filled).trim().parse::<u32>().unwrap() > 0, "{}", stderr(&filled));
+    let script = format!("exec {BIN} --uid {uid} --log-file none -- echo started");
+    let mut cmd = Command::new("keyctl");
+    let out = run(without_settings(&mut cmd).args(["session", "-", "sh", "-c", &script]).stdin(Stdio::null()));
+    as_user("keyctl clear @u");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!stdout(&out).contains("started"));
+    assert!(stderr(&out).contains("the command would keep root's session keyring"), "{}", stderr(&out));
 }
 
 #[test]
