@@ -445,14 +445,19 @@ fn hostile_or_odd_starts_fail_closed_with_the_right_words() {
         assert!(start.elapsed() < Duration::from_secs(10), "the hook never started");
         std::thread::sleep(Duration::from_millis(20));
     }
+    let handoff = PathBuf::from(std::fs::read_to_string(&where_file).unwrap().trim());
+    let dir = handoff.parent().unwrap().to_path_buf();
+    assert!(dir.is_dir(), "{} is there while its roothooks runs", dir.display());
+    let h2 = Hooks::new();
+    h2.sh("10-any", "true");
+    let out = run(h2.roothooks().args(["--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.is_dir(), "another start removed the hand-off of one still running: {}", stderr(&out));
+    // SIGKILL leaves no chance to remove it; another test's start may already clean it up, which is
+    // the point, so its being gone after the next start is what counts
     child.kill().unwrap();
     child.wait().unwrap();
     let _ = Command::new("pkill").args(["-KILL", "-f", "exec sleep 30|^sleep 30$"]).status();
-    let handoff = PathBuf::from(std::fs::read_to_string(&where_file).unwrap().trim());
-    let dir = handoff.parent().unwrap().to_path_buf();
-    assert!(dir.exists(), "SIGKILL leaves it: the test needs that to mean anything");
-    let h2 = Hooks::new();
-    h2.sh("10-any", "true");
     let out = run(h2.roothooks().args(["--", "true"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!dir.exists(), "{} was left behind: {}", dir.display(), stderr(&out));

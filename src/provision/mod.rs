@@ -83,11 +83,13 @@ impl fmt::Display for Provision {
 /// for the command's environment.
 ///
 /// The directory is removed when the hooks are done, also when a signal stops them; a roothooks killed
-/// outright (SIGKILL, OOM) cannot, so the name carries its pid (`roothooks-env.PID.XXXXXX`) and each
-/// start first removes those whose process is gone, or is itself (a container restarted as PID 1).
+/// outright (SIGKILL, OOM) cannot. So each start holds an exclusive `flock` on its directory for as
+/// long as it lives (the kernel drops it with the process, in whatever pid namespace), and first
+/// removes every `roothooks-env.*` directory whose lock it can take: those whose roothooks is gone.
 pub struct HandOff {
     dir: PathBuf,
     pub file: PathBuf,
+    _alive: nix::fcntl::Flock<fs::File>,
 }
 
 const HANDOFF_PREFIX: &str = "roothooks-env.";
@@ -97,14 +99,26 @@ impl HandOff {
         let base = if Path::new("/run").is_dir() { Path::new("/run") } else { Path::new("/tmp") };
         remove_stale_handoffs(base);
         let pid = std::process::id();
-        let dir = nix::unistd::mkdtemp(&base.join(format!("{HANDOFF_PREFIX}{pid}.XXXXXX")))?; // mode 0700
-        let file = dir.join("env");
-        let created = fs::OpenOptions::new().write(true).create_new(true).open(&file).map(drop);
-        if let Err(e) = created {
-            let _ = fs::remove_dir_all(&dir);
-            return Err(e);
+        let mut tries = 0;
+        loop {
+            let dir = nix::unistd::mkdtemp(&base.join(format!("{HANDOFF_PREFIX}{pid}.XXXXXX")))?; // mode 0700
+                                                                                                  // Another start's clean-up may take it in the moment before it is locked: then again.
+            let made = lock_dir(&dir).and_then(|alive| {
+                let file = dir.join("env");
+                fs::OpenOptions::new().write(true).create_new(true).open(&file)?;
+                Ok(HandOff { dir: dir.clone(), file, _alive: alive })
+            });
+            match made {
+                Ok(handoff) => return Ok(handoff),
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&dir);
+                    tries += 1;
+                    if tries == 3 {
+                        return Err(e);
+                    }
+                }
+            }
         }
-        Ok(HandOff { dir, file })
     }
 
     /// Read what the hooks wrote, log what could not be used, and remove the file.
@@ -128,25 +142,24 @@ impl Drop for HandOff {
     }
 }
 
-/// Remove what killed starts left in `base`: root's own hand-off directories whose pid is gone or is
-/// this process's.
+/// An exclusive lock on the directory `dir`, without waiting; `WouldBlock` when someone holds it.
+fn lock_dir(dir: &Path) -> std::io::Result<nix::fcntl::Flock<fs::File>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let flags = nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC;
+    let handle = fs::OpenOptions::new().read(true).custom_flags(flags).open(dir)?;
+    nix::fcntl::Flock::lock(handle, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|(_, e)| e.into())
+}
+
+/// Remove what killed starts left in `base`: root's own hand-off directories that nobody holds locked.
 fn remove_stale_handoffs(base: &Path) {
     use std::os::unix::fs::MetadataExt;
     let Ok(entries) = fs::read_dir(base) else { return };
-    let me = std::process::id();
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) =
-            name.to_str().and_then(|n| n.strip_prefix(HANDOFF_PREFIX)?.split('.').next()?.parse::<u32>().ok())
-        else {
+        if !entry.file_name().to_str().is_some_and(|n| n.starts_with(HANDOFF_PREFIX)) {
             continue;
-        };
-        let gone = pid == me
-            || i32::try_from(pid).is_ok_and(|pid| {
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) == Err(nix::errno::Errno::ESRCH)
-            });
+        }
         let roots = entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == 0); // lstat: no symlink
-        if gone && roots {
+        if let (true, Ok(_held)) = (roots, lock_dir(&entry.path())) {
             info!("removing {}, left by a roothooks that was killed", entry.path().display());
             let _ = fs::remove_dir_all(entry.path());
         }
