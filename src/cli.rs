@@ -16,6 +16,7 @@ use crate::log::LogFormat;
 use crate::plan::Options;
 use crate::provision::limits::{parse_umask, Rlimit};
 use crate::runner::FailurePolicy;
+use crate::seccomp::{self, Seccomp};
 
 const ABOUT: &str = "Run an operator's setup hooks as root, then drop every privilege and exec the command";
 
@@ -181,6 +182,21 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
 
+    /// System call filter for the command: default (deny the groups below) or off (DANGEROUS)
+    ///
+    /// Installed after the drop, inherited by everything the command starts; denied calls fail with
+    /// EPERM. Groups: userns, tty-inject, keyring, bpf, perf, userfaultfd, io_uring, kernel (see the
+    /// README). Example: --seccomp off
+    #[arg(long, value_name = "MODE", env = "ROOTHOOKS_SECCOMP", default_value = "default")]
+    pub seccomp: seccomp::Mode,
+
+    /// Allow one group of system calls back (repeatable, or comma separated)
+    ///
+    /// [env: ROOTHOOKS_SECCOMP_ALLOW] E.g. userns for rootless podman or Chromium's sandbox. Example:
+    /// --seccomp-allow userns
+    #[arg(long, value_name = "GROUP", env = "ROOTHOOKS_SECCOMP_ALLOW", value_delimiter = ',', hide_env = true)]
+    pub seccomp_allow: Vec<seccomp::Group>,
+
     /// Format of roothooks' own log lines on stderr
     ///
     /// Example: --log-format json
@@ -271,6 +287,7 @@ impl Args {
             umask: self.umask,
             workdir: self.workdir.clone(),
             allow_escalation: self.allow_privilege_escalation,
+            seccomp: Seccomp::new(self.seccomp, &self.seccomp_allow),
         }
     }
 
@@ -418,6 +435,17 @@ mod tests {
         let mut a = parse(&["x"]);
         a.user = bad();
         assert!(matches!(a.request(&env_of(&[])), Err(Error::Usage(m)) if m.contains("--user '10")));
+    }
+
+    #[test]
+    fn seccomp_flags() {
+        use crate::seccomp::Group;
+        assert_eq!(parse(&["x"]).options().seccomp, Seccomp::On { allowed: vec![] });
+        let a = parse(&["--seccomp-allow", "userns,io_uring", "--seccomp-allow", "userns", "x"]);
+        assert_eq!(a.options().seccomp, Seccomp::On { allowed: vec![Group::Userns, Group::IoUring] });
+        assert_eq!(parse(&["--seccomp", "off", "x"]).options().seccomp, Seccomp::Off);
+        let err = Args::try_parse_from(["roothooks", "--seccomp-allow", "mount", "x"]).unwrap_err().to_string();
+        assert!(err.contains("invalid value 'mount'"), "{err}");
     }
 
     #[test]

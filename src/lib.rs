@@ -17,6 +17,7 @@ pub mod plan;
 pub mod privilege;
 pub mod provision;
 pub mod runner;
+pub mod seccomp;
 pub mod system;
 pub mod trust;
 pub mod userdb;
@@ -293,9 +294,17 @@ fn drop_as_root(plan: &Plan) -> Result<Credentials> {
         groups: target.groups.clone(),
         allow_escalation: plan.allow_escalation,
     };
+    let filter = plan.seccomp.programs()?;
+    if plan.allow_escalation {
+        // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: while root still holds it.
+        seccomp::install(&filter)?;
+    }
     privilege::drop_to(&mut Kernel, &spec)?;
     let creds = privilege::verify(&mut Kernel, &spec)?;
     privilege::leave_session_keyring()?;
+    if !plan.allow_escalation {
+        seccomp::install(&filter)?;
+    }
     info!(
         uid = target.uid.as_raw(),
         gid = target.gid.as_raw(),
@@ -306,6 +315,7 @@ fn drop_as_root(plan: &Plan) -> Result<Credentials> {
         target.groups.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         if plan.allow_escalation { "" } else { ", no_new_privs set" }
     );
+    log_seccomp(plan);
     Ok(creds)
 }
 
@@ -324,6 +334,8 @@ fn keep_unprivileged(plan: &Plan, uid: nix::unistd::Uid) -> Result<Credentials> 
     }
     privilege::drop_unprivileged(&mut Kernel, plan.allow_escalation)?;
     let creds = privilege::verify_unprivileged(&mut Kernel, plan.allow_escalation)?;
+    seccomp::install(&plan.seccomp.programs()?)?;
+    log_seccomp(plan);
     if creds.gids.iter().all(|g| g.as_raw() == 0) {
         let and_group = if creds.groups.iter().any(|g| g.as_raw() == 0) { " and group 0" } else { "" };
         info!(
@@ -333,6 +345,17 @@ fn keep_unprivileged(plan: &Plan, uid: nix::unistd::Uid) -> Result<Credentials> 
         );
     }
     Ok(creds)
+}
+
+/// Say what the command's system call filter denies, or loudly that there is none.
+fn log_seccomp(plan: &Plan) {
+    let denied = plan.seccomp.denied();
+    if denied.is_empty() {
+        warn!("no system call filter for the command (--seccomp off, or every group allowed back)");
+    } else {
+        let names: Vec<&str> = denied.iter().map(|g| g.name()).collect();
+        info!("system call filter installed: denies {}", names.join(", "));
+    }
 }
 
 fn open_output(path: Option<&PathBuf>, what: &str, plan: &Plan) -> Option<File> {

@@ -18,6 +18,7 @@ use crate::provision::env::Unset;
 use crate::provision::limits::Rlimit;
 use crate::provision::Provision;
 use crate::runner::FailurePolicy;
+use crate::seccomp::{Group, Seccomp};
 use crate::system::{Started, Uid};
 use crate::userdb::UserDb;
 
@@ -73,6 +74,7 @@ pub struct Options {
     pub umask: Option<u32>,
     pub workdir: Option<PathBuf>,
     pub allow_escalation: bool,
+    pub seccomp: Seccomp,
 }
 
 /// How roothooks was started, which decides what it can do.
@@ -99,6 +101,8 @@ pub struct Plan {
     pub report: Option<PathBuf>,
     pub command: Command,
     pub allow_escalation: bool,
+    /// the filter the command starts under
+    pub seccomp: Seccomp,
 }
 
 impl Plan {
@@ -213,6 +217,7 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
         command,
         target,
         allow_escalation: options.allow_escalation,
+        seccomp: options.seccomp.clone(),
     })
 }
 
@@ -287,6 +292,18 @@ impl fmt::Display for Shown<'_> {
             )?;
         } else {
             writeln!(f, "  privileges:  all capability sets emptied, no_new_privs set")?;
+        }
+        match &plan.seccomp {
+            Seccomp::Off => writeln!(f, "  seccomp:     OFF (--seccomp off): no system call filter for the command")?,
+            on => {
+                let names = |groups: Vec<Group>| groups.iter().map(|g| g.name()).collect::<Vec<_>>().join(", ");
+                writeln!(f, "  seccomp:     denies {} (EPERM)", names(on.denied()))?;
+                if let Seccomp::On { allowed } = on {
+                    if !allowed.is_empty() {
+                        writeln!(f, "  allowed:     {} (--seccomp-allow)", names(allowed.clone()))?;
+                    }
+                }
+            }
         }
         match plan.privilege {
             Privilege::Root => write!(f, "{}", plan.hooks)?,

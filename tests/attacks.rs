@@ -332,7 +332,8 @@ fn nothing_of_roots_session_reaches_the_command() {
     // a key root added to its session keyring (a mount's credentials) is not the user's to read
     let uid = free_id();
     let script = format!(
-        "keyctl add user rh-secret s3cr3t @s >/dev/null && exec {BIN} --uid {uid} --log-file none -- \
+        "keyctl add user rh-secret s3cr3t @s >/dev/null && exec {BIN} --uid {uid} --log-file none \
+         --seccomp-allow keyring -- \
          sh -c 'keyctl print %user:rh-secret; keyctl rdescribe @s'"
     );
     let mut cmd = Command::new("keyctl");

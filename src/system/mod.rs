@@ -19,8 +19,8 @@ mod spawn;
 use std::io;
 
 pub use creds::{
-    join_new_session_keyring, session_keyring, setgroups_denied, started, CapSets, Credentials, Kernel, Regained,
-    Started, Syscall,
+    install_seccomp_filter, join_new_session_keyring, session_keyring, setgroups_denied, started, CapSets, Credentials,
+    Kernel, Regained, Started, Syscall,
 };
 pub use fds::{cloexec_all_but, enter_root_dir, open_fds, prepare_process};
 pub use lock::PasswdLock;
