@@ -380,6 +380,7 @@ fn write_report(plan: &Plan, hooks: &HookRun, final_state: Option<&Credentials>,
         elapsed: hooks.elapsed,
         command: plan.command.line(),
         final_state,
+        seccomp: &plan.seccomp,
     };
     if let Err(e) = report.write(file) {
         warn!("cannot write the report: {e}");

@@ -80,6 +80,7 @@ pub struct Report<'a> {
     pub command: Option<&'a crate::plan::CommandLine>,
     /// the verified state the command starts with; `None` under `--no-exec`
     pub final_state: Option<&'a Credentials>,
+    pub seccomp: &'a crate::seccomp::Seccomp,
 }
 
 impl Report<'_> {
@@ -113,6 +114,14 @@ impl Report<'_> {
             "command": self.command.map(|c| {
                 std::iter::once(&c.program).chain(&c.args).map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>()
             }),
+            "seccomp": {
+                "mode": if matches!(self.seccomp, crate::seccomp::Seccomp::Off) { "off" } else { "default" },
+                "denied": self.seccomp.denied().iter().map(|g| g.name()).collect::<Vec<_>>(),
+                "allowed": match self.seccomp {
+                    crate::seccomp::Seccomp::On { allowed } => allowed.iter().map(|g| g.name()).collect::<Vec<_>>(),
+                    crate::seccomp::Seccomp::Off => Vec::new(),
+                },
+            },
             "final_state": self.final_state.map(|c| json!({
                 "uids": c.uids.map(|u| u.as_raw()),
                 "gids": c.gids.map(|g| g.as_raw()),
@@ -123,6 +132,7 @@ impl Report<'_> {
                 "CapAmb": format!("{:016x}", c.caps.ambient),
                 "CapBnd": format!("{:016x}", c.caps.bounding),
                 "no_new_privs": c.no_new_privs,
+                "seccomp": crate::seccomp::mode(),
             })),
         })
     }

@@ -273,7 +273,8 @@ fn status_field(name: &str) -> Option<usize> {
     status.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
 }
 
-fn mode() -> Option<usize> {
+/// This process's seccomp mode as `/proc/self/status` says it (2: filtered).
+pub fn mode() -> Option<usize> {
     status_field("Seccomp:")
 }
 

@@ -38,6 +38,7 @@ fn ready(needs: &[&str]) -> bool {
                 prefix("venv/bin/jupyter-server").exists() && prefix("venv/bin/jupyterhub-singleuser").exists()
             }
             "hub" => prefix("venv/bin/jupyterhub").exists(),
+            "kernel" => prefix("venv/share/jupyter/kernels/python3/kernel.json").exists(),
             "chp" => prefix("node/node_modules/.bin/configurable-http-proxy").exists(),
             "static" => static_binary().exists(),
             other => panic!("unknown component {other}"),
@@ -443,6 +444,71 @@ fn a_real_jupyter_server_runs_as_the_user_and_stops_on_sigterm() {
     assert!(log.contains("Shutting down"), "no clean shutdown: {log}");
     assert!(exit.code().is_some(), "killed rather than stopped: {exit:?}");
     assert!(http("GET", port, "/api/status", &token, None).is_none(), "still listening");
+}
+
+/// What a notebook user does, as a script: threads, a subprocess, a pool of forked workers, pip
+/// installing a package into their home, and a real IPython kernel running code.
+const WORKLOAD: &str = r#"
+import base64, hashlib, multiprocessing, os, subprocess, sys, threading, zipfile
+from pathlib import Path
+
+home = Path(os.environ["HOME"])
+assert subprocess.run(["sh", "-c", "echo sub"], capture_output=True, text=True).stdout == "sub\n"
+t = threading.Thread(target=print, args=("thread",)); t.start(); t.join()
+with multiprocessing.Pool(2) as pool:
+    assert pool.map(abs, [-1, -2]) == [1, 2]
+
+# a wheel of the user's own, built by hand (no network, no build backend), installed with pip
+files = {"rhdemo/__init__.py": b"VALUE = 42\n",
+         "rhdemo-0.1.dist-info/METADATA": b"Metadata-Version: 2.1\nName: rhdemo\nVersion: 0.1\n",
+         "rhdemo-0.1.dist-info/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+record = "".join(f"{n},sha256={base64.urlsafe_b64encode(hashlib.sha256(d).digest()).rstrip(b'=').decode()},{len(d)}\n"
+                 for n, d in files.items()) + "rhdemo-0.1.dist-info/RECORD,,\n"
+wheel = home / "rhdemo-0.1-py3-none-any.whl"
+with zipfile.ZipFile(wheel, "w") as z:
+    for n, d in files.items():
+        z.writestr(n, d)
+    z.writestr("rhdemo-0.1.dist-info/RECORD", record)
+target = home / "site"
+subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--disable-pip-version-check",
+                "--target", str(target), str(wheel)], check=True)
+sys.path.insert(0, str(target))
+import rhdemo
+assert rhdemo.VALUE == 42
+
+from jupyter_client.manager import start_new_kernel
+km, kc = start_new_kernel(kernel_name="python3")
+try:
+    reply = kc.execute_interactive("import os; print('kernel uid', os.getuid())", timeout=60)
+    assert reply["content"]["status"] == "ok", reply
+finally:
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+print("workload ok")
+"#;
+
+#[test]
+fn a_notebook_workload_runs_under_the_system_call_filter() {
+    if !ready(&["jupyter", "kernel"]) {
+        return;
+    }
+    let user = Account::with_home(0);
+    let dir = scratch("rh-workload");
+    let script = dir.path().join("workload.py");
+    std::fs::write(&script, WORKLOAD).unwrap();
+    let out = run(roothooks()
+        .args(["--user", &user.name, "--log-file", "none", "--"])
+        .arg(prefix("venv/bin/python"))
+        .arg(&script));
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    assert!(stderr(&out).contains("system call filter installed"), "{}", stderr(&out));
+    assert!(text.contains(&format!("kernel uid {}", user.uid)), "{text}");
+    assert!(text.contains("thread") && text.ends_with("workload ok\n"), "{text}");
+    assert!(user.home.as_ref().unwrap().join("site/rhdemo/__init__.py").exists());
+    for pid in pids_of_uid(user.uid) {
+        let _ = signal(pid, nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 #[test]

@@ -1,0 +1,244 @@
+//! The command's system call filter, tried from inside the command: a small C program makes each denied
+//! call with harmless arguments and prints the errno it got, under the default filter, with it off, and
+//! with groups allowed back.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::*;
+
+/// Each denied call, made so that without a filter it does nothing harmful.
+const PROBE: &str = r#"
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void show(const char *name, long r) { printf("%s %d\n", name, r == -1 ? errno : 0); }
+
+int main(int argc, char **argv) {
+    char c = '\n';
+    if (argc > 1 && strcmp(argv[1], "tiocsti") == 0) {
+        show("tiocsti", ioctl(0, TIOCSTI, &c));
+        return 0;
+    }
+    int null = open("/dev/null", O_RDONLY);
+    /* clone first: after a successful unshare this process has no mapping for its own uid */
+    long child = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
+    if (child == 0) _exit(0);
+    if (child > 0) waitpid(child, 0, 0);
+    show("clone-newuser", child);
+    show("unshare-newuser", syscall(SYS_unshare, CLONE_NEWUSER));
+    show("clone3", syscall(SYS_clone3, 0, 0));
+    show("ioctl-tiocsti", ioctl(null, TIOCSTI, &c));
+    show("ioctl-tioclinux", ioctl(null, TIOCLINUX, &c));
+    show("add_key", syscall(SYS_add_key, 0, 0, 0, 0, 0));
+    show("request_key", syscall(SYS_request_key, 0, 0, 0, 0));
+    show("keyctl", syscall(SYS_keyctl, 0, -3, 0));
+    show("bpf", syscall(SYS_bpf, -1, 0, 0));
+    show("perf_event_open", syscall(SYS_perf_event_open, 0, 0, -1, -1, 0));
+    show("userfaultfd", syscall(SYS_userfaultfd, 1 /* UFFD_USER_MODE_ONLY */));
+    show("io_uring_setup", syscall(SYS_io_uring_setup, 0, 0));
+    show("io_uring_enter", syscall(SYS_io_uring_enter, -1, 0, 0, 0, 0, 0));
+    show("io_uring_register", syscall(SYS_io_uring_register, -1, 0, 0, 0));
+    show("kexec_load", syscall(SYS_kexec_load, 0, 0, 0, 0));
+    show("init_module", syscall(SYS_init_module, 0, 0, 0));
+    show("delete_module", syscall(SYS_delete_module, 0, 0));
+    show("reboot", syscall(SYS_reboot, 0, 0, 0, 0));
+    show("swapon", syscall(SYS_swapon, 0, 0));
+    show("acct", syscall(SYS_acct, 0));
+    show("mount", syscall(SYS_mount, 0, 0, 0, 0, 0));
+    show("umount2", syscall(SYS_umount2, "/nonexistent", 0));
+    show("pivot_root", syscall(SYS_pivot_root, 0, 0));
+    show("setns", syscall(SYS_setns, -1, 0));
+    show("fsconfig", syscall(SYS_fsconfig, -1, 0, 0, 0, 0));
+    show("open_tree", syscall(SYS_open_tree, -1, "", 0));
+    show("mount_setattr", syscall(SYS_mount_setattr, -1, "", 0, 0, 0));
+    return 0;
+}
+"#;
+
+/// The calls whose errno without a filter is not EPERM for an unprivileged user on this kind of
+/// kernel (6.x), by group: for these the filter's EPERM is its own doing. The rest of the kernel group
+/// (reboot, swapon, acct, pivot_root, ...) the kernel refuses to an unprivileged user by itself, or
+/// answers ENOSYS where it was built without them, so there the filter's answer cannot be told apart.
+const TELLING: &[(&str, &[&str])] = &[
+    ("userns", &["unshare-newuser", "clone-newuser", "clone3"]),
+    ("tty-inject", &["ioctl-tiocsti", "ioctl-tioclinux"]),
+    ("keyring", &["add_key", "request_key", "keyctl"]),
+    ("bpf", &["bpf"]),
+    ("perf", &["perf_event_open"]),
+    ("userfaultfd", &["userfaultfd"]),
+    ("io_uring", &["io_uring_setup", "io_uring_enter", "io_uring_register"]),
+    ("kernel", &["mount", "umount2", "setns", "fsconfig", "open_tree", "mount_setattr"]),
+];
+
+const EPERM: i32 = 1;
+const ENOSYS: i32 = 38;
+
+/// The probe, built static in a root-owned scratch directory the user can read.
+fn probe() -> Option<(tempfile::TempDir, PathBuf)> {
+    if Command::new("cc").arg("--version").output().is_err() {
+        skip("needs cc to build the probe");
+        return None;
+    }
+    let dir = scratch("rh-seccomp");
+    let src = dir.path().join("probe.c");
+    std::fs::write(&src, PROBE).unwrap();
+    let bin = dir.path().join("probe");
+    let out = Command::new("cc").args(["-O", "-o"]).arg(&bin).arg(&src).output().unwrap();
+    assert!(out.status.success(), "cc: {}", stderr(&out));
+    Some((dir, bin))
+}
+
+/// Run the probe as a fresh uid under `flags`; its errno by call.
+fn errnos(bin: &Path, flags: &[&str]) -> HashMap<String, i32> {
+    let out = run(roothooks_as(free_id()).args(flags).arg("--").arg(bin));
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .map(|l| {
+            let (name, errno) = l.split_once(' ').unwrap();
+            (name.to_string(), errno.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn every_denied_call_fails_with_eperm_and_clone3_with_enosys() {
+    if !need_root() {
+        return;
+    }
+    let Some((_dir, bin)) = probe() else { return };
+    let on = errnos(&bin, &[]);
+    let off = errnos(&bin, &["--seccomp", "off"]);
+    assert_eq!(on.len(), 27, "{on:?}");
+    for (call, errno) in &on {
+        let expected = if call == "clone3" { ENOSYS } else { EPERM };
+        assert_eq!(*errno, expected, "{call} under the filter");
+    }
+    // where the kernel alone would answer otherwise, the answer is the filter's
+    for (group, calls) in TELLING {
+        for call in *calls {
+            assert_ne!(off[*call], on[*call], "{call} ({group}) gives the same errno with the filter off");
+        }
+    }
+}
+
+#[test]
+fn a_group_allowed_back_works_again_and_only_that_group() {
+    if !need_root() {
+        return;
+    }
+    let Some((_dir, bin)) = probe() else { return };
+    for (group, calls) in TELLING {
+        let errnos = errnos(&bin, &["--seccomp-allow", group]);
+        for call in *calls {
+            assert_ne!(errnos[*call], EPERM, "{call} still denied with --seccomp-allow {group}");
+        }
+        for (other, other_calls) in TELLING.iter().filter(|(g, _)| g != group) {
+            let expected = |call: &str| if call == "clone3" { ENOSYS } else { EPERM };
+            for call in *other_calls {
+                assert_eq!(errnos[*call], expected(call), "{call} ({other}) allowed by --seccomp-allow {group}");
+            }
+        }
+    }
+    // the environment variable, comma separated
+    let mut cmd = roothooks_as(free_id());
+    let out = run(cmd.env("ROOTHOOKS_SECCOMP_ALLOW", "userns,keyring").args(["--", "unshare", "-U", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn unshare_u_fails_by_default_and_works_with_userns_allowed() {
+    if !need_root() {
+        return;
+    }
+    let out = run(roothooks_as(free_id()).args(["--", "unshare", "-U", "true"]));
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("Operation not permitted"), "{}", stderr(&out));
+    let out = run(roothooks_as(free_id()).args(["--seccomp-allow", "userns", "--", "unshare", "-U", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn the_filter_is_in_the_commands_status_and_off_says_so() {
+    if !need_root() {
+        return;
+    }
+    let out = run(roothooks_as(free_id()).args(["--", "cat", "/proc/self/status"]));
+    let status = proc_status(&stdout(&out));
+    assert_eq!((status["Seccomp"].as_str(), status["Seccomp_filters"].as_str()), ("2", "2"));
+    assert_unprivileged(&status);
+    assert!(stderr(&out).contains("system call filter installed: denies userns, tty-inject, keyring"));
+    let out = run(roothooks_as(free_id()).args(["--seccomp", "off", "--", "cat", "/proc/self/status"]));
+    assert_eq!(proc_status(&stdout(&out))["Seccomp"], "0");
+    assert!(stderr(&out).contains("WARN no system call filter for the command"), "{}", stderr(&out));
+    // --allow-privilege-escalation keeps no_new_privs off, and the filter on
+    let out = run(roothooks_as(free_id()).args(["--allow-privilege-escalation", "--", "cat", "/proc/self/status"]));
+    let status = proc_status(&stdout(&out));
+    assert_eq!((status["Seccomp"].as_str(), status["NoNewPrivs"].as_str()), ("2", "0"), "{}", stderr(&out));
+    // started without root, the filter still applies
+    let uid = free_id().to_string();
+    let mut cmd = Command::new("setpriv");
+    without_settings(&mut cmd).args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--", BIN, "--uid", &uid]);
+    let out = run(cmd.args(["--log-file", "none", "--", "cat", "/proc/self/status"]).stdin(Stdio::null()));
+    assert_eq!(proc_status(&stdout(&out))["Seccomp"], "2", "{}", stderr(&out));
+}
+
+#[test]
+fn the_plan_and_the_report_name_the_groups() {
+    if !need_root() {
+        return;
+    }
+    let out = run(roothooks_as(free_id()).args(["--dry-run", "--seccomp-allow", "userns", "--", "true"]));
+    let plan = stdout(&out);
+    assert!(
+        plan.contains("seccomp:     denies tty-inject, keyring, bpf, perf, userfaultfd, io_uring, kernel"),
+        "{plan}"
+    );
+    assert!(plan.contains("allowed:     userns (--seccomp-allow)"), "{plan}");
+    let dir = scratch("rh-seccomp-report");
+    let report = dir.path().join("report.json");
+    let out = run(roothooks_as(free_id()).args(["--seccomp-allow", "perf", "--report"]).arg(&report).arg("true"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["seccomp"]["allowed"], serde_json::json!(["perf"]));
+    assert_eq!(json["seccomp"]["denied"].as_array().unwrap().len(), 7);
+    assert_eq!(json["final_state"]["seccomp"], 2);
+}
+
+#[test]
+fn tiocsti_into_the_terminal_roothooks_was_started_on_fails() {
+    if !need_root() {
+        return;
+    }
+    if Command::new("script").arg("--version").output().is_err() {
+        skip("needs script (util-linux) for a terminal");
+        return;
+    }
+    let Some((_dir, bin)) = probe() else { return };
+    let in_a_tty = |flags: &str| {
+        let line = format!("{BIN} --uid {} --log-file none {flags} -- {} tiocsti", free_id(), bin.display());
+        let mut cmd = Command::new("script");
+        let out = run(without_settings(&mut cmd).args(["-qec", &line, "/dev/null"]).stdin(Stdio::null()));
+        let text = stdout(&out);
+        let errno = text.lines().find_map(|l| l.trim().strip_prefix("tiocsti ")).map(|e| e.parse::<i32>().unwrap());
+        (errno, text)
+    };
+    let (errno, text) = in_a_tty("");
+    assert_eq!(errno, Some(EPERM), "{text}");
+    // allowed back, the call reaches the terminal (0, or EIO where the kernel disables TIOCSTI itself)
+    let (errno, text) = in_a_tty("--seccomp-allow tty-inject");
+    assert!(errno.is_some_and(|e| e != EPERM), "{text}");
+}
