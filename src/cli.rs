@@ -32,6 +32,10 @@ files (BASH_ENV, PYTHONPATH, LD_*, ...; see the README) and with a PATH of direc
 change. Every path root relies on (hooks, log, report, home, skel, env files, nss dir) is walked from / \
 as written: a directory or symlink a user could change refuses it.
 
+The last step of the drop is a seccomp filter, inherited by everything COMMAND starts: it denies with \
+EPERM new user namespaces, TIOCSTI, the keyring, bpf, perf, userfaultfd, io_uring and the machine's own \
+calls (modules, mounts, reboot, ...); --seccomp-allow GROUP allows a group back, --seccomp off turns it off.
+
 Started without root, it runs no hooks, clears what an unprivileged process can (ambient capabilities, \
 no_new_privs) and execs COMMAND as it is; a start with gid 0 (OpenShift) keeps the gid it cannot leave.
 
