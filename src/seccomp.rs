@@ -72,7 +72,14 @@ impl Group {
         }
     }
 
+    /// Where this binary has no filter (see [`ARCH`]), nothing to deny: building the filter fails.
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    fn denied(self) -> Vec<(libc::c_long, Vec<SeccompCondition>)> {
+        Vec::new()
+    }
+
     /// The calls denied with EPERM: each with the conditions on its arguments (none: always).
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     fn denied(self) -> Vec<(libc::c_long, Vec<SeccompCondition>)> {
         let always = |calls: &[libc::c_long]| calls.iter().map(|&nr| (nr, Vec::new())).collect();
         match self {
@@ -207,10 +214,14 @@ impl Seccomp {
     }
 }
 
+/// The architecture the filter is built for: this binary's. Elsewhere seccompiler has no tables, and
+/// the default start fails, saying to pass `--seccomp off`.
 #[cfg(target_arch = "x86_64")]
-const ARCH: TargetArch = TargetArch::x86_64;
+const ARCH: Option<TargetArch> = Some(TargetArch::x86_64);
 #[cfg(target_arch = "aarch64")]
-const ARCH: TargetArch = TargetArch::aarch64;
+const ARCH: Option<TargetArch> = Some(TargetArch::aarch64);
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const ARCH: Option<TargetArch> = None;
 
 /// On x86_64, the same rules under the x32 ABI's numbers: the native number with bit 30 set, except
 /// where x32 has a call of its own (ioctl is 514, kexec_load 528). Elsewhere, the rules as they are.
@@ -233,8 +244,14 @@ fn with_x32(rules: BTreeMap<i64, Vec<SeccompRule>>) -> BTreeMap<i64, Vec<Seccomp
 
 fn program(rules: BTreeMap<i64, Vec<SeccompRule>>, errno: libc::c_int) -> Result<BpfProgram> {
     let errno = errno.cast_unsigned();
+    let arch = ARCH.ok_or_else(|| {
+        Error::Verify(format!(
+            "no system call filter can be built for {} (x86_64 and aarch64 only); pass --seccomp off",
+            std::env::consts::ARCH
+        ))
+    })?;
     let filter =
-        SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno), ARCH).map_err(build_error)?;
+        SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno), arch).map_err(build_error)?;
     filter.try_into().map_err(build_error)
 }
 
