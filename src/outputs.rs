@@ -132,7 +132,7 @@ impl Report<'_> {
                 "CapAmb": format!("{:016x}", c.caps.ambient),
                 "CapBnd": format!("{:016x}", c.caps.bounding),
                 "no_new_privs": c.no_new_privs,
-                "seccomp": crate::seccomp::mode(),
+                "seccomp": crate::seccomp::status().0,
             })),
         })
     }

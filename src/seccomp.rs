@@ -265,7 +265,7 @@ pub fn install(programs: &[BpfProgram]) -> Result<()> {
     if programs.is_empty() {
         return Ok(());
     }
-    let before = filters().unwrap_or(0);
+    let (_, before) = status();
     for program in programs {
         crate::system::install_seccomp_filter(program).map_err(|e| {
             Error::Verify(format!(
@@ -274,29 +274,21 @@ pub fn install(programs: &[BpfProgram]) -> Result<()> {
             ))
         })?;
     }
-    let (mode, count) = (mode(), filters());
-    if mode != Some(2) || count != Some(before + programs.len()) {
-        return Err(Error::Verify(format!(
-            "the seccomp filter is not in place: /proc/self/status says Seccomp {mode:?}, Seccomp_filters {count:?}, \
-             not 2 and {}",
-            before + programs.len()
-        )));
+    let expected = before.unwrap_or(0) + programs.len();
+    match status() {
+        (Some(2), Some(count)) if count == expected => Ok(()),
+        (mode, count) => Err(Error::Verify(format!(
+            "the seccomp filter is not in place: /proc/self/status says Seccomp {mode:?}, Seccomp_filters \
+             {count:?}, not 2 and {expected}"
+        ))),
     }
-    Ok(())
 }
 
-fn status_field(name: &str) -> Option<usize> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-}
-
-/// This process's seccomp mode as `/proc/self/status` says it (2: filtered).
-pub fn mode() -> Option<usize> {
-    status_field("Seccomp:")
-}
-
-fn filters() -> Option<usize> {
-    status_field("Seccomp_filters:")
+/// This process's seccomp mode (2: filtered) and number of filters, as `/proc/self/status` says.
+pub fn status() -> (Option<usize>, Option<usize>) {
+    let Ok(text) = std::fs::read_to_string("/proc/self/status") else { return (None, None) };
+    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok());
+    (field("Seccomp:"), field("Seccomp_filters:"))
 }
 
 #[cfg(test)]
