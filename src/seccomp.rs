@@ -10,8 +10,8 @@
 //! The BPF program is built by `seccompiler` (rust-vmm's, also used by Firecracker): syscalls by
 //! their names in the libc crate for the architecture being built, no hand-written BPF. Its program
 //! first checks the architecture and kills a process that calls in with another ABI (i386's `int
-//! 0x80` on x86_64); on x86_64 every denied call is denied again under its x32 number, so no rule can
-//! be bypassed through either.
+//! 0x80` on x86_64); on x86_64, where the kernel answers the x32 ABI at all, every denied call is
+//! denied again under its x32 number, so no rule can be bypassed through either.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -223,10 +223,15 @@ const ARCH: Option<TargetArch> = Some(TargetArch::aarch64);
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const ARCH: Option<TargetArch> = None;
 
-/// On x86_64, the same rules under the x32 ABI's numbers: the native number with bit 30 set, except
-/// where x32 has a call of its own (ioctl is 514, kexec_load 528). Elsewhere, the rules as they are.
+/// On x86_64 where the kernel answers x32 calls, the same rules under the x32 ABI's numbers: the
+/// native number with bit 30 set, except where x32 has a call of its own (ioctl is 514, kexec_load
+/// 528). Elsewhere, the rules as they are: the filter's cost at install grows with its length.
 fn with_x32(rules: BTreeMap<i64, Vec<SeccompRule>>) -> BTreeMap<i64, Vec<SeccompRule>> {
-    if !cfg!(target_arch = "x86_64") {
+    #[cfg(target_arch = "x86_64")]
+    let x32 = crate::system::x32_abi_available();
+    #[cfg(not(target_arch = "x86_64"))]
+    let x32 = false;
+    if !x32 {
         return rules;
     }
     const X32: i64 = 0x4000_0000;

@@ -18,6 +18,8 @@ mod spawn;
 
 use std::io;
 
+#[cfg(target_arch = "x86_64")]
+pub use creds::x32_abi_available;
 pub use creds::{
     install_seccomp_filter, join_new_session_keyring, session_keyring, setgroups_denied, started, CapSets, Credentials,
     Kernel, Regained, Started, Syscall,
