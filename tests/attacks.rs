@@ -372,12 +372,8 @@ fn nothing_of_roots_session_reaches_the_command() {
 
     // a new session keyring that cannot be had (the user's key quota is full) is a drop that cannot be
     // verified: root's keyring would stay reachable, so nothing starts
-    let uid = free_id().to_string();
-    let as_user = |script: &str| {
-        let mut cmd = Command::new("setpriv");
-        cmd.args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "sh", "-c", script]);
-        run(without_settings(&mut cmd).stdin(Stdio::null()))
-    };
+    let uid = free_id();
+    let as_user = |script: &str| run(as_uid(uid, uid).args(["sh", "-c", script]));
     let filled = as_user("i=0; while keyctl add user k$i v @u >/dev/null 2>&1; do i=$((i+1)); done; echo $i");
     assert!(stdout(&filled).trim().parse::<u32>().unwrap() > 0, "{}", stderr(&filled));
     let script = format!("exec {BIN} --uid {uid} --log-file none -- echo started");

@@ -365,13 +365,10 @@ fn installed_setuid_setgid_or_with_file_capabilities_it_refuses_to_run_anything(
         std::fs::copy(BIN, &copy).unwrap();
         install(&copy);
         let marker = dir.path().join("ran");
-        let out = Command::new("setpriv")
-            .args(["--reuid", &uid.to_string(), "--regid", &uid.to_string(), "--clear-groups", "--"])
+        let out = run(as_uid(uid, uid)
             .arg(&copy)
             .args(["--uid", &uid.to_string(), "--log-file", "none", "--", "touch"])
-            .arg(&marker)
-            .output()
-            .unwrap();
+            .arg(&marker));
         assert_eq!(out.status.code(), Some(1), "{how}: {}", stderr(&out));
         let err = stderr(&out);
         assert!(err.contains("started setuid, setgid or with file capabilities"), "{how}: {err}");

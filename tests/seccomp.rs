@@ -189,10 +189,17 @@ fn the_filter_is_in_the_commands_status_and_off_says_so() {
     let status = proc_status(&stdout(&out));
     assert_eq!((status["Seccomp"].as_str(), status["NoNewPrivs"].as_str()), ("2", "0"), "{}", stderr(&out));
     // started without root, the filter still applies
-    let uid = free_id().to_string();
-    let mut cmd = Command::new("setpriv");
-    without_settings(&mut cmd).args(["--reuid", &uid, "--regid", &uid, "--clear-groups", "--", BIN, "--uid", &uid]);
-    let out = run(cmd.args(["--log-file", "none", "--", "cat", "/proc/self/status"]).stdin(Stdio::null()));
+    let uid = free_id();
+    let out = run(as_uid(uid, uid).args([
+        BIN,
+        "--uid",
+        &uid.to_string(),
+        "--log-file",
+        "none",
+        "--",
+        "cat",
+        "/proc/self/status",
+    ]));
     assert_eq!(proc_status(&stdout(&out))["Seccomp"], "2", "{}", stderr(&out));
 }
 

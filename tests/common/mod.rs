@@ -65,6 +65,15 @@ pub fn without_settings(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// `setpriv` starting what follows as `uid` and `gid` with no other groups (an unprivileged start), with
+/// no identity settings leaking in and no stdin; add the program and its arguments.
+pub fn as_uid(uid: u32, gid: u32) -> Command {
+    let mut cmd = Command::new("setpriv");
+    without_settings(&mut cmd).stdin(Stdio::null());
+    cmd.args(["--reuid", &uid.to_string(), "--regid", &gid.to_string(), "--clear-groups", "--"]);
+    cmd
+}
+
 /// The binary dropping to `uid`, with no log file copy.
 pub fn roothooks_as(uid: u32) -> Command {
     let mut cmd = roothooks();
