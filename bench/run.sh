@@ -54,6 +54,7 @@ START=(
     "roothooks|$RH --uid $USER_ID --hooks-dir $WORK/empty -- /usr/bin/true"
     "roothooks --log-file none|$RH --uid $USER_ID --hooks-dir $WORK/empty --log-file none -- /usr/bin/true"
     "roothooks, static build|$RHS --uid $USER_ID --hooks-dir $WORK/empty -- /usr/bin/true"
+    "roothooks, static build, --seccomp off|$RHS --uid $USER_ID --hooks-dir $WORK/empty --seccomp off -- /usr/bin/true"
     "roothooks, static build, --log-file none|$RHS --uid $USER_ID --hooks-dir $WORK/empty --log-file none -- /usr/bin/true"
     "gosu|gosu $USER_ID /usr/bin/true"
     "setpriv (same drop as roothooks)|setpriv --reuid $USER_ID --regid $USER_ID --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs /usr/bin/true"
