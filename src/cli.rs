@@ -186,7 +186,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<PathBuf>,
 
-    /// System call filter for the command: default (deny every group --seccomp-allow names) or off
+    /// System call filter for the command: default (deny all groups but --seccomp-allow) or off
     ///
     /// Installed after the drop, inherited by everything the command starts; denied calls fail with
     /// EPERM. Groups: userns, tty-inject, keyring, bpf, perf, userfaultfd, io_uring, kernel (see the
