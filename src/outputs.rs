@@ -111,9 +111,7 @@ impl Report<'_> {
                 "skipped": skipped,
                 "duration_s": self.elapsed.as_secs_f64(),
             },
-            "command": self.command.map(|c| {
-                std::iter::once(&c.program).chain(&c.args).map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>()
-            }),
+            "command": self.command.map(crate::plan::CommandLine::argv),
             "seccomp": {
                 "mode": if matches!(self.seccomp, crate::seccomp::Seccomp::Off) { "off" } else { "default" },
                 "denied": self.seccomp.denied().iter().map(|g| g.name()).collect::<Vec<_>>(),
