@@ -130,7 +130,7 @@ impl Report<'_> {
                 "CapAmb": format!("{:016x}", c.caps.ambient),
                 "CapBnd": format!("{:016x}", c.caps.bounding),
                 "no_new_privs": c.no_new_privs,
-                "seccomp": crate::seccomp::status().0,
+                "seccomp": crate::system::seccomp_state().0,
             })),
         })
     }

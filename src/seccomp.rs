@@ -270,7 +270,7 @@ pub fn install(programs: &[BpfProgram]) -> Result<()> {
     if programs.is_empty() {
         return Ok(());
     }
-    let (_, before) = status();
+    let (_, before) = crate::system::seccomp_state();
     for program in programs {
         crate::system::install_seccomp_filter(program).map_err(|e| {
             Error::Verify(format!(
@@ -280,20 +280,13 @@ pub fn install(programs: &[BpfProgram]) -> Result<()> {
         })?;
     }
     let expected = before.unwrap_or(0) + programs.len();
-    match status() {
+    match crate::system::seccomp_state() {
         (Some(2), Some(count)) if count == expected => Ok(()),
         (mode, count) => Err(Error::Verify(format!(
             "the seccomp filter is not in place: /proc/self/status says Seccomp {mode:?}, Seccomp_filters \
              {count:?}, not 2 and {expected}"
         ))),
     }
-}
-
-/// This process's seccomp mode (2: filtered) and number of filters, as `/proc/self/status` says.
-pub fn status() -> (Option<usize>, Option<usize>) {
-    let Ok(text) = std::fs::read_to_string("/proc/self/status") else { return (None, None) };
-    let field = |name: &str| text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok());
-    (field("Seccomp:"), field("Seccomp_filters:"))
 }
 
 #[cfg(test)]

@@ -159,12 +159,8 @@ fn ambient_mask() -> io::Result<u64> {
 
 /// CapAmb and CapBnd as `/proc/self/status` reports them, if it can be read.
 fn proc_status_caps() -> Option<(u64, u64)> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let mask = |name: &str| {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        u64::from_str_radix(line[name.len()..].trim(), 16).ok()
-    };
-    Some((mask("CapAmb:")?, mask("CapBnd:")?))
+    let status = super::self_status()?;
+    Some((super::status_mask(&status, "CapAmb")?, super::status_mask(&status, "CapBnd")?))
 }
 
 /// Who this process is, without the cost of reading its capabilities: real and effective uid, the

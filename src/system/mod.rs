@@ -30,6 +30,29 @@ pub use nix::unistd::{Gid, Uid};
 pub use signals::reset_signals;
 pub use spawn::{Spawned, Spawner};
 
+/// This process's `/proc/self/status`, the kernel's own account of its credentials, signals and
+/// seccomp state; `None` where /proc is not mounted.
+fn self_status() -> Option<String> {
+    std::fs::read_to_string("/proc/self/status").ok()
+}
+
+/// The value of the `Name:` line of a status text, trimmed.
+fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
+    status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
+}
+
+/// A hexadecimal mask field of the status (`CapBnd`, `SigIgn`).
+fn status_mask(status: &str, name: &str) -> Option<u64> {
+    u64::from_str_radix(status_field(status, name)?, 16).ok()
+}
+
+/// This process's seccomp mode (2: filtered) and number of filters, as `/proc/self/status` says.
+pub fn seccomp_state() -> (Option<usize>, Option<usize>) {
+    let Some(status) = self_status() else { return (None, None) };
+    let number = |name| status_field(&status, name)?.parse().ok();
+    (number("Seccomp"), number("Seccomp_filters"))
+}
+
 /// Turn a C-style `-1` return into the `errno` it stands for, once, instead of at every call site;
 /// for whatever integer type the call returns.
 fn check<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
@@ -37,5 +60,19 @@ fn check<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
         Err(io::Error::last_os_error())
     } else {
         Ok(ret)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_fields_are_matched_by_whole_name() {
+        let status = "Seccomp:\t2\nSeccomp_filters:\t3\nCapBnd:\t000001ffffffffff\n";
+        assert_eq!(status_field(status, "Seccomp"), Some("2"));
+        assert_eq!(status_field(status, "Seccomp_filters"), Some("3"));
+        assert_eq!(status_field(status, "Seccomp_"), None);
+        assert_eq!(status_mask(status, "CapBnd"), Some(0x1ff_ffff_ffff));
     }
 }

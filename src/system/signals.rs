@@ -24,10 +24,7 @@ pub fn reset_signals() -> io::Result<()> {
 /// that cannot be read, so that resetting them errs on the side of too many.
 pub(super) fn ignored_signals() -> Vec<libc::c_int> {
     let all = (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP);
-    let mask = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
-        let line = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
-        u64::from_str_radix(line.trim(), 16).ok()
-    });
+    let mask = super::self_status().and_then(|status| super::status_mask(&status, "SigIgn"));
     match mask {
         Some(mask) => all.filter(|s| mask & (1 << (s - 1)) != 0).collect(),
         None => all.collect(),
