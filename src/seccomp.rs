@@ -196,15 +196,7 @@ impl Seccomp {
         if denied.is_empty() {
             return Ok(Vec::new());
         }
-        let mut eperm: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
-        for (nr, conditions) in denied.iter().flat_map(|g| g.denied()) {
-            let rules = eperm.entry(nr).or_default();
-            // One rule per condition set; an unconditional call has none, which seccompiler reads as
-            // "always".
-            if !conditions.is_empty() {
-                rules.push(SeccompRule::new(conditions).map_err(build_error)?);
-            }
-        }
+        let eperm = rule_map(denied.iter().flat_map(|g| g.denied()))?;
         let mut programs = vec![program(with_x32(eperm), libc::EPERM)?];
         if denied.contains(&Group::Userns) {
             // clone3 passes its flags in memory a filter cannot read: no clone3 at all, so libc uses clone
@@ -222,6 +214,28 @@ const ARCH: Option<TargetArch> = Some(TargetArch::x86_64);
 const ARCH: Option<TargetArch> = Some(TargetArch::aarch64);
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const ARCH: Option<TargetArch> = None;
+
+/// The calls to deny, by number, for seccompiler: one rule per condition set, where an empty chain
+/// means "always". A call denied unconditionally by one entry stays denied always, whatever
+/// conditions another entry puts on it: those would otherwise narrow it.
+fn rule_map(
+    entries: impl IntoIterator<Item = (libc::c_long, Vec<SeccompCondition>)>,
+) -> Result<BTreeMap<i64, Vec<SeccompRule>>> {
+    let mut always = std::collections::BTreeSet::new();
+    let mut map: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for (nr, conditions) in entries {
+        let rules = map.entry(nr).or_default();
+        if conditions.is_empty() {
+            always.insert(nr);
+        } else {
+            rules.push(SeccompRule::new(conditions).map_err(build_error)?);
+        }
+    }
+    for nr in always {
+        map.insert(nr, Vec::new());
+    }
+    Ok(map)
+}
 
 /// On x86_64 where the kernel answers x32 calls, the same rules under the x32 ABI's numbers: the
 /// native number with bit 30 set, except where x32 has a call of its own (ioctl is 514, kexec_load
@@ -304,6 +318,18 @@ mod tests {
         assert_eq!(Seccomp::On { allowed: vec![] }.programs().unwrap().len(), 2);
         assert_eq!(some.programs().unwrap().len(), 1);
         assert!(Seccomp::On { allowed: Group::ALL.to_vec() }.programs().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_call_denied_always_is_not_narrowed_by_conditions_elsewhere() {
+        let tiocsti = request_is(libc::TIOCSTI);
+        let map =
+            rule_map([(libc::SYS_ioctl, vec![tiocsti.clone()]), (libc::SYS_ioctl, vec![]), (libc::SYS_bpf, vec![])])
+                .unwrap();
+        assert!(map[&libc::SYS_ioctl].is_empty(), "ioctl must stay denied always");
+        assert!(map[&libc::SYS_bpf].is_empty());
+        let map = rule_map([(libc::SYS_ioctl, vec![tiocsti])]).unwrap();
+        assert_eq!(map[&libc::SYS_ioctl].len(), 1);
     }
 
     #[test]
