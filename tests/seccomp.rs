@@ -249,3 +249,26 @@ fn tiocsti_into_the_terminal_roothooks_was_started_on_fails() {
     let (errno, text) = in_a_tty("--seccomp-allow tty-inject");
     assert!(errno.is_some_and(|e| e != EPERM), "{text}");
 }
+
+#[test]
+fn a_filter_that_cannot_be_installed_starts_nothing() {
+    if !need_root() {
+        return;
+    }
+    // Started without root and without no_new_privs (--allow-privilege-escalation), nothing may install
+    // a filter: the start fails and says what to do, rather than run the command unfiltered.
+    let uid = free_id();
+    let start = |flags: &[&str]| {
+        run(as_uid(uid, uid)
+            .args([BIN, "--uid", &uid.to_string(), "--log-file", "none", "--allow-privilege-escalation"])
+            .args(flags)
+            .args(["--", "echo", "started"]))
+    };
+    let out = start(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert!(stderr(&out).contains("cannot install the seccomp filter"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--seccomp off turns it off"), "{}", stderr(&out));
+    let out = start(&["--seccomp", "off"]);
+    assert_eq!(stdout(&out), "started\n", "{}", stderr(&out));
+}
