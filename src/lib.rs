@@ -84,7 +84,7 @@ struct HookRun {
 }
 
 /// The command, ready to be exec'd as the user: its environment, and the verified state it starts with.
-struct Ready<'a> {
+struct Prepared<'a> {
     command: &'a CommandLine,
     env: Vec<(OsString, OsString)>,
     creds: Credentials,
@@ -115,13 +115,13 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
     };
     // Opened while still root, written once the final state is known.
     let report = open_output(plan.report.as_ref(), "report", &plan);
-    let ready = ran.and_then(|()| prepare_command(&plan, &started, &hooks));
+    let prepared = ran.and_then(|()| prepare_command(&plan, &started, &hooks));
     if let Some(file) = report {
-        let creds = ready.as_ref().ok().and_then(|r| r.as_ref()).map(|r| &r.creds);
+        let creds = prepared.as_ref().ok().and_then(|r| r.as_ref()).map(|r| &r.creds);
         write_report(&plan, &hooks, creds, file);
     }
-    match ready? {
-        Some(ready) => Err(exec::exec(ready.command, &ready.env, inherited_fds)),
+    match prepared? {
+        Some(prepared) => Err(exec::exec(prepared.command, &prepared.env, inherited_fds)),
         None => {
             info!("--no-exec: hooks done, not starting a command");
             Ok(())
@@ -261,7 +261,7 @@ fn run_hooks(plan: &Plan, run: &mut HookRun) -> Result<()> {
 
 /// Everything between the hooks and the exec: the command's environment, limits, the drop and its
 /// verification, then the working directory, umask and workdir as the user. `None` under `--no-exec`.
-fn prepare_command<'a>(plan: &'a Plan, started: &Started, hooks: &HookRun) -> Result<Option<Ready<'a>>> {
+fn prepare_command<'a>(plan: &'a Plan, started: &Started, hooks: &HookRun) -> Result<Option<Prepared<'a>>> {
     let Command::Exec(command) = &plan.command else { return Ok(None) };
     let mut added = provision::read_env_files(&plan.provision);
     added.extend(hooks.handed_over.iter().cloned());
@@ -279,7 +279,7 @@ fn prepare_command<'a>(plan: &'a Plan, started: &Started, hooks: &HookRun) -> Re
     let home = env.iter().rev().find(|(k, _)| k == "HOME").map(|(_, v)| PathBuf::from(v));
     provision::enter_start_dir(started.cwd.as_deref(), home.as_deref());
     provision::apply_after_drop(&plan.provision)?;
-    Ok(Some(Ready { command, env, creds }))
+    Ok(Some(Prepared { command, env, creds }))
 }
 
 /// Started as root: become the target for good, verify it, and leave root's session keyring.
