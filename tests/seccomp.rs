@@ -264,8 +264,15 @@ fn a_filter_that_cannot_be_installed_starts_nothing() {
             .args(flags)
             .args(["--", "echo", "started"]))
     };
-    let out = start(&[]);
+    let dir = scratch("rh-seccomp-fail");
+    set_mode(dir.path(), 0o1777);
+    let report = dir.path().join("report.json");
+    let out = start(&["--report", report.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    // the report still says what happened, with no final state: the command never started
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(json["final_state"], serde_json::Value::Null);
+    assert_eq!(json["command"], serde_json::json!(["echo", "started"]));
     assert_eq!(stdout(&out), "");
     assert!(stderr(&out).contains("cannot install the seccomp filter"), "{}", stderr(&out));
     assert!(stderr(&out).contains("--seccomp off turns it off"), "{}", stderr(&out));
