@@ -318,7 +318,9 @@ impl Args {
             [var("ROOTHOOKS_USER")?, var("ROOTHOOKS_UID")?, var("ROOTHOOKS_GID")?],
             [var("NB_USER")?, var("NB_UID")?, var("NB_GID")?],
         ];
-        let [user, uid, gid] = layers.into_iter().find(|layer| layer.iter().any(Option::is_some)).unwrap_or_default();
+        let chosen = layers.into_iter().enumerate().find(|(_, layer)| layer.iter().any(Option::is_some));
+        let from_notebook_env = chosen.as_ref().is_some_and(|(i, _)| *i == 2);
+        let [user, uid, gid] = chosen.map(|(_, layer)| layer).unwrap_or_default();
         Ok(Request {
             user,
             uid,
@@ -328,6 +330,7 @@ impl Args {
             home: self.home.clone(),
             allow_root: self.allow_root,
             ensure_account: self.ensure_account || self.nss_dir.is_some(),
+            from_notebook_env,
         })
     }
 }

@@ -57,6 +57,9 @@ pub struct Request {
     pub allow_root: bool,
     /// `--ensure-account` (or `--nss-dir`): a named user without an account is one to create
     pub ensure_account: bool,
+    /// user, uid and gid came from NB_USER, NB_UID and NB_GID (docker-stacks' variables): a uid or gid
+    /// that differs from NB_USER's account renumbers that account, as docker-stacks' start.sh does
+    pub from_notebook_env: bool,
 }
 
 /// The groups of the process roothooks was started as, split by where they came from.
@@ -78,6 +81,26 @@ pub struct NewAccount {
     pub shell: PathBuf,
 }
 
+/// An account whose uid or primary gid NB_UID or NB_GID changes: its passwd entry gets the new
+/// numbers (and the new gid a group, if it has none), the way docker-stacks' start.sh does it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renumber {
+    pub name: String,
+    pub from_uid: Uid,
+    pub from_gid: Gid,
+    pub uid: Uid,
+    pub gid: Gid,
+}
+
+/// A change to the account databases, made as root after the hooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountEdit {
+    /// `--ensure-account`: a new passwd entry and group
+    Add(NewAccount),
+    /// NB_UID or NB_GID: new numbers in an existing passwd entry
+    Renumber(Renumber),
+}
+
 /// Whose account the target is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Account {
@@ -85,6 +108,8 @@ pub enum Account {
     Existing { name: String },
     /// a name that has no entry yet: `--ensure-account` adds it
     ToCreate(NewAccount),
+    /// an entry whose uid or gid NB_UID or NB_GID changes
+    Renumbered(Renumber),
     /// a uid without an account (arbitrary uids on Kubernetes)
     Uid,
 }
@@ -103,6 +128,8 @@ pub struct Target {
     pub inherited: Vec<Gid>,
     /// groups roothooks was started with that the command does not get, and why
     pub not_inherited: Vec<(Gid, &'static str)>,
+    /// the account's own primary group, kept as a supplementary group when another gid replaces it
+    pub former_primary: Option<Gid>,
 }
 
 impl Target {
@@ -111,6 +138,7 @@ impl Target {
         match &self.account {
             Account::Existing { name } => Some(name),
             Account::ToCreate(new) => Some(&new.name),
+            Account::Renumbered(change) => Some(&change.name),
             Account::Uid => None,
         }
     }
@@ -120,10 +148,11 @@ impl Target {
         self.name().map_or_else(|| self.uid.to_string(), str::to_string)
     }
 
-    /// The account `--ensure-account` is to add, if any.
-    pub fn to_create(&self) -> Option<&NewAccount> {
+    /// The change to the account databases the target needs, if any.
+    pub fn account_edit(&self) -> Option<AccountEdit> {
         match &self.account {
-            Account::ToCreate(new) => Some(new),
+            Account::ToCreate(new) => Some(AccountEdit::Add(new.clone())),
+            Account::Renumbered(change) => Some(AccountEdit::Renumber(change.clone())),
             _ => None,
         }
     }
@@ -181,7 +210,7 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
     let uid = req.uid.as_ref().map(|s| parse_id(s, "uid")).transpose()?;
     let found = find_account(db, req, uid)?;
     let uid = match &found {
-        Found::Entry(entry) => entry.uid,
+        Found::Entry(entry) => uid.map_or(entry.uid, Uid::from_raw),
         Found::New(_) | Found::Uid => Uid::from_raw(uid.unwrap_or(DEFAULT_UID)),
     };
     let gid = match (req.gid.as_ref().map(|s| parse_id(s, "gid")).transpose()?, &found) {
@@ -194,6 +223,9 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
         Found::Entry(entry) => Some(entry),
         _ => None,
     };
+    if let Some(entry) = entry.filter(|e| e.uid != uid || e.gid != gid).filter(|_| req.from_notebook_env) {
+        refuse_taken_uid(db, req, entry, uid)?;
+    }
     let groups = supplementary_groups(db, req, entry, gid, started)?;
     let home = req
         .home
@@ -211,6 +243,9 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
         Found::Uid => None,
     };
     let account = match found {
+        Found::Entry(entry) if req.from_notebook_env && (entry.uid != uid || entry.gid != gid) => {
+            Account::Renumbered(Renumber { name: entry.name, from_uid: entry.uid, from_gid: entry.gid, uid, gid })
+        }
         Found::Entry(entry) => Account::Existing { name: entry.name },
         Found::New(name) => Account::ToCreate(NewAccount {
             name,
@@ -221,8 +256,25 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
         }),
         Found::Uid => Account::Uid,
     };
-    let Groups { all, inherited, not_inherited } = groups;
-    Ok(Target { uid, gid, account, home, shell, groups: all, inherited, not_inherited })
+    let Groups { all, inherited, not_inherited, former_primary } = groups;
+    Ok(Target { uid, gid, account, home, shell, groups: all, inherited, not_inherited, former_primary })
+}
+
+/// NB_UID may give NB_USER's account a new uid, but not one that another account has.
+fn refuse_taken_uid(db: &UserDb, req: &Request, entry: &userdb::Account, uid: Uid) -> Result<()> {
+    if uid == entry.uid {
+        return Ok(());
+    }
+    match db.user_by_uid(uid).map_err(|source| Error::Lookup { what: "user", source })? {
+        Some(other) if other.name != entry.name => Err(Error::Usage(format!(
+            "{} asks for uid {uid} for account '{}', but uid {uid} already belongs to account '{}'; give another \
+             NB_UID",
+            req.uid.as_ref().map_or_else(|| "NB_UID".into(), ToString::to_string),
+            entry.name,
+            other.name
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// What the user database says about the requested user or uid.
@@ -250,6 +302,8 @@ fn find_account(db: &UserDb, req: &Request, uid: Option<u32>) -> Result<Found> {
     };
     match user_by_name(db, user) {
         Ok(entry) => match (uid, &req.uid) {
+            // docker-stacks' way to change the uid: `-e NB_UID=1010` on an image whose NB_USER is uid 1000
+            _ if req.from_notebook_env => Ok(Found::Entry(entry)),
             (Some(uid), Some(uid_source)) if entry.uid.as_raw() != uid => Err(Error::Usage(format!(
                 "{user} is uid {} but {uid_source} asks for uid {uid}; give only one of them",
                 entry.uid
@@ -302,11 +356,13 @@ struct Groups {
     all: Vec<Gid>,
     inherited: Vec<Gid>,
     not_inherited: Vec<(Gid, &'static str)>,
+    former_primary: Option<Gid>,
 }
 
-/// The primary gid, the account's groups, the groups roothooks was started with (less group 0 and
-/// the starting account's own), and `--groups`; or, with `--clear-groups`, the primary gid and
-/// `--groups` only. Never group 0 without `--allow-root`; each gid once.
+/// The primary gid, the account's groups (its own primary group among them when another gid replaces
+/// it, as docker-stacks keeps `users`), the groups roothooks was started with (less group 0 and the
+/// starting account's own), and `--groups`; or, with `--clear-groups`, the primary gid and `--groups`
+/// only. Never group 0 without `--allow-root`; each gid once.
 fn supplementary_groups(
     db: &UserDb,
     req: &Request,
@@ -325,10 +381,15 @@ fn supplementary_groups(
     let mut all = vec![gid];
     let mut inherited = Vec::new();
     let mut not_inherited = Vec::new();
+    let mut former_primary = None;
     if req.clear_groups {
         not_inherited.extend(started.all.iter().map(|&g| (g, "--clear-groups")));
     } else {
         if let Some(entry) = entry {
+            if entry.gid != gid && (entry.gid.as_raw() != 0 || req.allow_root) {
+                former_primary = Some(entry.gid);
+                all.push(entry.gid);
+            }
             all.extend(db.groups_of(&entry.name, gid).map_err(|source| Error::Lookup { what: "group", source })?);
         }
         for &g in &started.all {
@@ -348,7 +409,7 @@ fn supplementary_groups(
     }
     let mut seen = std::collections::HashSet::new();
     all.retain(|g| seen.insert(*g));
-    Ok(Groups { all, inherited, not_inherited })
+    Ok(Groups { all, inherited, not_inherited, former_primary })
 }
 
 #[cfg(test)]
@@ -437,7 +498,7 @@ mod tests {
     fn ensure_account_plans_a_new_account_or_names_the_clash() {
         let new = |user: &str, uid: &str| Request { ensure_account: true, uid: flag("--uid", uid), ..by_user(user) };
         let t = resolved(&new("rh-new-user", "3999998")).unwrap();
-        let added = t.to_create().expect("an account to add");
+        let Some(AccountEdit::Add(added)) = t.account_edit() else { panic!("an account to add: {t:?}") };
         assert_eq!(
             (added.name.as_str(), added.uid.as_raw(), added.gid.as_raw()),
             ("rh-new-user", 3_999_998, 3_999_998)
@@ -452,6 +513,57 @@ mod tests {
         // an existing account is simply used
         let existing = resolved(&Request { ensure_account: true, ..by_user("alice") }).unwrap();
         assert_eq!(existing.account, Account::Existing { name: "alice".into() });
+    }
+
+    fn notebook_env(user: &str, uid: Option<&str>, gid: Option<&str>) -> Request {
+        let var =
+            |origin: &str, value: &str| Some(Sourced { value: value.into(), origin: origin.into(), from_env: true });
+        Request {
+            user: var("NB_USER", user),
+            uid: uid.and_then(|u| var("NB_UID", u)),
+            gid: gid.and_then(|g| var("NB_GID", g)),
+            from_notebook_env: true,
+            ..Request::default()
+        }
+    }
+
+    #[test]
+    fn nb_uid_and_nb_gid_renumber_nb_users_account_like_docker_stacks() {
+        let t = resolved(&notebook_env("alice", Some("4200"), Some("4300"))).unwrap();
+        assert_eq!((t.uid.as_raw(), t.gid.as_raw()), (4200, 4300));
+        let Account::Renumbered(r) = &t.account else { panic!("{t:?}") };
+        assert_eq!((r.from_uid.as_raw(), r.from_gid.as_raw()), (4100, 4100));
+        // HOME and shell stay the account's; the former primary group is kept beside the new one
+        assert_eq!(t.home, PathBuf::from("/home/alice"));
+        assert_eq!(t.former_primary, Some(Gid::from_raw(4100)));
+        assert_eq!(t.groups, [4300, 4100, 100].map(Gid::from_raw));
+        // NB_UID alone keeps the account's gid
+        let t = resolved(&notebook_env("alice", Some("4200"), None)).unwrap();
+        assert_eq!((t.uid.as_raw(), t.gid.as_raw(), t.former_primary), (4200, 4100, None));
+        // the same numbers: nothing to change
+        let t = resolved(&notebook_env("alice", Some("4100"), None)).unwrap();
+        assert_eq!(t.account, Account::Existing { name: "alice".into() });
+        // another account's uid is refused, naming both
+        let msg = usage_message(resolved(&notebook_env("alice", Some("65534"), None)));
+        assert!(msg.contains("uid 65534 already belongs to account 'nobody'"), "{msg}");
+        assert!(msg.contains("NB_UID='65534' (from the environment)"), "{msg}");
+        // NB_UID=0 is still root
+        assert!(usage_message(resolved(&notebook_env("alice", Some("0"), None))).contains("--allow-root"));
+    }
+
+    #[test]
+    fn flags_that_disagree_with_the_account_stay_an_error() {
+        let msg = usage_message(resolved(&Request { uid: flag("--uid", "4200"), ..by_user("alice") }));
+        assert!(msg.contains("give only one of them"), "{msg}");
+    }
+
+    #[test]
+    fn another_gid_keeps_the_former_primary_group_unless_groups_are_cleared() {
+        let t = resolved(&Request { gid: flag("--gid", "100"), ..by_user("alice") }).unwrap();
+        assert_eq!(t.groups, [100, 4100].map(Gid::from_raw));
+        assert_eq!(t.account, Account::Existing { name: "alice".into() }, "a flag never edits the account");
+        let t = resolved(&Request { gid: flag("--gid", "100"), clear_groups: true, ..by_user("alice") }).unwrap();
+        assert_eq!((t.groups.as_slice(), t.former_primary), ([Gid::from_raw(100)].as_slice(), None));
     }
 
     #[test]

@@ -165,7 +165,7 @@ fn skip_root_phase(plan: &Plan, uid: nix::unistd::Uid) -> HookRun {
     }
     let p = &plan.provision;
     if p.account.is_some() || p.nss_dir.is_some() || p.create_home {
-        warn!("started as uid {uid}, not root: not adding an account or creating a home");
+        warn!("started as uid {uid}, not root: not adding or changing an account, not creating a home");
     }
     HookRun::default()
 }
@@ -287,6 +287,14 @@ fn drop_as_root(plan: &Plan) -> Result<Credentials> {
     let target = &plan.target;
     for (gid, why) in &target.not_inherited {
         info!(gid = gid.as_raw(), "not passing group {gid} to the command: {why}");
+    }
+    if let Some(gid) = target.former_primary {
+        info!(
+            gid = gid.as_raw(),
+            "keeping group {gid}, the account's own primary group, as a supplementary group beside gid {} \
+             (--clear-groups drops it)",
+            target.gid
+        );
     }
     let spec = DropSpec {
         uid: target.uid,

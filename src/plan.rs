@@ -196,7 +196,7 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
         None => Some(PathBuf::from(format!("/tmp/roothooks-{}.log", target.uid))),
     };
     let provision = Provision {
-        account: target.to_create().cloned(),
+        account: target.account_edit(),
         nss_dir: options.nss_dir.as_ref().map(abs).transpose()?,
         create_home: options.create_home,
         skel: abs(&options.skel)?,
@@ -269,11 +269,15 @@ impl fmt::Display for Shown<'_> {
         let name = match &t.account {
             Account::Existing { name } => format!("({name})"),
             Account::ToCreate(new) => format!("({}, account to be added)", new.name),
+            Account::Renumbered(r) => format!("({}, renumbered from uid {} gid {})", r.name, r.from_uid, r.from_gid),
             Account::Uid => " (no account)".to_string(),
         };
         writeln!(f, "  accounts:    {}", names.accounts)?;
         writeln!(f, "  user:        uid {}{name} gid {}", t.uid, names.gid)?;
         writeln!(f, "  groups:      {}", names.groups)?;
+        if let Some(g) = t.former_primary {
+            writeln!(f, "  kept group:  {g} (the account's own primary group, kept beside the new gid)")?;
+        }
         if !t.inherited.is_empty() {
             writeln!(f, "  inherited:   {} (kept from the groups roothooks was started with)", names.inherited)?;
         }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::libc;
 
 use crate::error::IoAt;
-use crate::identity::NewAccount;
+use crate::identity::{AccountEdit, NewAccount, Renumber};
 use crate::system::{Gid, PasswdLock, Uid};
 use crate::trust::{self, Stale};
 use crate::userdb::{self, valid_name};
@@ -104,6 +104,65 @@ pub fn plan_files(account: &NewAccount, passwd: &str, group: &str) -> Result<Edi
         passwd: passwd_needed.then(|| append(passwd, account.passwd_line())),
         group: group_needed.then(|| append(group, account.group_line())),
     })
+}
+
+/// The new contents of passwd and group for `edit`.
+pub fn plan_edit(edit: &AccountEdit, passwd: &str, group: &str) -> Result<Edit, String> {
+    match edit {
+        AccountEdit::Add(account) => plan_files(account, passwd, group),
+        AccountEdit::Renumber(change) => plan_renumber(change, passwd, group),
+    }
+}
+
+/// NB_UID and NB_GID: the account's passwd entry (the first, the one lookups find) with the new uid and
+/// gid and every other field as it was; a group named after the account for a gid that has none, as
+/// docker-stacks' start.sh adds one (unless that name is a group already).
+pub fn plan_renumber(change: &Renumber, passwd: &str, group: &str) -> Result<Edit, String> {
+    let name = change.name.as_str();
+    let mut found = false;
+    let mut changed = false;
+    let mut out = String::with_capacity(passwd.len() + 8);
+    for line in passwd.split_inclusive('\n') {
+        let entry = userdb::passwd_entries(line).next();
+        match entry {
+            Some(entry) if entry.name == name && !found => {
+                found = true;
+                if entry.uid != change.uid || entry.gid != change.gid {
+                    let body = line.trim_start().trim_end_matches(['\n', '\r']);
+                    let mut fields: Vec<&str> = body.split(':').collect();
+                    let (uid, gid) = (change.uid.to_string(), change.gid.to_string());
+                    fields[2] = &uid;
+                    fields[3] = &gid;
+                    out.push_str(&fields.join(":"));
+                    out.push('\n');
+                    changed = true;
+                    continue;
+                }
+            }
+            Some(entry) if entry.uid == change.uid && entry.name != name => {
+                return Err(format!(
+                    "uid {} already belongs to account '{}', not '{name}'; nothing written",
+                    change.uid, entry.name
+                ));
+            }
+            _ => {}
+        }
+        out.push_str(line);
+    }
+    if !found {
+        return Err(format!("account '{name}' is not in the passwd file; nothing written"));
+    }
+    let entries: Vec<_> = userdb::group_entries(group).collect();
+    let group_needed = !entries.iter().any(|g| g.gid == change.gid) && !entries.iter().any(|g| g.name == name);
+    let group_text = group_needed.then(|| {
+        let mut text = group.to_string();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!("{name}:x:{}:\n", change.gid));
+        text
+    });
+    Ok(Edit { passwd: changed.then_some(out), group: group_text })
 }
 
 /// shadow-utils' lock on one file: `FILE.lock` holding the holder's pid, made with link() so it is
@@ -221,8 +280,8 @@ fn read(path: &Path) -> Result<String, AccountError> {
     fs::read_to_string(path).map_err(io_error("read", path))
 }
 
-/// Add the account to `etc`/passwd and `etc`/group, under the same locks as shadow-utils.
-pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<AccountChange, AccountError> {
+/// Make `edit` in `etc`/passwd and `etc`/group, under the same locks as shadow-utils.
+pub fn ensure_in(etc: &Path, edit: &AccountEdit) -> Result<AccountChange, AccountError> {
     let lock_error = |what: String| move |source| AccountError::Lock { what, source };
     let _db = PasswdLock::acquire().map_err(lock_error("the account databases (lckpwdf)".into()))?;
     let (passwd_path, group_path) = (etc.join("passwd"), etc.join("group"));
@@ -230,7 +289,7 @@ pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<AccountChange, Acco
     let _group_lock = FileLock::acquire(&group_path, patience).map_err(lock_error(group_path.display().to_string()))?;
     let _passwd_lock =
         FileLock::acquire(&passwd_path, patience).map_err(lock_error(passwd_path.display().to_string()))?;
-    let edit = plan_files(account, &read(&passwd_path)?, &read(&group_path)?).map_err(AccountError::Refused)?;
+    let edit = plan_edit(edit, &read(&passwd_path)?, &read(&group_path)?).map_err(AccountError::Refused)?;
     if edit.passwd.is_none() && edit.group.is_none() {
         return Ok(AccountChange::AlreadyThere);
     }
@@ -249,11 +308,11 @@ pub fn ensure_in(etc: &Path, account: &NewAccount) -> Result<AccountChange, Acco
 /// never removes one it did not write.
 pub const NSS_MARKER: &[u8] = b"# written by roothooks --nss-dir";
 
-/// Write complete `passwd` and `group` files (those of `etc` plus the account) into `dir`.
-pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&NewAccount>) -> Result<AccountChange, AccountError> {
+/// Write complete `passwd` and `group` files (those of `etc` with the account's edit) into `dir`.
+pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&AccountEdit>) -> Result<AccountChange, AccountError> {
     let (passwd, group) = (read(&etc.join("passwd"))?, read(&etc.join("group"))?);
     let edit = match account {
-        Some(account) => plan_files(account, &passwd, &group).map_err(AccountError::Refused)?,
+        Some(account) => plan_edit(account, &passwd, &group).map_err(AccountError::Refused)?,
         None => Edit { passwd: None, group: None },
     };
     for (name, content) in [("passwd", edit.passwd.unwrap_or(passwd)), ("group", edit.group.unwrap_or(group))] {
@@ -340,6 +399,50 @@ mod tests {
         assert!(plan_files(&a, PASSWD, GROUP).unwrap_err().contains("home '/home/x:0:0' cannot go into /etc/passwd"));
         let a = NewAccount { shell: "/bin/sh\nroot2::0:0::/:/bin/sh".into(), ..alice() };
         assert!(plan_files(&a, PASSWD, GROUP).is_err());
+    }
+
+    fn renumber(uid: u32, gid: u32) -> Renumber {
+        Renumber {
+            name: "jovyan".into(),
+            from_uid: Uid::from_raw(1000),
+            from_gid: Gid::from_raw(100),
+            uid: Uid::from_raw(uid),
+            gid: Gid::from_raw(gid),
+        }
+    }
+
+    const STACKS_PASSWD: &str =
+        "root:x:0:0:root:/root:/bin/bash\njovyan:x:1000:100:Jo Vyan:/home/jovyan:/bin/bash\nbob:x:1020:1020::/b:/bin/sh\n";
+    const STACKS_GROUP: &str = "root:x:0:\nusers:x:100:\nbob:x:1020:\n";
+
+    #[test]
+    fn renumbering_changes_only_the_numbers_of_the_first_entry_and_adds_a_group_for_a_new_gid() {
+        let passwd = format!("{STACKS_PASSWD}jovyan:x:1001:100::/elsewhere:/bin/sh\n");
+        let edit = plan_renumber(&renumber(1010, 1010), &passwd, STACKS_GROUP).unwrap();
+        assert_eq!(
+            edit.passwd.unwrap(),
+            "root:x:0:0:root:/root:/bin/bash\njovyan:x:1010:1010:Jo Vyan:/home/jovyan:/bin/bash\n\
+             bob:x:1020:1020::/b:/bin/sh\njovyan:x:1001:100::/elsewhere:/bin/sh\n"
+        );
+        assert_eq!(edit.group.unwrap(), format!("{STACKS_GROUP}jovyan:x:1010:\n"));
+        // a gid that has a group keeps it; the uid alone changes
+        let edit = plan_renumber(&renumber(1010, 100), STACKS_PASSWD, STACKS_GROUP).unwrap();
+        assert!(edit.passwd.unwrap().contains("\njovyan:x:1010:100:Jo Vyan:"));
+        assert_eq!(edit.group, None);
+        // already renumbered (a restarted container): nothing to write
+        let done = STACKS_PASSWD.replace("jovyan:x:1000:100", "jovyan:x:1010:100");
+        assert_eq!(
+            plan_renumber(&renumber(1010, 100), &done, STACKS_GROUP).unwrap(),
+            Edit { passwd: None, group: None }
+        );
+    }
+
+    #[test]
+    fn renumbering_onto_another_accounts_uid_writes_nothing() {
+        let err = plan_renumber(&renumber(1020, 100), STACKS_PASSWD, STACKS_GROUP).unwrap_err();
+        assert!(err.contains("uid 1020 already belongs to account 'bob'"), "{err}");
+        let err = plan_renumber(&renumber(1010, 100), "root:x:0:0::/:/bin/sh\n", STACKS_GROUP).unwrap_err();
+        assert!(err.contains("'jovyan' is not in the passwd file"), "{err}");
     }
 
     #[test]

@@ -414,6 +414,7 @@ mod tests {
             groups: vec![],
             inherited: vec![],
             not_inherited: vec![],
+            former_primary: None,
         }
     }
 

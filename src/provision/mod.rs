@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
-use crate::identity::NewAccount;
+use crate::identity::AccountEdit;
 use crate::identity::Target;
 use env::Unset;
 use limits::Rlimit;
@@ -26,8 +26,8 @@ use limits::Rlimit;
 /// What to provision, resolved from the arguments.
 #[derive(Debug, Clone, Default)]
 pub struct Provision {
-    /// the account to add for a uid that has none (`--ensure-account`)
-    pub account: Option<NewAccount>,
+    /// the account to add for a uid that has none (`--ensure-account`), or to renumber (NB_UID, NB_GID)
+    pub account: Option<AccountEdit>,
     /// write complete passwd and group files here instead of editing /etc
     pub nss_dir: Option<PathBuf>,
     pub create_home: bool,
@@ -41,9 +41,8 @@ pub struct Provision {
 
 impl fmt::Display for Provision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(a) = &self.account {
-            let place =
-                self.nss_dir.as_ref().map_or("/etc/passwd and /etc/group".into(), |d| format!("{}/", d.display()));
+        let place = self.nss_dir.as_ref().map_or("/etc/passwd and /etc/group".into(), |d| format!("{}/", d.display()));
+        if let Some(AccountEdit::Add(a)) = &self.account {
             writeln!(
                 f,
                 "  account:     add {}:{}:{} home {} shell {} to {place}",
@@ -52,6 +51,12 @@ impl fmt::Display for Provision {
                 a.gid,
                 a.home.display(),
                 a.shell.display()
+            )?;
+        } else if let Some(AccountEdit::Renumber(r)) = &self.account {
+            writeln!(
+                f,
+                "  account:     change {} from uid {} gid {} to uid {} gid {} in {place} (NB_UID, NB_GID)",
+                r.name, r.from_uid, r.from_gid, r.uid, r.gid
             )?;
         } else if let Some(dir) = &self.nss_dir {
             writeln!(f, "  nss dir:     copy passwd and group to {}", dir.display())?;
@@ -171,27 +176,33 @@ pub fn as_root(plan: &Provision, target: &Target) {
     let etc = Path::new("/etc");
     let account_result = match (&plan.nss_dir, &plan.account) {
         (Some(dir), account) => Some(accounts::write_nss_dir(etc, dir, account.as_ref())),
-        (None, Some(account)) => {
+        (None, Some(edit @ AccountEdit::Add(account))) => {
             // A hook (sssd, LDAP) may have provided it meanwhile.
             match crate::userdb::UserDb::system().user_by_uid(account.uid) {
                 Ok(Some(existing)) => {
                     info!("uid {} has an account now ({}); not adding one", account.uid, existing.name);
                     None
                 }
-                _ => Some(accounts::ensure_in(etc, account)),
+                _ => Some(accounts::ensure_in(etc, edit)),
             }
         }
+        (None, Some(edit @ AccountEdit::Renumber(_))) => Some(accounts::ensure_in(etc, edit)),
         (None, None) => None,
     };
     match account_result {
         Some(Ok(accounts::AccountChange::Added { passwd, group })) => {
-            let a = plan.account.as_ref().expect("an account was planned");
             let what = match (passwd, group) {
                 (true, true) => "/etc/passwd and /etc/group",
                 (true, false) => "/etc/passwd",
                 _ => "/etc/group",
             };
-            info!("added account {} (uid {}, gid {}) to {what}", a.name, a.uid, a.gid);
+            match plan.account.as_ref().expect("an account was planned") {
+                AccountEdit::Add(a) => info!("added account {} (uid {}, gid {}) to {what}", a.name, a.uid, a.gid),
+                AccountEdit::Renumber(r) => info!(
+                    "changed account {} from uid {} gid {} to uid {} gid {} in {what} (NB_UID, NB_GID)",
+                    r.name, r.from_uid, r.from_gid, r.uid, r.gid
+                ),
+            }
         }
         Some(Ok(accounts::AccountChange::AlreadyThere)) => info!("the account is already in /etc/passwd"),
         Some(Ok(accounts::AccountChange::Written { dir })) => info!("wrote passwd and group to {}", dir.display()),
