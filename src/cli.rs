@@ -162,8 +162,8 @@ pub struct Args {
 
     /// Keep a variable out of the command's environment (repeatable; a trailing * matches a prefix)
     ///
-    /// [env: ROOTHOOKS_UNSET_ENV, comma separated] For credentials only the hooks needed. Example:
-    /// --unset-env 'AWS_*'
+    /// [env: ROOTHOOKS_UNSET_ENV, comma separated] For credentials only the hooks needed. The names in
+    /// JUPYTER_ENV_VARS_TO_UNSET (docker-stacks', comma separated) are added. Example: --unset-env 'AWS_*'
     #[arg(long, value_name = "NAME", env = "ROOTHOOKS_UNSET_ENV", value_delimiter = ',', hide_env = true)]
     pub unset_env: Vec<String>,
 
@@ -174,10 +174,10 @@ pub struct Args {
     #[arg(long, value_name = "NAME=SOFT[:HARD]")]
     pub rlimit: Vec<Rlimit>,
 
-    /// File mode creation mask for the command, in octal
+    /// File mode creation mask for the command (and the user's hooks), in octal
     ///
-    /// Example: --umask 077
-    #[arg(long, value_name = "MODE", value_parser = parse_umask)]
+    /// [env: ROOTHOOKS_UMASK, NB_UMASK] Example: --umask 077
+    #[arg(long, value_name = "MODE", value_parser = parse_umask, env = "ROOTHOOKS_UMASK", hide_env = true)]
     pub umask: Option<u32>,
 
     /// Directory the command starts in, entered as the user [default: unchanged]
@@ -215,6 +215,25 @@ pub struct Args {
     /// /srv/roothooks.d
     #[arg(long, value_name = "DIR", env = "ROOTHOOKS_HOOKS_DIR")]
     pub hooks_dir: Option<PathBuf>,
+
+    /// Directory whose hooks run as the user, after the drop and just before the command
+    ///
+    /// [default with --docker-stacks: /usr/local/bin/before-notebook.d] Same order, logging, timeout
+    /// and failure policy as root's hooks, under the command's environment, umask and directory. The
+    /// directory must be root's and writable by no one else; its files need not be. Example:
+    /// --user-hooks-dir /srv/user.d
+    #[arg(long, value_name = "DIR", env = "ROOTHOOKS_USER_HOOKS_DIR")]
+    pub user_hooks_dir: Option<PathBuf>,
+
+    /// Start the way docker-stacks' start.sh does (a drop-in for the Jupyter Docker Stacks images)
+    ///
+    /// Hooks from /usr/local/bin/start-notebook.d run as root and from /usr/local/bin/before-notebook.d
+    /// as the user (--hooks-dir and --user-hooks-dir still win). In both, `*.sh` files are sourced by
+    /// /bin/bash, executable or not, and the variables they export or unset reach the hooks after them
+    /// and the command; other files run if executable. NB_USER, NB_UID, NB_GID, NB_UMASK and
+    /// JUPYTER_ENV_VARS_TO_UNSET are read with or without it (see MIGRATING.md). Example: --docker-stacks
+    #[arg(long, env = "ROOTHOOKS_DOCKER_STACKS")]
+    pub docker_stacks: bool,
 
     /// Seconds a hook may run before its whole process group is stopped; 0 for no limit
     ///
@@ -271,12 +290,28 @@ pub struct Args {
 }
 
 impl Args {
-    /// The plan's inputs, as plain values.
-    pub fn options(&self) -> Options {
-        Options {
+    /// The plan's inputs, as plain values; `env` gives docker-stacks' NB_UMASK (when no `--umask` or
+    /// ROOTHOOKS_UMASK) and JUPYTER_ENV_VARS_TO_UNSET.
+    pub fn options(&self, env: &dyn Fn(&str) -> Option<OsString>) -> Result<Options> {
+        let var = |name: &str| env(name).map(|v| v.to_string_lossy().into_owned()).filter(|v| !v.is_empty());
+        let umask = match (self.umask, var("NB_UMASK")) {
+            (Some(mask), _) => Some(mask),
+            (None, Some(text)) => Some(parse_umask(&text).map_err(|_| {
+                Error::Usage(format!(
+                    "NB_UMASK='{text}' (from the environment) is not an octal mode from 000 to 777; e.g. NB_UMASK=022"
+                ))
+            })?),
+            (None, None) => None,
+        };
+        let mut unset_env = self.unset_env.clone();
+        unset_env
+            .extend(var("JUPYTER_ENV_VARS_TO_UNSET").iter().flat_map(|v| v.split(',')).map(|n| n.trim().to_string()));
+        Ok(Options {
             command: self.command.clone(),
             no_exec: self.no_exec,
             hooks_dir: self.hooks_dir.clone(),
+            user_hooks_dir: self.user_hooks_dir.clone(),
+            docker_stacks: self.docker_stacks,
             allow_untrusted_hooks: self.allow_untrusted_hooks,
             hook_timeout: self.hook_timeout,
             on_hook_failure: Some(self.on_hook_failure),
@@ -286,13 +321,13 @@ impl Args {
             create_home: self.create_home,
             skel: self.skel.clone(),
             env_files: self.env_file.clone(),
-            unset_env: self.unset_env.clone(),
+            unset_env,
             rlimits: self.rlimit.clone(),
-            umask: self.umask,
+            umask,
             workdir: self.workdir.clone(),
             allow_escalation: self.allow_privilege_escalation,
             seccomp: Seccomp::new(self.seccomp, &self.seccomp_allow),
-        }
+        })
     }
 
     /// Combine flags and environment. The first layer that names any of user, uid or gid decides all
@@ -447,12 +482,33 @@ mod tests {
     #[test]
     fn seccomp_flags() {
         use crate::seccomp::Group;
-        assert_eq!(parse(&["x"]).options().seccomp, Seccomp::On { allowed: vec![] });
+        assert_eq!(parse(&["x"]).options(&|_| None).unwrap().seccomp, Seccomp::On { allowed: vec![] });
         let a = parse(&["--seccomp-allow", "userns,io_uring", "--seccomp-allow", "userns", "x"]);
-        assert_eq!(a.options().seccomp, Seccomp::On { allowed: vec![Group::Userns, Group::IoUring] });
-        assert_eq!(parse(&["--seccomp", "off", "x"]).options().seccomp, Seccomp::Off);
+        assert_eq!(a.options(&|_| None).unwrap().seccomp, Seccomp::On { allowed: vec![Group::Userns, Group::IoUring] });
+        assert_eq!(parse(&["--seccomp", "off", "x"]).options(&|_| None).unwrap().seccomp, Seccomp::Off);
         let err = Args::try_parse_from(["roothooks", "--seccomp-allow", "mount", "x"]).unwrap_err().to_string();
         assert!(err.contains("invalid value 'mount'"), "{err}");
+    }
+
+    #[test]
+    fn docker_stacks_variables_map_to_umask_and_unset_env() {
+        let env = env_of(&[("NB_UMASK", "002"), ("JUPYTER_ENV_VARS_TO_UNSET", "AWS_SECRET, TOKEN")]);
+        let o = parse(&["--unset-env", "X", "x"]).options(&env).unwrap();
+        assert_eq!(
+            (o.umask, o.unset_env.as_slice()),
+            (Some(0o2), ["X", "AWS_SECRET", "TOKEN"].map(String::from).as_slice())
+        );
+        // a flag (or ROOTHOOKS_UMASK, which clap reads into it) wins over NB_UMASK
+        assert_eq!(parse(&["--umask", "077", "x"]).options(&env).unwrap().umask, Some(0o77));
+        let bad = env_of(&[("NB_UMASK", "999")]);
+        let msg = match parse(&["x"]).options(&bad) {
+            Err(Error::Usage(m)) => m,
+            other => panic!("{:?}", other.map(|o| o.umask)),
+        };
+        assert!(msg.contains("NB_UMASK='999' (from the environment) is not an octal mode"), "{msg}");
+        let a = parse(&["--docker-stacks", "--user-hooks-dir", "/srv/u", "x"]);
+        let o = a.options(&|_| None).unwrap();
+        assert!(o.docker_stacks && o.user_hooks_dir == Some(PathBuf::from("/srv/u")));
     }
 
     #[test]

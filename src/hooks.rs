@@ -51,6 +51,46 @@ pub enum Decision {
     },
 }
 
+/// How a hook is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum How {
+    /// executed as a program
+    Exec,
+    /// a `*.sh` file in docker-stacks style: sourced by /bin/bash, which hands what it exports to the
+    /// hooks after it and to the command
+    Source,
+}
+
+/// Who runs a directory's hooks, which decides the trust rule for its files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// as root, before the drop: the directory and every file must be root's
+    Root,
+    /// as the user, after the drop: only the directory must be root's (a file the user could change
+    /// gives them nothing they do not have)
+    User,
+}
+
+impl Phase {
+    /// Who runs the hooks, for messages.
+    pub fn who(self) -> &'static str {
+        match self {
+            Phase::Root => "root",
+            Phase::User => "the user",
+        }
+    }
+}
+
+/// How a directory's hooks are found and started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Style {
+    pub phase: Phase,
+    /// docker-stacks' run-hooks.sh: `*.sh` files are sourced, executable or not
+    pub source_sh: bool,
+    /// `--allow-untrusted-hooks`
+    pub allow_untrusted: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hook {
     /// the file name, used to tag its log lines
@@ -60,6 +100,7 @@ pub struct Hook {
     /// the file that runs: `path` with every symlink resolved
     pub resolved: PathBuf,
     pub decision: Decision,
+    pub how: How,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +108,7 @@ pub struct HookPlan {
     pub dir: PathBuf,
     pub origin: DirOrigin,
     pub state: DirState,
+    pub phase: Phase,
     pub hooks: Vec<Hook>,
 }
 
@@ -100,27 +142,30 @@ impl fmt::Display for HookPlan {
             DirOrigin::Explicit => "given",
             DirOrigin::Default => "default",
         };
+        let label = match self.phase {
+            Phase::Root => "hooks dir: ",
+            Phase::User => "user hooks:",
+        };
+        let dir = self.dir.display();
         match &self.state {
-            DirState::Listed => writeln!(f, "  hooks dir:   {} ({origin})", self.dir.display())?,
-            DirState::Missing => {
-                writeln!(f, "  hooks dir:   {} ({origin}): does not exist, no hooks", self.dir.display())?
-            }
-            DirState::NotADirectory => {
-                writeln!(f, "  hooks dir:   {} ({origin}): not a directory, no hooks", self.dir.display())?
-            }
-            DirState::Unreadable(e) => {
-                writeln!(f, "  hooks dir:   {} ({origin}): cannot read it ({e}), no hooks", self.dir.display())?
-            }
+            DirState::Listed => writeln!(f, "  {label}  {dir} ({origin})")?,
+            DirState::Missing => writeln!(f, "  {label}  {dir} ({origin}): does not exist, no hooks")?,
+            DirState::NotADirectory => writeln!(f, "  {label}  {dir} ({origin}): not a directory, no hooks")?,
+            DirState::Unreadable(e) => writeln!(f, "  {label}  {dir} ({origin}): cannot read it ({e}), no hooks")?,
         }
         for hook in &self.hooks {
+            let how = match hook.how {
+                How::Exec => "",
+                How::Source => " (sourced by /bin/bash)",
+            };
             match &hook.decision {
-                Decision::Run => writeln!(f, "    run   {}", hook.name)?,
+                Decision::Run => writeln!(f, "    run   {}{how}", hook.name)?,
                 Decision::RunUntrusted { reason } => {
                     writeln!(f, "    run   {} (UNTRUSTED, --allow-untrusted-hooks: {reason})", hook.name)?
                 }
                 Decision::Skip { reason, .. } => writeln!(f, "    skip  {}: {reason}", hook.name)?,
                 Decision::Untrusted { reason } => {
-                    writeln!(f, "    skip  {}: {reason}; not running it as root", hook.name)?
+                    writeln!(f, "    skip  {}: {reason}; not running it as {}", hook.name, self.phase.who())?
                 }
             }
         }
@@ -158,10 +203,11 @@ fn leftover(name: &str) -> Option<&'static str> {
     None
 }
 
-/// List and judge the hooks of `dir` (absolute). `allow_untrusted` runs what the trust rule would
-/// refuse (`--allow-untrusted-hooks`); the reason still shows in the plan and the log.
-pub fn discover(dir: &Path, origin: DirOrigin, allow_untrusted: bool) -> HookPlan {
-    let mut plan = HookPlan { dir: dir.to_path_buf(), origin, state: DirState::Listed, hooks: Vec::new() };
+/// List and judge the hooks of `dir` (absolute). `style.allow_untrusted` runs what the trust rule
+/// would refuse (`--allow-untrusted-hooks`); the reason still shows in the plan and the log.
+pub fn discover(dir: &Path, origin: DirOrigin, style: Style) -> HookPlan {
+    let mut plan =
+        HookPlan { dir: dir.to_path_buf(), origin, state: DirState::Listed, phase: style.phase, hooks: Vec::new() };
     let walked = match trust::walk(dir, Last::Dir) {
         Ok(walked) if walked.is_dir() => walked,
         Ok(_) => {
@@ -192,8 +238,8 @@ pub fn discover(dir: &Path, origin: DirOrigin, allow_untrusted: bool) -> HookPla
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = dir.join(entry.file_name());
         let at = walked.path.join(entry.file_name());
-        let (resolved, decision) = judge(&name, &path, at, &walked, allow_untrusted);
-        plan.hooks.push(Hook { name, path, resolved, decision });
+        let (resolved, decision, how) = judge(&name, &path, at, &walked, style);
+        plan.hooks.push(Hook { name, path, resolved, decision, how });
     }
     plan
 }
@@ -203,26 +249,27 @@ fn skip(reason: impl Into<String>, warn: bool) -> Decision {
 }
 
 /// Decide about the entry `name` of the walked hooks directory, found at `at`; returns the file that
-/// would run (a symlink's target, walked by the trust rule) with the decision.
-fn judge(name: &str, path: &Path, at: PathBuf, dir: &trust::Walked, allow_untrusted: bool) -> (PathBuf, Decision) {
+/// would run (a symlink's target, walked by the trust rule) with the decision and how it would start.
+fn judge(name: &str, path: &Path, at: PathBuf, dir: &trust::Walked, style: Style) -> (PathBuf, Decision, How) {
+    let exec = |(resolved, decision)| (resolved, decision, How::Exec);
     if name.starts_with('.') {
-        return (at, skip("hidden file", false));
+        return exec((at, skip("hidden file", false)));
     }
     if let Some(what) = leftover(name) {
-        return (at, skip(what, false));
+        return exec((at, skip(what, false)));
     }
     let stat = match fstatat(&dir.fd, Path::new(name), AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(stat) => stat,
-        Err(e) => return (at, skip(format!("cannot inspect it: {}", e.desc()), true)),
+        Err(e) => return exec((at, skip(format!("cannot inspect it: {}", e.desc()), true))),
     };
     let (resolved, stat, verdict) = if stat.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() {
         match trust::walk(&at, Last::File) {
             Ok(w) => (w.path, w.stat, w.untrusted),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let target = fs::read_link(&at).unwrap_or_default();
-                return (at, skip(format!("broken symlink to {}", target.display()), true));
+                return exec((at, skip(format!("broken symlink to {}", target.display()), true)));
             }
-            Err(e) => return (at, skip(format!("cannot inspect it: {e}"), true)),
+            Err(e) => return exec((at, skip(format!("cannot inspect it: {e}"), true))),
         }
     } else {
         let verdict = trust::judge_file(&at, &stat);
@@ -230,21 +277,30 @@ fn judge(name: &str, path: &Path, at: PathBuf, dir: &trust::Walked, allow_untrus
     };
     let kind = stat.st_mode & SFlag::S_IFMT.bits();
     if kind == SFlag::S_IFDIR.bits() {
-        return (resolved, skip("a directory (hooks are not searched recursively)", false));
+        return exec((resolved, skip("a directory (hooks are not searched recursively)", false)));
     }
     if kind != SFlag::S_IFREG.bits() {
-        return (resolved, skip("not a regular file", true));
+        return exec((resolved, skip("not a regular file", true)));
     }
-    if stat.st_mode & 0o111 == 0 {
+    // docker-stacks' run-hooks.sh sources every *.sh file, executable or not
+    let how =
+        if style.source_sh && Path::new(name).extension().is_some_and(|e| e == "sh") { How::Source } else { How::Exec };
+    if how == How::Exec && stat.st_mode & 0o111 == 0 {
         let why = format!("not executable (chmod +x {} to run it, or rename it to start with '.')", path.display());
-        return (resolved, skip(why, true));
+        return (resolved, skip(why, true), how);
     }
-    let decision = match dir.untrusted.clone().or(verdict) {
+    // As the user, only the directory counts: a file the user could change runs with no more than
+    // what they have anyway.
+    let verdict = match style.phase {
+        Phase::Root => dir.untrusted.clone().or(verdict),
+        Phase::User => dir.untrusted.clone(),
+    };
+    let decision = match verdict {
         None => Decision::Run,
-        Some(reason) if allow_untrusted => Decision::RunUntrusted { reason },
+        Some(reason) if style.allow_untrusted => Decision::RunUntrusted { reason },
         Some(reason) => Decision::Untrusted { reason },
     };
-    (resolved, decision)
+    (resolved, decision, how)
 }
 
 #[cfg(test)]
@@ -263,12 +319,13 @@ mod tests {
 
     #[test]
     fn missing_directory_is_a_state_not_an_error() {
-        let plan = discover(Path::new("/nonexistent/roothooks.d"), DirOrigin::Default, false);
+        let style = Style { phase: Phase::Root, source_sh: false, allow_untrusted: false };
+        let plan = discover(Path::new("/nonexistent/roothooks.d"), DirOrigin::Default, style);
         assert_eq!(plan.state, DirState::Missing);
         assert!(plan.hooks.is_empty());
-        let plan = discover(Path::new("/etc/hostname"), DirOrigin::Explicit, false);
+        let plan = discover(Path::new("/etc/hostname"), DirOrigin::Explicit, style);
         assert_eq!(plan.state, DirState::NotADirectory);
-        let plan = discover(Path::new("/etc/hostname/x"), DirOrigin::Explicit, false);
+        let plan = discover(Path::new("/etc/hostname/x"), DirOrigin::Explicit, style);
         assert_eq!(plan.state, DirState::NotADirectory);
     }
 }

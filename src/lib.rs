@@ -18,6 +18,7 @@ pub mod privilege;
 pub mod provision;
 pub mod runner;
 pub mod seccomp;
+pub mod sourcing;
 pub mod system;
 pub mod trust;
 pub mod userdb;
@@ -40,6 +41,7 @@ use crate::privilege::DropSpec;
 use crate::provision::env::{command_env, for_hooks, RootAccount};
 use crate::provision::HandOff;
 use crate::runner::{FailurePolicy, HookResult, Runner};
+use crate::sourcing::Exports;
 use crate::system::{Credentials, Kernel, Started};
 use crate::userdb::UserDb;
 
@@ -75,11 +77,13 @@ pub fn main() -> u8 {
     }
 }
 
-/// What the hooks did: each result, what they handed over through `$ROOTHOOKS_ENV`, and how long.
+/// What the hooks did: each result, what they handed over through `$ROOTHOOKS_ENV` or exported when
+/// sourced, and how long.
 #[derive(Debug, Default)]
 struct HookRun {
     results: Vec<HookResult>,
     handed_over: Vec<(String, String)>,
+    exports: Exports,
     elapsed: Duration,
 }
 
@@ -98,7 +102,7 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
         return Err(Error::SecureMode { real: started.real.as_raw(), effective: started.effective.as_raw() });
     }
     let request = args.request(&|name| std::env::var_os(name))?;
-    let plan = plan::build(&args.options(), &request, &started)?;
+    let plan = plan::build(&args.options(&|name| std::env::var_os(name))?, &request, &started)?;
     if args.dry_run {
         return print_plan(&plan);
     }
@@ -115,11 +119,16 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
     };
     // Opened while still root, written once the final state is known.
     let report = open_output(plan.report.as_ref(), "report", &plan);
-    let prepared = ran.and_then(|()| prepare_command(&plan, &started, &hooks));
+    let mut prepared = ran.and_then(|()| prepare_command(&plan, &started, &hooks));
+    let (user_hooks, user_ran) = match &mut prepared {
+        Ok(Some(prepared)) => run_user_hooks(&plan, prepared),
+        _ => (HookRun::default(), Ok(())),
+    };
     if let Some(file) = report {
         let creds = prepared.as_ref().ok().and_then(|r| r.as_ref()).map(|r| &r.creds);
-        write_report(&plan, &hooks, creds, file);
+        write_report(&plan, &hooks, &user_hooks, creds, file);
     }
+    user_ran?;
     match prepared? {
         Some(prepared) => Err(exec::exec(prepared.command, &prepared.env, inherited_fds)),
         None => {
@@ -186,7 +195,7 @@ fn log_hook_plan(plan: &HookPlan) {
             Decision::Skip { reason, warn: true } => warn!(hook = hook.name, "skipping {path}: {reason}"),
             Decision::Skip { reason, warn: false } => info!(hook = hook.name, "skipping {path}: {reason}"),
             Decision::Untrusted { reason } => {
-                warn!(hook = hook.name, "skipping {path}: {reason}; not running it as root");
+                warn!(hook = hook.name, "skipping {path}: {reason}; not running it as {}", plan.phase.who());
             }
             Decision::RunUntrusted { reason } => {
                 warn!(hook = hook.name, "running UNTRUSTED hook {path} as root (--allow-untrusted-hooks): {reason}");
@@ -216,20 +225,11 @@ fn hook_environment(extra: &[(String, String)]) -> Vec<(OsString, OsString)> {
     env.vars
 }
 
-/// Run the hooks the plan says to run into `run`, logging the start, each result and a summary.
+/// Root's hooks: with root's environment (see [`hook_environment`]) and `$ROOTHOOKS_ENV`.
 fn run_hooks(plan: &Plan, run: &mut HookRun) -> Result<()> {
-    let start = Instant::now();
-    if plan.on_hook_failure == FailurePolicy::Abort {
-        if let Some(why) = plan.hooks.refusal() {
-            return Err(Error::HooksRefused(why));
-        }
+    if plan.hooks.to_run().next().is_none() {
+        return run_dir(plan, &plan.hooks, &[], run);
     }
-    let hooks: Vec<&Hook> = plan.hooks.to_run().collect();
-    if hooks.is_empty() {
-        return Ok(());
-    }
-    let noun = if hooks.len() == 1 { "hook" } else { "hooks" };
-    info!("running {} {noun} from {} as root", hooks.len(), plan.hooks.dir.display());
     let mut extra = plan.hook_env();
     let handoff = match HandOff::create() {
         Ok(handoff) => {
@@ -241,13 +241,42 @@ fn run_hooks(plan: &Plan, run: &mut HookRun) -> Result<()> {
             None
         }
     };
-    let env = hook_environment(&extra);
-    let mut runner =
-        Runner::new().map_err(|e| Error::Setup(format!("cannot set up signal handling for hooks: {e}")))?;
-    let ran = runner.run_all(&hooks, &env, plan.hook_timeout, plan.on_hook_failure, &mut run.results);
+    let ran = run_dir(plan, &plan.hooks, &hook_environment(&extra), run);
     if let Some(handoff) = handoff {
         run.handed_over = handoff.take();
     }
+    ran
+}
+
+/// The user's hooks (`--user-hooks-dir`, docker-stacks' before-notebook.d): after the drop, with the
+/// command's environment, umask and directory; what they export goes into the command's environment.
+fn run_user_hooks(plan: &Plan, prepared: &mut Prepared<'_>) -> (HookRun, Result<()>) {
+    let mut run = HookRun::default();
+    let Some(hooks) = &plan.user_hooks else { return (run, Ok(())) };
+    log_hook_plan(hooks);
+    let ran = run_dir(plan, hooks, &prepared.env, &mut run);
+    run.exports.apply(&mut prepared.env);
+    (run, ran)
+}
+
+/// Run the hooks of `hooks` that the plan says to run into `run`, logging the start, each result and
+/// a summary.
+fn run_dir(plan: &Plan, hooks: &HookPlan, env: &[(OsString, OsString)], run: &mut HookRun) -> Result<()> {
+    let start = Instant::now();
+    if plan.on_hook_failure == FailurePolicy::Abort {
+        if let Some(why) = hooks.refusal() {
+            return Err(Error::HooksRefused(why));
+        }
+    }
+    let to_run: Vec<&Hook> = hooks.to_run().collect();
+    if to_run.is_empty() {
+        return Ok(());
+    }
+    let noun = if to_run.len() == 1 { "hook" } else { "hooks" };
+    info!("running {} {noun} from {} as {}", to_run.len(), hooks.dir.display(), hooks.phase.who());
+    let mut runner =
+        Runner::new().map_err(|e| Error::Setup(format!("cannot set up signal handling for hooks: {e}")))?;
+    let ran = runner.run_all(&to_run, env, plan.hook_timeout, plan.on_hook_failure, &mut run.results, &mut run.exports);
     let finished = runner.finish();
     run.elapsed = start.elapsed();
     let line = runner::summary(&run.results, run.elapsed);
@@ -265,6 +294,9 @@ fn prepare_command<'a>(plan: &'a Plan, started: &Started, hooks: &HookRun) -> Re
     let Command::Exec(command) = &plan.command else { return Ok(None) };
     let mut added = provision::read_env_files(&plan.provision);
     added.extend(hooks.handed_over.iter().cloned());
+    added.extend(hooks.exports.set());
+    let mut unset = plan.provision.unset.clone();
+    unset.extend(hooks.exports.unset().map(|name| provision::env::Unset(name.to_string())));
     provision::apply_rlimits(&plan.provision.rlimits)?;
     let (creds, identity) = match plan.privilege {
         Privilege::Root => (drop_as_root(plan)?, Some(&plan.target)),
@@ -275,7 +307,7 @@ fn prepare_command<'a>(plan: &'a Plan, started: &Started, hooks: &HookRun) -> Re
             (creds, (uid == plan.target.uid).then_some(&plan.target))
         }
     };
-    let env = command_env(std::env::vars_os(), &added, &plan.provision.unset, identity);
+    let env = command_env(std::env::vars_os(), &added, &unset, identity);
     let home = env.iter().rev().find(|(k, _)| k == "HOME").map(|(_, v)| PathBuf::from(v));
     provision::enter_start_dir(started.cwd.as_deref(), home.as_deref());
     provision::apply_after_drop(&plan.provision)?;
@@ -380,11 +412,12 @@ fn open_output(path: Option<&PathBuf>, what: &str, plan: &Plan) -> Option<File> 
 
 /// The one place the report is written: what the hooks did and, when the command is about to start,
 /// the verified state it starts with.
-fn write_report(plan: &Plan, hooks: &HookRun, final_state: Option<&Credentials>, file: File) {
+fn write_report(plan: &Plan, hooks: &HookRun, user_hooks: &HookRun, final_state: Option<&Credentials>, file: File) {
     let report = outputs::Report {
         target: &plan.target,
         hooks: &plan.hooks,
         results: &hooks.results,
+        user_hooks: plan.user_hooks.as_ref().map(|plan| (plan, user_hooks.results.as_slice())),
         elapsed: hooks.elapsed,
         command: plan.command.line(),
         final_state,

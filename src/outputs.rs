@@ -76,6 +76,8 @@ pub struct Report<'a> {
     pub target: &'a crate::identity::Target,
     pub hooks: &'a HookPlan,
     pub results: &'a [HookResult],
+    /// the user's hooks (`--user-hooks-dir`) and what they did
+    pub user_hooks: Option<(&'a HookPlan, &'a [HookResult])>,
     pub elapsed: Duration,
     pub command: Option<&'a crate::plan::CommandLine>,
     /// the verified state the command starts with; `None` under `--no-exec`
@@ -104,6 +106,8 @@ impl Report<'_> {
             },
             "hooks_dir": self.hooks.dir,
             "hooks": hook_entry(self.hooks, self.results),
+            "user_hooks_dir": self.user_hooks.map(|(plan, _)| &plan.dir),
+            "user_hooks": self.user_hooks.map(|(plan, results)| hook_entry(plan, results)),
             "summary": {
                 "ran": self.results.len(),
                 "ok": self.results.len() - failed,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use tracing::warn;
 
 use crate::error::{Error, Result};
-use crate::hooks::{self, DirOrigin, HookPlan};
+use crate::hooks::{self, DirOrigin, HookPlan, Phase, Style};
 use crate::identity::{self, group_label, group_list_label, Account, Request, StartedGroups, Target};
 use crate::provision::env::Unset;
 use crate::provision::limits::Rlimit;
@@ -60,6 +60,8 @@ pub struct Options {
     pub command: Vec<OsString>,
     pub no_exec: bool,
     pub hooks_dir: Option<PathBuf>,
+    pub user_hooks_dir: Option<PathBuf>,
+    pub docker_stacks: bool,
     pub allow_untrusted_hooks: bool,
     pub hook_timeout: Duration,
     pub on_hook_failure: Option<FailurePolicy>,
@@ -91,6 +93,9 @@ pub struct Plan {
     pub privilege: Privilege,
     pub target: Target,
     pub hooks: HookPlan,
+    /// hooks run as the user after the drop, just before the exec (`--user-hooks-dir`, docker-stacks'
+    /// before-notebook.d)
+    pub user_hooks: Option<HookPlan>,
     /// `None` means no limit
     pub hook_timeout: Option<Duration>,
     pub on_hook_failure: FailurePolicy,
@@ -142,6 +147,10 @@ pub fn default_hooks_dir(repo_dir: Option<&std::ffi::OsStr>) -> PathBuf {
     }
 }
 
+/// docker-stacks' hook directories: run as root before the start, and just before the server.
+pub const DOCKER_STACKS_ROOT_HOOKS: &str = "/usr/local/bin/start-notebook.d";
+pub const DOCKER_STACKS_USER_HOOKS: &str = "/usr/local/bin/before-notebook.d";
+
 /// `path` as an absolute path: root leaves its working directory for `/` before it touches anything,
 /// so a relative path the operator gave is taken from where roothooks was started.
 fn absolute(path: &Path, cwd: Option<&Path>) -> Result<PathBuf> {
@@ -188,8 +197,16 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
         if started.effective.is_root() { Privilege::Root } else { Privilege::Unprivileged { uid: started.effective } };
     let (dir, origin) = match &options.hooks_dir {
         Some(dir) => (abs(dir)?, DirOrigin::Explicit),
+        None if options.docker_stacks => (PathBuf::from(DOCKER_STACKS_ROOT_HOOKS), DirOrigin::Default),
         None => (abs(&default_hooks_dir(std::env::var_os("REPO_DIR").as_deref()))?, DirOrigin::Default),
     };
+    let user_dir = match &options.user_hooks_dir {
+        Some(dir) => Some((abs(dir)?, DirOrigin::Explicit)),
+        None if options.docker_stacks => Some((PathBuf::from(DOCKER_STACKS_USER_HOOKS), DirOrigin::Default)),
+        None => None,
+    };
+    let style =
+        |phase| Style { phase, source_sh: options.docker_stacks, allow_untrusted: options.allow_untrusted_hooks };
     let log_file = match &options.log_file {
         Some(path) if path.as_os_str() == "none" => None,
         Some(path) => Some(abs(path)?),
@@ -209,7 +226,8 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
     Ok(Plan {
         privilege,
         provision,
-        hooks: hooks::discover(&dir, origin, options.allow_untrusted_hooks),
+        hooks: hooks::discover(&dir, origin, style(Phase::Root)),
+        user_hooks: user_dir.map(|(dir, origin)| hooks::discover(&dir, origin, style(Phase::User))),
         hook_timeout: Some(options.hook_timeout).filter(|t| !t.is_zero()),
         on_hook_failure: options.on_hook_failure.unwrap_or(FailurePolicy::Continue),
         log_file,
@@ -314,6 +332,9 @@ impl fmt::Display for Shown<'_> {
             Privilege::Unprivileged { .. } => {
                 writeln!(f, "  hooks dir:   {} (not run: not root)", plan.hooks.dir.display())?
             }
+        }
+        if let Some(user_hooks) = &plan.user_hooks {
+            write!(f, "{user_hooks}")?;
         }
         write!(f, "{}", plan.provision)?;
         let timeout = plan.hook_timeout.map_or("none".into(), |t| format!("{} s", t.as_secs_f64()));

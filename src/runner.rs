@@ -24,8 +24,9 @@ use nix::unistd::Pid;
 use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result};
-use crate::hooks::Hook;
+use crate::hooks::{Hook, How};
 use crate::log::Relay;
+use crate::sourcing::{self, Exports};
 use crate::system::Spawner;
 
 /// What a failing hook does to the rest of the start (`--on-hook-failure`).
@@ -109,6 +110,20 @@ pub struct HookResult {
     pub name: String,
     pub outcome: HookOutcome,
     pub duration: Duration,
+}
+
+/// Read what a sourced hook's shell wrote to descriptor 3 into `exports`, and say what it was.
+fn take_exports(hook: &str, mut file: File, exports: &mut Exports) {
+    use std::io::Seek;
+    let mut written = Vec::new();
+    if let Err(e) = file.rewind().and_then(|_| file.read_to_end(&mut written)) {
+        warn!(hook, "cannot read what it exported: {e}");
+        return;
+    }
+    let names = exports.record(&written);
+    if !names.is_empty() {
+        info!(hook, "exported or unset {} for the hooks after it and the command", names.join(", "));
+    }
 }
 
 /// Splits a stream into lines for the log, never holding more than [`MAX_LINE`] bytes.
@@ -340,7 +355,8 @@ impl Runner {
     }
 
     /// Run `hooks` in order. Stops early with an error for a termination signal, or for a failure under
-    /// [`FailurePolicy::Abort`].
+    /// [`FailurePolicy::Abort`]. What sourced hooks export goes into `exports`, and into the
+    /// environment of the hooks after them.
     pub fn run_all(
         &mut self,
         hooks: &[&Hook],
@@ -348,12 +364,21 @@ impl Runner {
         timeout: Option<Duration>,
         policy: FailurePolicy,
         results: &mut Vec<HookResult>,
+        exports: &mut Exports,
     ) -> Result<()> {
-        let mut spawner = Spawner::new(env).map_err(|e| Error::Setup(format!("cannot prepare to start hooks: {e}")))?;
+        let prepare = |e: io::Error| Error::Setup(format!("cannot prepare to start hooks: {e}"));
+        let mut env = env.to_vec();
+        exports.apply(&mut env);
+        let mut spawner = Spawner::new(&env).map_err(prepare)?;
         for hook in hooks {
             // A termination signal that arrived between hooks stops us before the next one starts.
             self.check_pending()?;
-            let result = self.run_one(hook, &mut spawner, timeout)?;
+            let before = exports.changes.len();
+            let result = self.run_one(hook, &mut spawner, timeout, exports)?;
+            if exports.changes.len() != before || hook.how == How::Source {
+                exports.apply(&mut env);
+                spawner.set_env(&env).map_err(prepare)?;
+            }
             let received = result.1;
             results.push(result.0);
             if let Some(sig) = received {
@@ -374,10 +399,21 @@ impl Runner {
         hook: &Hook,
         spawner: &mut Spawner,
         timeout: Option<Duration>,
+        exports: &mut Exports,
     ) -> Result<(HookResult, Option<Signal>)> {
         let name = hook.name.as_str();
         let start = Instant::now();
-        let child = match spawner.spawn(&hook.resolved, &hook.path) {
+        let (spawned, written) = match hook.how {
+            How::Exec => (spawner.spawn(&hook.resolved, &[hook.path.as_os_str()], None), None),
+            How::Source => match crate::system::anonymous_file(c"roothooks-exports") {
+                Ok(file) => {
+                    let argv = sourcing::argv(&hook.path, &hook.resolved);
+                    (spawner.spawn(std::path::Path::new(sourcing::BASH), &argv, Some(file.as_fd())), Some(file))
+                }
+                Err(e) => (Err(e), None),
+            },
+        };
+        let child = match spawned {
             Ok(child) => child,
             Err(e) => return Ok((report(name, not_started(&e), start.elapsed()), None)),
         };
@@ -404,6 +440,9 @@ impl Runner {
             self.stop_group(name, pgid, stop.kill_at, &mut output)?;
         }
         self.drain(name, &mut output)?;
+        if let Some(file) = written {
+            take_exports(name, file, exports);
+        }
         let outcome = match status {
             _ if stop.timed_out => HookOutcome::TimedOut(timeout.unwrap_or_default()),
             WaitStatus::Exited(_, 0) => HookOutcome::Ok,

@@ -92,6 +92,15 @@ pub fn enter_root_dir() -> io::Result<()> {
     std::env::set_current_dir("/")
 }
 
+/// An anonymous file in memory, closed on exec: where a sourced hook's shell writes what it exported
+/// (as descriptor 3, see `Spawner::spawn`). No path, so nothing for anyone to swap or read.
+pub fn anonymous_file(name: &std::ffi::CStr) -> io::Result<std::fs::File> {
+    // SAFETY: name is NUL-terminated; the kernel returns a new descriptor this process owns, or -1.
+    let fd = check(unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) })?;
+    // SAFETY: fd was just created and is owned by nothing else.
+    Ok(unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,8 +16,8 @@ use nix::libc;
 use super::signals::{ignored_signals, set_default};
 
 /// Starts hooks. The environment, the stack, /dev/null and the list of ignored signals are prepared
-/// once; the child makes five system calls plus one per ignored signal (usually just SIGPIPE) before
-/// the exec.
+/// once; the child makes five system calls (six with a descriptor 3) plus one per ignored signal
+/// (usually just SIGPIPE) before the exec.
 pub struct Spawner {
     stack: Vec<u8>,
     dev_null: OwnedFd,
@@ -36,8 +36,22 @@ pub struct Spawned {
 }
 
 impl Spawner {
-    /// Every hook gets exactly `env`.
+    /// Every hook gets exactly `env` (until [`Spawner::set_env`]).
     pub fn new(env: &[(std::ffi::OsString, std::ffi::OsString)]) -> io::Result<Spawner> {
+        let dev_null = std::fs::File::open("/dev/null")?.into();
+        let mut spawner = Spawner {
+            stack: vec![0; 64 * 1024],
+            dev_null,
+            ignored: ignored_signals(),
+            _env: Vec::new(),
+            envp: Vec::new(),
+        };
+        spawner.set_env(env)?;
+        Ok(spawner)
+    }
+
+    /// The environment of the hooks started from now on.
+    pub fn set_env(&mut self, env: &[(std::ffi::OsString, std::ffi::OsString)]) -> io::Result<()> {
         use std::os::unix::ffi::OsStrExt;
         let vars = env
             .iter()
@@ -45,22 +59,30 @@ impl Spawner {
             .collect::<io::Result<Vec<_>>>()?;
         let mut envp: Vec<*const libc::c_char> = vars.iter().map(|v| v.as_ptr()).collect();
         envp.push(std::ptr::null());
-        let dev_null = std::fs::File::open("/dev/null")?.into();
-        Ok(Spawner { stack: vec![0; 64 * 1024], dev_null, ignored: ignored_signals(), _env: vars, envp })
+        self._env = vars;
+        self.envp = envp;
+        Ok(())
     }
 
-    /// Start `program` with `arg0` as its only argument: stdin on /dev/null, stdout and stderr on
-    /// new pipes, in a process group of its own, with an empty signal mask and nothing ignored.
+    /// Start `program` with `argv`: stdin on /dev/null, stdout and stderr on new pipes, `fd3` (if any)
+    /// as descriptor 3, in a process group of its own, with an empty signal mask and nothing ignored.
     /// An exec that fails is an error here, with its errno, and leaves no child behind.
-    pub fn spawn(&mut self, program: &std::path::Path, arg0: &std::path::Path) -> io::Result<Spawned> {
+    pub fn spawn(
+        &mut self,
+        program: &std::path::Path,
+        argv: &[&std::ffi::OsStr],
+        fd3: Option<std::os::fd::BorrowedFd<'_>>,
+    ) -> io::Result<Spawned> {
         use std::os::fd::AsRawFd;
         use std::os::unix::ffi::OsStrExt;
         let path = CString::new(program.as_os_str().as_bytes())?;
-        let arg0 = CString::new(arg0.as_os_str().as_bytes())?;
-        let argv = [arg0.as_ptr(), std::ptr::null()];
+        let args = argv.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
+        let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
         let (out_read, out_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let fds = [self.dev_null.as_raw_fd(), out_write.as_raw_fd(), err_write.as_raw_fd()];
+        let fd3 = fd3.map_or(-1, |fd| fd.as_raw_fd());
         let envp = self.envp.as_ptr();
         let ignored = self.ignored.as_slice();
         let exec_errno = std::sync::atomic::AtomicI32::new(0);
@@ -68,13 +90,14 @@ impl Spawner {
             // In the child, which shares this process's memory until it execs: no allocation, no
             // locks, only system calls. A failure stores errno for the parent and exits 127.
             // SAFETY: every pointer is into memory the suspended parent keeps alive (argv, envp, path,
-            // ignored); the descriptors are open; dup2 clears close-on-exec on 0, 1 and 2 only.
+            // ignored); the descriptors are open; dup2 clears close-on-exec on 0, 1, 2 (and 3) only.
             unsafe {
                 let mut empty: libc::sigset_t = std::mem::zeroed();
                 libc::sigemptyset(&mut empty);
                 let ok = libc::dup2(fds[0], 0) != -1
                     && libc::dup2(fds[1], 1) != -1
                     && libc::dup2(fds[2], 2) != -1
+                    && (fd3 == -1 || move_to_3(fd3))
                     && libc::setpgid(0, 0) != -1
                     && ignored.iter().all(|&signal| set_default(signal) != -1)
                     && libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != -1;
@@ -97,6 +120,20 @@ impl Spawner {
                 let _ = nix::sys::wait::waitpid(pid, None);
                 Err(io::Error::from_raw_os_error(errno))
             }
+        }
+    }
+}
+
+/// In the spawned child: `fd` as descriptor 3, open across the exec. dup2 onto itself would keep
+/// close-on-exec, so that case clears the flag instead. Only async-signal-safe calls: fit for the
+/// vfork child.
+fn move_to_3(fd: libc::c_int) -> bool {
+    // SAFETY: plain descriptor calls on descriptors this process holds; no memory is touched.
+    unsafe {
+        if fd == 3 {
+            libc::fcntl(3, libc::F_SETFD, 0) != -1
+        } else {
+            libc::dup2(fd, 3) != -1
         }
     }
 }
