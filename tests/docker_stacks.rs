@@ -1,0 +1,269 @@
+//! roothooks as a drop-in for docker-stacks' start.sh, tried the way docker-stacks' own tests try
+//! start.sh: `docker run --user root -e NB_UID=1010 ... IMAGE COMMAND`, then what the user sees (`id`,
+//! `umask`, the environment, group write access). Here runc runs a container whose root filesystem is
+//! shaped like docker-stacks' images: jovyan is uid 1000 in group users (100), /opt/conda belongs to
+//! group users and is group-writable, hooks live in /usr/local/bin/start-notebook.d and
+//! before-notebook.d, and /bin/bash is there to source `*.sh` hooks.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use common::oci::*;
+use common::*;
+use serde_json::{json, Value};
+
+/// Root, runc, busybox, a C compiler (for the bundle's setuid helper) and bash, or a loud skip.
+fn ready() -> bool {
+    if !need_root() {
+        return false;
+    }
+    let works = |cmd: &str, arg: &str| Command::new(cmd).arg(arg).output().is_ok_and(|o| o.status.success());
+    let missing: Vec<&str> =
+        [("runc", "--version"), ("/bin/busybox", "true"), ("cc", "--version"), ("/bin/bash", "-c")]
+            .into_iter()
+            .filter(|(cmd, arg)| !(if *arg == "-c" { Path::new(cmd).exists() } else { works(cmd, arg) }))
+            .map(|(cmd, _)| cmd)
+            .collect();
+    missing.is_empty() || skip(&format!("missing {missing:?}; run scripts/install-e2e.sh as root"))
+}
+
+const START_HOOKS: &str = "usr/local/bin/start-notebook.d";
+const BEFORE_HOOKS: &str = "usr/local/bin/before-notebook.d";
+
+/// A container image shaped like docker-stacks' base-notebook.
+fn image() -> Bundle {
+    let b = Bundle::new();
+    b.add_program(Path::new("/bin/bash"));
+    let root = b.rootfs();
+    for dir in [START_HOOKS, BEFORE_HOOKS, "opt/conda", "home/jovyan"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for applet in ["rm", "env"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    // docker-stacks' fix-permissions: group users owns /opt/conda and can write it
+    let chown = |rel: &str, uid: u32, gid: u32| std::os::unix::fs::chown(root.join(rel), Some(uid), Some(gid)).unwrap();
+    chown("opt/conda", 0, 100);
+    set_mode(&root.join("opt/conda"), 0o2775);
+    chown("home/jovyan", 1000, 100);
+    set_mode(&root.join("home/jovyan"), 0o2775);
+    b
+}
+
+/// A hook file with `body` and `mode`.
+fn hook_file(b: &Bundle, dir: &str, name: &str, body: &str, mode: u32) {
+    let path = b.rootfs().join(dir).join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// `docker run --user root -e VAR=... IMAGE` with roothooks (and `flags`) as the entrypoint, in front
+/// of `script` run by sh; the image's own NB_USER=jovyan is always set, as docker-stacks' ENV does.
+/// NB_* variables are read with or without --docker-stacks, which only adds the hook directories.
+fn run(b: &Bundle, env: &[&str], flags: &[&str], script: &str) -> (i32, String, String) {
+    run_as(b, 0, 0, env, flags, script)
+}
+
+fn run_as(b: &Bundle, uid: u32, gid: u32, env: &[&str], flags: &[&str], script: &str) -> (i32, String, String) {
+    let mut args = vec!["/roothooks", "--log-file", "none"];
+    args.extend(flags);
+    args.extend(["--", "sh", "-c", script]);
+    let caps = if uid == 0 { caps(&[]) } else { no_caps() };
+    let mut p = process(uid, gid, &[], caps, false, &args);
+    let mut vars: Vec<Value> = ["PATH=/bin", "HOME=/root", "NB_USER=jovyan"].iter().map(|v| json!(v)).collect();
+    vars.extend(env.iter().map(|v| json!(v)));
+    p["env"] = Value::Array(vars);
+    b.run(p, &[])
+}
+
+fn line<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("no '{key}' line in:\n{out}"))
+}
+
+const ID_AND_WRITE: &str = "echo \"id: $(id)\"; echo \"home: $HOME\"; echo \"passwd: $(grep ^jovyan: /etc/passwd)\"; \
+                            touch /opt/conda/installed && echo conda: writable; cat /proc/self/status";
+
+#[test]
+fn nb_uid_and_nb_gid_change_jovyans_numbers_and_keep_group_users() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let (code, out, err) = run(&b, &["NB_UID=1010", "NB_GID=110"], &[], ID_AND_WRITE);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let id = line(&out, "id: ");
+    assert!(id.starts_with("uid=1010(jovyan) gid=110(jovyan)"), "{id}");
+    assert!(id.contains("100(users)"), "the former primary group users is kept: {id}");
+    assert_eq!(line(&out, "home: "), "/home/jovyan");
+    assert_eq!(line(&out, "passwd: "), "jovyan:x:1010:110::/home/jovyan:/bin/sh");
+    assert!(out.contains("conda: writable"), "group users can still install packages: {out}\n{err}");
+    assert_dropped(&out, 1010);
+    assert!(err.contains("keeping group 100"), "{err}");
+    // /etc/passwd stays root's and writable by nobody else
+    let meta = std::fs::metadata(b.rootfs().join("etc/passwd")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o022, 0, "passwd must not become group/other-writable");
+
+    // `docker restart`: the same container again; the entry is already right and is not added twice
+    let (code, out, err) = run(&b, &["NB_UID=1010", "NB_GID=110"], &[], ID_AND_WRITE);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(line(&out, "id: ").starts_with("uid=1010(jovyan)"), "{out}");
+    let passwd = std::fs::read_to_string(b.rootfs().join("etc/passwd")).unwrap();
+    assert_eq!(passwd.lines().filter(|l| l.starts_with("jovyan:")).count(), 1, "{passwd}");
+    assert_eq!(std::fs::read_to_string(b.rootfs().join("etc/group")).unwrap().matches(":110:").count(), 1);
+}
+
+#[test]
+fn clear_groups_still_drops_the_former_primary_group() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let (code, out, err) = run(&b, &["NB_GID=110"], &["--clear-groups"], ID_AND_WRITE);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let id = line(&out, "id: ");
+    assert!(id.starts_with("uid=1000(jovyan) gid=110"), "{id}");
+    assert!(!id.contains("100(users)"), "{id}");
+    assert!(!out.contains("conda: writable"), "{out}");
+}
+
+#[test]
+fn nb_uid_of_another_account_and_disagreeing_flags_start_nothing() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    std::fs::write(
+        b.rootfs().join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\njovyan:x:1000:100::/home/jovyan:/bin/sh\nbob:x:1010:1010::/:/bin/sh\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&b, &["NB_UID=1010"], &[], "echo started");
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("uid 1010 already belongs to account 'bob'"), "{err}");
+    assert!(!out.contains("started"));
+    // the flags keep today's rule: an explicit --uid that disagrees with --user is a mistake
+    let (code, _, err) = run(&b, &[], &["--user", "jovyan", "--uid", "1020"], "echo started");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("give only one of them"), "{err}");
+}
+
+#[test]
+fn nb_umask_and_jupyter_env_vars_to_unset() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let env = ["NB_UMASK=002", "JUPYTER_ENV_VARS_TO_UNSET=SECRET_A,SECRET_B", "SECRET_A=1", "SECRET_B=2", "KEPT=3"];
+    let script = "echo \"umask: $(umask)\"; echo \"env: ${SECRET_A-unset} ${SECRET_B-unset} ${KEPT-unset}\"";
+    let (code, out, err) = run(&b, &env, &[], script);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(line(&out, "umask: "), "0002");
+    assert_eq!(line(&out, "env: "), "unset unset 3");
+}
+
+#[test]
+fn sourced_hooks_hand_their_exports_to_later_hooks_and_the_server() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    // what start-notebook.d hooks usually are: not executable, exporting something for the server
+    hook_file(&b, START_HOOKS, "10-conda.sh", "export CONDA_ENV='my env'\nunset DROP_ME\n", 0o644);
+    hook_file(&b, START_HOOKS, "20-check", "#!/bin/sh\necho \"root hook: uid $(id -u) sees $CONDA_ENV\" >&2\n", 0o755);
+    hook_file(&b, START_HOOKS, "30-notes.txt", "not a hook\n", 0o644);
+    hook_file(
+        &b,
+        BEFORE_HOOKS,
+        "10-user.sh",
+        "echo \"user hook: uid $(id -u) umask $(umask) home $HOME sees $CONDA_ENV\" >&2\nexport FROM_USER=yes\n",
+        0o644,
+    );
+    let script = "echo \"server: $CONDA_ENV|${FROM_USER-}|${DROP_ME-unset}\"";
+    let (code, out, err) = run(&b, &["NB_UID=1010", "NB_UMASK=027", "DROP_ME=x"], &["--docker-stacks"], script);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(line(&out, "server: "), "my env|yes|unset", "{err}");
+    assert!(err.contains("root hook: uid 0 sees my env"), "a later hook sees the export: {err}");
+    assert!(err.contains("user hook: uid 1010 umask 0027 home /home/jovyan sees my env"), "{err}");
+    assert!(err.contains("skipping /usr/local/bin/start-notebook.d/30-notes.txt: not executable"), "{err}");
+    assert!(err.contains("running 1 hook from /usr/local/bin/before-notebook.d as the user"), "{err}");
+}
+
+#[test]
+fn a_user_hook_cannot_get_root_back_and_runs_even_from_a_non_root_start() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    hook_file(&b, START_HOOKS, "10-root.sh", "echo \"root hook ran\" >&2\n", 0o644);
+    hook_file(
+        &b,
+        BEFORE_HOOKS,
+        "10-user.sh",
+        "grep -E '^(Uid|CapEff|CapBnd|NoNewPrivs)' /proc/self/status >&2\nexport SEEN=1\n",
+        0o644,
+    );
+    // root start: the user's hook runs after the drop
+    let (code, out, err) = run(&b, &[], &["--docker-stacks"], "echo \"server: ${SEEN-}\"");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(line(&out, "server: "), "1");
+    assert!(err.contains("Uid:\t1000\t1000\t1000\t1000") && err.contains("CapBnd:\t0000000000000000"), "{err}");
+    assert!(err.contains("NoNewPrivs:\t1"), "{err}");
+    // OpenShift's way (a non-root start with gid 0): no root hooks, the user's hooks still run
+    let (code, out, err) = run_as(&b, 1010, 0, &[], &["--docker-stacks"], "echo \"server: ${SEEN-} $(id -u)\"");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(line(&out, "server: "), "1 1010");
+    assert!(!err.contains("root hook ran"), "{err}");
+    assert!(err.contains("not running the 1 hook(s) in /usr/local/bin/start-notebook.d"), "{err}");
+}
+
+/// The words of a Dockerfile instruction in exec form (`ENTRYPOINT ["a", "b"]`).
+fn exec_form(dockerfile: &str, instruction: &str) -> Vec<String> {
+    let line = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{instruction} ")))
+        .unwrap_or_else(|| panic!("no {instruction} in the Dockerfile"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{instruction} is not in exec form: {e}"))
+}
+
+#[test]
+fn the_docker_stacks_example_starts_its_hooks_and_command_like_start_sh() {
+    if !ready() {
+        return;
+    }
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/docker-stacks");
+    let dockerfile = std::fs::read_to_string(example.join("Dockerfile")).unwrap();
+    let b = image();
+    let root = b.rootfs();
+    std::fs::copy(root.join("roothooks"), root.join("usr/local/bin/roothooks")).unwrap();
+    for (from, to) in [("start-notebook.d", START_HOOKS), ("before-notebook.d", BEFORE_HOOKS)] {
+        for entry in std::fs::read_dir(example.join(from)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), root.join(to).join(entry.file_name())).unwrap();
+        }
+    }
+    // the image's CMD, standing in for docker-stacks' start-notebook.py (no Python in this rootfs)
+    let cmd = exec_form(&dockerfile, "CMD");
+    assert_eq!(cmd, ["start-notebook.py"]);
+    hook_file(
+        &b,
+        "usr/local/bin",
+        "start-notebook.py",
+        "#!/bin/sh\necho \"server: $(id) scratch=$JUPYTER_SCRATCH\"\nls -ld \"$SCRATCH_DIR\"\n",
+        0o755,
+    );
+    // the ENTRYPOINT as written, less tini (not in this rootfs; it only reaps and forwards signals)
+    let entrypoint = exec_form(&dockerfile, "ENTRYPOINT");
+    assert_eq!(entrypoint[..3], ["tini", "-g", "--"]);
+    let args: Vec<&str> = entrypoint[3..].iter().chain(&cmd).map(String::as_str).collect();
+    let mut p = process(0, 0, &[], caps(&[]), false, &args);
+    p["env"] = json!(["PATH=/usr/local/bin:/bin", "HOME=/root", "NB_USER=jovyan", "NB_UID=1010"]);
+    let (code, out, err) = b.run(p, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("server: uid=1010(jovyan) gid=100(users)"), "{out}\n{err}");
+    assert!(out.contains("scratch=/srv/scratch/jovyan"), "{out}\n{err}");
+    assert!(out.contains("drwx------") && out.contains("jovyan"), "the scratch directory is the user's: {out}");
+    assert!(err.contains("starting for jovyan (uid 1010), scratch space in /srv/scratch/jovyan"), "{err}");
+}
