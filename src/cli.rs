@@ -41,7 +41,9 @@ no_new_privs) and execs COMMAND as it is; a start with gid 0 (OpenShift) keeps t
 
 Identity: flags win over the environment. The first of these layers that names any of user, uid or gid \
 decides all three: (1) --user/--uid/--gid, (2) ROOTHOOKS_USER/ROOTHOOKS_UID/ROOTHOOKS_GID, \
-(3) NB_USER/NB_UID/NB_GID. With none of them the uid is 1000.";
+(3) NB_USER/NB_UID/NB_GID. With none of them the uid is 1000. NB_UID or NB_GID that differ from \
+NB_USER's account change that account's numbers, as docker-stacks' start.sh does; a gid that replaces \
+the account's own primary group keeps the old one as a supplementary group.";
 
 const AFTER_HELP: &str = "\
 Exit status: 2 for a bad value (nothing is run), 1 when the drop fails or cannot be verified or a hook \
@@ -51,6 +53,7 @@ while hooks ran, 127 when COMMAND is not found, 126 when it cannot be executed, 
 Examples:
   Dockerfile:      ENTRYPOINT [\"roothooks\", \"--uid\", \"1000\", \"--gid\", \"100\", \"--hooks-dir\", \"/srv/roothooks.d\", \"--\"]
   repo2docker:     exec roothooks --user \"$NB_USER\" -- \"$@\"   (hooks from $REPO_DIR/roothooks.d)
+  docker-stacks:   ENTRYPOINT [\"tini\", \"-g\", \"--\", \"roothooks\", \"--docker-stacks\", \"--\"]
   Kubernetes:      env ROOTHOOKS_UID=1000 ROOTHOOKS_GID=100 roothooks -- jupyterhub-singleuser
   initContainer:   roothooks --no-exec --uid 1000 --hooks-dir /srv/init.d
   systemd:         ExecStart=/usr/local/bin/roothooks --user %i -- jupyterhub-singleuser

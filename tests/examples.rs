@@ -106,6 +106,10 @@ fn every_shell_script_in_the_examples_is_shellcheck_clean() {
     let mut scripts: Vec<PathBuf> = std::fs::read_dir(EXAMPLES).unwrap().map(|e| e.unwrap().path()).collect();
     scripts.push(Path::new(R2D).join("start"));
     scripts.extend(std::fs::read_dir(Path::new(R2D).join("roothooks.d")).unwrap().map(|e| e.unwrap().path()));
+    for dir in ["docker-stacks/start-notebook.d", "docker-stacks/before-notebook.d"] {
+        scripts
+            .extend(std::fs::read_dir(Path::new(REPO).join("examples").join(dir)).unwrap().map(|e| e.unwrap().path()));
+    }
     scripts.extend(
         ["scripts/test.sh", "scripts/install-e2e.sh", "scripts/build-static.sh", "bench/run.sh", ".ci/run"]
             .map(|s| Path::new(REPO).join(s)),
