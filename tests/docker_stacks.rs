@@ -171,7 +171,13 @@ fn sourced_hooks_hand_their_exports_to_later_hooks_and_the_server() {
     }
     let b = image();
     // what start-notebook.d hooks usually are: not executable, exporting something for the server
-    hook_file(&b, START_HOOKS, "10-conda.sh", "export CONDA_ENV='my env'\nunset DROP_ME\n", 0o644);
+    hook_file(
+        &b,
+        START_HOOKS,
+        "10-conda.sh",
+        "export CONDA_ENV='my env'\nexport TWO_LINES=$'one\\ntwo='\nunset DROP_ME\nNOT_EXPORTED=1\n",
+        0o644,
+    );
     hook_file(&b, START_HOOKS, "20-check", "#!/bin/sh\necho \"root hook: uid $(id -u) sees $CONDA_ENV\" >&2\n", 0o755);
     hook_file(&b, START_HOOKS, "30-notes.txt", "not a hook\n", 0o644);
     hook_file(
@@ -181,10 +187,12 @@ fn sourced_hooks_hand_their_exports_to_later_hooks_and_the_server() {
         "echo \"user hook: uid $(id -u) umask $(umask) home $HOME sees $CONDA_ENV\" >&2\nexport FROM_USER=yes\n",
         0o644,
     );
-    let script = "echo \"server: $CONDA_ENV|${FROM_USER-}|${DROP_ME-unset}\"";
+    let script = "echo \"server: $CONDA_ENV|${FROM_USER-}|${DROP_ME-unset}|${NOT_EXPORTED-unset}\"; \
+                  printf 'two lines: %s\\n' \"$TWO_LINES\" | tr '\\n' '/'";
     let (code, out, err) = run(&b, &["NB_UID=1010", "NB_UMASK=027", "DROP_ME=x"], &["--docker-stacks"], script);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert_eq!(line(&out, "server: "), "my env|yes|unset", "{err}");
+    assert_eq!(line(&out, "server: "), "my env|yes|unset|unset", "{err}");
+    assert_eq!(line(&out, "two lines: "), "one/two=/", "a value with a newline and '=' arrives whole");
     assert!(err.contains("root hook: uid 0 sees my env"), "a later hook sees the export: {err}");
     assert!(err.contains("user hook: uid 1010 umask 0027 home /home/jovyan sees my env"), "{err}");
     assert!(err.contains("skipping /usr/local/bin/start-notebook.d/30-notes.txt: not executable"), "{err}");
