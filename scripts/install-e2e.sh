@@ -4,13 +4,19 @@
 # outside /root (mode 0700 there), because the user servers the tests start run as unprivileged uids.
 #   - runc: the OCI runtime (Debian's; crun refuses hybrid cgroups on these machines)
 #   - busybox-static: a minimal root filesystem for the containers
-#   - a venv from Debian's /usr/bin/python3 with jupyterhub, jupyter-server and ipykernel from PyPI
+#   - a venv from Debian's /usr/bin/python3 with jupyterhub, jupyter-server and ipykernel from PyPI, and
+#     jupyterhub-kubespawner, kubernetes, pycurl and jsonschema to render Zero to JupyterHub user pods
 #   - configurable-http-proxy from npm
 set -euo pipefail
 PREFIX="${ROOTHOOKS_E2E_PREFIX:-/opt/roothooks-e2e}"
 JUPYTERHUB_VERSION=6.1.1
 JUPYTER_SERVER_VERSION=2.21.1
 IPYKERNEL_VERSION=7.4.0
+# for tests/z2jh.rs: KubeSpawner builds the user pod from the chart's own hub config (../shared/z2jh)
+KUBESPAWNER_VERSION=7.1.0
+KUBERNETES_VERSION=37.0.2
+PYCURL_VERSION=7.49.0
+JSONSCHEMA_VERSION=4.26.0
 CHP_VERSION=5.3.0
 
 if [ "$(id -u)" != 0 ]; then
@@ -29,10 +35,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 mkdir -p "$PREFIX"
-if ! "$PREFIX/venv/bin/python" -c "import jupyterhub, jupyter_server, ipykernel" 2>/dev/null; then
+if ! "$PREFIX/venv/bin/python" -c "import jupyterhub, jupyter_server, ipykernel, kubespawner, kubernetes, pycurl, jsonschema" 2>/dev/null; then
     /usr/bin/python3 -m venv "$PREFIX/venv"
     "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check \
-        "jupyterhub==$JUPYTERHUB_VERSION" "jupyter-server==$JUPYTER_SERVER_VERSION" "ipykernel==$IPYKERNEL_VERSION"
+        "jupyterhub==$JUPYTERHUB_VERSION" "jupyter-server==$JUPYTER_SERVER_VERSION" "ipykernel==$IPYKERNEL_VERSION" \
+        "jupyterhub-kubespawner==$KUBESPAWNER_VERSION" "kubernetes==$KUBERNETES_VERSION" \
+        "pycurl==$PYCURL_VERSION" "jsonschema==$JSONSCHEMA_VERSION"
 fi
 if [ ! -x "$PREFIX/node/node_modules/.bin/configurable-http-proxy" ]; then
     npm install --silent --no-audit --no-fund --prefix "$PREFIX/node" "configurable-http-proxy@$CHP_VERSION" >/dev/null
