@@ -293,4 +293,6 @@ pub fn alive(pid: u32) -> bool {
 pub fn read_pid(path: &std::path::Path) -> u32 {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().parse().unwrap()
 }
+pub mod engine;
+pub mod http;
 pub mod oci;
