@@ -7,6 +7,7 @@
 #   - a venv from Debian's /usr/bin/python3 with jupyterhub, jupyter-server and ipykernel from PyPI, and
 #     jupyterhub-kubespawner, kubernetes, pycurl and jsonschema to render Zero to JupyterHub user pods
 #   - configurable-http-proxy from npm
+#   - Docker and debootstrap from Debian, and container images made from them (scripts/e2e-images.sh)
 set -euo pipefail
 PREFIX="${ROOTHOOKS_E2E_PREFIX:-/opt/roothooks-e2e}"
 JUPYTERHUB_VERSION=6.1.1
@@ -17,6 +18,8 @@ KUBESPAWNER_VERSION=7.1.0
 KUBERNETES_VERSION=37.0.2
 PYCURL_VERSION=7.49.0
 JSONSCHEMA_VERSION=4.26.0
+# for tests/docker.rs: the hub in a booted systemd spawns each server as a transient unit
+SYSTEMDSPAWNER_VERSION=1.0.2
 CHP_VERSION=5.3.0
 
 if [ "$(id -u)" != 0 ]; then
@@ -35,15 +38,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 mkdir -p "$PREFIX"
-if ! "$PREFIX/venv/bin/python" -c "import jupyterhub, jupyter_server, ipykernel, kubespawner, kubernetes, pycurl, jsonschema" 2>/dev/null; then
+if ! "$PREFIX/venv/bin/python" -c "import jupyterhub, jupyter_server, ipykernel, kubespawner, kubernetes, pycurl, jsonschema, systemdspawner" 2>/dev/null; then
     /usr/bin/python3 -m venv "$PREFIX/venv"
     "$PREFIX/venv/bin/pip" install -q --disable-pip-version-check \
         "jupyterhub==$JUPYTERHUB_VERSION" "jupyter-server==$JUPYTER_SERVER_VERSION" "ipykernel==$IPYKERNEL_VERSION" \
         "jupyterhub-kubespawner==$KUBESPAWNER_VERSION" "kubernetes==$KUBERNETES_VERSION" \
-        "pycurl==$PYCURL_VERSION" "jsonschema==$JSONSCHEMA_VERSION"
+        "pycurl==$PYCURL_VERSION" "jsonschema==$JSONSCHEMA_VERSION" \
+        "jupyterhub-systemdspawner==$SYSTEMDSPAWNER_VERSION"
 fi
 if [ ! -x "$PREFIX/node/node_modules/.bin/configurable-http-proxy" ]; then
     npm install --silent --no-audit --no-fund --prefix "$PREFIX/node" "configurable-http-proxy@$CHP_VERSION" >/dev/null
 fi
 chmod -R go+rX,go-w "$PREFIX"
+# Docker (Debian's docker.io) and the images tests/docker.rs runs, made from debootstrap and cached
+JUPYTER_SERVER_VERSION="$JUPYTER_SERVER_VERSION" bash "$(dirname "$0")/e2e-images.sh"
 echo "e2e components ready under $PREFIX"
