@@ -189,7 +189,8 @@ fn sourced_hooks_hand_their_exports_to_later_hooks_and_the_server() {
     );
     let script = "echo \"server: $CONDA_ENV|${FROM_USER-}|${DROP_ME-unset}|${NOT_EXPORTED-unset}\"; \
                   printf 'two lines: %s\\n' \"$TWO_LINES\" | tr '\\n' '/'";
-    let (code, out, err) = run(&b, &["NB_UID=1010", "NB_UMASK=027", "DROP_ME=x"], &["--docker-stacks"], script);
+    let flags = ["--docker-stacks", "--report", "/tmp/report.json"];
+    let (code, out, err) = run(&b, &["NB_UID=1010", "NB_UMASK=027", "DROP_ME=x"], &flags, script);
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(line(&out, "server: "), "my env|yes|unset|unset", "{err}");
     assert_eq!(line(&out, "two lines: "), "one/two=/", "a value with a newline and '=' arrives whole");
@@ -197,6 +198,14 @@ fn sourced_hooks_hand_their_exports_to_later_hooks_and_the_server() {
     assert!(err.contains("user hook: uid 1010 umask 0027 home /home/jovyan sees my env"), "{err}");
     assert!(err.contains("skipping /usr/local/bin/start-notebook.d/30-notes.txt: not executable"), "{err}");
     assert!(err.contains("running 1 hook from /usr/local/bin/before-notebook.d as the user"), "{err}");
+    // the report has both phases
+    let report: Value = serde_json::from_slice(&std::fs::read(b.rootfs().join("tmp/report.json")).unwrap()).unwrap();
+    assert_eq!(report["user_hooks_dir"], "/usr/local/bin/before-notebook.d");
+    assert_eq!(
+        (report["user_hooks"][0]["name"].as_str(), report["user_hooks"][0]["outcome"].as_str()),
+        (Some("10-user.sh"), Some("ok"))
+    );
+    assert_eq!(report["hooks"][0]["name"], "10-conda.sh");
 }
 
 #[test]
