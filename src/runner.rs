@@ -368,14 +368,13 @@ impl Runner {
     ) -> Result<()> {
         let prepare = |e: io::Error| Error::Setup(format!("cannot prepare to start hooks: {e}"));
         let mut env = env.to_vec();
-        exports.apply(&mut env);
         let mut spawner = Spawner::new(&env).map_err(prepare)?;
         for hook in hooks {
             // A termination signal that arrived between hooks stops us before the next one starts.
             self.check_pending()?;
-            let before = exports.changes.len();
             let result = self.run_one(hook, &mut spawner, timeout, exports)?;
-            if exports.changes.len() != before || hook.how == How::Source {
+            if hook.how == How::Source {
+                // what it exported is the environment of the hooks after it
                 exports.apply(&mut env);
                 spawner.set_env(&env).map_err(prepare)?;
             }
