@@ -74,10 +74,6 @@ impl Exports {
         names
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.changes.is_empty()
-    }
-
     /// Apply the changes to an environment.
     pub fn apply(&self, env: &mut Vec<(OsString, OsString)>) {
         for (name, value) in &self.changes {

@@ -747,3 +747,41 @@ fn hooks_start_with_a_clean_process_state_and_the_merged_environment() {
     assert!(!fds.contains("signalfd") && !fds.contains("roothooks.log"), "{fds}");
     assert_eq!(fds.matches("/dev/null").count(), 1, "only stdin: {fds}");
 }
+
+#[test]
+fn user_hooks_follow_the_failure_policy_and_need_a_directory_only_root_can_change() {
+    if !need_root() {
+        return;
+    }
+    let root_hooks = Hooks::new();
+    let user_hooks = Hooks::new();
+    let uid = free_id();
+    user_hooks.sh("10-fails", "echo \"user hook as $(id -u)\"; exit 3");
+    // where the command, as the user, can leave a mark: sticky /tmp
+    let marker = std::env::temp_dir().join(format!("rh-user-hooks-started-{uid}"));
+    let start = |policy: &str| {
+        let mut cmd = root_hooks.bare();
+        cmd.args(["--uid", &uid.to_string(), "--log-file", "none", "--on-hook-failure", policy, "--user-hooks-dir"]);
+        cmd.arg(user_hooks.dir()).args(["--", "touch"]).arg(&marker);
+        run(&mut cmd)
+    };
+    // continue: logged as the user's, and the command still starts
+    let out = start("continue");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("user hook as {uid}")), "{}", stderr(&out));
+    assert!(stderr(&out).contains("hook 10-fails failed: exit 3"), "{}", stderr(&out));
+    assert!(marker.exists());
+    std::fs::remove_file(&marker).unwrap();
+    // abort: exit 1, and nothing starts
+    let out = start("abort");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!marker.exists(), "the command must not start after a failed user hook under abort");
+
+    // a directory the user could change: its hooks do not run, not even as the user
+    give_to(&user_hooks.dir(), uid);
+    let out = start("continue");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("user hook as"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not running it as the user"), "{}", stderr(&out));
+    std::fs::remove_file(&marker).unwrap();
+}
