@@ -198,7 +198,11 @@ fn log_hook_plan(plan: &HookPlan) {
                 warn!(hook = hook.name, "skipping {path}: {reason}; not running it as {}", plan.phase.who());
             }
             Decision::RunUntrusted { reason } => {
-                warn!(hook = hook.name, "running UNTRUSTED hook {path} as root (--allow-untrusted-hooks): {reason}");
+                warn!(
+                    hook = hook.name,
+                    "running UNTRUSTED hook {path} as {} (--allow-untrusted-hooks): {reason}",
+                    plan.phase.who()
+                );
             }
             Decision::Run => {}
         }

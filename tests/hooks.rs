@@ -784,4 +784,16 @@ fn user_hooks_follow_the_failure_policy_and_need_a_directory_only_root_can_chang
     assert!(!stderr(&out).contains("user hook as"), "{}", stderr(&out));
     assert!(stderr(&out).contains("not running it as the user"), "{}", stderr(&out));
     std::fs::remove_file(&marker).unwrap();
+    // unless the operator says so, and then the log says whom it runs as
+    let mut cmd = root_hooks.bare();
+    cmd.args(["--uid", &uid.to_string(), "--log-file", "none", "--allow-untrusted-hooks", "--user-hooks-dir"]);
+    let out = run(cmd.arg(user_hooks.dir()).args(["--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("user hook as {uid}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("running UNTRUSTED hook") && stderr(&out).contains("as the user"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("as root (--allow-untrusted-hooks)"), "{}", stderr(&out));
 }
