@@ -420,7 +420,7 @@ mod tests {
     fn fixture() -> (tempfile::TempDir, UserDb) {
         let dir = tempfile::tempdir().unwrap();
         let passwd = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n\
-                      alice:x:4100:4100::/home/alice:/bin/zsh\n";
+                      alice:x:4100:4100::/home/alice:/bin/zsh\nop:x:4250:0::/home/op:/bin/sh\n";
         let group = "root:x:0:\nadm:x:4:root\nusers:x:100:alice\nalice:x:4100:\nnogroup:x:65534:\n";
         std::fs::write(dir.path().join("passwd"), passwd).unwrap();
         std::fs::write(dir.path().join("group"), group).unwrap();
@@ -564,6 +564,15 @@ mod tests {
         assert_eq!(t.account, Account::Existing { name: "alice".into() }, "a flag never edits the account");
         let t = resolved(&Request { gid: flag("--gid", "100"), clear_groups: true, ..by_user("alice") }).unwrap();
         assert_eq!((t.groups.as_slice(), t.former_primary), ([Gid::from_raw(100)].as_slice(), None));
+    }
+
+    #[test]
+    fn a_former_primary_group_0_is_never_kept() {
+        // an account whose own primary group is root's: another gid must not bring group 0 back
+        let t = resolved(&Request { gid: flag("--gid", "100"), ..by_user("op") }).unwrap();
+        assert_eq!((t.former_primary, t.groups.as_slice()), (None, [Gid::from_raw(100)].as_slice()));
+        let allowed = Request { gid: flag("--gid", "100"), allow_root: true, ..by_user("op") };
+        assert_eq!(resolved(&allowed).unwrap().former_primary, Some(Gid::from_raw(0)));
     }
 
     #[test]
