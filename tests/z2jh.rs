@@ -266,8 +266,12 @@ fn run_pod(pod: &Value) -> Vec<(String, i32, String, String)> {
     ran
 }
 
-fn by_name<'a>(ran: &'a [(String, i32, String, String)], name: &str) -> &'a (String, i32, String, String) {
-    ran.iter().find(|(n, ..)| n == name).unwrap_or_else(|| panic!("container {name} did not run: {ran:?}"))
+/// The stdout and stderr of container `name`, which must have run and exited 0.
+fn ran_ok<'a>(ran: &'a [(String, i32, String, String)], name: &str) -> (&'a str, &'a str) {
+    let (_, code, out, err) =
+        ran.iter().find(|(n, ..)| n == name).unwrap_or_else(|| panic!("container {name} did not run: {ran:?}"));
+    assert_eq!(*code, 0, "{name}: {out}\n{err}");
+    (out, err)
 }
 
 #[test]
@@ -277,8 +281,7 @@ fn the_rendered_privileged_pod_runs_hooks_as_root_and_the_server_as_the_user() {
     }
     let rendered = render(&example("privileged.yaml"));
     let ran = run_pod(&rendered["pod"]);
-    let (_, code, out, err) = by_name(&ran, "notebook");
-    assert_eq!(*code, 0, "{out}\n{err}");
+    let (out, err) = ran_ok(&ran, "notebook");
     // the hook ran as root with the pod's CAP_SYS_ADMIN (bit 21)
     assert!(err.contains("hook ran as uid 0"), "{err}");
     let cap_eff = err.lines().find_map(|l| l.split("CapEff:\t").nth(1)).expect("the hook's CapEff");
@@ -296,11 +299,9 @@ fn the_rendered_init_container_pod_provisions_then_starts_the_user_unprivileged(
     }
     let rendered = render(&example("init-container.yaml"));
     let ran = run_pod(&rendered["pod"]);
-    let (_, code, out, err) = by_name(&ran, "roothooks-init");
-    assert_eq!(*code, 0, "{out}\n{err}");
+    let (_, err) = ran_ok(&ran, "roothooks-init");
     assert!(err.contains("hook ran as uid 0") && err.contains("wrote passwd and group to /nss"), "{err}");
-    let (_, code, out, err) = by_name(&ran, "notebook");
-    assert_eq!(*code, 0, "{out}\n{err}");
+    let (out, err) = ran_ok(&ran, "notebook");
     // started as the user: nothing to drop, nothing run as root, a name from the files the
     // init container wrote and the server's container mounted over its own
     assert!(out.contains("server: uid=1000(jovyan) gid=100(users)"), "{out}");
