@@ -232,6 +232,7 @@ fn hook_environment(extra: &[(String, String)]) -> Vec<(OsString, OsString)> {
 /// Root's hooks: with root's environment (see [`hook_environment`]) and `$ROOTHOOKS_ENV`.
 fn run_hooks(plan: &Plan, run: &mut HookRun) -> Result<()> {
     if plan.hooks.to_run().next().is_none() {
+        // nothing to run, so no hand-off directory; the abort policy may still refuse the plan
         return run_dir(plan, &plan.hooks, &[], run);
     }
     let mut extra = plan.hook_env();
