@@ -5,6 +5,7 @@
 //! uid with no account is fine: arbitrary uids are normal on Kubernetes.
 
 use std::fmt;
+use std::ops::RangeInclusive;
 #[cfg(test)]
 use std::path::Path;
 use std::path::PathBuf;
@@ -224,6 +225,7 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
         _ => None,
     };
     if let Some(entry) = entry.filter(|e| e.uid != uid || e.gid != gid).filter(|_| req.from_notebook_env) {
+        refuse_system_account(req, entry, &userdb::regular_uids())?;
         refuse_taken_uid(db, req, entry, uid)?;
     }
     let groups = supplementary_groups(db, req, entry, gid, started)?;
@@ -258,6 +260,27 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
     };
     let Groups { all, inherited, not_inherited, former_primary } = groups;
     Ok(Target { uid, gid, account, home, shell, groups: all, inherited, not_inherited, former_primary })
+}
+
+/// NB_UID and NB_GID change NB_USER's account and give its groups to the new ids, so only a regular
+/// account's: never root's (which would leave `root:x:1010:` in /etc/passwd and root's groups with
+/// the command) nor a system account's, outside UID_MIN..UID_MAX (nobody is above it).
+fn refuse_system_account(req: &Request, entry: &userdb::Account, regular: &RangeInclusive<u32>) -> Result<()> {
+    let raw = entry.uid.as_raw();
+    if regular.contains(&raw) {
+        return Ok(());
+    }
+    let kind = if raw == 0 {
+        "root's own account".to_string()
+    } else {
+        format!("a system account (outside UID_MIN..UID_MAX, {}..{})", regular.start(), regular.end())
+    };
+    let named = req.user.as_ref().map_or_else(|| "NB_USER".into(), ToString::to_string);
+    Err(Error::Usage(format!(
+        "{named} names '{}' (uid {raw}), {kind}; NB_UID and NB_GID change only regular accounts and take their \
+         groups, so nothing is changed; name the image's notebook account (e.g. NB_USER=jovyan)",
+        entry.name
+    )))
 }
 
 /// NB_UID may give NB_USER's account a new uid, but not one that another account has.
@@ -549,6 +572,24 @@ mod tests {
         assert!(msg.contains("NB_UID='65534' (from the environment)"), "{msg}");
         // NB_UID=0 is still root
         assert!(usage_message(resolved(&notebook_env("alice", Some("0"), None))).contains("--allow-root"));
+    }
+
+    #[test]
+    fn nb_variables_never_change_roots_or_a_system_account() {
+        for (user, uid, gid, kind) in [
+            ("root", Some("4200"), Some("4200"), "root's own account"),
+            ("nobody", Some("4200"), None, "a system account (outside UID_MIN..UID_MAX"),
+            ("alice", Some("4201"), None, ""),
+        ] {
+            let result = resolved(&notebook_env(user, uid, gid));
+            if kind.is_empty() {
+                assert!(result.is_ok(), "{result:?}");
+                continue;
+            }
+            let msg = usage_message(result);
+            assert!(msg.contains(&format!("NB_USER='{user}' (from the environment) names '{user}'")), "{msg}");
+            assert!(msg.contains(kind), "{msg}");
+        }
     }
 
     #[test]

@@ -171,6 +171,21 @@ impl From<nix::unistd::User> for Account {
 }
 
 /// Built with `+crt-static`: glibc's NSS modules are out of reach (see the module's comment).
+/// The range of regular accounts' uids: UID_MIN and UID_MAX from /etc/login.defs, as useradd reads
+/// them, else 1000 and 60000. Root, system accounts and nobody (65534) are outside it.
+pub fn regular_uids() -> std::ops::RangeInclusive<u32> {
+    let defs = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
+    login_defs_number(&defs, "UID_MIN").unwrap_or(1000).max(1)..=login_defs_number(&defs, "UID_MAX").unwrap_or(60000)
+}
+
+/// The value of `key` in a login.defs text: its last `KEY N` line, as shadow-utils reads it.
+fn login_defs_number(text: &str, key: &str) -> Option<u32> {
+    text.lines().rev().find_map(|line| {
+        let mut words = line.split_whitespace();
+        (words.next() == Some(key)).then(|| words.next()?.parse().ok()).flatten()
+    })
+}
+
 pub const STATIC_BUILD: bool = cfg!(target_feature = "crt-static");
 
 /// True when every database that decides an account and its groups is served by `files` alone.
@@ -261,6 +276,14 @@ fn parse_group(line: &str) -> Option<GroupEntry<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn uid_min_is_read_as_useradd_reads_it() {
+        let defs = "# UID_MIN 5\nUID_MIN\t\t 500\nUID_MAX 60000\n";
+        assert_eq!((login_defs_number(defs, "UID_MIN"), login_defs_number(defs, "UID_MAX")), (Some(500), Some(60000)));
+        assert_eq!(login_defs_number("UID_MINX 7\n", "UID_MIN"), None);
+        assert_eq!(login_defs_number("UID_MIN oops\n", "UID_MIN"), None);
+    }
 
     #[test]
     fn only_a_plain_files_configuration_is_read_directly() {

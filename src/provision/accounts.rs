@@ -9,12 +9,13 @@
 //! complete files somewhere else instead, for a main container to mount over its own.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use nix::libc;
+use tracing::info;
 
 use crate::error::IoAt;
 use crate::identity::{AccountEdit, NewAccount, Renumber};
@@ -166,7 +167,8 @@ pub fn plan_renumber(change: &Renumber, passwd: &str, group: &str) -> Result<Edi
 }
 
 /// shadow-utils' lock on one file: `FILE.lock` holding the holder's pid, made with link() so it is
-/// atomic even on NFS; a lock whose holder is gone is taken over.
+/// atomic even on NFS. A lock is stale when its holder is gone, or is this very process: in a container
+/// a killed start's successor is often the same pid (1), and this process has not taken it yet.
 struct FileLock {
     path: PathBuf,
 }
@@ -178,18 +180,32 @@ impl FileLock {
         let temp = PathBuf::from(format!("{}.{pid}", file.display()));
         let start = Instant::now();
         loop {
-            fs::write(&temp, format!("{pid}\0"))?;
+            let _ = fs::remove_file(&temp);
+            let mut made = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(&temp)?;
+            made.write_all(format!("{pid}\0").as_bytes())?;
+            drop(made);
             let linked = fs::hard_link(&temp, &lock);
             let _ = fs::remove_file(&temp);
             match linked {
                 Ok(()) => return Ok(FileLock { path: lock }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                    let holder = fs::read_to_string(&lock).unwrap_or_default();
-                    let holder: Option<i32> = holder.trim_end_matches('\0').trim().parse().ok();
-                    let alive =
-                        holder.is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok());
-                    if !alive {
-                        let _ = fs::remove_file(&lock); // stale: its holder is gone
+                    let holder = lock_holder(&lock)?;
+                    let stale = match holder {
+                        None => Some("names no pid".to_string()),
+                        Some(p) if p == pid as i32 => Some(format!("names pid {p}, this very start")),
+                        Some(p) if nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_err() => {
+                            Some(format!("names pid {p}, which is not running"))
+                        }
+                        Some(_) => None,
+                    };
+                    if let Some(why) = stale {
+                        info!("removing the stale lock {} (it {why}: left by a start that was killed)", lock.display());
+                        fs::remove_file(&lock)?;
                         continue;
                     }
                     if start.elapsed() > patience {
@@ -210,6 +226,21 @@ impl Drop for FileLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
     }
+}
+
+/// The pid a `.lock` file names; the file must be a regular file of root's (never read through a link).
+fn lock_holder(lock: &Path) -> io::Result<Option<i32>> {
+    let mut text = String::new();
+    let mut file = OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK).open(lock)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.uid() != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{} is not a regular file of root's; remove it by hand if no useradd is running", lock.display()),
+        ));
+    }
+    std::io::Read::take(&mut file, 64).read_to_string(&mut text)?;
+    Ok(text.trim_end_matches('\0').trim().parse().ok())
 }
 
 /// Replace `path` with `content`: a new file beside it with the old one's owner and mode, renamed over.
@@ -280,15 +311,118 @@ fn read(path: &Path) -> Result<String, AccountError> {
     fs::read_to_string(path).map_err(io_error("read", path))
 }
 
+/// How long another editor of the account databases (useradd, another start) is waited for.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// Why root may not edit (or rely on) the account file `path`, if it may not: it must be a regular file
+/// of root's that no other user can write. Group 0 may write it, as docker-stacks images allow for
+/// OpenShift: roothooks never hands group 0 to a command, and what it writes is not group-writable.
+pub fn judge_db_file(path: &Path) -> Option<String> {
+    let p = path.display();
+    let meta = match fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(format!("cannot examine {p}: {e}")),
+    };
+    if meta.file_type().is_symlink() {
+        let to = fs::read_link(path).map(|t| format!(" (to {})", t.display())).unwrap_or_default();
+        return Some(format!("{p} is a symbolic link{to}, not the file itself"));
+    }
+    if !meta.is_file() {
+        return Some(format!("{p} is not a regular file"));
+    }
+    if meta.uid() != 0 {
+        return Some(format!("{p} is owned by uid {}, not root (chown root {p})", meta.uid()));
+    }
+    if meta.mode() & 0o002 != 0 || (meta.mode() & 0o020 != 0 && meta.gid() != 0) {
+        return Some(format!("{p} is writable by a user other than root (chmod go-w {p})"));
+    }
+    None
+}
+
+/// Refuse, writing nothing, when `etc` or any file the edit reads, locks or replaces could have been
+/// changed or redirected by someone other than root.
+fn judge_files(etc: &Path) -> Result<(), AccountError> {
+    let walked = trust::walk(etc, trust::Last::Dir).map_err(io_error("examine", etc))?;
+    let mut why = walked.untrusted;
+    for name in ["passwd", "group", "passwd.lock", "group.lock", ".pwd.lock"] {
+        why = why.or_else(|| judge_db_file(&etc.join(name)));
+    }
+    match why {
+        Some(why) => Err(AccountError::Refused(format!("{why}; not editing the account files, nothing written"))),
+        None => Ok(()),
+    }
+}
+
+/// glibc's and shadow-utils' lock on the account databases, waited for up to [`PATIENCE`].
+fn lock_databases(etc: &Path) -> Result<PasswdLock, AccountError> {
+    let path = etc.join(".pwd.lock");
+    let error = |source| AccountError::Lock { what: path.display().to_string(), source };
+    let start = Instant::now();
+    let mut said = false;
+    loop {
+        match PasswdLock::try_acquire(&path).map_err(error)? {
+            Ok(lock) => return Ok(lock),
+            Err(holder) if start.elapsed() < PATIENCE => {
+                if !said {
+                    let by = holder.map_or_else(String::new, |p| format!(" (held by pid {p}: useradd?)"));
+                    info!("waiting for the lock on the account databases, {}{by}", path.display());
+                    said = true;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(holder) => {
+                let by = holder.map_or_else(|| "another process".into(), |p| format!("pid {p}"));
+                return Err(error(io::Error::new(io::ErrorKind::WouldBlock, format!("held by {by} for 15 s"))));
+            }
+        }
+    }
+}
+
+/// Remove what killed starts left in `etc`: our temporary copies (`.passwd.roothooks.PID`), and the
+/// files `FILE.PID` that a lock is linked from, when that pid is gone or is this process. Called with
+/// every lock held, so nothing is half-way through using them.
+fn remove_leftovers(etc: &Path) {
+    let me = std::process::id().to_string();
+    let Ok(entries) = fs::read_dir(etc) else { return };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = ["passwd", "group"].iter().any(|db| {
+            if let Some(pid) = name.strip_prefix(&format!(".{db}.roothooks.")) {
+                return !pid.is_empty();
+            }
+            name.strip_prefix(&format!("{db}."))
+                .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+                .is_some_and(|pid| {
+                    pid == me
+                        || pid
+                            .parse()
+                            .is_ok_and(|p: i32| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_err())
+                })
+        });
+        let regular = entry.file_type().is_ok_and(|t| t.is_file());
+        if ours && regular && fs::remove_file(entry.path()).is_ok() {
+            removed.push(name);
+        }
+    }
+    if !removed.is_empty() {
+        info!("removed {} left in {} by a start that was killed", removed.join(", "), etc.display());
+    }
+}
+
 /// Make `edit` in `etc`/passwd and `etc`/group, under the same locks as shadow-utils.
 pub fn ensure_in(etc: &Path, edit: &AccountEdit) -> Result<AccountChange, AccountError> {
+    judge_files(etc)?;
+    let _db = lock_databases(etc)?;
     let lock_error = |what: String| move |source| AccountError::Lock { what, source };
-    let _db = PasswdLock::acquire().map_err(lock_error("the account databases (lckpwdf)".into()))?;
     let (passwd_path, group_path) = (etc.join("passwd"), etc.join("group"));
-    let patience = Duration::from_secs(15);
-    let _group_lock = FileLock::acquire(&group_path, patience).map_err(lock_error(group_path.display().to_string()))?;
+    let _group_lock = FileLock::acquire(&group_path, PATIENCE).map_err(lock_error(group_path.display().to_string()))?;
     let _passwd_lock =
-        FileLock::acquire(&passwd_path, patience).map_err(lock_error(passwd_path.display().to_string()))?;
+        FileLock::acquire(&passwd_path, PATIENCE).map_err(lock_error(passwd_path.display().to_string()))?;
+    remove_leftovers(etc);
+    // judged again under the locks: what was read before them may have been replaced since
+    judge_files(etc)?;
     let edit = plan_edit(edit, &read(&passwd_path)?, &read(&group_path)?).map_err(AccountError::Refused)?;
     if edit.passwd.is_none() && edit.group.is_none() {
         return Ok(AccountChange::AlreadyThere);
@@ -310,6 +444,7 @@ pub const NSS_MARKER: &[u8] = b"# written by roothooks --nss-dir";
 
 /// Write complete `passwd` and `group` files (those of `etc` with the account's edit) into `dir`.
 pub fn write_nss_dir(etc: &Path, dir: &Path, account: Option<&AccountEdit>) -> Result<AccountChange, AccountError> {
+    judge_files(etc)?;
     let (passwd, group) = (read(&etc.join("passwd"))?, read(&etc.join("group"))?);
     let edit = match account {
         Some(account) => plan_edit(account, &passwd, &group).map_err(AccountError::Refused)?,

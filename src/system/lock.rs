@@ -1,34 +1,62 @@
-//! glibc's lock on the user and group databases, held while `--ensure-account` edits them.
+//! The lock on the account databases that glibc's `lckpwdf()` and so shadow-utils (useradd, usermod)
+//! take: a POSIX write lock (`fcntl`) on the whole of `.pwd.lock` beside passwd. Taken here rather than
+//! through `lckpwdf()`, which always means /etc, waits with SIGALRM and is a stub that always succeeds
+//! in musl.
 
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
 
 use nix::libc;
 
 use super::check;
 
-// glibc's lock on the user and group databases, the one shadow-utils (useradd) takes first; not in the
-// libc crate. musl provides a stub that always succeeds.
-extern "C" {
-    fn lckpwdf() -> libc::c_int;
-    fn ulckpwdf() -> libc::c_int;
+/// Holds the lock until dropped (closing the file releases it).
+#[derive(Debug)]
+pub struct PasswdLock {
+    _held: File,
 }
 
-/// Holds glibc's lock on the account databases (`/etc/.pwd.lock`) until dropped.
-#[derive(Debug)]
-pub struct PasswdLock(());
+/// Who holds the lock, when it is taken.
+pub type Holder = Option<i32>;
 
 impl PasswdLock {
-    /// Take the lock, waiting as glibc does (up to 15 s) for another holder.
-    pub fn acquire() -> io::Result<PasswdLock> {
-        // SAFETY: lckpwdf takes no arguments and only locks a file; failure is reported as -1.
-        check(unsafe { lckpwdf() })?;
-        Ok(PasswdLock(()))
+    /// Open (or create, 0600) `path` and try once to lock it: `Err(holder)` when another process holds
+    /// it. The file must be a regular file of root's; it is never followed through a symlink.
+    pub fn try_acquire(path: &Path) -> io::Result<Result<PasswdLock, Holder>> {
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{} is not a regular file that only root can write", path.display()),
+            ));
+        }
+        let mut lock = whole_file(libc::F_WRLCK);
+        // SAFETY: F_SETLK reads a valid, initialised flock struct; the descriptor is open for writing.
+        match check(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) }) {
+            Ok(_) => Ok(Ok(PasswdLock { _held: file })),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => {
+                // SAFETY: F_GETLK writes into the valid flock struct it is given.
+                let asked = check(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut lock) });
+                Ok(Err(asked.ok().filter(|_| lock.l_type != libc::F_UNLCK as i16).map(|_| lock.l_pid)))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
-impl Drop for PasswdLock {
-    fn drop(&mut self) {
-        // SAFETY: releases the lock taken in `acquire`; nothing else to uphold.
-        unsafe { ulckpwdf() };
-    }
+fn whole_file(kind: libc::c_int) -> libc::flock {
+    // SAFETY: flock is a plain C struct for which all zeroes is a valid value.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as i16;
+    lock.l_whence = libc::SEEK_SET as i16;
+    lock
 }
