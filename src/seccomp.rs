@@ -38,7 +38,8 @@ pub enum Group {
     Bpf,
     /// perf_event_open: performance counters and tracing
     Perf,
-    /// userfaultfd: a favourite of kernel exploits for winning races
+    /// userfaultfd, and USERFAULTFD_IOC_NEW on /dev/userfaultfd: a favourite of kernel exploits for
+    /// winning races
     Userfaultfd,
     /// io_uring_setup, io_uring_enter, io_uring_register
     #[value(name = "io_uring")]
@@ -94,7 +95,10 @@ impl Group {
             Group::Keyring => always(&[libc::SYS_add_key, libc::SYS_request_key, libc::SYS_keyctl]),
             Group::Bpf => always(&[libc::SYS_bpf]),
             Group::Perf => always(&[libc::SYS_perf_event_open]),
-            Group::Userfaultfd => always(&[libc::SYS_userfaultfd]),
+            Group::Userfaultfd => {
+                // the same object through the device node (Linux 6.1), whatever mode an image gave it
+                vec![(libc::SYS_userfaultfd, Vec::new()), (libc::SYS_ioctl, vec![request_is(USERFAULTFD_IOC_NEW)])]
+            }
             Group::IoUring => {
                 always(&[libc::SYS_io_uring_setup, libc::SYS_io_uring_enter, libc::SYS_io_uring_register])
             }
@@ -139,6 +143,9 @@ fn flag_set(arg: u8, flag: libc::c_int) -> SeccompCondition {
     let flag = u64::from(flag.cast_unsigned());
     condition(arg, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)
 }
+
+/// `_IO(0xAA, 0x00)`: the ioctl of /dev/userfaultfd that makes a userfaultfd (not in the libc crate).
+const USERFAULTFD_IOC_NEW: libc::c_ulong = 0xAA00;
 
 /// ioctl's request is `request`. The kernel reads it as a 32-bit int, so only those bits are compared.
 fn request_is(request: libc::c_ulong) -> SeccompCondition {

@@ -32,6 +32,12 @@ int main(int argc, char **argv) {
         show("tiocsti", ioctl(0, TIOCSTI, &c));
         return 0;
     }
+    if (argc > 2 && strcmp(argv[1], "uffd-dev") == 0) {
+        int dev = open(argv[2], O_RDWR | O_CLOEXEC);
+        show("open", dev);
+        show("ioctl-userfaultfd-new", ioctl(dev, 0xAA00 /* USERFAULTFD_IOC_NEW */, O_CLOEXEC));
+        return 0;
+    }
     int null = open("/dev/null", O_RDONLY);
     /* clone first: after a successful unshare this process has no mapping for its own uid */
     long child = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0);
@@ -278,4 +284,45 @@ fn a_filter_that_cannot_be_installed_starts_nothing() {
     assert!(stderr(&out).contains("--seccomp off turns it off"), "{}", stderr(&out));
     let out = start(&["--seccomp", "off"]);
     assert_eq!(stdout(&out), "started\n", "{}", stderr(&out));
+}
+
+#[test]
+fn a_userfaultfd_node_anyone_can_open_gives_no_userfaultfd() {
+    if !need_root() {
+        return;
+    }
+    let Some((dir, bin)) = probe() else { return };
+    let Ok(numbers) = std::fs::read_to_string("/sys/class/misc/userfaultfd/dev") else {
+        skip("this kernel has no /dev/userfaultfd (Linux 6.1 and later, CONFIG_USERFAULTFD)");
+        return;
+    };
+    // what an image might ship: the node, open to everyone
+    let (major, minor) = numbers.trim().split_once(':').unwrap();
+    let node = dir.path().join("userfaultfd");
+    let made = Command::new("mknod").arg(&node).args(["c", major, minor]).output().unwrap();
+    assert!(made.status.success(), "mknod: {}", stderr(&made));
+    set_mode(&node, 0o666);
+    let probe_node = |flags: &[&str]| {
+        let out = run(roothooks_as(free_id()).args(flags).arg("--").arg(&bin).arg("uffd-dev").arg(&node));
+        assert!(out.status.success(), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(probe_node(&[]), "open 0\nioctl-userfaultfd-new 1\n", "USERFAULTFD_IOC_NEW must fail with EPERM");
+    // the kernel's own answer, for a user who may open the node, is a userfaultfd
+    assert_eq!(probe_node(&["--seccomp-allow", "userfaultfd"]), "open 0\nioctl-userfaultfd-new 0\n");
+}
+
+#[test]
+fn an_empty_allow_setting_means_none_allowed_back() {
+    if !need_root() {
+        return;
+    }
+    // as an empty NB_* variable counts as unset, so does an empty ROOTHOOKS_* one
+    let mut cmd = roothooks_as(free_id());
+    let out = run(cmd
+        .env("ROOTHOOKS_SECCOMP_ALLOW", "")
+        .env("ROOTHOOKS_HOOK_TIMEOUT", "")
+        .args(["--", "unshare", "-U", "true"]));
+    assert_eq!(out.status.code(), Some(1), "unshare -U must still be denied: {}", stderr(&out));
+    assert!(stderr(&out).contains("system call filter installed: denies userns"), "{}", stderr(&out));
 }
