@@ -27,9 +27,10 @@ all five capability sets (effective, permitted, inheritable, ambient and boundin
 so that no setuid binary can give root back. It verifies the drop and execs COMMAND in its own place \
 (same PID). If the drop cannot be verified, COMMAND is not started.
 
-Hooks run in /, with root's HOME, USER, LOGNAME and SHELL, without variables that make interpreters load \
-files (BASH_ENV, PYTHONPATH, LD_*, ...; see the README) and with a PATH of directories only root can \
-change. Every path root relies on (hooks, log, report, home, skel, env files, nss dir) is walked from / \
+Hooks run in /, with root's HOME, USER, LOGNAME and SHELL, a PATH of directories only root can change, and \
+of the rest of the environment only an allowlist (ROOTHOOKS_*, NB_*, locale, TZ, TERM, JUPYTERHUB_USER; \
+--hook-env adds names) and the --env-file variables: no variable outside it reaches root, whatever its name. \
+What a sourced hook exports reaches the root hooks after it through the same gate. Every path root relies on (hooks, log, report, home, skel, env files, nss dir) is walked from / \
 as written: a directory or symlink a user could change refuses it.
 
 The last step of the drop is a seccomp filter, inherited by everything COMMAND starts: it denies with \
@@ -251,6 +252,17 @@ pub struct Args {
     #[arg(long, value_name = "POLICY", env = "ROOTHOOKS_ON_HOOK_FAILURE", default_value = "continue")]
     pub on_hook_failure: FailurePolicy,
 
+    /// Pass a variable to root's hooks (repeatable, or comma separated; a trailing * matches a prefix)
+    ///
+    /// [env: ROOTHOOKS_HOOK_ENV] Root's hooks get only an allowlist of roothooks' environment:
+    /// ROOTHOOKS_*, NB_USER/NB_UID/NB_GID/NB_GROUP/NB_UMASK, JUPYTER_ENV_VARS_TO_UNSET, REPO_DIR,
+    /// JUPYTERHUB_USER, JUPYTERHUB_SERVER_NAME, TERM, TZ, LANG, LANGUAGE and LC_* (values that could
+    /// name a file are held back), root's HOME/USER/LOGNAME/SHELL, a PATH of directories only root can
+    /// change, and the --env-file variables; this adds more. The command gets everything as before.
+    /// Example: --hook-env 'AWS_*'
+    #[arg(long, value_name = "NAME", env = "ROOTHOOKS_HOOK_ENV", value_delimiter = ',', hide_env = true)]
+    pub hook_env: Vec<String>,
+
     /// Run hooks that a non-root user could have changed (DANGEROUS; e.g. repo2docker's repository)
     ///
     /// Normally a hook runs only if it and every directory above it are owned by root and not writable by
@@ -330,6 +342,7 @@ impl Args {
             workdir: self.workdir.clone(),
             allow_escalation: self.allow_privilege_escalation,
             seccomp: Seccomp::new(self.seccomp, &self.seccomp_allow),
+            hook_env: self.hook_env.clone(),
         })
     }
 
@@ -548,6 +561,13 @@ mod tests {
         assert!(err.contains("unknown limit 'files'"), "{err}");
         let err = Args::try_parse_from(["roothooks", "--umask", "9", "x"]).unwrap_err().to_string();
         assert!(err.contains("not an octal mode"), "{err}");
+    }
+
+    #[test]
+    fn hook_env_repeats_and_splits_on_commas() {
+        let a = parse(&["--hook-env", "AWS_*,GCS_KEY", "--hook-env", "TOKEN", "x"]);
+        assert_eq!(a.options(&|_| None).unwrap().hook_env, ["AWS_*", "GCS_KEY", "TOKEN"]);
+        assert!(parse(&["x"]).options(&|_| None).unwrap().hook_env.is_empty());
     }
 
     #[test]

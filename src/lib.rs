@@ -9,6 +9,7 @@
 pub mod cli;
 pub mod error;
 pub mod exec;
+pub mod gate;
 pub mod hooks;
 pub mod identity;
 pub mod log;
@@ -35,12 +36,13 @@ use tracing::{error, info, warn};
 
 use crate::cli::Args;
 use crate::error::{Error, Result, EXIT_USAGE};
+use crate::gate::RootAccount;
 use crate::hooks::{Decision, DirOrigin, DirState, Hook, HookPlan};
 use crate::plan::{Command, CommandLine, Names, Plan, Privilege, Shown};
 use crate::privilege::DropSpec;
-use crate::provision::env::{command_env, for_hooks, RootAccount};
+use crate::provision::env::command_env;
 use crate::provision::HandOff;
-use crate::runner::{FailurePolicy, HookResult, Runner};
+use crate::runner::{FailurePolicy, HookResult, Runner, Settings};
 use crate::sourcing::Exports;
 use crate::system::{Credentials, Kernel, Started};
 use crate::userdb::UserDb;
@@ -53,6 +55,7 @@ pub fn main() -> u8 {
     }
     // Taken before anything is opened, so only what we were handed is passed on to the command.
     let inherited_fds = system::open_fds().unwrap_or_default();
+    settings_set_empty_are_unset();
     let args = match Args::try_parse() {
         Ok(args) => args,
         Err(e) if !e.use_stderr() => {
@@ -74,6 +77,19 @@ pub fn main() -> u8 {
             error!("{e}");
             e.exit_code()
         }
+    }
+}
+
+/// An empty `ROOTHOOKS_*` setting counts as unset, as an empty `NB_*` one does: a chart or a unit that
+/// renders `ROOTHOOKS_SECCOMP_ALLOW=` means "none", not a bad value. Done before the arguments are read,
+/// while this is the only thread.
+fn settings_set_empty_are_unset() {
+    let empty: Vec<OsString> = std::env::vars_os()
+        .filter(|(k, v)| v.is_empty() && k.to_str().is_some_and(|k| k.starts_with("ROOTHOOKS_")))
+        .map(|(k, _)| k)
+        .collect();
+    for name in empty {
+        std::env::remove_var(name);
     }
 }
 
@@ -113,13 +129,15 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
     if plan.allow_escalation {
         privilege::warn_escalation_allowed();
     }
+    // Read once, as root: the operator's variables, for root's hooks and the command alike.
+    let env_files = provision::read_env_files(&plan.provision);
     let (hooks, ran) = match plan.privilege {
-        Privilege::Root => run_as_root(&plan),
+        Privilege::Root => run_as_root(&plan, &env_files),
         Privilege::Unprivileged { uid } => (skip_root_phase(&plan, uid), Ok(())),
     };
     // Opened while still root, written once the final state is known.
     let report = open_output(plan.report.as_ref(), "report", &plan);
-    let mut prepared = ran.and_then(|()| prepare_command(&plan, &started, &hooks));
+    let mut prepared = ran.and_then(|()| prepare_command(&plan, &started, &hooks, env_files));
     let (user_hooks, user_ran) = match &mut prepared {
         Ok(Some(prepared)) => run_user_hooks(&plan, prepared),
         _ => (HookRun::default(), Ok(())),
@@ -156,10 +174,10 @@ fn print_plan(plan: &Plan) -> Result<()> {
 
 /// Root's phase: the hooks, then the account and home. What the hooks did is kept even when they
 /// stopped the start, for the report.
-fn run_as_root(plan: &Plan) -> (HookRun, Result<()>) {
+fn run_as_root(plan: &Plan, env_files: &[(String, String)]) -> (HookRun, Result<()>) {
     log_hook_plan(&plan.hooks);
     let mut run = HookRun::default();
-    let ran = run_hooks(plan, &mut run);
+    let ran = run_hooks(plan, env_files, &mut run);
     if ran.is_ok() {
         provision::as_root(&plan.provision, &plan.target);
     }
@@ -209,18 +227,19 @@ fn log_hook_plan(plan: &HookPlan) {
     }
 }
 
-/// The environment hooks run with (root's, see `provision::env::for_hooks`), with one log line for
-/// what it leaves out.
-fn hook_environment(extra: &[(String, String)]) -> Vec<(OsString, OsString)> {
+/// The environment root's hooks run with: what passes the gate (see `gate`), with one log line for
+/// what it leaves out. `given` are the operator's variables: the env files, then `ROOTHOOKS_*`.
+fn hook_environment(plan: &Plan, given: &[(String, String)]) -> Vec<(OsString, OsString)> {
     let root = match UserDb::system().user_by_uid(nix::unistd::Uid::from_raw(0)) {
         Ok(Some(a)) => RootAccount { home: a.dir, name: a.name, shell: a.shell },
         _ => RootAccount::default(),
     };
-    let env = for_hooks(std::env::vars_os(), &root, extra);
-    if !env.withheld.is_empty() {
+    let env = plan.gate.hook_env(std::env::vars_os(), &root, given);
+    if !env.held.is_empty() {
         info!(
-            "not passing {} to hooks: they make shells or interpreters load files, and hooks run as root",
-            env.withheld.join(", ")
+            "not passing {} to root's hooks: they get an allowlist of the environment (--hook-env NAME, or \
+             ROOTHOOKS_HOOK_ENV, passes one; the command still gets them all)",
+            gate::describe(&env.held, 500)
         );
     }
     if !env.path_dropped.is_empty() {
@@ -230,15 +249,16 @@ fn hook_environment(extra: &[(String, String)]) -> Vec<(OsString, OsString)> {
 }
 
 /// Root's hooks: with root's environment (see [`hook_environment`]) and `$ROOTHOOKS_ENV`.
-fn run_hooks(plan: &Plan, run: &mut HookRun) -> Result<()> {
+fn run_hooks(plan: &Plan, env_files: &[(String, String)], run: &mut HookRun) -> Result<()> {
     if plan.hooks.to_run().next().is_none() {
         // nothing to run, so no hand-off directory; the abort policy may still refuse the plan
-        return run_dir(plan, &plan.hooks, &[], run);
+        return run_dir(plan, &plan.hooks, &[], None, run);
     }
-    let mut extra = plan.hook_env();
+    let mut given = env_files.to_vec();
+    given.extend(plan.hook_env());
     let handoff = match HandOff::create() {
         Ok(handoff) => {
-            extra.push(("ROOTHOOKS_ENV".into(), handoff.file.display().to_string()));
+            given.push(("ROOTHOOKS_ENV".into(), handoff.file.display().to_string()));
             Some(handoff)
         }
         Err(e) => {
@@ -246,7 +266,7 @@ fn run_hooks(plan: &Plan, run: &mut HookRun) -> Result<()> {
             None
         }
     };
-    let ran = run_dir(plan, &plan.hooks, &hook_environment(&extra), run);
+    let ran = run_dir(plan, &plan.hooks, &hook_environment(plan, &given), Some(&plan.gate), run);
     if let Some(handoff) = handoff {
         run.handed_over = handoff.take();
     }
@@ -259,14 +279,20 @@ fn run_user_hooks(plan: &Plan, prepared: &mut Prepared<'_>) -> (HookRun, Result<
     let mut run = HookRun::default();
     let Some(hooks) = &plan.user_hooks else { return (run, Ok(())) };
     log_hook_plan(hooks);
-    let ran = run_dir(plan, hooks, &prepared.env, &mut run);
+    let ran = run_dir(plan, hooks, &prepared.env, None, &mut run);
     run.exports.apply(&mut prepared.env);
     (run, ran)
 }
 
 /// Run the hooks of `hooks` that the plan says to run into `run`, logging the start, each result and
-/// a summary.
-fn run_dir(plan: &Plan, hooks: &HookPlan, env: &[(OsString, OsString)], run: &mut HookRun) -> Result<()> {
+/// a summary; `gate` stands between one hook's exports and the next hook (root's hooks).
+fn run_dir(
+    plan: &Plan,
+    hooks: &HookPlan,
+    env: &[(OsString, OsString)],
+    gate: Option<&gate::Gate>,
+    run: &mut HookRun,
+) -> Result<()> {
     let start = Instant::now();
     if plan.on_hook_failure == FailurePolicy::Abort {
         if let Some(why) = hooks.refusal() {
@@ -281,7 +307,8 @@ fn run_dir(plan: &Plan, hooks: &HookPlan, env: &[(OsString, OsString)], run: &mu
     info!("running {} {noun} from {} as {}", to_run.len(), hooks.dir.display(), hooks.phase.who());
     let mut runner =
         Runner::new().map_err(|e| Error::Setup(format!("cannot set up signal handling for hooks: {e}")))?;
-    let ran = runner.run_all(&to_run, env, plan.hook_timeout, plan.on_hook_failure, &mut run.results, &mut run.exports);
+    let settings = Settings { env, gate, timeout: plan.hook_timeout, policy: plan.on_hook_failure };
+    let ran = runner.run_all(&to_run, &settings, &mut run.results, &mut run.exports);
     let finished = runner.finish();
     run.elapsed = start.elapsed();
     let line = runner::summary(&run.results, run.elapsed);
@@ -295,9 +322,14 @@ fn run_dir(plan: &Plan, hooks: &HookPlan, env: &[(OsString, OsString)], run: &mu
 
 /// Everything between the hooks and the exec: the command's environment, limits, the drop and its
 /// verification, then the working directory, umask and workdir as the user. `None` under `--no-exec`.
-fn prepare_command<'a>(plan: &'a Plan, started: &Started, hooks: &HookRun) -> Result<Option<Prepared<'a>>> {
+fn prepare_command<'a>(
+    plan: &'a Plan,
+    started: &Started,
+    hooks: &HookRun,
+    env_files: Vec<(String, String)>,
+) -> Result<Option<Prepared<'a>>> {
     let Command::Exec(command) = &plan.command else { return Ok(None) };
-    let mut added = provision::read_env_files(&plan.provision);
+    let mut added = env_files;
     added.extend(hooks.handed_over.iter().cloned());
     added.extend(hooks.exports.set());
     let mut unset = plan.provision.unset.clone();

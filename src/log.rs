@@ -169,6 +169,16 @@ impl Drop for Relay {
     }
 }
 
+/// `names` joined for one log line, at most `limit` of them and then how many more: a hook that
+/// exports thousands of names must not make a line of thousands.
+pub fn capped_list(names: &[&str], limit: usize) -> String {
+    let mut line = names.iter().take(limit).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > limit {
+        line.push_str(&format!(" and {} more", names.len() - limit));
+    }
+    line
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +192,11 @@ mod tests {
         assert_eq!(at(951_782_400, 7), "2000-02-29T00:00:00.000007Z");
         assert_eq!(at(1_795_386_981, 259_161), "2026-11-22T22:36:21.259161Z");
         assert_eq!(at(4_107_542_399, 999_999), "2100-02-28T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn long_lists_are_cut_with_a_count() {
+        assert_eq!(capped_list(&["A", "B"], 2), "A, B");
+        assert_eq!(capped_list(&["A", "B", "C", "D"], 2), "A, B and 2 more");
     }
 }

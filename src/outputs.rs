@@ -59,6 +59,10 @@ fn hook_entry(plan: &HookPlan, results: &[HookResult]) -> Vec<Value> {
                                     entry["error"] = json!(why);
                                     entry["hint"] = json!(hint);
                                 }
+                                HookOutcome::ExportsLost(lost) => {
+                                    entry["exit_status"] = json!(0);
+                                    entry["error"] = json!(lost.to_string());
+                                }
                                 HookOutcome::TimedOut(_) => {}
                             }
                         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use tracing::warn;
 
 use crate::error::{Error, Result};
+use crate::gate::{self, Gate};
 use crate::hooks::{self, DirOrigin, HookPlan, Phase, Style};
 use crate::identity::{self, group_label, group_list_label, Account, Request, StartedGroups, Target};
 use crate::provision::env::Unset;
@@ -77,6 +78,8 @@ pub struct Options {
     pub workdir: Option<PathBuf>,
     pub allow_escalation: bool,
     pub seccomp: Seccomp,
+    /// `--hook-env`: what root's hooks get besides the default set
+    pub hook_env: Vec<String>,
 }
 
 /// How roothooks was started, which decides what it can do.
@@ -108,6 +111,8 @@ pub struct Plan {
     pub allow_escalation: bool,
     /// the filter the command starts under
     pub seccomp: Seccomp,
+    /// what of the environment root's hooks get
+    pub gate: Gate,
 }
 
 impl Plan {
@@ -223,9 +228,16 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
         umask: options.umask,
         workdir: options.workdir.clone(),
     };
+    let allowed = options.hook_env.iter().filter(|p| !p.trim().is_empty()).map(|p| gate::parse_pattern(p));
+    let gate = Gate {
+        allowed: allowed
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|why| Error::Usage(format!("--hook-env (or ROOTHOOKS_HOOK_ENV) {why}")))?,
+    };
     Ok(Plan {
         privilege,
         provision,
+        gate,
         hooks: hooks::discover(&dir, origin, style(Phase::Root)),
         user_hooks: user_dir.map(|(dir, origin)| hooks::discover(&dir, origin, style(Phase::User))),
         hook_timeout: Some(options.hook_timeout).filter(|t| !t.is_zero()),
@@ -335,6 +347,18 @@ impl fmt::Display for Shown<'_> {
         }
         if let Some(user_hooks) = &plan.user_hooks {
             write!(f, "{user_hooks}")?;
+        }
+        if plan.privilege == Privilege::Root {
+            let added = if plan.gate.allowed.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", plan.gate.allowed.join(", "))
+            };
+            writeln!(
+                f,
+                "  hook env:    root's HOME and trusted PATH, ROOTHOOKS_*, NB_*, locale, TZ, TERM, JUPYTERHUB_USER{added}, \
+                 env files"
+            )?;
         }
         write!(f, "{}", plan.provision)?;
         let timeout = plan.hook_timeout.map_or("none".into(), |t| format!("{} s", t.as_secs_f64()));

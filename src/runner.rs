@@ -24,9 +24,10 @@ use nix::unistd::Pid;
 use tracing::{debug, info, warn};
 
 use crate::error::{Error, Result};
+use crate::gate::{self, Gate};
 use crate::hooks::{Hook, How};
 use crate::log::Relay;
-use crate::sourcing::{self, Exports};
+use crate::sourcing::{self, Exports, Lost};
 use crate::system::Spawner;
 
 /// What a failing hook does to the rest of the start (`--on-hook-failure`).
@@ -65,6 +66,8 @@ pub enum HookOutcome {
         why: String,
         hint: Option<&'static str>,
     },
+    /// a sourced hook that exited 0, but whose exports could not be taken
+    ExportsLost(Lost),
 }
 
 impl HookOutcome {
@@ -88,6 +91,7 @@ impl HookOutcome {
             HookOutcome::Signal(_) => "signal",
             HookOutcome::TimedOut(_) => "timeout",
             HookOutcome::NotStarted { .. } => "not-started",
+            HookOutcome::ExportsLost(_) => "exports-lost",
         }
     }
 }
@@ -101,6 +105,7 @@ impl fmt::Display for HookOutcome {
             HookOutcome::TimedOut(after) => write!(f, "timed out after {} s", after.as_secs_f64()),
             HookOutcome::NotStarted { why, hint: None } => write!(f, "not started: {why}"),
             HookOutcome::NotStarted { why, hint: Some(hint) } => write!(f, "not started: {why} ({hint})"),
+            HookOutcome::ExportsLost(lost) => write!(f, "{lost}"),
         }
     }
 }
@@ -112,18 +117,25 @@ pub struct HookResult {
     pub duration: Duration,
 }
 
-/// Read what a sourced hook's shell wrote to descriptor 3 into `exports`, and say what it was.
-fn take_exports(hook: &str, mut file: File, exports: &mut Exports) {
+/// Read what a sourced hook's wrapper wrote to descriptor 3, never more than the bound.
+fn read_exports(mut file: File) -> io::Result<std::result::Result<Exports, Lost>> {
     use std::io::Seek;
+    if file.metadata()?.len() > sourcing::MAX_BYTES as u64 {
+        return Ok(Err(Lost::TooBig));
+    }
     let mut written = Vec::new();
-    if let Err(e) = file.rewind().and_then(|_| file.read_to_end(&mut written)) {
-        warn!(hook, "cannot read what it exported: {e}");
-        return;
-    }
-    let names = exports.record(&written);
-    if !names.is_empty() {
-        info!(hook, "exported or unset {} for the hooks after it and the command", names.join(", "));
-    }
+    file.rewind()?;
+    file.take(sourcing::MAX_BYTES as u64 + 1).read_to_end(&mut written)?;
+    Ok(Exports::parse(&written))
+}
+
+/// What the hooks run with: the environment, the gate between root hooks (`None` for the user's),
+/// the timeout and the failure policy.
+pub struct Settings<'a> {
+    pub env: &'a [(std::ffi::OsString, std::ffi::OsString)],
+    pub gate: Option<&'a Gate>,
+    pub timeout: Option<Duration>,
+    pub policy: FailurePolicy,
 }
 
 /// Splits a stream into lines for the log, never holding more than [`MAX_LINE`] bytes.
@@ -356,35 +368,33 @@ impl Runner {
 
     /// Run `hooks` in order. Stops early with an error for a termination signal, or for a failure under
     /// [`FailurePolicy::Abort`]. What sourced hooks export goes into `exports`, and into the
-    /// environment of the hooks after them.
+    /// environment of the hooks after them: through the gate, when there is one.
     pub fn run_all(
         &mut self,
         hooks: &[&Hook],
-        env: &[(std::ffi::OsString, std::ffi::OsString)],
-        timeout: Option<Duration>,
-        policy: FailurePolicy,
+        settings: &Settings<'_>,
         results: &mut Vec<HookResult>,
         exports: &mut Exports,
     ) -> Result<()> {
         let prepare = |e: io::Error| Error::Setup(format!("cannot prepare to start hooks: {e}"));
-        let mut env = env.to_vec();
+        let mut env = settings.env.to_vec();
         let mut spawner = Spawner::new(&env).map_err(prepare)?;
         for hook in hooks {
             // A termination signal that arrived between hooks stops us before the next one starts.
             self.check_pending()?;
-            let result = self.run_one(hook, &mut spawner, timeout, exports)?;
-            if hook.how == How::Source {
+            let (result, received, exported) = self.run_one(hook, &mut spawner, settings.timeout)?;
+            if let Some(exported) = exported.filter(|e| !e.is_empty()) {
                 // what it exported is the environment of the hooks after it
-                exports.apply(&mut env);
+                pass_on(&hook.name, &exported, settings.gate, &mut env);
                 spawner.set_env(&env).map_err(prepare)?;
+                exports.merge(exported);
             }
-            let received = result.1;
-            results.push(result.0);
+            results.push(result);
             if let Some(sig) = received {
                 return Err(Error::Signalled { name: sig.as_str(), number: sig as i32 });
             }
             let last = results.last().expect("just pushed");
-            if !last.outcome.ok() && policy == FailurePolicy::Abort {
+            if !last.outcome.ok() && settings.policy == FailurePolicy::Abort {
                 return Err(Error::HookAborted { hook: last.name.clone(), outcome: last.outcome.to_string() });
             }
         }
@@ -398,8 +408,7 @@ impl Runner {
         hook: &Hook,
         spawner: &mut Spawner,
         timeout: Option<Duration>,
-        exports: &mut Exports,
-    ) -> Result<(HookResult, Option<Signal>)> {
+    ) -> Result<(HookResult, Option<Signal>, Option<Exports>)> {
         let name = hook.name.as_str();
         let start = Instant::now();
         let (spawned, written) = match hook.how {
@@ -414,7 +423,7 @@ impl Runner {
         };
         let child = match spawned {
             Ok(child) => child,
-            Err(e) => return Ok((report(name, not_started(&e), start.elapsed()), None)),
+            Err(e) => return Ok((report(name, not_started(&e), start.elapsed()), None, None)),
         };
         let pgid = child.pid;
         let mut output =
@@ -439,9 +448,15 @@ impl Runner {
             self.stop_group(name, pgid, stop.kill_at, &mut output)?;
         }
         self.drain(name, &mut output)?;
-        if let Some(file) = written {
-            take_exports(name, file, exports);
-        }
+        let exported = match written.map(read_exports).transpose() {
+            Ok(read) => read,
+            Err(e) => Some(Err(Lost::Unreadable(e.to_string()))),
+        };
+        let (exported, lost) = match exported {
+            Some(Ok(exports)) => (Some(exports), None),
+            Some(Err(lost)) => (None, Some(lost)),
+            None => (None, None),
+        };
         let outcome = match status {
             _ if stop.timed_out => HookOutcome::TimedOut(timeout.unwrap_or_default()),
             WaitStatus::Exited(_, 0) => HookOutcome::Ok,
@@ -449,7 +464,16 @@ impl Runner {
             WaitStatus::Signaled(_, sig, _) => HookOutcome::Signal(sig),
             other => HookOutcome::NotStarted { why: format!("unexpected wait status {other:?}"), hint: None },
         };
-        Ok((report(name, outcome, start.elapsed()), stop.received))
+        let outcome = match (outcome, lost) {
+            (HookOutcome::Ok, Some(lost)) => HookOutcome::ExportsLost(lost),
+            (failed, Some(lost)) => {
+                // failed already; say what else went
+                warn!(hook = name, "{lost}");
+                failed
+            }
+            (outcome, None) => outcome,
+        };
+        Ok((report(name, outcome, start.elapsed()), stop.received, exported))
     }
 
     /// The leader of a stopped hook is gone; wait out the grace for the rest of its process group
@@ -568,6 +592,36 @@ impl Runner {
         reap(Pid::from_raw(-1));
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None).map_err(signal_error)?;
         pending
+    }
+}
+
+/// Let what one sourced hook exported into the environment of the hooks after it, and say so: through
+/// the gate for root's hooks, as it is for the user's.
+fn pass_on(
+    hook: &str,
+    exported: &Exports,
+    gate: Option<&Gate>,
+    env: &mut Vec<(std::ffi::OsString, std::ffi::OsString)>,
+) {
+    info!(
+        hook,
+        "exported or unset {} for the hooks after it and the command",
+        crate::log::capped_list(&exported.names(), 40)
+    );
+    let Some(gate) = gate else {
+        exported.apply(env);
+        return;
+    };
+    let (held, dropped) = gate.pass_exports(exported, env);
+    if !held.is_empty() {
+        info!(
+            hook,
+            "not passing {} to the root hooks after it (the command still gets them; --hook-env NAME passes one)",
+            gate::describe(&held, 40)
+        );
+    }
+    if !dropped.is_empty() {
+        info!(hook, "PATH for the root hooks after it leaves out {}", dropped.join(", "));
     }
 }
 

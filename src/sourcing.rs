@@ -4,6 +4,7 @@
 //! exported variables the hook added or changed (`NAME=value`) and those it unset (`NAME`), each
 //! ended by a NUL byte. Those changes, in order, are [`Exports`].
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::Path;
 
@@ -32,6 +33,7 @@ for __roothooks_n in "${!__roothooks_before[@]}"; do
     case $__roothooks_n in _|PWD|OLDPWD|SHLVL) continue ;; esac
     [[ -v "__roothooks_after[$__roothooks_n]" ]] || builtin printf '%s\0' "$__roothooks_n" >&3
 done
+builtin printf '=roothooks-end\0' >&3
 builtin exit "$__roothooks_status""#;
 
 /// The argument list that sources `hook` (`shown` is its name in bash's own messages, `$0`).
@@ -47,37 +49,102 @@ pub fn argv<'a>(shown: &'a Path, hook: &'a Path) -> [&'a OsStr; 7] {
     ]
 }
 
+/// The record the wrapper writes last. It starts with `=`, so no variable can be mistaken for it; a
+/// report without it was cut short: the hook exited, exec'd another program or closed descriptor 3.
+pub const END: &[u8] = b"=roothooks-end";
+/// The most one hook may export: bytes written to descriptor 3, and names.
+pub const MAX_BYTES: usize = 1 << 20;
+pub const MAX_NAMES: usize = 10_000;
+
+/// Why what a sourced hook exported was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Lost {
+    #[error("its exports were lost: the wrapper never reported them (the hook exited, exec'd or closed descriptor 3)")]
+    NoReport,
+    #[error("it exported more than {} bytes, the bound per hook; none of it was taken", MAX_BYTES)]
+    TooBig,
+    #[error("it exported {0} names, more than {MAX_NAMES}, the bound per hook; none was taken")]
+    TooMany(usize),
+    #[error("its exports could not be read: {0}")]
+    Unreadable(String),
+}
+
 /// What sourced hooks set (`Some`) or unset (`None`), each name once, in the order of their last change.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Taking in a change costs the same however many came before it.
+#[derive(Debug, Clone, Default)]
 pub struct Exports {
-    pub changes: Vec<(String, Option<String>)>,
+    /// every change in order; `None` where a later change of the same name replaced it
+    log: Vec<Option<(String, Option<String>)>>,
+    index: HashMap<String, usize>,
+}
+
+impl PartialEq for Exports {
+    fn eq(&self, other: &Self) -> bool {
+        self.changes().eq(other.changes())
+    }
 }
 
 impl Exports {
-    /// Take in what one hook's wrapper wrote; returns the names it changed. A record that is not a
-    /// variable name (the hook wrote to descriptor 3 itself) is skipped.
-    pub fn record(&mut self, written: &[u8]) -> Vec<String> {
-        let mut names = Vec::new();
-        for record in written.split(|b| *b == 0).filter(|r| !r.is_empty()) {
+    /// One hook's report, as its wrapper wrote it. A record that is not a variable name (the hook wrote
+    /// to descriptor 3 itself) is skipped.
+    pub fn parse(written: &[u8]) -> Result<Exports, Lost> {
+        if written.len() > MAX_BYTES {
+            return Err(Lost::TooBig);
+        }
+        let mut records: Vec<&[u8]> = written.split(|b| *b == 0).filter(|r| !r.is_empty()).collect();
+        if records.pop() != Some(END) {
+            return Err(Lost::NoReport);
+        }
+        let mut exports = Exports::default();
+        for record in records {
             let text = String::from_utf8_lossy(record);
             let (name, value) = match text.split_once('=') {
                 Some((name, value)) => (name, Some(value.to_string())),
                 None => (text.as_ref(), None),
             };
-            if !crate::provision::env::valid_name(name) {
-                continue;
+            if crate::provision::env::valid_name(name) {
+                exports.push(name, value);
             }
-            self.changes.retain(|(n, _)| n != name);
-            self.changes.push((name.to_string(), value));
-            names.push(name.to_string());
         }
-        names
+        match exports.index.len() {
+            n if n > MAX_NAMES => Err(Lost::TooMany(n)),
+            _ => Ok(exports),
+        }
     }
 
-    /// Apply the changes to an environment.
+    /// Record one change; it replaces an earlier change of the same name.
+    pub fn push(&mut self, name: &str, value: Option<String>) {
+        if let Some(old) = self.index.insert(name.to_string(), self.log.len()) {
+            self.log[old] = None;
+        }
+        self.log.push(Some((name.to_string(), value)));
+    }
+
+    /// Take in what a later hook changed.
+    pub fn merge(&mut self, later: Exports) {
+        for (name, value) in later.log.into_iter().flatten() {
+            self.push(&name, value);
+        }
+    }
+
+    /// Each name changed, with its value or `None` when unset, in the order of the last changes.
+    pub fn changes(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
+        self.log.iter().flatten().map(|(n, v)| (n.as_str(), v.as_deref()))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    /// The names changed, for the log.
+    pub fn names(&self) -> Vec<&str> {
+        self.changes().map(|(n, _)| n).collect()
+    }
+
+    /// Apply the changes to an environment, in one pass over it.
     pub fn apply(&self, env: &mut Vec<(OsString, OsString)>) {
-        for (name, value) in &self.changes {
-            env.retain(|(n, _)| n != name.as_str());
+        env.retain(|(n, _)| !n.to_str().is_some_and(|n| self.index.contains_key(n)));
+        for (name, value) in self.changes() {
             if let Some(value) = value {
                 env.push((name.into(), value.into()));
             }
@@ -86,12 +153,12 @@ impl Exports {
 
     /// The variables set, for the command's environment.
     pub fn set(&self) -> impl Iterator<Item = (String, String)> + '_ {
-        self.changes.iter().filter_map(|(n, v)| v.clone().map(|v| (n.clone(), v)))
+        self.changes().filter_map(|(n, v)| v.map(|v| (n.to_string(), v.to_string())))
     }
 
     /// The names unset.
     pub fn unset(&self) -> impl Iterator<Item = &str> {
-        self.changes.iter().filter(|(_, v)| v.is_none()).map(|(n, _)| n.as_str())
+        self.changes().filter(|(_, v)| v.is_none()).map(|(n, _)| n)
     }
 }
 
@@ -99,16 +166,38 @@ impl Exports {
 mod tests {
     use super::*;
 
+    fn pairs(e: &Exports) -> Vec<(&str, Option<&str>)> {
+        e.changes().collect()
+    }
+
     #[test]
     fn records_set_and_unset_and_the_last_change_wins() {
-        let mut e = Exports::default();
-        assert_eq!(e.record(b"A=1\0B=x=y\0C\0"), ["A", "B", "C"]);
-        assert_eq!(e.record(b"A\0C=back\0not a name=1\0\0"), ["A", "C"]);
-        let expected = [("B", Some("x=y")), ("A", None), ("C", Some("back"))];
-        let got: Vec<(&str, Option<&str>)> = e.changes.iter().map(|(n, v)| (n.as_str(), v.as_deref())).collect();
-        assert_eq!(got, expected);
+        let mut e = Exports::parse(b"A=1\0B=x=y\0C\0=roothooks-end\0").unwrap();
+        assert_eq!(e.names(), ["A", "B", "C"]);
+        e.merge(Exports::parse(b"A\0C=back\0not a name=1\0\0=roothooks-end\0").unwrap());
+        assert_eq!(pairs(&e), [("B", Some("x=y")), ("A", None), ("C", Some("back"))]);
         let mut env: Vec<(OsString, OsString)> = vec![("A".into(), "old".into()), ("Z".into(), "z".into())];
         e.apply(&mut env);
         assert_eq!(env, [("Z", "z"), ("B", "x=y"), ("C", "back")].map(|(n, v)| (n.into(), v.into())));
+    }
+
+    #[test]
+    fn a_report_cut_short_or_over_its_bounds_is_lost_whole() {
+        assert_eq!(Exports::parse(b"A=1\0"), Err(Lost::NoReport));
+        assert_eq!(Exports::parse(b""), Err(Lost::NoReport));
+        // the end record must be the last one
+        assert_eq!(Exports::parse(b"=roothooks-end\0A=1\0"), Err(Lost::NoReport));
+        let big = vec![b'x'; MAX_BYTES + 1];
+        assert_eq!(Exports::parse(&big), Err(Lost::TooBig));
+        let mut many = Vec::new();
+        for i in 0..=MAX_NAMES {
+            many.extend_from_slice(format!("V{i}=1\0").as_bytes());
+        }
+        many.extend_from_slice(b"=roothooks-end\0");
+        assert_eq!(Exports::parse(&many), Err(Lost::TooMany(MAX_NAMES + 1)));
+        // the same name many times is one name
+        let mut repeated = b"V=1\0".repeat(MAX_NAMES * 2);
+        repeated.extend_from_slice(b"=roothooks-end\0");
+        assert_eq!(Exports::parse(&repeated).unwrap().names(), ["V"]);
     }
 }

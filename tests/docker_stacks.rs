@@ -189,7 +189,9 @@ fn sourced_hooks_hand_their_exports_to_later_hooks_and_the_server() {
     );
     let script = "echo \"server: $CONDA_ENV|${FROM_USER-}|${DROP_ME-unset}|${NOT_EXPORTED-unset}\"; \
                   printf 'two lines: %s\\n' \"$TWO_LINES\" | tr '\\n' '/'";
-    let flags = ["--docker-stacks", "--report", "/tmp/report.json"];
+    // root's later hooks see an export only through the gate: here the operator names it, and
+    // DROP_ME, which a root hook can unset only if it got it
+    let flags = ["--docker-stacks", "--report", "/tmp/report.json", "--hook-env", "CONDA_ENV,DROP_ME"];
     let (code, out, err) = run(&b, &["NB_UID=1010", "NB_UMASK=027", "DROP_ME=x"], &flags, script);
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(line(&out, "server: "), "my env|yes|unset|unset", "{err}");
@@ -206,6 +208,12 @@ fn sourced_hooks_hand_their_exports_to_later_hooks_and_the_server() {
         (Some("10-user.sh"), Some("ok"))
     );
     assert_eq!(report["hooks"][0]["name"], "10-conda.sh");
+    // not named: the later root hook does not get it, the user's hook and the server still do
+    let (code, out, err) = run(&b, &["NB_UID=1010"], &["--docker-stacks"], script);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("root hook: uid 0 sees \n") || err.contains("root hook: uid 0 sees \r"), "{err}");
+    assert!(err.contains("user hook: uid 1010 umask 0022 home /home/jovyan sees my env"), "{err}");
+    assert_eq!(line(&out, "server: "), "my env|yes|unset|unset", "{err}");
 }
 
 #[test]
@@ -283,4 +291,79 @@ fn the_docker_stacks_example_starts_its_hooks_and_command_like_start_sh() {
     assert!(out.contains("scratch=/srv/scratch/jovyan"), "{out}\n{err}");
     assert!(out.contains("drwx------") && out.contains("jovyan"), "the scratch directory is the user's: {out}");
     assert!(err.contains("starting for jovyan (uid 1010), scratch space in /srv/scratch/jovyan"), "{err}");
+}
+
+#[test]
+fn nb_user_never_changes_roots_or_a_system_accounts_numbers() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let passwd = "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/bin/false\n\
+                  jovyan:x:1000:100::/home/jovyan:/bin/sh\n";
+    std::fs::write(b.rootfs().join("etc/passwd"), passwd).unwrap();
+    std::fs::write(
+        b.rootfs().join("etc/group"),
+        "root:x:0:\ndaemon:x:1:\ndisk:x:6:root\nadm:x:4:root,daemon\nusers:x:100:\n",
+    )
+    .unwrap();
+    for (env, account) in [
+        (["NB_USER=root", "NB_UID=1010", "NB_GID=1010"], "'root' (uid 0), root's own account"),
+        (["NB_USER=daemon", "NB_UID=1010", "NB_GID=100"], "'daemon' (uid 1), a system account"),
+    ] {
+        let (code, out, err) = run(&b, &env, &[], "id");
+        assert_eq!(code, 2, "{env:?}: {out}\n{err}");
+        assert!(err.contains(&format!("names {account}")), "{err}");
+        assert_eq!(out, "", "nothing started");
+        assert_eq!(std::fs::read_to_string(b.rootfs().join("etc/passwd")).unwrap(), passwd, "passwd changed");
+    }
+}
+
+#[test]
+fn a_lock_a_killed_start_left_naming_pid_1_does_not_wedge_the_next_start() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let etc = b.rootfs().join("etc");
+    // a start killed while it held the locks, as PID 1 of the container, as the next start will be
+    std::fs::write(etc.join("passwd.lock"), "1\0").unwrap();
+    std::fs::write(etc.join("group.lock"), "1\0").unwrap();
+    std::fs::write(etc.join(".passwd.roothooks.1"), "half a copy").unwrap();
+    std::fs::write(etc.join("group.1"), "1\0").unwrap();
+    let (code, out, err) = run(&b, &["NB_UID=1010"], &[], "id -u");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(out.trim(), "1010");
+    assert!(err.contains("removing the stale lock /etc/passwd.lock (it names pid 1, this very start"), "{err}");
+    assert!(err.contains("left in /etc by a start that was killed"), "{err}");
+    assert!(!err.contains("cannot lock"), "{err}");
+    let passwd = std::fs::read_to_string(etc.join("passwd")).unwrap();
+    assert!(passwd.contains("jovyan:x:1010:100:"), "{passwd}");
+    for left in ["passwd.lock", "group.lock", ".passwd.roothooks.1", "group.1"] {
+        assert!(!etc.join(left).exists(), "{left} is still there");
+    }
+}
+
+#[test]
+fn a_symlinked_passwd_is_neither_read_nor_replaced() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let etc = b.rootfs().join("etc");
+    // the user's own file, where a symlink in /etc leads
+    let theirs = b.rootfs().join("home/jovyan/passwd");
+    let content = "root:x:0:0:root:/root:/bin/sh\njovyan:x:1000:100::/home/jovyan:/bin/sh\n";
+    std::fs::write(&theirs, content).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(1000), Some(100)).unwrap();
+    std::fs::remove_file(etc.join("passwd")).unwrap();
+    std::os::unix::fs::symlink("/home/jovyan/passwd", etc.join("passwd")).unwrap();
+    let (code, out, err) = run(&b, &["NB_UID=1010"], &[], "id -u");
+    assert_eq!(code, 0, "a refused edit is logged and tolerated: {out}\n{err}");
+    assert!(err.contains("/etc/passwd is a symbolic link (to /home/jovyan/passwd), not the file itself"), "{err}");
+    assert!(err.contains("nothing written"), "{err}");
+    assert!(std::fs::symlink_metadata(etc.join("passwd")).unwrap().file_type().is_symlink(), "replaced");
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), content, "the user's file was written");
+    let meta = std::fs::metadata(&theirs).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 1000);
 }

@@ -202,10 +202,10 @@ fn the_repo2docker_start_script_runs_the_repositorys_hooks_then_the_server_as_th
     let bin_dir = Path::new(BIN).parent().unwrap();
     let scratch_dir = work.path().join("scratch");
     let out = run(Command::new(repo.join("start"))
-        .args(["sh", "-c", "id -u; stat -c %U $SCRATCH_DIR"])
+        .args(["sh", "-c", "id -u; stat -c %U $ROOTHOOKS_SCRATCH_DIR"])
         .env("REPO_DIR", &repo)
         .env("NB_USER", &user.name)
-        .env("SCRATCH_DIR", &scratch_dir)
+        .env("ROOTHOOKS_SCRATCH_DIR", &scratch_dir)
         .env("ROOTHOOKS_LOG_FILE", "none")
         .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display())));
     assert!(out.status.success(), "{}", stderr(&out));

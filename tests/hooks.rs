@@ -715,7 +715,10 @@ fn hooks_start_with_a_clean_process_state_and_the_merged_environment() {
     // not a shell, which would clear its signal mask itself: cat shows the state it was started with
     h.raw("30-status", "#!/bin/cat /proc/self/status\n", 0o755);
     let mut cmd = h.roothooks();
-    cmd.args(["--home", "/h"]).env("FOO", "bar").env("ROOTHOOKS_HOME", "/nope").args(["--", "true"]);
+    cmd.args(["--home", "/h", "--hook-env", "FOO"])
+        .env("FOO", "bar")
+        .env("ROOTHOOKS_HOME", "/nope")
+        .args(["--", "true"]);
     // Only 0, 1 and 2 handed to roothooks, whatever the test runner has open; and SIGUSR1 ignored, as
     // an orchestrator may leave it: a hook must not inherit that.
     // SAFETY: close_range and signal are async-signal-safe and touch only the child's own state.

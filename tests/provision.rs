@@ -257,6 +257,8 @@ fn env_files_and_unset_patterns_shape_the_commands_environment() {
         .args([
             "--unset-env",
             "AWS_*",
+            "--hook-env",
+            "AWS_*",
             "--",
             "sh",
             "-c",

@@ -1,172 +1,12 @@
 //! The command's environment beyond identity: `NAME=value` files (`--env-file`, as systemd's
 //! `EnvironmentFile=` reads them), what hooks hand over through `$ROOTHOOKS_ENV`, and what must not
-//! reach the server (`--unset-env`, e.g. the storage credentials a mount hook needed); and the
-//! environment hooks run with, which is root's, not the user's.
+//! reach the server (`--unset-env`, e.g. the storage credentials a mount hook needed). What root's
+//! hooks get of it is decided in `gate`.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::fmt;
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 
 use crate::identity::Target;
-use crate::trust::{self, Last};
-
-/// Variables that make a shell, an interpreter or the dynamic loader run or load files from a path at
-/// start, or point a tool at per-user configuration, caches or code. In the images roothooks serves,
-/// such paths are often the user's (`PYTHONPATH=/home/jovyan/lib`, docker-stacks'
-/// `XDG_CACHE_HOME=/home/jovyan/.cache`), and a hook runs as root, so hooks never get them. The command
-/// still does. Names ending in `*` are prefixes.
-pub const NOT_FOR_HOOKS: &[&str] = &[
-    // shells: files sourced at start, code in variables
-    "BASH_ENV",
-    "ENV",
-    "ZDOTDIR",
-    "SHELLOPTS",
-    "BASHOPTS",
-    "PS4",
-    "PROMPT_COMMAND",
-    "IFS",
-    "CDPATH",
-    "GLOBIGNORE",
-    "BASH_FUNC_*",
-    // the dynamic loader
-    "LD_*",
-    "GCONV_PATH",
-    // interpreters' module paths and start-up files
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PYTHONSTARTUP",
-    "PYTHONUSERBASE",
-    "PYTHONINSPECT",
-    "PYTHONBREAKPOINT",
-    "PERL5LIB",
-    "PERLLIB",
-    "PERL5OPT",
-    "PERL5DB",
-    "RUBYLIB",
-    "RUBYOPT",
-    "NODE_OPTIONS",
-    "NODE_PATH",
-    "JAVA_TOOL_OPTIONS",
-    "_JAVA_OPTIONS",
-    "JDK_JAVA_OPTIONS",
-    "R_PROFILE",
-    "R_PROFILE_USER",
-    "R_ENVIRON",
-    "R_ENVIRON_USER",
-    "R_LIBS_USER",
-    "JULIA_DEPOT_PATH",
-    "JULIA_LOAD_PATH",
-    // per-user configuration and caches that tools read code or packages from
-    "XDG_CONFIG_HOME",
-    "XDG_CACHE_HOME",
-    "XDG_DATA_HOME",
-    "XDG_STATE_HOME",
-    "XDG_RUNTIME_DIR",
-    "IPYTHONDIR",
-    "JUPYTER_CONFIG_DIR",
-    "JUPYTER_DATA_DIR",
-    "JUPYTER_PATH",
-    "CONDARC",
-    "PIP_CONFIG_FILE",
-    "GIT_CONFIG_GLOBAL",
-    "GIT_CONFIG_SYSTEM",
-    "GIT_EXEC_PATH",
-    "GIT_TEMPLATE_DIR",
-];
-
-/// What to run hooks with when every PATH entry was refused.
-const SAFE_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// The environment hooks run with, and what was left out of it.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct HookEnv {
-    pub vars: Vec<(OsString, OsString)>,
-    /// names of [`NOT_FOR_HOOKS`] variables that were set
-    pub withheld: Vec<String>,
-    /// PATH entries left out, each with why
-    pub path_dropped: Vec<String>,
-}
-
-/// Root's account, as hooks see it in HOME, USER, LOGNAME and SHELL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RootAccount {
-    pub home: PathBuf,
-    pub name: String,
-    pub shell: PathBuf,
-}
-
-impl Default for RootAccount {
-    /// What nearly every image's passwd says.
-    fn default() -> Self {
-        RootAccount { home: "/root".into(), name: "root".into(), shell: "/bin/sh".into() }
-    }
-}
-
-/// The hooks' environment: `base` (the one roothooks got) without [`NOT_FOR_HOOKS`], PATH without
-/// directories that fail the trust rule, HOME, USER, LOGNAME and SHELL of root's account, then `extra`
-/// (the `ROOTHOOKS_*` variables describing the target).
-pub fn for_hooks(
-    base: impl IntoIterator<Item = (OsString, OsString)>,
-    root: &RootAccount,
-    extra: &[(String, String)],
-) -> HookEnv {
-    let mut out = HookEnv::default();
-    let withheld = |name: &OsStr| {
-        NOT_FOR_HOOKS.iter().any(|pattern| match pattern.strip_suffix('*') {
-            Some(prefix) => name.as_bytes().starts_with(prefix.as_bytes()),
-            None => name == *pattern,
-        })
-    };
-    const ROOTS: [&str; 4] = ["HOME", "USER", "LOGNAME", "SHELL"];
-    for (name, value) in base {
-        if withheld(&name) {
-            out.withheld.push(name.to_string_lossy().into_owned());
-        } else if name == "PATH" {
-            let (path, dropped) = trusted_path(&value);
-            out.path_dropped = dropped;
-            out.vars.push((name, path));
-        } else if !ROOTS.iter().any(|r| name == *r) && !extra.iter().any(|(k, _)| name == k.as_str()) {
-            out.vars.push((name, value));
-        }
-    }
-    out.vars.push(("HOME".into(), root.home.clone().into_os_string()));
-    out.vars.push(("USER".into(), root.name.clone().into()));
-    out.vars.push(("LOGNAME".into(), root.name.clone().into()));
-    out.vars.push(("SHELL".into(), root.shell.clone().into_os_string()));
-    out.vars.extend(extra.iter().map(|(k, v)| (k.into(), v.into())));
-    out
-}
-
-/// `path` with only the directories root may run programs from: absolute, existing, and passing the
-/// trust rule as written. Docker-stacks images put the user's `/opt/conda/bin` first, where
-/// `#!/usr/bin/env python3` would otherwise find the user's python.
-fn trusted_path(path: &OsStr) -> (OsString, Vec<String>) {
-    let mut kept: Vec<&[u8]> = Vec::new();
-    let mut dropped = Vec::new();
-    for entry in path.as_bytes().split(|b| *b == b':') {
-        let dir = Path::new(OsStr::from_bytes(entry));
-        let why = if !dir.is_absolute() {
-            Some("not an absolute path".to_string())
-        } else {
-            match trust::walk(dir, Last::Dir) {
-                Ok(w) if !w.is_dir() => Some("not a directory".into()),
-                Ok(w) => w.untrusted,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".into()),
-                Err(e) => Some(e.to_string()),
-            }
-        };
-        match why {
-            None if !kept.contains(&entry) => kept.push(entry),
-            None => {}
-            Some(why) => dropped.push(format!("'{}' ({why})", dir.display())),
-        }
-    }
-    if kept.is_empty() {
-        return (SAFE_PATH.into(), dropped);
-    }
-    (OsStr::from_bytes(&kept.join(&b':')).to_owned(), dropped)
-}
 
 /// A line that could not be used, with where it was.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -312,10 +152,16 @@ pub fn command_env(
     unset: &[Unset],
     target: Option<&Target>,
 ) -> Vec<(OsString, OsString)> {
-    let mut vars: Vec<(OsString, OsString)> = base.into_iter().collect();
-    for (name, value) in added {
-        set(&mut vars, name, value);
+    // one pass over the environment however many variables hooks added: the last value of each wins
+    let mut last = std::collections::HashMap::new();
+    for (i, (name, _)) in added.iter().enumerate() {
+        last.insert(name.as_str(), i);
     }
+    let mut vars: Vec<(OsString, OsString)> =
+        base.into_iter().filter(|(k, _)| !k.to_str().is_some_and(|k| last.contains_key(k))).collect();
+    vars.extend(
+        added.iter().enumerate().filter(|(i, (n, _))| last[n.as_str()] == *i).map(|(_, (n, v))| (n.into(), v.into())),
+    );
     vars.retain(|(k, _)| !k.to_str().is_some_and(|k| unset.iter().any(|u| u.matches(k))));
     match target {
         Some(target) => with_identity(target, vars),
@@ -372,36 +218,6 @@ mod tests {
         assert_eq!(lines, [2, 3, 4, 5, 6]);
         assert!(bad[1].why.contains("'9BAD' is not a valid variable name"));
         assert!(bad[3].why.contains("unterminated"));
-    }
-
-    #[test]
-    fn hooks_get_roots_identity_and_nothing_that_loads_files_at_start() {
-        let base: Vec<(OsString, OsString)> = [
-            ("HOME", "/home/jovyan"),
-            ("USER", "jovyan"),
-            ("SHELL", "/opt/conda/bin/bash"),
-            ("BASH_ENV", "/home/jovyan/.bashrc"),
-            ("LD_PRELOAD", "/home/jovyan/x.so"),
-            ("BASH_FUNC_ls%%", "() { id; }"),
-            ("PYTHONPATH", "/home/jovyan"),
-            ("AWS_SECRET_ACCESS_KEY", "s"),
-            ("PATH", "relative:/usr/bin:/no/such/dir:/usr/bin"),
-            ("ROOTHOOKS_UID", "stale"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.into(), v.into()))
-        .collect();
-        let env = for_hooks(base, &RootAccount::default(), &[("ROOTHOOKS_UID".into(), "1000".into())]);
-        let get = |name: &str| env.vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.to_str().unwrap());
-        assert_eq!((get("HOME"), get("USER"), get("LOGNAME")), (Some("/root"), Some("root"), Some("root")));
-        assert_eq!(get("SHELL"), Some("/bin/sh"));
-        assert_eq!((get("AWS_SECRET_ACCESS_KEY"), get("ROOTHOOKS_UID")), (Some("s"), Some("1000")));
-        assert_eq!(get("PATH"), Some("/usr/bin"));
-        assert_eq!(env.withheld, ["BASH_ENV", "LD_PRELOAD", "BASH_FUNC_ls%%", "PYTHONPATH"]);
-        assert_eq!(env.path_dropped.len(), 2, "{:?}", env.path_dropped);
-        assert_eq!(env.vars.iter().filter(|(k, _)| k == "ROOTHOOKS_UID").count(), 1);
-        // nothing trusted left: a safe default, never an empty PATH (which would mean the cwd)
-        assert_eq!(trusted_path(OsStr::new("rel:")).0, SAFE_PATH);
     }
 
     fn target(name: Option<&str>, shell: Option<&str>) -> Target {

@@ -1,0 +1,446 @@
+//! The gate between the environment and root's hooks, attacked by a user who owns the target uid and
+//! every directory it can write (in docker-stacks images, /opt/conda too): through the variables
+//! roothooks is started with, and through what a sourced root hook exports for the hooks after it.
+//! Each test failed on the code before the gate, which filtered a list of names and let exports past.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A directory of the user's, as their home or /opt/conda is.
+fn users_dir(uid: u32) -> tempfile::TempDir {
+    let dir = scratch("rh-users");
+    give_to(dir.path(), uid);
+    dir
+}
+
+/// A program of the user's at `dir/name` that leaves `marker` when anything runs it.
+fn users_program(dir: &Path, name: &str, marker: &Path, uid: u32) {
+    let path = dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    set_mode(&path, 0o755);
+    give_to(&path, uid);
+}
+
+/// The environment a hook saw, as `env -0` wrote it to `file`.
+fn seen(file: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    text.split(|b| *b == 0)
+        .filter(|r| !r.is_empty())
+        .filter_map(|r| String::from_utf8_lossy(r).split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+fn value<'a>(env: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// A hook that writes its environment to `file`.
+fn env_hook(h: &Hooks, name: &str, file: &Path) {
+    h.sh(name, &format!("env -0 > {}", file.display()));
+}
+
+#[test]
+fn a_path_a_sourced_root_hook_exports_never_runs_the_users_interpreter_as_root() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let theirs = users_dir(uid);
+    let marker = theirs.path().join("ran-as-root");
+    users_program(theirs.path(), "rh-interp", &marker, uid);
+    let h = Hooks::new();
+    // the README's own pattern: a start-notebook.d hook that puts conda's bin first
+    h.raw("10-path.sh", &format!("export PATH={}:$PATH\n", theirs.path().display()), 0o644);
+    h.raw("20-tool", "#!/usr/bin/env rh-interp\n", 0o755);
+    let out = run(h
+        .bare()
+        .args(["--docker-stacks", "--uid", &uid.to_string(), "--log-file", "none", "--", "sh", "-c"])
+        .arg("echo \"command PATH: $PATH\""));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!marker.exists(), "a later root hook ran the user's interpreter: {}", stderr(&out));
+    let err = stderr(&out);
+    let dropped = format!("PATH for the root hooks after it leaves out '{}'", theirs.path().display());
+    assert!(err.contains(&dropped), "{err}");
+    assert!(err.contains("hook 20-tool failed: exit 127"), "no rh-interp on root's PATH: {err}");
+    // the command, which runs as the user, still gets what the hook exported
+    let path_line = format!("command PATH: {}:", theirs.path().display());
+    assert!(stdout(&out).starts_with(&path_line), "{}", stdout(&out));
+}
+
+#[test]
+fn exports_that_load_code_stop_at_the_gate_and_still_reach_the_command() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let theirs = users_dir(uid);
+    let marker = theirs.path().join("bash-env-ran");
+    let rc = theirs.path().join("rc");
+    std::fs::write(&rc, format!("touch {}\n", marker.display())).unwrap();
+    give_to(&rc, uid);
+    let h = Hooks::new();
+    let exported = ["LD_PRELOAD", "BASH_ENV", "PYTHONPATH", "XDG_CACHE_HOME", "CONDA_ENV"];
+    h.raw(
+        "10-exports.sh",
+        &format!(
+            "export LD_PRELOAD={d}/no.so BASH_ENV={rc} PYTHONPATH={d} XDG_CACHE_HOME={d}/.cache CONDA_ENV=mine\n",
+            d = theirs.path().display(),
+            rc = rc.display()
+        ),
+        0o644,
+    );
+    let seen_by_root = h.path("root-env");
+    // bash reads BASH_ENV before a script: the hook that would run the user's rc as root
+    h.raw("20-bash", &format!("#!/bin/bash\nenv -0 > {}\n", seen_by_root.display()), 0o755);
+    let script = "for n in LD_PRELOAD BASH_ENV PYTHONPATH XDG_CACHE_HOME CONDA_ENV; do printenv $n >/dev/null && echo \"has $n\"; done";
+    let out = run(h.bare().args([
+        "--docker-stacks",
+        "--uid",
+        &uid.to_string(),
+        "--log-file",
+        "none",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!marker.exists(), "the user's BASH_ENV ran as root: {}", stderr(&out));
+    let env = seen(&seen_by_root);
+    for name in exported {
+        assert_eq!(value(&env, name), None, "{name} reached a later root hook");
+        assert!(stdout(&out).contains(&format!("has {name}")), "the command lost {name}: {}", stdout(&out));
+    }
+    let err = stderr(&out);
+    let held =
+        err.lines().find(|l| l.contains("to the root hooks after it (the command still gets them")).unwrap_or(&err);
+    for name in exported {
+        assert!(held.contains(name), "{name} not said to be held back: {err}");
+    }
+    // an operator who wants a hook's export passed on names it
+    let out = run(h.bare().args([
+        "--docker-stacks",
+        "--hook-env",
+        "CONDA_ENV",
+        "--uid",
+        &uid.to_string(),
+        "--log-file",
+        "none",
+        "--",
+        "true",
+    ]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(value(&seen(&seen_by_root), "CONDA_ENV"), Some("mine"));
+    assert!(!marker.exists());
+}
+
+/// Variables that make some tool load, run or write what the user chose, none of them on any list
+/// roothooks kept before; and one with a name no tool reads yet.
+const STEERING: &[&str] = &[
+    "PYTHONPYCACHEPREFIX",
+    "GIT_SSH_COMMAND",
+    "OPENSSL_CONF",
+    "LUA_INIT",
+    "PIP_INDEX_URL",
+    "PIP_FIND_LINKS",
+    "SSLKEYLOGFILE",
+    "EDITOR",
+    "PAGER",
+    "TMPDIR",
+    "NLSPATH",
+    "LOCPATH",
+    "TERMINFO",
+    "R_LIBS",
+    "TCLLIBPATH",
+    "MPLCONFIGDIR",
+    "GIT_CONFIG_PARAMETERS",
+    "HOSTALIASES",
+    "RH_A_NAME_NO_TOOL_READS_YET",
+];
+
+#[test]
+fn no_variable_outside_the_allowlist_reaches_a_root_hook_whatever_its_name() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let theirs = users_dir(uid);
+    let h = Hooks::new();
+    let seen_by_root = h.path("root-env");
+    env_hook(&h, "10-env", &seen_by_root);
+    // a root Python hook with the user's bytecode cache: the attack PYTHONPYCACHEPREFIX made work
+    let cmd_env = theirs.path().join("command-env");
+    let mut cmd = h.bare();
+    for name in STEERING {
+        cmd.env(name, theirs.path().join("x"));
+    }
+    cmd.env("LANG", "C.UTF-8").env("TZ", "/home/x/zone").env("NB_UID", "4242").env("JUPYTERHUB_USER", "alice");
+    cmd.env("ROOTHOOKS_S3_BUCKET", "b");
+    let out = run(cmd
+        .args(["--uid", &uid.to_string(), "--log-file", "none", "--", "sh", "-c"])
+        .arg(format!("env -0 > {}", cmd_env.display())));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = seen(&seen_by_root);
+    for name in STEERING {
+        assert_eq!(value(&env, name), None, "{name} reached a root hook");
+    }
+    assert_eq!(value(&env, "TZ"), None, "a TZ that names a file");
+    let kept = ["LANG", "NB_UID", "JUPYTERHUB_USER", "ROOTHOOKS_S3_BUCKET"];
+    for name in kept {
+        assert!(value(&env, name).is_some(), "{name} is on the allowlist: {env:?}");
+    }
+    assert_eq!(value(&env, "HOME"), Some("/root"));
+    let err = stderr(&out);
+    let held = err.lines().find(|l| l.contains("to root's hooks: they get an allowlist")).unwrap_or(&err);
+    for name in STEERING {
+        assert!(held.contains(&format!(" {name},")) || held.contains(&format!(" {name} ")), "{name}: {err}");
+    }
+    assert!(err.contains("TZ (names a file, not a time zone)"), "{err}");
+    assert!(err.contains("--hook-env NAME, or ROOTHOOKS_HOOK_ENV, passes one"), "{err}");
+    // the command runs as the user and gets its environment as it was
+    let env = seen(&cmd_env);
+    for name in STEERING.iter().chain(&kept) {
+        assert!(value(&env, name).is_some(), "the command lost {name}");
+    }
+}
+
+#[test]
+fn hook_env_passes_exactly_what_it_names_and_env_files_reach_hooks() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    let seen_by_root = h.path("root-env");
+    env_hook(&h, "10-env", &seen_by_root);
+    let env_file = h.path("vars.env");
+    std::fs::write(&env_file, "FROM_FILE=yes\n").unwrap();
+    let mut cmd = h.roothooks();
+    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "GCS_KEY", "GCS_OTHER", "MY_AWS", "EXTRA", "EXTRA2"] {
+        cmd.env(name, "v");
+    }
+    let out = run(cmd
+        .env("ROOTHOOKS_HOOK_ENV", "EXTRA")
+        .args(["--hook-env", "AWS_*", "--hook-env", "GCS_KEY", "--env-file"])
+        .arg(&env_file)
+        .args(["--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = seen(&seen_by_root);
+    for (name, passed) in [
+        ("AWS_ACCESS_KEY_ID", true),
+        ("AWS_SECRET_ACCESS_KEY", true),
+        ("GCS_KEY", true),
+        ("FROM_FILE", true),
+        ("GCS_OTHER", false),
+        ("MY_AWS", false),
+        ("EXTRA", false), // the flag wins over the variable, as every setting does
+        ("EXTRA2", false),
+    ] {
+        assert_eq!(value(&env, name).is_some(), passed, "{name}: {env:?}");
+    }
+    // without the flag, the variable names them
+    let mut cmd = h.roothooks();
+    let out = run(cmd.env("EXTRA", "v").env("ROOTHOOKS_HOOK_ENV", "EXTRA,AWS_*").args(["--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(value(&seen(&seen_by_root), "EXTRA"), Some("v"));
+    // a pattern that would pass everything, or is no name, starts nothing
+    for bad in ["*", "A-B"] {
+        let out = run(h.roothooks().args(["--hook-env", bad, "--", "true"]));
+        assert_eq!(out.status.code(), Some(2), "{bad}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&format!("--hook-env (or ROOTHOOKS_HOOK_ENV) '{bad}'")), "{}", stderr(&out));
+    }
+}
+
+/// roothooks running `hook` (a sourced `*.sh` root hook) and then a hook that reports what it got.
+/// No hook timeout: bash itself takes time that grows with the square of the names exported (every
+/// listing of its variables checks each against all before it), and a loaded machine must not turn the
+/// bound's answer into a timeout.
+fn run_sourced(h: &Hooks, hook: &str, policy: &str) -> (std::process::Output, Duration) {
+    h.raw("10-exports.sh", hook, 0o644);
+    let report = h.path("report.json");
+    let start = Instant::now();
+    let out = run(h
+        .roothooks()
+        .args(["--docker-stacks", "--hook-timeout", "0", "--on-hook-failure", policy, "--report"])
+        .arg(&report)
+        .args(["--", "sh", "-c", "echo \"command: ${EXPORTED-unset}\""]));
+    (out, start.elapsed())
+}
+
+#[test]
+fn exports_beyond_their_bounds_are_refused_whole_and_memory_stays_small() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    // 60,000 names: the bound (10,000) answers, instead of a start that takes their square
+    let many = "for i in $(seq 60000); do export V$i=1; done; export EXPORTED=yes\n";
+    let (out, _) = run_sourced(&h, many, "continue");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("it exported 60001 names, more than 10000, the bound per hook; none was taken"), "{err}");
+    assert_eq!(stdout(&out), "command: unset\n", "a refused report hands nothing over");
+    // 64 MiB written to descriptor 3: refused at its size, never read, never logged
+    let flood = "head -c 67108864 /dev/zero | tr '\\0' x >&3; export EXPORTED=yes\n";
+    let (out, _) = run_sourced(&h, flood, "continue");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("it exported more than 1048576 bytes, the bound per hook"), "{err}");
+    assert!(err.len() < 64 * 1024, "the log grew with the flood: {} bytes", err.len());
+    assert_eq!(stdout(&out), "command: unset\n");
+    // as many as the bound allows are taken
+    let (out, took) = run_sourced(&h, "for i in $(seq 9999); do export V$i=1; done; export EXPORTED=yes\n", "continue");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "command: yes\n", "{}", stderr(&out));
+    assert!(stderr(&out).contains("and 9960 more for the hooks after it"), "{}", stderr(&out));
+    eprintln!("10,000 exports took {took:?} from start to the command");
+}
+
+#[test]
+fn a_sourced_hook_that_loses_its_exports_is_a_failure_the_policy_decides() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    for (body, what) in [
+        ("export EXPORTED=yes\nexec 3>&-\n", "closed descriptor 3"),
+        ("export EXPORTED=yes\nexit 0\n", "exit"),
+        ("export EXPORTED=yes\nexec true\n", "exec"),
+    ] {
+        let (out, _) = run_sourced(&h, body, "continue");
+        assert!(out.status.success(), "{what}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("hook 10-exports.sh failed: its exports were lost: the wrapper never reported them"),
+            "{what}: {err}"
+        );
+        assert_eq!(stdout(&out), "command: unset\n", "{what}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(h.path("report.json")).unwrap()).unwrap();
+        assert_eq!(report["hooks"][0]["outcome"], "exports-lost", "{what}");
+        let (out, _) = run_sourced(&h, body, "abort");
+        assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "", "{what}: nothing starts under abort");
+    }
+}
+
+/// Hold the lock useradd takes (glibc's lckpwdf: a POSIX write lock on /etc/.pwd.lock) in a helper
+/// process until its stdin closes.
+fn hold_pwd_lock() -> std::process::Child {
+    let script = "import fcntl, sys\nf = open('/etc/.pwd.lock', 'a')\nfcntl.lockf(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\nsys.stdin.read()\n";
+    let mut child = Command::new("python3")
+        .args(["-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.as_mut().unwrap()), &mut line).unwrap();
+    assert_eq!(line, "locked\n");
+    child
+}
+
+#[test]
+fn roothooks_waits_for_the_lock_useradd_holds_and_edits_after_it() {
+    if !need_root() {
+        return;
+    }
+    if Command::new("python3").arg("--version").output().is_err() {
+        skip("needs python3 to hold the lock as useradd does");
+        return;
+    }
+    let uid = free_id();
+    let name = format!("rhl{uid}");
+    let mut holder = hold_pwd_lock();
+    let log = scratch("rh-lock-log");
+    let log_file = log.path().join("roothooks.log");
+    let child = roothooks()
+        .args(["--ensure-account", "--user", &name, "--uid", &uid.to_string(), "--log-file"])
+        .arg(&log_file)
+        .args(["--", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // the state awaited: roothooks says it waits for the lock
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(&log_file).unwrap_or_default();
+        if text.contains("waiting for the lock on the account databases, /etc/.pwd.lock (held by pid") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "roothooks never said it waits for /etc/.pwd.lock: {text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let passwd = || std::fs::read_to_string("/etc/passwd").unwrap();
+    assert!(!passwd().contains(&format!("\n{name}:")), "roothooks edited /etc/passwd while useradd's lock was held");
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let added = passwd().contains(&format!("\n{name}:x:{uid}:"));
+    let _ = Command::new("userdel").arg(&name).output();
+    let _ = Command::new("groupdel").arg(&name).output();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(added, "the account was not added once the lock was free: {}", stderr(&out));
+}
+
+#[test]
+fn useradd_and_roothooks_at_once_lose_no_account() {
+    if !need_root() {
+        return;
+    }
+    // five useradds and five roothooks --ensure-account at the same time: every one of the ten
+    // accounts is in /etc/passwd afterwards (an edit that read the file before another wrote it
+    // would lose the other's account)
+    let ids: Vec<u32> = (0..10).map(|_| free_id()).collect();
+    let names: Vec<String> = ids.iter().map(|id| format!("rhc{id}")).collect();
+    let children: Vec<std::process::Child> = ids
+        .iter()
+        .zip(&names)
+        .enumerate()
+        .map(|(i, (id, name))| {
+            let mut cmd = if i % 2 == 0 {
+                let mut c = Command::new("sh");
+                // useradd refuses at once when the lock is taken: retry, as an operator's script does
+                c.args([
+                    "-c",
+                    "for i in $(seq 300); do useradd -M -u \"$1\" -U \"$2\" && exit 0; sleep 0.1; done; exit 1",
+                    "sh",
+                ])
+                .arg(id.to_string())
+                .arg(name);
+                c
+            } else {
+                let mut c = roothooks();
+                c.args([
+                    "--ensure-account",
+                    "--user",
+                    name,
+                    "--uid",
+                    &id.to_string(),
+                    "--log-file",
+                    "none",
+                    "--",
+                    "true",
+                ]);
+                c
+            };
+            cmd.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let outs: Vec<std::process::Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let missing: Vec<&String> = names.iter().filter(|n| !passwd.contains(&format!("\n{n}:"))).collect();
+    for name in &names {
+        let _ = Command::new("userdel").arg(name).output();
+        let _ = Command::new("groupdel").arg(name).output();
+    }
+    for out in &outs {
+        assert!(out.status.success(), "{}", stderr(out));
+    }
+    assert!(missing.is_empty(), "accounts lost: {missing:?}");
+}
