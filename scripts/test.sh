@@ -34,10 +34,18 @@ cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
 # the static build is tested inside a libc-less container (tests/e2e.rs)
 bash scripts/build-static.sh
-# cargo prints one summary per test binary, the last being the (empty) doc tests; end with the total
+# Every test binary runs whatever an earlier one did (--no-fail-fast), so one failure never hides
+# whether the rest pass. cargo prints one summary per binary; end with the total and each failed test.
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked 2>&1 | tee "$log" || status=$?
-awk '/^test result:/ { passed += $4; failed += $6 } END { printf "%d passed, %d failed\n", passed, failed }' "$log"
+cargo test --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+awk '
+    /^     Running / { binary = $2 }
+    /^test .* \.\.\. FAILED$/ { failed_tests[++n] = binary ": " $2 }
+    /^test result:/ { passed += $4; failed += $6 }
+    END {
+        for (i = 1; i <= n; i++) printf "FAILED %s\n", failed_tests[i]
+        printf "%d passed, %d failed\n", passed, failed
+    }' "$log"
 exit "$status"

@@ -289,7 +289,13 @@ fn nothing_a_hook_or_the_starter_does_makes_the_start_hang() {
     h.sh("10-chatty", &format!("(while :; do echo tick; sleep 0.01; done) &\necho $! > {}", pid_file.display()));
     let out = run_within(h.roothooks().args(["--", "echo", "started"]), limit);
     assert_eq!(stdout(&out), "started\n", "{}", stderr(&out));
-    assert!(stderr(&out).contains("still writes to its output 1 s after it exited"), "{}", stderr(&out));
+    // Two documented ways to let it go, and which one comes depends on the scheduler, not on roothooks:
+    // "still writes to its output 1 s after it exited" while the ticks keep coming, "still holds its
+    // output open" once the writer is held up for 50 ms (a loaded machine). Either ends the drain.
+    let err = stderr(&out);
+    let let_go = ["still writes to its output 1 s after it exited", "still holds its output open"];
+    assert!(let_go.iter().any(|how| err.contains(&format!("{how}; no longer relaying it"))), "{err}");
+    assert!(err.contains("10-chatty: tick"), "what it wrote before it was let go is relayed: {err}");
     let _ = signal(read_pid(&pid_file), nix::sys::signal::Signal::SIGKILL);
 
     // started with SIGCHLD ignored, and no hook timeout to fall back on
@@ -435,7 +441,7 @@ fn hostile_or_odd_starts_fail_closed_with_the_right_words() {
     let mut child = h.roothooks().args(["--", "true"]).stderr(Stdio::null()).spawn().unwrap();
     let start = Instant::now();
     while std::fs::metadata(&where_file).map_or(true, |m| m.len() == 0) {
-        assert!(start.elapsed() < Duration::from_secs(10), "the hook never started");
+        assert!(start.elapsed() < Duration::from_secs(120), "the hook never wrote $ROOTHOOKS_ENV's path");
         std::thread::sleep(Duration::from_millis(20));
     }
     let handoff = PathBuf::from(std::fs::read_to_string(&where_file).unwrap().trim());

@@ -97,11 +97,9 @@ fn dockerfile_example_in_a_real_docker_engine() {
 
     // `docker stop`: SIGTERM reaches the server (roothooks exec'd it, same PID), which exits in the
     // grace period rather than being killed
-    let started = Instant::now();
-    docker_ok(&["stop", "-t", "20", &name]);
-    let took = started.elapsed();
+    // (a grace long enough for a loaded machine: the state checked is how it ended, not how fast)
+    docker_ok(&["stop", "-t", "120", &name]);
     let code = docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &name]);
-    assert!(took < Duration::from_secs(15), "docker stop took {took:?}");
     assert_ne!(code.trim(), "137", "the server was killed, not stopped");
     drop(server);
 
@@ -192,10 +190,19 @@ impl Booted {
         ];
         let container = detached(&name, &flags, &[SYSTEMD]);
         let booted = Booted(container);
-        wait_for("systemd to finish booting", Duration::from_secs(60), || {
-            !booted.exec(&["systemctl", "is-system-running"]).1.trim().is_empty()
-                && booted.exec(&["systemctl", "is-system-running"]).1.trim() != "starting"
+        // "initializing" and "starting" both come before the boot is done; only "running" or
+        // "degraded" (a unit failed) end it
+        let state = || booted.exec(&["systemctl", "is-system-running"]).1.trim().to_string();
+        wait_for("systemd to report running or degraded", Duration::from_secs(180), || {
+            matches!(state().as_str(), "running" | "degraded")
         });
+        let now = state();
+        assert_eq!(
+            now,
+            "running",
+            "systemd booted degraded; failed units:\n{}",
+            booted.sh("systemctl --failed --no-pager")
+        );
         booted
     }
 

@@ -144,7 +144,8 @@ fn every_kind_of_hook_failure_is_logged_and_the_command_still_starts() {
     h.raw("50-denied", &format!("#!{}\n", interp.display()), 0o755);
     h.sh("60-closes-output", "exec >&- 2>&-; sleep 0.2; exit 0");
     h.sh("70-slow", "sleep 30");
-    let out = run(h.roothooks().args(["--hook-timeout", "1", "--", "sh", "-c", "echo command ran; exit 5"]));
+    // a timeout long enough that only 70-slow meets it, on a loaded machine too
+    let out = run(h.roothooks().args(["--hook-timeout", "5", "--", "sh", "-c", "echo command ran; exit 5"]));
     assert_eq!(out.status.code(), Some(5), "the command's own status: {}", stderr(&out));
     assert_eq!(stdout(&out), "command ran\n");
     let err = stderr(&out);
@@ -155,7 +156,7 @@ fn every_kind_of_hook_failure_is_logged_and_the_command_still_starts() {
         "hook 40-garbage failed: not started: exec format error",
         "hook 50-denied failed: not started: permission denied",
         "hook 60-closes-output: ok",
-        "hook 70-slow failed: timed out after 1 s",
+        "hook 70-slow failed: timed out after 5 s",
         "7 hooks: 1 ok, 6 failed (10-exit-3: exit 3, 20-killed: killed by SIGKILL, 30-no-shebang: not started: exec format error",
     ] {
         assert!(err.contains(expected), "missing {expected:?} in {err}");
@@ -173,10 +174,10 @@ fn a_timeout_takes_the_whole_process_group_but_a_setsid_daemon_survives_a_clean_
     h.sh("10-daemon", &format!("setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {}", daemon.display()));
     // A hung hook with a child in its process group that ignores SIGTERM.
     h.sh("20-hangs", &format!("sh -c 'trap \"\" TERM; sleep 300' & echo $! > {}; sleep 300", child.display()));
-    let out = run(h.roothooks().args(["--hook-timeout", "0.5", "--", "true"]));
+    let out = run(h.roothooks().args(["--hook-timeout", "3", "--", "true"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("hook 20-hangs failed: timed out after 0.5 s"), "{err}");
+    assert!(err.contains("hook 20-hangs failed: timed out after 3 s"), "{err}");
     assert!(err.contains("outlived it: sending SIGKILL to its process group"), "{err}");
     let (child, daemon) = (read_pid(&child), read_pid(&daemon));
     assert!(!alive(child), "a child of the timed-out hook is still running");
@@ -352,7 +353,7 @@ fn the_report_tells_what_happened_and_what_the_command_starts_with() {
     h.raw("10-no-shebang", "echo hi\n", 0o755);
     h.sh("20-slow", "sleep 30");
     let report = h.path("report.json");
-    let out = run(h.roothooks().args(["--hook-timeout", "0.3", "--report"]).arg(&report).args(["--", "true"]));
+    let out = run(h.roothooks().args(["--hook-timeout", "2", "--report"]).arg(&report).args(["--", "true"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let hooks = json["hooks"].as_array().unwrap();
@@ -412,7 +413,7 @@ fn output_is_relayed_as_it_comes_not_when_the_hook_ends() {
     // The hook waits for the test to have *seen* its first line; relayed only at the end, it gives up.
     h.sh(
         "10-talks",
-        &format!("echo early; i=0; while [ ! -e {go} ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; [ -e {go} ] && echo late || echo gave-up", go = go.display()),
+        &format!("echo early; i=0; while [ ! -e {go} ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; [ -e {go} ] && echo late || echo gave-up", go = go.display()),
     );
     let mut cmd = h.roothooks();
     cmd.args(["--", "true"]);
@@ -472,9 +473,17 @@ fn as_pid_1_orphans_of_hooks_are_reaped() {
         return;
     }
     let h = Hooks::new();
-    // The orphan dies while the next hook runs; as PID 1 roothooks must collect it.
-    h.sh("10-orphan", "(sleep 0.1 &) ; exit 0");
-    h.sh("20-wait", "sleep 1");
+    // The orphan dies while the next hook runs, which waits until it is gone: as PID 1 roothooks must
+    // collect it (a zombie stays in /proc, and the wait runs out, 120 s on).
+    let pid_file = h.path("orphan.pid");
+    h.sh("10-orphan", &format!("(sleep 0.1 & echo $! > {}) ; exit 0", pid_file.display()));
+    h.sh(
+        "20-wait",
+        &format!(
+            "p=$(cat {}); i=0; while [ -e /proc/$p ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done",
+            pid_file.display()
+        ),
+    );
     let out = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc", "--", BIN, "--hooks-dir"])
         .arg(h.dir())

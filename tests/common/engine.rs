@@ -46,9 +46,9 @@ impl Engine {
                 .stderr(log)
                 .spawn()
                 .expect("dockerd");
-            let deadline = Instant::now() + Duration::from_secs(30);
+            let deadline = Instant::now() + Duration::from_secs(120);
             while !answers() {
-                assert!(Instant::now() < deadline, "dockerd did not answer within 30 s");
+                assert!(Instant::now() < deadline, "dockerd did not answer within 120 s");
                 std::thread::sleep(Duration::from_millis(200));
             }
             state.started = Some(child);
