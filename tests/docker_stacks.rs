@@ -262,7 +262,7 @@ fn the_docker_stacks_example_starts_its_hooks_and_command_like_start_sh() {
     let dockerfile = std::fs::read_to_string(example.join("Dockerfile")).unwrap();
     let b = image();
     let root = b.rootfs();
-    std::fs::copy(root.join("roothooks"), root.join("usr/local/bin/roothooks")).unwrap();
+    copy_program(root.join("roothooks"), root.join("usr/local/bin/roothooks"));
     for (from, to) in [("start-notebook.d", START_HOOKS), ("before-notebook.d", BEFORE_HOOKS)] {
         for entry in std::fs::read_dir(example.join(from)).unwrap() {
             let entry = entry.unwrap();

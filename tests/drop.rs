@@ -60,7 +60,7 @@ fn setuid_root_binary_does_not_give_root_back() {
     let dir = tempfile::Builder::new().prefix("rh-suid").tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let id = dir.path().join("id");
-    std::fs::copy("/usr/bin/id", &id).unwrap();
+    copy_program("/usr/bin/id", &id);
     std::fs::set_permissions(&id, std::fs::Permissions::from_mode(0o4755)).unwrap();
     let uid = free_id().to_string();
 
@@ -362,7 +362,7 @@ fn installed_setuid_setgid_or_with_file_capabilities_it_refuses_to_run_anything(
     for (how, install) in installs {
         let dir = scratch("rh-secure-install");
         let copy = dir.path().join("roothooks");
-        std::fs::copy(BIN, &copy).unwrap();
+        copy_program(BIN, &copy);
         install(&copy);
         let marker = dir.path().join("ran");
         let out = run(as_uid(uid, uid)

@@ -148,7 +148,7 @@ fn example_image() -> Bundle {
     let b = Bundle::new();
     let root = b.rootfs();
     std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
-    std::fs::copy(root.join("roothooks"), root.join("usr/local/bin/roothooks")).unwrap();
+    copy_program(root.join("roothooks"), root.join("usr/local/bin/roothooks"));
     b.hook("etc/roothooks.d", "10-show", "echo \"hook ran as uid $(id -u)\"; grep CapEff /proc/self/status");
     let server = root.join("usr/local/bin/jupyterhub-singleuser");
     std::fs::write(

@@ -221,6 +221,15 @@ impl Drop for Account {
     }
 }
 
+/// Copy a program that a test will run. `cp` writes it in a process of its own: a copy written by this
+/// (many-threaded) process leaves its write descriptor, for a moment, in any child another test thread
+/// forks then, and running the copy in that moment fails with "Text file busy".
+pub fn copy_program(from: impl AsRef<std::path::Path>, to: impl AsRef<std::path::Path>) {
+    let (from, to) = (from.as_ref(), to.as_ref());
+    let out = Command::new("cp").arg(from).arg(to).output().expect("cp");
+    assert!(out.status.success(), "cp {} {}: {}", from.display(), to.display(), String::from_utf8_lossy(&out.stderr));
+}
+
 /// A root-owned, world-readable scratch directory (tempfile's default 0700 would hide it from users).
 pub fn scratch(prefix: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("tempdir");

@@ -44,11 +44,11 @@ impl Bundle {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
         set_mode(&root.join("tmp"), 0o1777);
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        super::copy_program("/bin/busybox", root.join("bin/busybox"));
         for applet in APPLETS {
             std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
         }
-        std::fs::copy(binary, root.join("roothooks")).unwrap();
+        super::copy_program(binary, root.join("roothooks"));
         // the libraries the (glibc-linked) binary needs, at the paths the loader expects
         let ldd = Command::new("ldd").arg(binary).output().unwrap();
         let ldd = if libs { String::from_utf8_lossy(&ldd.stdout).into_owned() } else { String::new() };
@@ -82,7 +82,7 @@ impl Bundle {
             let to = root.join(file.trim_start_matches('/'));
             std::fs::create_dir_all(to.parent().unwrap()).unwrap();
             if !to.exists() {
-                std::fs::copy(file, &to).unwrap();
+                super::copy_program(file, &to);
             }
         }
     }
