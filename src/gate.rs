@@ -80,38 +80,33 @@ impl Check {
         let all = |ok: fn(char) -> bool| value.chars().all(ok);
         let locale =
             |v: &str| v.chars().all(|c| c.is_ascii_alphanumeric() || "_.@+-=;,".contains(c)) && !v.starts_with('.');
-        let ok = match self {
-            Check::Any => true,
-            Check::AccountName => crate::userdb::valid_name(value),
-            Check::Number => !value.is_empty() && all(|c| c.is_ascii_digit()),
-            Check::Octal => !value.is_empty() && all(|c| ('0'..='7').contains(&c)),
-            Check::NameList => value.split(',').map(str::trim).all(|n| n.is_empty() || valid_name(n)),
-            Check::AbsolutePath => value.starts_with('/') && !value.split('/').any(|c| c == ".."),
-            Check::Word => {
-                !value.contains('/') && !value.chars().any(char::is_control) && value != "." && value != ".."
+        let (ok, why) = match self {
+            Check::Any => return None,
+            Check::AccountName => (crate::userdb::valid_name(value), "not an account name"),
+            Check::Number => (!value.is_empty() && all(|c| c.is_ascii_digit()), "not a number"),
+            Check::Octal => (!value.is_empty() && all(|c| ('0'..='7').contains(&c)), "not an octal mode"),
+            Check::NameList => {
+                (value.split(',').map(str::trim).all(|n| n.is_empty() || valid_name(n)), "not a list of variable names")
             }
-            Check::Terminal => all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c)),
+            Check::AbsolutePath => {
+                (value.starts_with('/') && !value.split('/').any(|c| c == ".."), "not an absolute path without '..'")
+            }
+            Check::Word => (
+                !value.contains('/') && !value.chars().any(char::is_control) && value != "." && value != "..",
+                "has a '/' or a control character",
+            ),
+            Check::Terminal => (all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c)), "not a terminal name"),
             Check::TimeZone => {
                 let zone = value.strip_prefix(':').unwrap_or(value);
-                !zone.starts_with('/')
+                let ok = !zone.starts_with('/')
                     && !zone.split('/').any(|c| c == ".." || c == ".")
-                    && all(|c| c.is_ascii_alphanumeric() || "_+-/,.:<>".contains(c))
+                    && all(|c| c.is_ascii_alphanumeric() || "_+-/,.:<>".contains(c));
+                (ok, "names a file, not a time zone")
             }
-            Check::Locale => locale(value),
-            Check::LocaleList => value.split(':').all(locale),
+            Check::Locale => (locale(value), "names a file, not a locale"),
+            Check::LocaleList => (value.split(':').all(locale), "names a file, not a locale"),
         };
-        (!ok).then_some(match self {
-            Check::Any => "",
-            Check::AccountName => "not an account name",
-            Check::Number => "not a number",
-            Check::Octal => "not an octal mode",
-            Check::NameList => "not a list of variable names",
-            Check::AbsolutePath => "not an absolute path without '..'",
-            Check::Word => "has a '/' or a control character",
-            Check::Terminal => "not a terminal name",
-            Check::TimeZone => "names a file, not a time zone",
-            Check::Locale | Check::LocaleList => "names a file, not a locale",
-        })
+        (!ok).then_some(why)
     }
 }
 

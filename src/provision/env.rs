@@ -119,12 +119,6 @@ impl Unset {
     }
 }
 
-/// Set `name` to `value` in `env`, replacing an earlier value.
-pub fn set(env: &mut Vec<(OsString, OsString)>, name: &str, value: &str) {
-    env.retain(|(k, _)| k != name);
-    env.push((name.into(), value.into()));
-}
-
 /// `base` with HOME, USER, LOGNAME and SHELL describing `target`; the last step of
 /// [`command_env`], which builds the command's whole environment.
 pub fn with_identity(
