@@ -19,7 +19,7 @@ use tracing::info;
 
 use crate::error::IoAt;
 use crate::identity::{AccountEdit, NewAccount, Renumber};
-use crate::system::{Gid, PasswdLock, Uid};
+use crate::system::{Gid, Holder, PasswdLock, Uid};
 use crate::trust::{self, Stale};
 use crate::userdb::{self, valid_name};
 
@@ -174,11 +174,12 @@ struct FileLock {
 }
 
 impl FileLock {
-    fn acquire(file: &Path, patience: Duration) -> io::Result<FileLock> {
+    /// Take the lock on `file` if no live process holds it; `Err(holder)` when one does. A stale lock
+    /// is removed, with a log line, and the lock taken.
+    fn try_acquire(file: &Path) -> io::Result<Result<FileLock, Holder>> {
         let lock = PathBuf::from(format!("{}.lock", file.display()));
         let pid = std::process::id();
         let temp = PathBuf::from(format!("{}.{pid}", file.display()));
-        let start = Instant::now();
         loop {
             let _ = fs::remove_file(&temp);
             let mut made = OpenOptions::new()
@@ -192,29 +193,19 @@ impl FileLock {
             let linked = fs::hard_link(&temp, &lock);
             let _ = fs::remove_file(&temp);
             match linked {
-                Ok(()) => return Ok(FileLock { path: lock }),
+                Ok(()) => return Ok(Ok(FileLock { path: lock })),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     let holder = lock_holder(&lock)?;
                     let stale = match holder {
-                        None => Some("names no pid".to_string()),
-                        Some(p) if p == pid as i32 => Some(format!("names pid {p}, this very start")),
+                        None => "names no pid".to_string(),
+                        Some(p) if p == pid as i32 => format!("names pid {p}, this very start"),
                         Some(p) if nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_err() => {
-                            Some(format!("names pid {p}, which is not running"))
+                            format!("names pid {p}, which is not running")
                         }
-                        Some(_) => None,
+                        Some(_) => return Ok(Err(holder)),
                     };
-                    if let Some(why) = stale {
-                        info!("removing the stale lock {} (it {why}: left by a start that was killed)", lock.display());
-                        fs::remove_file(&lock)?;
-                        continue;
-                    }
-                    if start.elapsed() > patience {
-                        return Err(io::Error::new(
-                            io::ErrorKind::WouldBlock,
-                            format!("{} is held by pid {}", lock.display(), holder.unwrap_or(0)),
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
+                    info!("removing the stale lock {} (it {stale}: left by a start that was killed)", lock.display());
+                    fs::remove_file(&lock)?;
                 }
                 Err(e) => return Err(e),
             }
@@ -314,66 +305,67 @@ fn read(path: &Path) -> Result<String, AccountError> {
 /// How long another editor of the account databases (useradd, another start) is waited for.
 const PATIENCE: Duration = Duration::from_secs(15);
 
-/// Why root may not edit (or rely on) the account file `path`, if it may not: it must be a regular file
-/// of root's that no other user can write. Group 0 may write it, as docker-stacks images allow for
-/// OpenShift: roothooks never hands group 0 to a command, and what it writes is not group-writable.
-pub fn judge_db_file(path: &Path) -> Option<String> {
+/// Why root may not edit (or rely on) the account file `path`, if it may not: the trust rule for a file
+/// root relies on, looked at where it stands (a symlink is refused, never followed). Group 0 may write
+/// it, as docker-stacks images allow for OpenShift: roothooks never hands group 0 to a command, and
+/// what it writes is not group-writable.
+fn judge_db_file(path: &Path) -> Option<String> {
     let p = path.display();
-    let meta = match fs::symlink_metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+    let mut stat = match nix::sys::stat::lstat(path) {
+        Ok(stat) => stat,
+        Err(nix::errno::Errno::ENOENT) => return None,
         Err(e) => return Some(format!("cannot examine {p}: {e}")),
     };
-    if meta.file_type().is_symlink() {
-        let to = fs::read_link(path).map(|t| format!(" (to {})", t.display())).unwrap_or_default();
-        return Some(format!("{p} is a symbolic link{to}, not the file itself"));
+    match stat.st_mode & libc::S_IFMT {
+        libc::S_IFREG => {}
+        libc::S_IFLNK => {
+            let to = fs::read_link(path).map(|t| format!(" (to {})", t.display())).unwrap_or_default();
+            return Some(format!("{p} is a symbolic link{to}, not the file itself"));
+        }
+        _ => return Some(format!("{p} is not a regular file")),
     }
-    if !meta.is_file() {
-        return Some(format!("{p} is not a regular file"));
+    if stat.st_gid == 0 {
+        stat.st_mode &= !0o020;
     }
-    if meta.uid() != 0 {
-        return Some(format!("{p} is owned by uid {}, not root (chown root {p})", meta.uid()));
-    }
-    if meta.mode() & 0o002 != 0 || (meta.mode() & 0o020 != 0 && meta.gid() != 0) {
-        return Some(format!("{p} is writable by a user other than root (chmod go-w {p})"));
-    }
-    None
+    trust::judge_file(path, &stat).map(|why| format!("{p}: {why}"))
 }
 
-/// Refuse, writing nothing, when `etc` or any file the edit reads, locks or replaces could have been
-/// changed or redirected by someone other than root.
+/// Refuse, writing nothing, when `etc` or a file the edit reads and replaces could have been changed
+/// or redirected by someone other than root. The lock files are judged where they are opened, by
+/// descriptor.
 fn judge_files(etc: &Path) -> Result<(), AccountError> {
     let walked = trust::walk(etc, trust::Last::Dir).map_err(io_error("examine", etc))?;
-    let mut why = walked.untrusted;
-    for name in ["passwd", "group", "passwd.lock", "group.lock", ".pwd.lock"] {
-        why = why.or_else(|| judge_db_file(&etc.join(name)));
-    }
+    let why = walked.untrusted.or_else(|| ["passwd", "group"].iter().find_map(|name| judge_db_file(&etc.join(name))));
     match why {
         Some(why) => Err(AccountError::Refused(format!("{why}; not editing the account files, nothing written"))),
         None => Ok(()),
     }
 }
 
-/// glibc's and shadow-utils' lock on the account databases, waited for up to [`PATIENCE`].
-fn lock_databases(etc: &Path) -> Result<PasswdLock, AccountError> {
-    let path = etc.join(".pwd.lock");
-    let error = |source| AccountError::Lock { what: path.display().to_string(), source };
+/// Try `attempt` until it takes the lock `what` or [`PATIENCE`] runs out, saying once whom it waits
+/// for: glibc's and shadow-utils' `.pwd.lock`, and shadow's `FILE.lock` files.
+fn wait_for_lock<T>(
+    what: &Path,
+    mut attempt: impl FnMut() -> io::Result<Result<T, Holder>>,
+) -> Result<T, AccountError> {
+    let error = |source| AccountError::Lock { what: what.display().to_string(), source };
     let start = Instant::now();
     let mut said = false;
     loop {
-        match PasswdLock::try_acquire(&path).map_err(error)? {
+        match attempt().map_err(error)? {
             Ok(lock) => return Ok(lock),
             Err(holder) if start.elapsed() < PATIENCE => {
                 if !said {
                     let by = holder.map_or_else(String::new, |p| format!(" (held by pid {p}: useradd?)"));
-                    info!("waiting for the lock on the account databases, {}{by}", path.display());
+                    info!("waiting for the lock on the account databases, {}{by}", what.display());
                     said = true;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(holder) => {
                 let by = holder.map_or_else(|| "another process".into(), |p| format!("pid {p}"));
-                return Err(error(io::Error::new(io::ErrorKind::WouldBlock, format!("held by {by} for 15 s"))));
+                let why = format!("held by {by} for {} s", PATIENCE.as_secs());
+                return Err(error(io::Error::new(io::ErrorKind::WouldBlock, why)));
             }
         }
     }
@@ -414,12 +406,11 @@ fn remove_leftovers(etc: &Path) {
 /// Make `edit` in `etc`/passwd and `etc`/group, under the same locks as shadow-utils.
 pub fn ensure_in(etc: &Path, edit: &AccountEdit) -> Result<AccountChange, AccountError> {
     judge_files(etc)?;
-    let _db = lock_databases(etc)?;
-    let lock_error = |what: String| move |source| AccountError::Lock { what, source };
+    let pwd_lock = etc.join(".pwd.lock");
+    let _db = wait_for_lock(&pwd_lock, || PasswdLock::try_acquire(&pwd_lock))?;
     let (passwd_path, group_path) = (etc.join("passwd"), etc.join("group"));
-    let _group_lock = FileLock::acquire(&group_path, PATIENCE).map_err(lock_error(group_path.display().to_string()))?;
-    let _passwd_lock =
-        FileLock::acquire(&passwd_path, PATIENCE).map_err(lock_error(passwd_path.display().to_string()))?;
+    let _group_lock = wait_for_lock(&etc.join("group.lock"), || FileLock::try_acquire(&group_path))?;
+    let _passwd_lock = wait_for_lock(&etc.join("passwd.lock"), || FileLock::try_acquire(&passwd_path))?;
     remove_leftovers(etc);
     // judged again under the locks: what was read before them may have been replaced since
     judge_files(etc)?;

@@ -25,7 +25,7 @@ pub use creds::{
     Kernel, Regained, Started, Syscall,
 };
 pub use fds::{anonymous_file, cloexec_all_but, enter_root_dir, open_fds, prepare_process};
-pub use lock::PasswdLock;
+pub use lock::{Holder, PasswdLock};
 pub use nix::unistd::{Gid, Uid};
 pub use signals::reset_signals;
 pub use spawn::{Spawned, Spawner};
