@@ -13,6 +13,7 @@
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
+use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -169,6 +170,18 @@ impl Default for RootAccount {
     /// What nearly every image's passwd says.
     fn default() -> Self {
         RootAccount { home: "/root".into(), name: "root".into(), shell: "/bin/sh".into() }
+    }
+}
+
+impl fmt::Display for Gate {
+    /// What root's hooks get, as `--dry-run` shows it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = DEFAULT.iter().map(|(name, _)| *name).collect();
+        write!(f, "root's HOME and trusted PATH, the env files, {}", names.join(", "))?;
+        if !self.allowed.is_empty() {
+            write!(f, "; --hook-env: {}", self.allowed.join(", "))?;
+        }
+        Ok(())
     }
 }
 

@@ -349,16 +349,7 @@ impl fmt::Display for Shown<'_> {
             write!(f, "{user_hooks}")?;
         }
         if plan.privilege == Privilege::Root {
-            let added = if plan.gate.allowed.is_empty() {
-                String::new()
-            } else {
-                format!(", {}", plan.gate.allowed.join(", "))
-            };
-            writeln!(
-                f,
-                "  hook env:    root's HOME and trusted PATH, ROOTHOOKS_*, NB_*, locale, TZ, TERM, JUPYTERHUB_USER{added}, \
-                 env files"
-            )?;
+            writeln!(f, "  hook env:    {}", plan.gate)?;
         }
         write!(f, "{}", plan.provision)?;
         let timeout = plan.hook_timeout.map_or("none".into(), |t| format!("{} s", t.as_secs_f64()));

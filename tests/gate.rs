@@ -247,6 +247,13 @@ fn hook_env_passes_exactly_what_it_names_and_env_files_reach_hooks() {
     let out = run(cmd.env("EXTRA", "v").env("ROOTHOOKS_HOOK_ENV", "EXTRA,AWS_*").args(["--", "true"]));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(value(&seen(&seen_by_root), "EXTRA"), Some("v"));
+    // --dry-run shows what root's hooks get
+    let out = run(h.roothooks().args(["--dry-run", "--hook-env", "AWS_*,GCS_KEY", "--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let plan = stdout(&out);
+    let line = plan.lines().find(|l| l.starts_with("  hook env:")).unwrap_or_else(|| panic!("{plan}"));
+    assert!(line.contains("ROOTHOOKS_*, NB_USER") && line.contains("LC_*"), "{line}");
+    assert!(line.ends_with("; --hook-env: AWS_*, GCS_KEY"), "{line}");
     // a pattern that would pass everything, or is no name, starts nothing
     for bad in ["*", "A-B"] {
         let out = run(h.roothooks().args(["--hook-env", bad, "--", "true"]));
