@@ -466,5 +466,22 @@ mod tests {
         assert_eq!((get(&env, "GCS_KEY"), get(&env, "NB_UID")), (Some("k"), Some("1010")));
         assert_eq!((get(&env, "LD_PRELOAD"), get(&env, "BASH_ENV"), get(&env, "LANG")), (None, None, None));
         assert_eq!(describe(&held, 40), "LD_PRELOAD, BASH_ENV, HOME; TERM (not a terminal name)");
+        // a hook that unsets PATH leaves the next one the safe default, never none (the cwd)
+        let (held, _) = gate.pass_exports(&Exports::parse(b"PATH\0=roothooks-end\0").unwrap(), &mut env);
+        assert!(held.is_empty());
+        assert_eq!(get(&env, "PATH"), Some(SAFE_PATH));
+    }
+
+    #[test]
+    fn of_a_name_given_twice_the_last_wins_and_root_identity_is_never_given() {
+        let given = [
+            ("ROOTHOOKS_UID".to_string(), "from-env-file".to_string()),
+            ("HOME".into(), "/home/jovyan".into()),
+            ("ROOTHOOKS_UID".into(), "1000".into()),
+        ];
+        let env = Gate::default().hook_env(Vec::new(), &RootAccount::default(), &given);
+        assert_eq!(env.vars.iter().filter(|(k, _)| k == "ROOTHOOKS_UID").count(), 1);
+        assert_eq!((get(&env.vars, "ROOTHOOKS_UID"), get(&env.vars, "HOME")), (Some("1000"), Some("/root")));
+        assert_eq!(get(&env.vars, "PATH"), Some(SAFE_PATH), "no PATH at all: the safe default");
     }
 }

@@ -367,3 +367,54 @@ fn a_symlinked_passwd_is_neither_read_nor_replaced() {
     let meta = std::fs::metadata(&theirs).unwrap();
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 1000);
 }
+
+#[test]
+fn account_files_root_edits_must_be_roots_and_writable_by_no_other_user() {
+    if !ready() {
+        return;
+    }
+    let etc = |b: &Bundle| b.rootfs().join("etc");
+    let set = |b: &Bundle, owner: (u32, u32), mode: u32| {
+        std::os::unix::fs::chown(etc(b).join("passwd"), Some(owner.0), Some(owner.1)).unwrap();
+        set_mode(&etc(b).join("passwd"), mode);
+    };
+    // docker-stacks' own shape: root's, writable by group 0 (for OpenShift); the edit is made
+    let b = image();
+    set(&b, (0, 0), 0o664);
+    let (code, out, err) = run(&b, &["NB_UID=1010"], &[], "id -u");
+    assert_eq!((code, out.trim()), (0, "1010"), "{err}");
+    assert!(std::fs::read_to_string(etc(&b).join("passwd")).unwrap().contains("jovyan:x:1010:"), "{err}");
+    // writable by another group, or owned by a user: refused, nothing written, the start goes on
+    for (owner, mode, why) in [
+        ((0, 100), 0o664, "/etc/passwd: it is writable by group 100 (chmod g-w /etc/passwd)"),
+        ((1000, 100), 0o644, "/etc/passwd: it is owned by uid 1000, not root"),
+        ((0, 0), 0o646, "/etc/passwd: it is writable by others"),
+    ] {
+        let b = image();
+        set(&b, owner, mode);
+        let before = std::fs::read_to_string(etc(&b).join("passwd")).unwrap();
+        let (code, out, err) = run(&b, &["NB_UID=1010"], &[], "id -u");
+        assert_eq!((code, out.trim()), (0, "1010"), "{err}");
+        assert!(err.contains(why) && err.contains("nothing written"), "{owner:?} {mode:o}: {err}");
+        assert_eq!(std::fs::read_to_string(etc(&b).join("passwd")).unwrap(), before, "{owner:?} {mode:o}");
+    }
+}
+
+#[test]
+fn lock_files_planted_as_symlinks_are_never_followed() {
+    if !ready() {
+        return;
+    }
+    for (lock, lost) in [(".pwd.lock", "home/jovyan/made-by-root"), ("passwd.lock", "home/jovyan/holder")] {
+        let b = image();
+        let root = b.rootfs();
+        // a link to a place of the user's: glibc's lock would create (and lock) the user's file as root
+        std::os::unix::fs::symlink(format!("/{lost}"), root.join("etc").join(lock)).unwrap();
+        let before = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+        let (code, out, err) = run(&b, &["NB_UID=1010"], &[], "id -u");
+        assert_eq!((code, out.trim()), (0, "1010"), "a refused edit is logged and tolerated: {err}");
+        assert!(err.contains(&format!("cannot lock /etc/{lock}")), "{lock}: {err}");
+        assert!(!root.join(lost).exists(), "{lock}: root created the user's file through the link");
+        assert_eq!(std::fs::read_to_string(root.join("etc/passwd")).unwrap(), before, "{lock}");
+    }
+}

@@ -330,6 +330,14 @@ fn a_sourced_hook_that_loses_its_exports_is_a_failure_the_policy_decides() {
         assert_eq!(out.status.code(), Some(1), "{what}: {}", stderr(&out));
         assert_eq!(stdout(&out), "", "{what}: nothing starts under abort");
     }
+    // a hook that failed anyway keeps its own outcome, and the lost exports are said beside it
+    let out = run_sourced(&h, "export EXPORTED=yes\nexit 3\n", "continue");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("hook 10-exports.sh failed: exit 3"), "{err}");
+    // (only the warning says it: the result line and the summary give the exit status)
+    assert!(err.contains("its exports were lost: the wrapper never reported them"), "{err}");
+    assert_eq!(stdout(&out), "command: unset\n");
 }
 
 /// Hold the lock useradd takes (glibc's lckpwdf: a POSIX write lock on /etc/.pwd.lock) in a helper
