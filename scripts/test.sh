@@ -40,12 +40,5 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
-awk '
-    /^     Running / { binary = $2 }
-    /^test .* \.\.\. FAILED$/ { failed_tests[++n] = binary ": " $2 }
-    /^test result:/ { passed += $4; failed += $6 }
-    END {
-        for (i = 1; i <= n; i++) printf "FAILED %s\n", failed_tests[i]
-        printf "%d passed, %d failed\n", passed, failed
-    }' "$log"
+awk -f scripts/test-summary.awk "$log"
 exit "$status"
