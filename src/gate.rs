@@ -58,7 +58,9 @@ pub enum Check {
     Any,
     /// an account or group name, as `--ensure-account` accepts
     AccountName,
+    /// an id, as roothooks reads NB_UID
     Number,
+    /// a umask, as roothooks reads NB_UMASK
     Octal,
     /// comma-separated variable names
     NameList,
@@ -84,8 +86,9 @@ impl Check {
         let (ok, why) = match self {
             Check::Any => return None,
             Check::AccountName => (crate::userdb::valid_name(value), "not an account name"),
-            Check::Number => (!value.is_empty() && all(|c| c.is_ascii_digit()), "not a number"),
-            Check::Octal => (!value.is_empty() && all(|c| ('0'..='7').contains(&c)), "not an octal mode"),
+            // as roothooks itself reads NB_UID, NB_GID and NB_UMASK
+            Check::Number => (value.parse::<u32>().is_ok(), "not a number"),
+            Check::Octal => (crate::provision::limits::parse_umask(value).is_ok(), "not an octal mode"),
             Check::NameList => {
                 (value.split(',').map(str::trim).all(|n| n.is_empty() || valid_name(n)), "not a list of variable names")
             }

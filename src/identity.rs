@@ -267,7 +267,8 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
 /// the command) nor a system account's, outside UID_MIN..UID_MAX (nobody is above it).
 fn refuse_system_account(req: &Request, entry: &userdb::Account, regular: &RangeInclusive<u32>) -> Result<()> {
     let raw = entry.uid.as_raw();
-    if regular.contains(&raw) {
+    // root stays root's even where login.defs says UID_MIN 0
+    if raw != 0 && regular.contains(&raw) {
         return Ok(());
     }
     let kind = if raw == 0 {

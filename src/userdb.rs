@@ -175,7 +175,7 @@ impl From<nix::unistd::User> for Account {
 /// them, else 1000 and 60000. Root, system accounts and nobody (65534) are outside it.
 pub fn regular_uids() -> std::ops::RangeInclusive<u32> {
     let defs = std::fs::read_to_string("/etc/login.defs").unwrap_or_default();
-    login_defs_number(&defs, "UID_MIN").unwrap_or(1000).max(1)..=login_defs_number(&defs, "UID_MAX").unwrap_or(60000)
+    login_defs_number(&defs, "UID_MIN").unwrap_or(1000)..=login_defs_number(&defs, "UID_MAX").unwrap_or(60000)
 }
 
 /// The value of `key` in a login.defs text: its last `KEY N` line, as shadow-utils reads it.

@@ -32,13 +32,6 @@ fn run_within(cmd: &mut Command, limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
-/// A directory owned by `uid`, as a user's home or repository would be.
-fn users_dir(uid: u32) -> tempfile::TempDir {
-    let dir = scratch("rh-users");
-    give_to(dir.path(), uid);
-    dir
-}
-
 /// A symlink at `link` to `target`, owned by `uid`: planted by the user.
 fn plant_link(target: &Path, link: &Path, uid: u32) {
     symlink(target, link).unwrap();

@@ -11,13 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A directory of the user's, as their home or /opt/conda is.
-fn users_dir(uid: u32) -> tempfile::TempDir {
-    let dir = scratch("rh-users");
-    give_to(dir.path(), uid);
-    dir
-}
-
 /// A program of the user's at `dir/name` that leaves `marker` when anything runs it.
 fn users_program(dir: &Path, name: &str, marker: &Path, uid: u32) {
     let path = dir.join(name);

@@ -37,6 +37,13 @@ pub fn skip(why: &str) -> bool {
     false
 }
 
+/// A directory owned by `uid`, as a user's home, repository or /opt/conda would be.
+pub fn users_dir(uid: u32) -> tempfile::TempDir {
+    let dir = scratch("rh-users");
+    give_to(dir.path(), uid);
+    dir
+}
+
 /// Make `path` belong to `uid`, as a user's own file or directory would.
 pub fn give_to(path: &std::path::Path, uid: u32) {
     nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(uid)), None).expect("chown");
