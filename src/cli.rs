@@ -17,6 +17,7 @@ use crate::plan::Options;
 use crate::provision::limits::{parse_umask, Rlimit};
 use crate::runner::FailurePolicy;
 use crate::seccomp::{self, Seccomp};
+use crate::supervise::{InitSetting, PtySetting, SignalsTo};
 
 const ABOUT: &str = "Run an operator's setup hooks as root, then drop every privilege and exec the command";
 
@@ -26,6 +27,12 @@ Started as root, roothooks resolves the target user, runs the executable hooks o
 all five capability sets (effective, permitted, inheritable, ambient and bounding), and sets no_new_privs \
 so that no setuid binary can give root back. It verifies the drop and execs COMMAND in its own place \
 (same PID). If the drop cannot be verified, COMMAND is not started.
+
+Two starts keep roothooks beside COMMAND instead, as dropped as COMMAND itself (same ids, no capability, \
+no_new_privs, the filter, not dumpable): as a container's PID 1 it stays as COMMAND's init (--init), \
+reaping every orphan, passing signals to COMMAND's process group (as tini -g) and exiting with COMMAND's \
+status; started on a terminal by someone's shell, it gives COMMAND a pseudo-terminal of its own and relays \
+it (--pty), so that nothing COMMAND leaves behind can read the starter's terminal afterwards.
 
 Hooks run in /, with root's HOME, USER, LOGNAME and SHELL, a PATH of directories only root can change, and \
 of the rest of the environment only an allowlist (ROOTHOOKS_*, NB_*, locale, TZ, TERM, JUPYTERHUB_USER; \
@@ -49,12 +56,13 @@ the account's own primary group keeps the old one as a supplementary group.";
 const AFTER_HELP: &str = "\
 Exit status: 2 for a bad value (nothing is run), 1 when the drop fails or cannot be verified or a hook \
 failed under --on-hook-failure abort, 128+N when signal N (SIGTERM, SIGINT, SIGHUP, SIGQUIT) arrived \
-while hooks ran, 127 when COMMAND is not found, 126 when it cannot be executed, otherwise COMMAND's own.
+while hooks ran, 127 when COMMAND is not found, 126 when it cannot be executed, otherwise COMMAND's own \
+(with roothooks staying beside it: COMMAND's exit code, or 128+N when signal N killed it).
 
 Examples:
   Dockerfile:      ENTRYPOINT [\"roothooks\", \"--uid\", \"1000\", \"--gid\", \"100\", \"--hooks-dir\", \"/srv/roothooks.d\", \"--\"]
   repo2docker:     exec roothooks --user \"$NB_USER\" -- \"$@\"   (hooks from $REPO_DIR/roothooks.d)
-  docker-stacks:   ENTRYPOINT [\"tini\", \"-g\", \"--\", \"roothooks\", \"--docker-stacks\", \"--\"]
+  docker-stacks:   ENTRYPOINT [\"roothooks\", \"--docker-stacks\", \"--\"]   (no tini: PID 1 stays as init)
   Kubernetes:      env ROOTHOOKS_UID=1000 ROOTHOOKS_GID=100 roothooks -- jupyterhub-singleuser
   initContainer:   roothooks --no-exec --uid 1000 --hooks-dir /srv/init.d
   systemd:         ExecStart=/usr/local/bin/roothooks --user %i -- jupyterhub-singleuser
@@ -205,6 +213,33 @@ pub struct Args {
     #[arg(long, value_name = "GROUP", env = "ROOTHOOKS_SECCOMP_ALLOW", value_delimiter = ',', hide_env = true)]
     pub seccomp_allow: Vec<seccomp::Group>,
 
+    /// Stay as the command's init: reap every orphan, pass signals on, exit with its status
+    ///
+    /// [env: ROOTHOOKS_INIT] auto (the default): on when roothooks is PID 1 (a container's
+    /// entrypoint). A bare --init means on: not PID 1, roothooks then becomes the child subreaper. The
+    /// command runs in a process group of its own; roothooks stays fully dropped beside it, and exits
+    /// with its exit code, or 128+N when signal N ended it. off: exec in roothooks' place. Example: --init
+    #[arg(long, value_name = "WHEN", env = "ROOTHOOKS_INIT", hide_env = true, default_value = "auto",
+          num_args = 0..=1, default_missing_value = "on", require_equals = true)]
+    pub init: InitSetting,
+
+    /// Give the command a pseudo-terminal of its own, relayed: auto, always or never
+    ///
+    /// [env: ROOTHOOKS_PTY] auto (the default): when roothooks is on a terminal and not PID 1, so that
+    /// nothing the command leaves behind can read the starter's terminal afterwards. Input, output,
+    /// window size, ^C/^Z and EOF are relayed, and the terminal's mode is put back at the end.
+    /// Example: --pty never
+    #[arg(long, value_name = "WHEN", env = "ROOTHOOKS_PTY", hide_env = true, default_value = "auto")]
+    pub pty: PtySetting,
+
+    /// Where a staying roothooks passes the signals it gets: group (the command's process group, as
+    /// tini -g) or command (the command alone)
+    ///
+    /// [env: ROOTHOOKS_SIGNALS_TO] Every signal but SIGCHLD, SIGPIPE, SIGTTIN, SIGTTOU and those of a
+    /// fault is passed on. Example: --signals-to command
+    #[arg(long, value_name = "WHOM", env = "ROOTHOOKS_SIGNALS_TO", hide_env = true, default_value = "group")]
+    pub signals_to: SignalsTo,
+
     /// Format of roothooks' own log lines on stderr
     ///
     /// Example: --log-format json
@@ -341,6 +376,9 @@ impl Args {
             umask,
             workdir: self.workdir.clone(),
             allow_escalation: self.allow_privilege_escalation,
+            init: self.init,
+            pty: self.pty,
+            signals_to: self.signals_to,
             seccomp: Seccomp::new(self.seccomp, &self.seccomp_allow),
             hook_env: self.hook_env.clone(),
         })

@@ -2,10 +2,13 @@
 //!
 //! The data path is the layout: arguments (`cli`) → a resolved plan (`identity` over `userdb`, `hooks`,
 //! `plan`) → hooks run as root (`runner`) → built-in provisioning (`provision`) → privileges dropped and
-//! verified (`privilege`, over the kernel layer `system`) → exec (`exec`). `trust` judges every path
+//! verified (`privilege`, over the kernel layer `system`) → exec (`exec`), or, as PID 1 or on a
+//! terminal, the command started beside a resident, equally dropped roothooks (`supervise`, sharing
+//! `children` with the hook runner). `trust` judges every path
 //! root relies on and creates every file root makes for the user. `log` and `outputs` are what the
 //! operator and the user get to read. This file is the pipeline; each step is a function of its own.
 
+pub mod children;
 pub mod cli;
 pub mod error;
 pub mod exec;
@@ -20,6 +23,7 @@ pub mod provision;
 pub mod runner;
 pub mod seccomp;
 pub mod sourcing;
+pub mod supervise;
 pub mod system;
 pub mod trust;
 pub mod userdb;
@@ -72,7 +76,7 @@ pub fn main() -> u8 {
     };
     log::init(args.log_format);
     match run(&args, &inherited_fds) {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             error!("{e}");
             e.exit_code()
@@ -111,8 +115,9 @@ struct Prepared<'a> {
 }
 
 /// The pipeline: plan, root's phase (or what an unprivileged start does instead), the drop, one
-/// report, the exec.
-fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
+/// report, the exec (or, as PID 1 or on a terminal, the command started beside a resident roothooks).
+/// Returns roothooks' exit status when it does not exec.
+fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<u8> {
     let started = system::started().map_err(|source| Error::Lookup { what: "own credentials", source })?;
     if started.real != started.effective || started.secure_mode {
         return Err(Error::SecureMode { real: started.real.as_raw(), effective: started.effective.as_raw() });
@@ -120,7 +125,7 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
     let request = args.request(&|name| std::env::var_os(name))?;
     let plan = plan::build(&args.options(&|name| std::env::var_os(name))?, &request, &started)?;
     if args.dry_run {
-        return print_plan(&plan);
+        return print_plan(&plan).map(|()| 0);
     }
     system::enter_root_dir().map_err(|e| Error::Setup(format!("cannot change to the directory /: {e}")))?;
     if let Some(file) = open_output(plan.log_file.as_ref(), "log file", &plan) {
@@ -148,10 +153,13 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<()> {
     }
     user_ran?;
     match prepared? {
+        Some(prepared) if plan.supervision.stays() => {
+            supervise::run(&plan.supervision, prepared.command, &prepared.env, inherited_fds)
+        }
         Some(prepared) => Err(exec::exec(prepared.command, &prepared.env, inherited_fds)),
         None => {
             info!("--no-exec: hooks done, not starting a command");
-            Ok(())
+            Ok(0)
         }
     }
 }
@@ -459,6 +467,7 @@ fn write_report(plan: &Plan, hooks: &HookRun, user_hooks: &HookRun, final_state:
         command: plan.command.line(),
         final_state,
         seccomp: &plan.seccomp,
+        supervision: &plan.supervision,
     };
     if let Err(e) = report.write(file) {
         warn!("cannot write the report: {e}");

@@ -87,6 +87,7 @@ pub struct Report<'a> {
     /// the verified state the command starts with; `None` under `--no-exec`
     pub final_state: Option<&'a Credentials>,
     pub seccomp: &'a crate::seccomp::Seccomp,
+    pub supervision: &'a crate::supervise::Supervision,
 }
 
 impl Report<'_> {
@@ -126,6 +127,14 @@ impl Report<'_> {
                 "allowed": match self.seccomp {
                     crate::seccomp::Seccomp::On { allowed } => allowed.iter().map(|g| g.name()).collect::<Vec<_>>(),
                     crate::seccomp::Seccomp::Off => Vec::new(),
+                },
+            },
+            "supervisor": {
+                "mode": self.supervision.mode(),
+                "why": self.supervision.reasons(),
+                "signals_to": match self.supervision.signals_to {
+                    crate::supervise::SignalsTo::Group => "group",
+                    crate::supervise::SignalsTo::Command => "command",
                 },
             },
             "final_state": self.final_state.map(|c| json!({

@@ -20,6 +20,7 @@ use crate::provision::limits::Rlimit;
 use crate::provision::Provision;
 use crate::runner::FailurePolicy;
 use crate::seccomp::{Group, Seccomp};
+use crate::supervise::{InitSetting, PtySetting, SignalsTo, Supervision};
 use crate::system::{Started, Uid};
 use crate::userdb::UserDb;
 
@@ -80,6 +81,9 @@ pub struct Options {
     pub seccomp: Seccomp,
     /// `--hook-env`: what root's hooks get besides the default set
     pub hook_env: Vec<String>,
+    pub init: InitSetting,
+    pub pty: PtySetting,
+    pub signals_to: SignalsTo,
 }
 
 /// How roothooks was started, which decides what it can do.
@@ -113,6 +117,8 @@ pub struct Plan {
     pub seccomp: Seccomp,
     /// what of the environment root's hooks get
     pub gate: Gate,
+    /// whether roothooks stays beside the command (init, pty) or execs in its place
+    pub supervision: Supervision,
 }
 
 impl Plan {
@@ -248,6 +254,13 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
         target,
         allow_escalation: options.allow_escalation,
         seccomp: options.seccomp.clone(),
+        supervision: Supervision::resolve(
+            options.init,
+            options.pty,
+            options.signals_to,
+            started.pid1,
+            started.on_terminal,
+        ),
     })
 }
 
@@ -365,6 +378,7 @@ impl fmt::Display for Shown<'_> {
             Command::Exec(line) => line,
         };
         writeln!(f, "  command:     {}", line.argv().join(" "))?;
+        writeln!(f, "  supervisor:  {}", plan.supervision)?;
         match &names.found_at {
             Some(path) => writeln!(f, "  found at:    {}", path.display()),
             None => writeln!(f, "  found at:    NOT FOUND in PATH (a hook may still install it)"),

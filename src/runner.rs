@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{killpg, sigprocmask, SigSet, SigmaskHow, Signal};
-use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::signal::{killpg, SigSet, Signal};
+use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
+use crate::children::{reap, Listener};
 use crate::error::{Error, Result};
 use crate::gate::{self, Gate};
 use crate::hooks::{Hook, How};
@@ -342,8 +342,7 @@ impl Stop {
 
 /// Owns the blocked signal mask and the signalfd for as long as hooks run.
 pub struct Runner {
-    signals: SignalFd,
-    old_mask: SigSet,
+    signals: Listener,
     buf: Vec<u8>,
     /// termination signals read while something else was waited for, still to be acted on
     pending: Vec<Signal>,
@@ -352,15 +351,8 @@ pub struct Runner {
 impl Runner {
     /// Block the termination signals and SIGCHLD and start listening for them.
     pub fn new() -> io::Result<Runner> {
-        let mut mask = SigSet::empty();
-        for sig in TERMINATION {
-            mask.add(sig);
-        }
-        mask.add(Signal::SIGCHLD);
-        let mut old_mask = SigSet::empty();
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old_mask))?;
-        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
-        Ok(Runner { signals, old_mask, buf: vec![0; MAX_LINE], pending: Vec::new() })
+        let mask: SigSet = TERMINATION.into_iter().chain([Signal::SIGCHLD]).collect();
+        Ok(Runner { signals: Listener::new(&mask)?, buf: vec![0; MAX_LINE], pending: Vec::new() })
     }
 
     /// Run `hooks` in order. Stops early with an error for a termination signal, or for a failure under
@@ -501,10 +493,10 @@ impl Runner {
     /// signals.
     fn read_signals(&mut self, hook: Option<Pid>) -> Result<Signals> {
         let mut signals = Signals::default();
-        while let Some(info) = self.signals.read_signal().map_err(signal_error)? {
-            match Signal::try_from(info.ssi_signo.cast_signed()) {
+        while let Some(signo) = self.signals.pending().map_err(signal_error)? {
+            match Signal::try_from(signo) {
                 Ok(Signal::SIGCHLD) => {
-                    let status = reap(hook.unwrap_or(Pid::from_raw(-1)));
+                    let status = reap(hook.unwrap_or(Pid::from_raw(-1)), false);
                     signals.hook_status = signals.hook_status.or(status);
                 }
                 Ok(sig) => signals.termination.push(sig),
@@ -586,8 +578,8 @@ impl Runner {
     /// Stop listening: reap what is left, close the signalfd and give back the old mask.
     pub fn finish(mut self) -> Result<()> {
         let pending = self.check_pending();
-        reap(Pid::from_raw(-1));
-        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.old_mask), None).map_err(signal_error)?;
+        reap(Pid::from_raw(-1), false);
+        self.signals.restore().map_err(signal_error)?;
         pending
     }
 }
@@ -648,23 +640,6 @@ fn report(name: &str, outcome: HookOutcome, duration: Duration) -> HookResult {
 /// A failure of the signal machinery the runner depends on (mask, signalfd).
 fn signal_error(e: Errno) -> Error {
     Error::Setup(format!("signal handling failed: {e}"))
-}
-
-/// Reap every child that has exited. Hooks are our only children, but as PID 1 we also inherit the
-/// orphans they leave; those are collected here so they do not stay zombies. Returns the status of
-/// `hook` if it was among them.
-fn reap(hook: Pid) -> Option<WaitStatus> {
-    let mut found = None;
-    loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => return found,
-            Ok(status) => match status.pid() {
-                Some(pid) if pid == hook => found = Some(status),
-                Some(pid) => debug!(pid = pid.as_raw(), "reaped orphan {pid}"),
-                None => {}
-            },
-        }
-    }
 }
 
 /// Run-time summary for the log: `3 hooks: 2 ok, 1 failed (20-mount: exit 3) in 1.4 s`.

@@ -175,6 +175,10 @@ pub struct Started {
     pub cwd: Option<std::path::PathBuf>,
     /// the kernel started it in secure mode (AT_SECURE): setuid, setgid or with file capabilities
     pub secure_mode: bool,
+    /// it is PID 1 of its pid namespace: a container's init, whose orphans come to it
+    pub pid1: bool,
+    /// one of its standard descriptors is a terminal (someone's shell started it, or `docker run -t`)
+    pub on_terminal: bool,
 }
 
 pub fn started() -> io::Result<Started> {
@@ -187,6 +191,8 @@ pub fn started() -> io::Result<Started> {
         groups: nix::unistd::getgroups()?,
         cwd: std::env::current_dir().ok(),
         secure_mode,
+        pid1: nix::unistd::getpid().as_raw() == 1,
+        on_terminal: (0..3).any(super::tty::is_terminal),
     })
 }
 

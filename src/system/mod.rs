@@ -8,13 +8,17 @@
 //! - `fds`: the descriptors and the working directory it holds, and what it passes on;
 //! - `signals`: the signal state the command and hooks start with;
 //! - `spawn`: starting hooks;
-//! - `lock`: glibc's lock on the account databases.
+//! - `lock`: glibc's lock on the account databases;
+//! - `process`: the supervisor's fork, process groups and sessions;
+//! - `tty`: terminals and the command's pseudo-terminal.
 
 mod creds;
 mod fds;
 mod lock;
+pub mod process;
 mod signals;
 mod spawn;
+pub mod tty;
 
 use std::io;
 
@@ -27,7 +31,7 @@ pub use creds::{
 pub use fds::{anonymous_file, cloexec_all_but, enter_root_dir, open_fds, prepare_process};
 pub use lock::{Holder, PasswdLock};
 pub use nix::unistd::{Gid, Uid};
-pub use signals::reset_signals;
+pub use signals::{reset_signals, send_signal, sigrtmin};
 pub use spawn::{Spawned, Spawner};
 
 /// This process's `/proc/self/status`, the kernel's own account of its credentials, signals and

@@ -42,3 +42,15 @@ pub(super) fn set_default(signal: libc::c_int) -> libc::c_long {
     // asked for; the size is the kernel's sigset size (64 signals).
     unsafe { libc::syscall(libc::SYS_rt_sigaction, signal, default.as_ptr(), std::ptr::null_mut::<u64>(), 8usize) }
 }
+
+/// Send signal number `signo` (real-time ones too, which nix's `Signal` cannot name) to `pid`, or to
+/// the process group `-pid`.
+pub fn send_signal(pid: nix::unistd::Pid, signo: libc::c_int) -> nix::Result<()> {
+    // SAFETY: kill takes two integers and touches no memory of ours.
+    nix::errno::Errno::result(unsafe { libc::kill(pid.as_raw(), signo) }).map(drop)
+}
+
+/// The first real-time signal this libc leaves to programs (glibc keeps 32 and 33 for itself).
+pub fn sigrtmin() -> libc::c_int {
+    libc::SIGRTMIN()
+}

@@ -309,6 +309,15 @@ pub fn alive(pid: u32) -> bool {
 pub fn read_pid(path: &std::path::Path) -> u32 {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().parse().unwrap()
 }
+/// The words of a Dockerfile instruction in exec form (`ENTRYPOINT ["a", "b"]`).
+pub fn exec_form(dockerfile: &str, instruction: &str) -> Vec<String> {
+    let line = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{instruction} ")))
+        .unwrap_or_else(|| panic!("no {instruction} in the Dockerfile"));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("{instruction} is not in exec form: {e}"))
+}
+
 pub mod engine;
 pub mod http;
 pub mod oci;

@@ -1,0 +1,480 @@
+//! roothooks as a container's PID 1 and on someone's terminal: started with no flag, it stays beside
+//! the command, fully dropped, reaps every orphan, passes signals on, exits with the command's
+//! status; on a terminal, the command gets a pseudo-terminal of its own. A container is a new pid
+//! namespace here (`unshare --pid --fork --mount-proc`), as a runtime starts its entrypoint.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use common::http::wait_for;
+use common::*;
+use nix::sys::signal::Signal;
+
+/// Long enough for any machine; a wait that gives up names what it waited for.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// roothooks started as PID 1 of a new pid namespace, dropping to a uid of its own; stopped (the
+/// whole namespace with it) when dropped.
+struct Container {
+    unshare: Option<Child>,
+    uid: u32,
+    /// a directory the user owns, for the command's files
+    dir: tempfile::TempDir,
+}
+
+impl Container {
+    /// Start `sh -c script` (with `$D` the user's directory) under roothooks with `flags`.
+    fn start(flags: &[&str], script: &str) -> Container {
+        let uid = free_id();
+        let dir = users_dir(uid);
+        let mut cmd = Command::new("unshare");
+        without_settings(&mut cmd);
+        cmd.args(["--pid", "--fork", "--mount-proc", BIN, "--uid", &uid.to_string(), "--gid", &uid.to_string()])
+            .args(["--log-file", "none", "--hooks-dir", "/nonexistent"])
+            .args(flags)
+            .args(["--", "sh", "-c", script])
+            .env("D", dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        Container { unshare: Some(cmd.spawn().expect("start unshare")), uid, dir }
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Wait until the command has written file `name`.
+    fn wait_file(&self, name: &str) {
+        let path = self.file(name);
+        wait_for(&format!("the command to write {}", path.display()), PATIENCE, || path.exists());
+    }
+
+    /// The namespace's PID 1 as this host sees it: unshare's child.
+    fn init(&self) -> u32 {
+        let unshare = self.unshare.as_ref().unwrap().id();
+        let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).unwrap();
+        children.split_whitespace().next().expect("unshare has its child").parse().unwrap()
+    }
+
+    fn signal(&self, sig: Signal) {
+        signal(self.init(), sig).expect("signal the container's PID 1");
+    }
+
+    /// Wait for the container to end; its output.
+    fn wait(&mut self) -> Output {
+        let child = self.unshare.take().unwrap();
+        let pid = child.id();
+        wait_for("the container to end", PATIENCE, || !alive(pid));
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.unshare.take() {
+            // PID 1's end takes the whole namespace with it
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The children of host process `pid`, each with its state letter (Z for a zombie).
+fn children_of(pid: u32) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{child}/status")) else { continue };
+        let status = proc_status(&status);
+        if status.get("PPid").is_some_and(|p| p == &pid.to_string()) {
+            found.push((child, status["State"].chars().next().unwrap().to_string()));
+        }
+    }
+    found
+}
+
+fn code(out: &Output) -> Option<i32> {
+    out.status.code()
+}
+
+#[test]
+fn as_pid_1_fifty_orphans_leave_no_zombie() {
+    if !need_root() {
+        return;
+    }
+    let c = Container::start(&[], "for i in $(seq 50); do (sleep 0.01 &); done; touch $D/made; exec sleep 1000");
+    c.wait_file("made");
+    // every orphan has been reparented to PID 1 by now (each subshell had exited); what is left
+    // under it must be the command alone, once the orphans have ended and been reaped
+    let init = c.init();
+    let start = std::time::Instant::now();
+    loop {
+        let left = children_of(init);
+        if left.len() == 1 && left[0].1 != "Z" {
+            break;
+        }
+        let zombies = left.iter().filter(|(_, s)| s == "Z").count();
+        assert!(
+            start.elapsed() < PATIENCE,
+            "gave up waiting for the 50 orphans to be reaped: PID 1 still has {} children, {zombies} of them zombies",
+            left.len()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn as_pid_1_every_signal_reaches_the_commands_process_group() {
+    if !need_root() {
+        return;
+    }
+    // the command and a process it started (in its group) each log the signals they get
+    let signals = ["HUP", "INT", "QUIT", "USR1", "USR2", "WINCH", "CONT", "ALRM", "TSTP", "36"];
+    let traps: String = signals.iter().map(|s| format!("trap 'echo {s} >> $1' {s}; ")).collect();
+    let script = format!(
+        "listen() {{ {traps} trap 'echo TERM >> $1; exit 0' TERM; touch $1.ready; \
+         while :; do sleep 1 & wait $! 2>/dev/null; done; }}; \
+         listen $D/helper & listen $D/command"
+    );
+    let mut c = Container::start(&[], &script);
+    c.wait_file("command.ready");
+    c.wait_file("helper.ready");
+    let dir = c.dir.path().to_path_buf();
+    let got = |who: &str| std::fs::read_to_string(dir.join(who)).unwrap_or_default();
+    for name in signals {
+        // kill(1) names real-time signals by number too
+        let sent = Command::new("kill").arg(format!("-{name}")).arg(c.init().to_string()).status().unwrap();
+        assert!(sent.success(), "kill -{name}");
+        // a shell's background job starts with SIGINT and SIGQUIT ignored, for good: only the command
+        // can show those
+        let whom: &[&str] = if matches!(name, "INT" | "QUIT") { &["command"] } else { &["command", "helper"] };
+        for who in whom {
+            wait_for(&format!("{name} to reach the {who}"), PATIENCE, || got(who).lines().any(|l| l == name));
+        }
+        if name == "TSTP" {
+            // stopped by it: go on
+            c.signal(Signal::SIGCONT);
+        }
+    }
+    c.signal(Signal::SIGTERM);
+    let out = c.wait();
+    assert_eq!(code(&out), Some(0), "the command's exit 0 is the container's: {}", stderr(&out));
+    assert!(got("command").lines().any(|l| l == "TERM"), "{}", got("command"));
+}
+
+#[test]
+fn signals_to_command_leaves_the_rest_of_its_group_alone() {
+    if !need_root() {
+        return;
+    }
+    let script = "listen() { trap 'echo USR1 >> $1' USR1; trap 'exit 0' TERM; touch $1.ready; \
+                  while :; do sleep 1 & wait $! 2>/dev/null; done; }; \
+                  listen $D/helper & listen $D/command";
+    let mut c = Container::start(&["--signals-to", "command"], script);
+    c.wait_file("command.ready");
+    c.wait_file("helper.ready");
+    c.signal(Signal::SIGUSR1);
+    let dir = c.dir.path().to_path_buf();
+    let got = |who: &str| std::fs::read_to_string(dir.join(who)).unwrap_or_default();
+    wait_for("USR1 to reach the command", PATIENCE, || got("command").contains("USR1"));
+    c.signal(Signal::SIGTERM);
+    let out = c.wait();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    assert_eq!(got("helper"), "", "the helper got a signal meant for the command alone");
+}
+
+#[test]
+fn as_pid_1_the_commands_exit_is_the_containers_and_a_kill_from_inside_ends_it() {
+    if !need_root() {
+        return;
+    }
+    for (script, expected) in [("exit 0", 0), ("exit 7", 7), ("kill -KILL $$; exit 3", 137)] {
+        let out = Container::start(&[], script).wait();
+        assert_eq!(code(&out), Some(expected), "{script}: {}", stderr(&out));
+        if expected == 137 {
+            let said = "the command was killed by SIGKILL; exiting with 137";
+            assert!(stderr(&out).contains(said), "{}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn as_pid_1_a_command_that_ignores_sigterm_still_ends_the_container_when_it_exits() {
+    if !need_root() {
+        return;
+    }
+    // it ignores SIGTERM, and so does what it leaves running; the container ends with the command
+    let mut c = Container::start(
+        &[],
+        "trap '' TERM; (trap '' TERM; exec sleep 1000) & touch $D/ready; \
+         while [ ! -e $D/go ]; do sleep 0.1; done; exit 5",
+    );
+    c.wait_file("ready");
+    c.signal(Signal::SIGTERM);
+    std::fs::write(c.file("go"), "").unwrap();
+    let out = c.wait();
+    assert_eq!(code(&out), Some(5), "{}", stderr(&out));
+}
+
+#[test]
+fn the_resident_roothooks_holds_what_the_command_holds_and_no_more() {
+    if !need_root() {
+        return;
+    }
+    let mut c = Container::start(
+        &[],
+        "cat /proc/1/status; echo ===; cat /proc/self/status; echo ===; \
+         ls /proc/1/fd >/dev/null 2>&1 && echo fds-readable; cat /proc/1/environ >/dev/null 2>&1 && echo environ-readable; \
+         echo end",
+    );
+    let uid = c.uid;
+    let out = c.wait();
+    assert_eq!(code(&out), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let parts: Vec<&str> = text.split("===\n").collect();
+    let (resident, command) = (proc_status(parts[0]), proc_status(parts[1]));
+    assert_eq!(resident["Name"], "roothooks", "PID 1 is roothooks, not the command: {text}");
+    assert_eq!(resident["Uid"], four(uid));
+    assert_eq!(resident["Gid"], four(uid));
+    assert_eq!(resident["Groups"], command["Groups"]);
+    assert_unprivileged(&resident);
+    assert_eq!(resident["Seccomp"], "2", "the filter holds the resident too");
+    assert_eq!(resident["Seccomp_filters"], command["Seccomp_filters"]);
+    // not dumpable: the user cannot open its descriptors or read its memory
+    assert!(!parts[2].contains("readable"), "the user reached into the resident roothooks: {}", parts[2]);
+    let sleeping = resident["State"].starts_with('S');
+    assert!(sleeping, "it sleeps in the kernel: {}", resident["State"]);
+}
+
+#[test]
+fn not_pid_1_and_not_on_a_terminal_the_command_takes_roothooks_pid() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let child = roothooks_as(uid)
+        .args(["--gid", &uid.to_string(), "--hooks-dir", "/nonexistent", "--", "sh", "-c", "echo $$"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), pid.to_string(), "the command was exec'd in roothooks' place");
+    let plan = run(roothooks_as(uid).args(["--dry-run", "--", "true"]));
+    assert!(stdout(&plan).contains("supervisor:  exec: the command takes roothooks' place"), "{}", stdout(&plan));
+}
+
+#[test]
+fn init_when_not_pid_1_takes_the_orphans_as_subreaper_and_says_so() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let dir = users_dir(uid);
+    let root_dir = scratch("rh-report");
+    let report = root_dir.path().join("report.json");
+    let child = roothooks_as(uid)
+        .args(["--gid", &uid.to_string(), "--hooks-dir", "/nonexistent", "--init", "--report"])
+        .arg(&report)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "(sleep 1000 >/dev/null 2>&1 & echo $! > $D/orphan); grep PPid /proc/$(cat $D/orphan)/status",
+        ])
+        .env("D", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    let orphan = read_pid(&dir.path().join("orphan"));
+    let _ = signal(orphan, Signal::SIGKILL);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), format!("PPid:\t{pid}"), "the orphan came to roothooks");
+    assert!(stderr(&out).contains("init (--init)"), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["supervisor"]["mode"], "init", "{report}");
+    assert_eq!(report["supervisor"]["signals_to"], "group", "{report}");
+}
+
+#[test]
+fn the_settings_are_read_from_the_environment_and_bad_ones_named() {
+    let plan = run(roothooks().args(["--dry-run", "--uid", "1000", "--", "true"]).env("ROOTHOOKS_INIT", "on"));
+    assert!(stdout(&plan).contains("supervisor:  init (--init)"), "{}", stdout(&plan));
+    let plan = run(roothooks().args(["--dry-run", "--uid", "1000", "--init=off", "--pty=always", "--", "true"]));
+    assert!(stdout(&plan).contains("supervisor:  pty (--pty always)"), "{}", stdout(&plan));
+    let bad = run(roothooks().args(["--uid", "1000", "--init=sometimes", "--", "true"]));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("sometimes"), "{}", stderr(&bad));
+    // a bare --init is "on", and does not eat the command
+    let plan = run(roothooks().args(["--dry-run", "--uid", "1000", "--init", "true"]));
+    assert!(stdout(&plan).contains("command:     true"), "{}", stdout(&plan));
+}
+
+/// A root shell on a terminal of its own (`script`), as someone starting roothooks by hand; what it
+/// prints is collected as it comes, what the test types goes to the terminal.
+struct Terminal {
+    script: Child,
+    input: std::process::ChildStdin,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Terminal {
+    fn start(shell: &str, env: &[(&str, &Path)]) -> Terminal {
+        let mut cmd = Command::new("script");
+        without_settings(&mut cmd);
+        cmd.args(["-q", "-e", "-f", "-c", shell, "/dev/null"])
+            .env("RH", BIN)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .process_group(0);
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let mut script = cmd.spawn().expect("start script (util-linux)");
+        let input = script.stdin.take().unwrap();
+        let mut out = script.stdout.take().unwrap();
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let collected = output.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                collected.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Terminal { script, input, output }
+    }
+
+    fn text(&self) -> String {
+        self.output.lock().unwrap().clone()
+    }
+
+    /// Wait until the terminal has shown `what`.
+    fn wait_for(&self, what: &str) {
+        let start = std::time::Instant::now();
+        while !self.text().contains(what) {
+            assert!(
+                start.elapsed() < PATIENCE,
+                "gave up waiting for {what:?} on the terminal; it shows:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn type_in(&mut self, keys: &[u8]) {
+        std::io::Write::write_all(&mut self.input, keys).unwrap();
+    }
+
+    fn wait(mut self) -> std::process::ExitStatus {
+        let pid = self.script.id();
+        wait_for("the terminal's shell to end", PATIENCE, || !alive(pid));
+        self.script.wait().unwrap()
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(self.script.id() as i32), Signal::SIGKILL);
+        let _ = self.script.wait();
+    }
+}
+
+/// The value printed after `label=` on the terminal.
+fn shown(text: &str, label: &str) -> String {
+    let at = text.find(&format!("{label}=")).unwrap_or_else(|| panic!("no {label}= in:\n{text}"));
+    text[at + label.len() + 1..].lines().next().unwrap().trim().to_string()
+}
+
+#[test]
+fn on_a_terminal_the_command_gets_its_own_relayed_and_the_mode_comes_back() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let dir = users_dir(uid);
+    let shell = format!(
+        "stty rows 33 cols 99; echo outer=$(tty); stty -g > $D/before; \
+         $RH --uid {uid} --gid {uid} --log-file none --hooks-dir /nonexistent -- sh -c \
+         'echo inner=$(tty); echo size=$(stty size); read x; echo got=$x; read y; echo resized=$(stty size); cat'; \
+         echo status=$?; stty -g > $D/after; echo root-done"
+    );
+    let mut t = Terminal::start(&shell, &[("D", dir.path())]);
+    t.wait_for("size=");
+    let text = t.text();
+    assert_ne!(shown(&text, "inner"), shown(&text, "outer"), "the command got a pty of its own");
+    assert_eq!(shown(&text, "size"), "33 99", "the starter's window size");
+    t.type_in(b"hello\n");
+    t.wait_for("got=hello");
+    // the starter's terminal changes size while the command runs
+    let outer = shown(&text, "outer");
+    assert!(Command::new("stty").args(["-F", &outer, "rows", "40", "cols", "120"]).status().unwrap().success());
+    wait_for("the new size to reach the pty", PATIENCE, || {
+        Command::new("stty")
+            .args(["-F", &shown(&t.text(), "inner"), "size"])
+            .output()
+            .is_ok_and(|o| stdout(&o).trim() == "40 120")
+    });
+    t.type_in(b"next\n");
+    t.wait_for("resized=40 120");
+    // cat echoes a line, then ends at the EOF key
+    t.type_in(b"echoed-by-cat\n");
+    t.wait_for("echoed-by-cat\r\necho");
+    t.type_in(b"\x04");
+    t.wait_for("root-done");
+    assert_eq!(shown(&t.text(), "status"), "0");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("before")).unwrap(),
+        std::fs::read_to_string(dir.path().join("after")).unwrap(),
+        "the terminal's mode came back"
+    );
+    assert!(t.wait().success());
+}
+
+#[test]
+fn what_the_command_leaves_behind_reads_nothing_root_types_afterwards() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let dir = users_dir(uid);
+    // It ignores the terminal's stop and hang-up signals (from the start: the command's exit hangs up
+    // its terminal), keeps the command's stdin (a shell gives a background job /dev/null), waits
+    // until told (the command has exited by then), takes the terminal's foreground and reads: what
+    // root types next at its shell. With --pty never, as before, it gets root's line.
+    let thief = "use POSIX; $SIG{TTOU} = $SIG{TTIN} = $SIG{HUP} = 'IGNORE'; \
+                 select(undef, undef, undef, 0.1) until -e \"$ENV{D}/go\"; \
+                 POSIX::tcsetpgrp(0, getpgrp()); my $n = sysread(STDIN, my $got, 100); \
+                 open(my $f, '>', \"$ENV{D}/stolen.tmp\"); print $f (defined $n ? \"read $n: $got\" : \"read failed: $!\"); \
+                 close $f; rename(\"$ENV{D}/stolen.tmp\", \"$ENV{D}/stolen\");";
+    std::fs::write(dir.path().join("thief.pl"), thief).unwrap();
+    let shell = format!(
+        "$RH --uid {uid} --gid {uid} --log-file none --hooks-dir /nonexistent -- \
+         sh -c 'trap \"\" HUP; exec 3<&0; perl $D/thief.pl <&3 >/dev/null 2>&1 & echo left-behind'; \
+         echo roothooks-exited; while [ ! -e $D/done ]; do sleep 0.1; done"
+    );
+    let mut t = Terminal::start(&shell, &[("D", dir.path())]);
+    t.wait_for("roothooks-exited");
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    t.type_in(b"secret-typed-by-root\n");
+    let stolen = dir.path().join("stolen");
+    wait_for("the process left behind to report its read", PATIENCE, || stolen.exists());
+    let got = std::fs::read_to_string(&stolen).unwrap();
+    std::fs::write(dir.path().join("done"), "").unwrap();
+    assert!(!got.contains("secret"), "a process the command left behind read root's terminal: {got}");
+    assert!(t.wait().success());
+}
