@@ -2,7 +2,7 @@
 # roothooks beside the tools people use instead, in one run on one machine, as root:
 #   bash bench/run.sh            # full run (a few minutes)
 #   QUICK=1 bash bench/run.sh    # fewer runs, for a look
-# Installs what it needs when missing: gosu and GNU time from Debian, jupyterhub-roothooks
+# Installs what it needs when missing: gosu, tini and GNU time from Debian, jupyterhub-roothooks
 # 0.2.1 from PyPI in a venv. setpriv and run-parts come with Debian. Prints one markdown table.
 # roothooks is measured twice: as cargo builds it (dynamically linked; what cargo install and pip give)
 # and as scripts/build-static.sh builds it for images (what Dockerfile.example puts in one).
@@ -20,6 +20,7 @@ missing=()
 command -v gosu >/dev/null || missing+=(gosu)
 [ -x /usr/bin/time ] || missing+=(time)
 command -v run-parts >/dev/null || missing+=(debianutils)
+command -v tini >/dev/null || missing+=(tini)
 if [ "${#missing[@]}" -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -56,6 +57,8 @@ START=(
     "roothooks, static build|$RHS --uid $USER_ID --hooks-dir $WORK/empty -- /usr/bin/true"
     "roothooks, static build, --seccomp off|$RHS --uid $USER_ID --hooks-dir $WORK/empty --seccomp off -- /usr/bin/true"
     "roothooks, static build, --log-file none|$RHS --uid $USER_ID --hooks-dir $WORK/empty --log-file none -- /usr/bin/true"
+    "roothooks, static build, --init (stays as init: fork, wait)|$RHS --uid $USER_ID --hooks-dir $WORK/empty --init -- /usr/bin/true"
+    "tini -s -g (init alone, no drop)|tini -s -g -- /usr/bin/true"
     "gosu|gosu $USER_ID /usr/bin/true"
     "setpriv (same drop as roothooks)|setpriv --reuid $USER_ID --regid $USER_ID --clear-groups --inh-caps=-all --bounding-set=-all --no-new-privs /usr/bin/true"
     "jupyterhub-roothooks 0.2.1|$JRH --hooks-dir=$WORK/empty --uid=$USER_ID --gid=$USER_ID -- /usr/bin/true"
@@ -111,6 +114,21 @@ for entry in "${START[@]}"; do
     NSS_FILES_ONLY=1 peak_rss_kib ${entry#*|} >> "$WORK/rss-files.txt"
 done
 
+# What a resident roothooks (--init, as PID 1 in a container) holds while the command runs: its own
+# VmRSS, read from /proc once the command is up.
+resident_rss_kib() { # command... -> VmRSS of the process that runs `sleep 30` as its child, KiB
+    "$@" /bin/sleep 30 2>/dev/null &
+    local pid=$!
+    until grep -qx sleep "/proc/$(cut -d' ' -f1 "/proc/$pid/task/$pid/children" 2>/dev/null)/comm" 2>/dev/null; do sleep 0.05; done
+    awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"
+    pkill -P "$pid" -x sleep || true
+    wait "$pid" || true
+}
+echo "measuring the resident roothooks..." >&2
+resident_static=$(resident_rss_kib "$RHS" --uid "$USER_ID" --hooks-dir "$WORK/empty" --log-file none --init --)
+resident_dynamic=$(resident_rss_kib "$RH" --uid "$USER_ID" --hooks-dir "$WORK/empty" --log-file none --init --)
+tini_rss=$(resident_rss_kib tini -s --)
+
 echo "measuring relay of 200 MB..." >&2
 relay_alone=$( { /usr/bin/time -f '%e' sh "$WORK/flood/10-flood" >/dev/null; } 2>&1 )
 /usr/bin/time -f '%e %M' -o "$WORK/relay" "$RH" --uid "$USER_ID" --hooks-dir "$WORK/flood" --log-file none --no-exec >/dev/null 2>&1
@@ -119,11 +137,11 @@ read -r relay_time relay_rss < "$WORK/relay"
 read -r relay_file_time relay_file_rss < "$WORK/relay2"
 
 size() { stat -c %s "$1"; }
-python3 - "$WORK" "$relay_alone" "$relay_time" "$relay_rss" "$relay_file_time" "$relay_file_rss" \
+python3 - "$WORK" "$relay_alone" "$relay_time" "$relay_rss" "$relay_file_time" "$relay_file_rss" "$resident_static" "$resident_dynamic" "$tini_rss" \
     "$(size "$RH")" "$(size "$RHS")" "$(size "$(command -v gosu)")" "$(size "$(command -v setpriv)")" "${START[@]%%|*}" "--" "${HOOKS[@]%%|*}" <<'EOF'
 import sys, platform, os
-work, alone, rtime, rrss, ftime, frss, rh_size, rhs_size, gosu_size, setpriv_size = sys.argv[1:11]
-rest = sys.argv[11:]
+work, alone, rtime, rrss, ftime, frss, res_static, res_dynamic, tini_rss, rh_size, rhs_size, gosu_size, setpriv_size = sys.argv[1:14]
+rest = sys.argv[14:]
 sep = rest.index("--")
 start_names, hook_names = rest[:sep], rest[sep + 1:]
 
@@ -147,6 +165,10 @@ print("\n| dispatch of 100 trivial hooks | median | vs floor |")
 print("|---|---|---|")
 for name, t in zip(hook_names, hooks):
     print(f"| {name} | {t * 1000:.1f} ms | {t / hooks[0]:.2f}x |")
+print("\n| resident beside the command (sleep), VmRSS | resident size |")
+print("|---|---|")
+for name, kib in [("roothooks --init, static build", res_static), ("roothooks --init, dynamic build", res_dynamic), ("tini -s", tini_rss)]:
+    print(f"| {name} | {mib(int(kib))} |")
 mb = 200
 print("\n| relay: a hook writing 200 MB of 100-byte lines | time | throughput | peak RSS |")
 print("|---|---|---|---|")

@@ -61,6 +61,15 @@ fn main_status(container: &str) -> std::collections::HashMap<String, String> {
     proc_status(&std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap())
 }
 
+/// The host's view of the server in a container: the one child of its main process.
+fn server_status(container: &str) -> std::collections::HashMap<String, String> {
+    let pid = docker_ok(&["inspect", "-f", "{{.State.Pid}}", container]);
+    let pid = pid.trim();
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+    let server = children.split_whitespace().next().expect("roothooks has started the server");
+    proc_status(&std::fs::read_to_string(format!("/proc/{server}/status")).unwrap())
+}
+
 #[test]
 fn dockerfile_example_in_a_real_docker_engine() {
     let Some(_engine) = Engine::up() else { return };
@@ -86,22 +95,44 @@ fn dockerfile_example_in_a_real_docker_engine() {
         assert!(Instant::now() < deadline, "no /api/status 200 within 60 s: {}", stderr(&docker(&["logs", &name])));
         std::thread::sleep(Duration::from_millis(250));
     }
+    // the container's main process is roothooks, staying as the server's init, as dropped as the
+    // server itself
     let status = main_status(&name);
-    assert_eq!(status["Uid"], four(1000));
-    assert_eq!(status["CapBnd"], "0000000000000000");
-    assert_eq!(status["NoNewPrivs"], "1");
-    assert_eq!(status["Seccomp"], "2", "the server runs under roothooks' filter (and Docker's)");
-    assert_unprivileged(&status);
+    assert_eq!(status["Name"], "roothooks");
+    for status in [&status, &server_status(&name)] {
+        assert_eq!(status["Uid"], four(1000));
+        assert_eq!(status["CapBnd"], "0000000000000000");
+        assert_eq!(status["NoNewPrivs"], "1");
+        assert_eq!(status["Seccomp"], "2", "under roothooks' filter (and Docker's)");
+        assert_unprivileged(status);
+    }
     let logs = stderr(&docker(&["logs", &name]));
     assert!(logs.contains("10-show-target: running as uid 0; the command will run as jovyan"), "{logs}");
 
-    // `docker stop`: SIGTERM reaches the server (roothooks exec'd it, same PID), which exits in the
-    // grace period rather than being killed
+    // `docker stop`: roothooks passes SIGTERM on to the server, which exits in the grace period
+    // rather than being killed, and the container ends with the server's status
     // (a grace long enough for a loaded machine: the state checked is how it ended, not how fast)
     docker_ok(&["stop", "-t", "120", &name]);
     let code = docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &name]);
     assert_ne!(code.trim(), "137", "the server was killed, not stopped");
+    let logs = stderr(&docker(&["logs", &name]));
+    assert!(logs.contains("the command exited with status"), "{logs}");
     drop(server);
+
+    // with no --init, orphans of the server are reaped: roothooks is the container's init
+    let orphans = "for i in $(seq 20); do (sleep 0.01 & echo $! >> /tmp/orphans); done; exec python3 -c \"
+import os, time
+pids = [int(p) for p in open('/tmp/orphans')]
+left = lambda: [p for p in pids if os.path.exists('/proc/%d' % p)]
+start = time.time()
+while left() and time.time() - start < 120:
+    time.sleep(0.1)
+print('orphans left: %d' % len(left()))
+\"";
+    let (code, out, err) = run(image, &[], &["sh", "-c", orphans]);
+    assert_eq!((code, out.trim()), (0, "orphans left: 0"), "{err}");
+    let (code, _, err) = run(image, &[], &["sh", "-c", "kill -KILL $$"]);
+    assert_eq!(code, 137, "a kill of the server from inside ends the container: {err}");
 
     // `docker run IMAGE id` replaces CMD
     let (code, out, err) = run(image, &[], &["id"]);

@@ -244,15 +244,6 @@ fn a_user_hook_cannot_get_root_back_and_runs_even_from_a_non_root_start() {
     assert!(err.contains("not running the 1 hook(s) in /usr/local/bin/start-notebook.d"), "{err}");
 }
 
-/// The words of a Dockerfile instruction in exec form (`ENTRYPOINT ["a", "b"]`).
-fn exec_form(dockerfile: &str, instruction: &str) -> Vec<String> {
-    let line = dockerfile
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{instruction} ")))
-        .unwrap_or_else(|| panic!("no {instruction} in the Dockerfile"));
-    serde_json::from_str(line).unwrap_or_else(|e| panic!("{instruction} is not in exec form: {e}"))
-}
-
 #[test]
 fn the_docker_stacks_example_starts_its_hooks_and_command_like_start_sh() {
     if !ready() {
@@ -279,10 +270,10 @@ fn the_docker_stacks_example_starts_its_hooks_and_command_like_start_sh() {
         "#!/bin/sh\necho \"server: $(id) scratch=$JUPYTER_SCRATCH\"\nls -ld \"$SCRATCH_DIR\"\n",
         0o755,
     );
-    // the ENTRYPOINT as written, less tini (not in this rootfs; it only reaps and forwards signals)
+    // the ENTRYPOINT as written: roothooks is PID 1 of the container, and stays as its init
     let entrypoint = exec_form(&dockerfile, "ENTRYPOINT");
-    assert_eq!(entrypoint[..3], ["tini", "-g", "--"]);
-    let args: Vec<&str> = entrypoint[3..].iter().chain(&cmd).map(String::as_str).collect();
+    assert_eq!(entrypoint[0], "roothooks", "no tini in front: roothooks is the init");
+    let args: Vec<&str> = entrypoint.iter().chain(&cmd).map(String::as_str).collect();
     let mut p = process(0, 0, &[], caps(&[]), false, &args);
     p["env"] = json!(["PATH=/usr/local/bin:/bin", "HOME=/root", "NB_USER=jovyan", "NB_UID=1010"]);
     let (code, out, err) = b.run(p, &[]);
@@ -291,6 +282,7 @@ fn the_docker_stacks_example_starts_its_hooks_and_command_like_start_sh() {
     assert!(out.contains("scratch=/srv/scratch/jovyan"), "{out}\n{err}");
     assert!(out.contains("drwx------") && out.contains("jovyan"), "the scratch directory is the user's: {out}");
     assert!(err.contains("starting for jovyan (uid 1010), scratch space in /srv/scratch/jovyan"), "{err}");
+    assert!(err.contains("init (roothooks is PID 1)"), "{err}");
 }
 
 #[test]

@@ -80,11 +80,31 @@ fn both_examples_render_to_pods_the_api_server_would_take() {
         assert_eq!(rendered["render_error"], Value::Null, "{name}");
         assert_eq!(rendered["problems"], json!([]), "{name}");
         let spec = &rendered["pod"]["spec"];
-        assert_eq!(strings(&spec["containers"][0]["args"])[0], "roothooks", "{name}");
+        // every container of the example's image starts roothooks once: Dockerfile.example's
+        // ENTRYPOINT, with the args after it, or a command of its own in its place
+        let containers =
+            spec["initContainers"].as_array().into_iter().flatten().chain(spec["containers"].as_array().unwrap());
+        for c in containers.filter(|c| c["image"] == json!(IMAGE)) {
+            let argv = container_argv(c);
+            let starts = argv.iter().filter(|a| a.rsplit('/').next() == Some("roothooks")).count();
+            assert_eq!(starts, 1, "{name}: container {} starts roothooks {starts} times: {argv:?}", c["name"]);
+        }
         let volumes: Vec<&str> =
             spec["volumes"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
         assert!(volumes.contains(&"volume-alice"), "{name}: the home PVC is there: {volumes:?}");
     }
+}
+
+/// What a container of the example's image runs, as a container runtime puts it together: its
+/// `command` in place of the image's ENTRYPOINT (Dockerfile.example's), then its `args` (KubeSpawner's
+/// `cmd`) in place of CMD.
+fn container_argv(c: &Value) -> Vec<String> {
+    let dockerfile = std::fs::read_to_string(Path::new(REPO).join("Dockerfile.example")).unwrap();
+    let command = match c.get("command") {
+        Some(command) => strings(command),
+        None => exec_form(&dockerfile, "ENTRYPOINT"),
+    };
+    command.into_iter().chain(strings(&c["args"])).collect()
 }
 
 /// `text` with `from` replaced by `to`, as a config file of its own.
@@ -207,7 +227,7 @@ fn oci_container(spec: &Value, c: &Value, volumes: &[(String, PathBuf)]) -> (Val
         }
         all
     };
-    let args: Vec<String> = strings(&c["command"]).into_iter().chain(strings(&c["args"])).collect();
+    let args = container_argv(c);
     let mut env = vec!["PATH=/usr/local/bin:/bin".to_string(), "HOME=/root".to_string()];
     for var in c["env"].as_array().into_iter().flatten() {
         env.push(format!("{}={}", var["name"].as_str().unwrap(), var["value"].as_str().unwrap_or_default()));
@@ -290,6 +310,9 @@ fn the_rendered_privileged_pod_runs_hooks_as_root_and_the_server_as_the_user() {
     assert!(out.contains("server: uid=1000(jovyan) gid=100(users)"), "{out}");
     assert_dropped(out, 1000);
     assert!(groups(&proc_status(out)).contains(&100), "fsGroup kept: {out}");
+    // roothooks started once, as the container's PID 1, and stayed as the server's init
+    assert_eq!(err.matches("dropped to uid").count(), 1, "{err}");
+    assert!(err.contains("roothooks stays beside it: init (roothooks is PID 1)"), "{err}");
 }
 
 #[test]
