@@ -138,7 +138,9 @@ fn the_zero_to_jupyterhub_configs_parse_and_say_what_they_claim() {
     }
     let dir = Path::new(REPO).join("examples/zero-to-jupyterhub");
     let single = yaml(&dir.join("privileged.yaml"));
-    assert_eq!(single["singleuser"]["cmd"][0], "roothooks");
+    // the image's ENTRYPOINT is roothooks: cmd (the container's args) names only the server
+    assert_eq!(single["singleuser"]["cmd"], serde_json::json!(["jupyterhub-singleuser"]));
+    assert_eq!(single["singleuser"]["extraEnv"]["ROOTHOOKS_UID"], "1000");
     let ctx = &single["hub"]["config"]["KubeSpawner"]["container_security_context"];
     assert_eq!(ctx["runAsUser"], 0);
     assert_eq!(ctx["capabilities"]["add"][0], "SYS_ADMIN");
@@ -152,6 +154,8 @@ fn the_zero_to_jupyterhub_configs_parse_and_say_what_they_claim() {
     assert_eq!(command[..4], ["sh", "-c", "chmod 0755 /nss && exec \"$0\" \"$@\"", "roothooks"], "{command:?}");
     assert_eq!(init["securityContext"]["runAsUser"], 0);
     assert_eq!(split["singleuser"]["allowPrivilegeEscalation"], false);
+    assert_eq!(split["singleuser"]["cmd"], serde_json::json!(["jupyterhub-singleuser"]));
+    assert_eq!(split["singleuser"]["extraEnv"]["ROOTHOOKS_UID"], "1000");
     let main = &split["hub"]["config"]["KubeSpawner"]["container_security_context"];
     assert_eq!((main["runAsUser"].as_u64(), main["allowPrivilegeEscalation"].as_bool()), (Some(1000), Some(false)));
     // every flag the examples pass is one roothooks knows
