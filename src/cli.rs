@@ -270,7 +270,9 @@ pub struct Args {
     /// as the user (--hooks-dir and --user-hooks-dir still win). In both, `*.sh` files are sourced by
     /// /bin/bash, executable or not, and the variables they export or unset reach the hooks after them
     /// and the command; other files run if executable. NB_USER, NB_UID, NB_GID, NB_UMASK and
-    /// JUPYTER_ENV_VARS_TO_UNSET are read with or without it (see MIGRATING.md). Example: --docker-stacks
+    /// JUPYTER_ENV_VARS_TO_UNSET are read with or without it (see MIGRATING.md); with it, all three of
+    /// NB_USER=root NB_UID=0 NB_GID=0 (rootless containers) keep the command root, capabilities still
+    /// dropped, HOME=/home/root. Example: --docker-stacks
     #[arg(long, env = "ROOTHOOKS_DOCKER_STACKS")]
     pub docker_stacks: bool,
 
@@ -410,14 +412,21 @@ impl Args {
         let chosen = layers.into_iter().enumerate().find(|(_, layer)| layer.iter().any(Option::is_some));
         let from_notebook_env = chosen.as_ref().is_some_and(|(i, _)| *i == 2);
         let [user, uid, gid] = chosen.map(|(_, layer)| layer).unwrap_or_default();
+        // docker-stacks' rootless triplet (rootless podman, where root in the container is the host's
+        // user): all three of NB_USER=root, NB_UID=0 and NB_GID=0 keep the command root, as start.sh does
+        let value = |s: &Option<Sourced>| s.as_ref().map(|s| s.value.clone());
+        let rootless = self.docker_stacks
+            && from_notebook_env
+            && (value(&user), value(&uid), value(&gid)) == (Some("root".into()), Some("0".into()), Some("0".into()));
         Ok(Request {
             user,
             uid,
             gid,
             extra_groups: self.groups.iter().filter(|g| !g.is_empty()).cloned().collect(),
             clear_groups: self.clear_groups,
-            home: self.home.clone(),
-            allow_root: self.allow_root,
+            home: self.home.clone().or_else(|| rootless.then(|| PathBuf::from("/home/root"))),
+            allow_root: self.allow_root || rootless,
+            rootless,
             ensure_account: self.ensure_account || self.nss_dir.is_some(),
             from_notebook_env,
         })

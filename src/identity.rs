@@ -61,6 +61,9 @@ pub struct Request {
     /// user, uid and gid came from NB_USER, NB_UID and NB_GID (docker-stacks' variables): a uid or gid
     /// that differs from NB_USER's account renumbers that account, as docker-stacks' start.sh does
     pub from_notebook_env: bool,
+    /// `--docker-stacks` with NB_USER=root, NB_UID=0 and NB_GID=0 all set: the command stays root
+    /// (capabilities still dropped), HOME=/home/root, as start.sh does for rootless containers
+    pub rootless: bool,
 }
 
 /// The groups of the process roothooks was started as, split by where they came from.

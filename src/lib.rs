@@ -123,6 +123,12 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<u8> {
         return Err(Error::SecureMode { real: started.real.as_raw(), effective: started.effective.as_raw() });
     }
     let request = args.request(&|name| std::env::var_os(name))?;
+    if request.rootless {
+        warn!(
+            "NB_USER=root NB_UID=0 NB_GID=0 (docker-stacks' rootless triplet): the command runs as uid 0 with \
+             HOME=/home/root, as start.sh does; its capabilities are still dropped and no_new_privs set"
+        );
+    }
     let plan = plan::build(&args.options(&|name| std::env::var_os(name))?, &request, &started)?;
     if args.dry_run {
         return print_plan(&plan).map(|()| 0);
@@ -209,6 +215,8 @@ fn skip_root_phase(plan: &Plan, uid: nix::unistd::Uid) -> HookRun {
 fn log_hook_plan(plan: &HookPlan) {
     let dir = plan.dir.display();
     match (&plan.state, &plan.origin) {
+        // an empty directory is named too: "were my hooks found?" needs an answer
+        (DirState::Listed, _) if plan.hooks.is_empty() => info!("no hooks in {dir}"),
         (DirState::Listed, _) => {}
         (DirState::Missing, DirOrigin::Default) => info!("no hooks directory at {dir} (the default); no hooks to run"),
         (DirState::Missing, DirOrigin::Explicit) => warn!("hooks directory {dir} does not exist; no hooks to run"),

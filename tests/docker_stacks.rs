@@ -410,3 +410,43 @@ fn lock_files_planted_as_symlinks_are_never_followed() {
         assert_eq!(std::fs::read_to_string(root.join("etc/passwd")).unwrap(), before, "{lock}");
     }
 }
+
+#[test]
+fn an_empty_hooks_directory_is_named_in_the_log() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let (code, out, err) = run(&b, &[], &["--docker-stacks"], "true");
+    assert_eq!(code, 0, "{out}\n{err}");
+    for dir in [START_HOOKS, BEFORE_HOOKS] {
+        assert!(err.contains(&format!("no hooks in /{dir}")), "{dir}: {err}");
+    }
+}
+
+#[test]
+fn the_rootless_triplet_keeps_the_command_root_and_nothing_else_does() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let triplet = ["NB_USER=root", "NB_UID=0", "NB_GID=0"];
+    let script = "echo \"id: $(id -u):$(id -g)\"; echo \"home: $HOME\"; cat /proc/self/status";
+    let (code, out, err) = run(&b, &triplet, &["--docker-stacks"], script);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(line(&out, "id: "), "0:0", "{out}");
+    assert_eq!(line(&out, "home: "), "/home/root", "{out}");
+    // root in a rootless container, still with nothing to regain
+    assert_unprivileged(&proc_status(&out));
+    assert!(err.contains("rootless triplet") && err.contains("WARN"), "{err}");
+    // outside --docker-stacks, or with only some of the three, root is still refused
+    for (env, flags) in [
+        (&triplet[..], &[][..]),
+        (&triplet[..2], &["--docker-stacks"][..]),
+        (&["NB_USER=root", "NB_UID=0", "NB_GID=100"][..], &["--docker-stacks"][..]),
+    ] {
+        let (code, out, err) = run(&b, env, flags, "id -u");
+        assert_eq!(code, 2, "{env:?} {flags:?}: {out}\n{err}");
+        assert_eq!(out, "", "nothing started");
+    }
+}
