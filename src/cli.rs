@@ -136,6 +136,15 @@ pub struct Args {
     #[arg(long)]
     pub allow_privilege_escalation: bool,
 
+    /// Give the user passwordless sudo (DANGEROUS): a rule in /etc/sudoers.d, and escalation allowed
+    ///
+    /// [env: ROOTHOOKS_GRANT_SUDO; with --docker-stacks also GRANT_SUDO=yes or 1, docker-stacks'
+    /// setting] Writes /etc/sudoers.d/roothooks-grant-sudo (root's, 0440, replaced in one step) and
+    /// allows privilege escalation for this start, as --allow-privilege-escalation does: the user can
+    /// become root. Logged as a warning naming the setting. Example: --grant-sudo
+    #[arg(long, env = "ROOTHOOKS_GRANT_SUDO", hide_env = true)]
+    pub grant_sudo: bool,
+
     /// Add a passwd and group entry for a uid that has no account (needs a name: --user or NB_USER)
     ///
     /// Written atomically under the shadow-utils locks; /etc/passwd and /etc/group stay writable by
@@ -378,12 +387,28 @@ impl Args {
             umask,
             workdir: self.workdir.clone(),
             allow_escalation: self.allow_privilege_escalation,
+            grant_sudo: self.grant_sudo_setting(&var),
             init: self.init,
             pty: self.pty,
             signals_to: self.signals_to,
             seccomp: Seccomp::new(self.seccomp, &self.seccomp_allow),
             hook_env: self.hook_env.clone(),
         })
+    }
+
+    /// `--grant-sudo`, or docker-stacks' GRANT_SUDO under `--docker-stacks`: what names it, if anything.
+    fn grant_sudo_setting(&self, var: &dyn Fn(&str) -> Option<String>) -> Option<&'static str> {
+        if self.grant_sudo {
+            return Some("--grant-sudo");
+        }
+        match var("GRANT_SUDO") {
+            Some(v) if self.docker_stacks && (v == "yes" || v == "1") => Some("GRANT_SUDO"),
+            Some(v) if self.docker_stacks => {
+                tracing::warn!("GRANT_SUDO='{v}' is neither yes nor 1 (docker-stacks' values); not granting sudo");
+                None
+            }
+            _ => None,
+        }
     }
 
     /// Combine flags and environment. The first layer that names any of user, uid or gid decides all

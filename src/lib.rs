@@ -208,6 +208,9 @@ fn skip_root_phase(plan: &Plan, uid: nix::unistd::Uid) -> HookRun {
     if p.account.is_some() || p.nss_dir.is_some() || p.create_home {
         warn!("started as uid {uid}, not root: not adding or changing an account, not creating a home");
     }
+    if let Some(setting) = p.grant_sudo {
+        warn!("started as uid {uid}, not root: {setting} cannot write a sudoers rule");
+    }
     HookRun::default()
 }
 
@@ -388,9 +391,10 @@ fn drop_as_root(plan: &Plan) -> Result<Credentials> {
         allow_escalation: plan.allow_escalation,
     };
     let filter = plan.seccomp.programs()?;
+    let mut filtered = true;
     if plan.allow_escalation {
         // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: while root still holds it.
-        seccomp::install(&filter)?;
+        filtered = seccomp::install_without_nnp(&filter)?;
     }
     privilege::drop_to(&mut Kernel, &spec)?;
     let creds = privilege::verify(&mut Kernel, &spec)?;
@@ -408,7 +412,15 @@ fn drop_as_root(plan: &Plan) -> Result<Credentials> {
         target.groups.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
         if plan.allow_escalation { "" } else { ", no_new_privs set" }
     );
-    log_seccomp(plan);
+    if filtered {
+        log_seccomp(plan);
+    } else {
+        warn!(
+            "no system call filter for the command: with privilege escalation allowed (no no_new_privs) \
+             installing one takes CAP_SYS_ADMIN, which this container does not have (docker run's default); \
+             the runtime's own filter, if any, still applies"
+        );
+    }
     Ok(creds)
 }
 

@@ -81,6 +81,8 @@ pub struct Options {
     pub seccomp: Seccomp,
     /// `--hook-env`: what root's hooks get besides the default set
     pub hook_env: Vec<String>,
+    /// `--grant-sudo` or GRANT_SUDO (what named it): passwordless sudo, escalation allowed
+    pub grant_sudo: Option<&'static str>,
     pub init: InitSetting,
     pub pty: PtySetting,
     pub signals_to: SignalsTo,
@@ -233,6 +235,7 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
         rlimits: options.rlimits.clone(),
         umask: options.umask,
         workdir: options.workdir.clone(),
+        grant_sudo: options.grant_sudo,
     };
     let allowed = options.hook_env.iter().filter(|p| !p.trim().is_empty()).map(|p| gate::parse_pattern(p));
     let gate = Gate {
@@ -252,7 +255,7 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
         report: options.report.as_ref().map(abs).transpose()?,
         command,
         target,
-        allow_escalation: options.allow_escalation,
+        allow_escalation: options.allow_escalation || options.grant_sudo.is_some(),
         seccomp: options.seccomp.clone(),
         supervision: Supervision::resolve(
             options.init,

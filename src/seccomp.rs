@@ -287,6 +287,17 @@ fn build_error(e: impl fmt::Display) -> Error {
 
 /// Install `programs` in this process (and so in the command it execs), then check that
 /// `/proc/self/status` shows filter mode and that many more filters than before.
+/// Install the filter while no_new_privs is not set (`--allow-privilege-escalation`, GRANT_SUDO),
+/// which takes CAP_SYS_ADMIN: without it (`docker run`'s default capabilities) nothing is installed and
+/// `Ok(false)` says so, so that the start the operator asked for still happens, without the filter.
+pub fn install_without_nnp(programs: &[BpfProgram]) -> Result<bool> {
+    const CAP_SYS_ADMIN: u32 = 21;
+    if !programs.is_empty() && !crate::system::has_effective_cap(CAP_SYS_ADMIN) {
+        return Ok(false);
+    }
+    install(programs).map(|()| true)
+}
+
 pub fn install(programs: &[BpfProgram]) -> Result<()> {
     if programs.is_empty() {
         return Ok(());

@@ -450,3 +450,64 @@ fn the_rootless_triplet_keeps_the_command_root_and_nothing_else_does() {
         assert_eq!(out, "", "nothing started");
     }
 }
+
+#[test]
+fn grant_sudo_writes_roots_rule_in_one_step_and_allows_escalation_under_docker_stacks_only() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let root = b.rootfs();
+    let sudoers_d = root.join("etc/sudoers.d");
+    std::fs::create_dir_all(&sudoers_d).unwrap();
+    set_mode(&sudoers_d, 0o750);
+    // a stand-in for sudo: what is checked is the rule and the escalation roothooks allows
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    hook_file(&b, "usr/bin", "sudo", "#!/bin/sh\nexit 0\n", 0o755);
+    let rule = sudoers_d.join("roothooks-grant-sudo");
+    let nnp = "grep NoNewPrivs /proc/self/status";
+    let (code, out, err) = run(&b, &["GRANT_SUDO=yes"], &["--docker-stacks"], nnp);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(out.trim(), "NoNewPrivs:\t0", "escalation allowed: {err}");
+    assert!(err.contains("GRANT_SUDO: jovyan may run any command as root with sudo, without a password"), "{err}");
+    // docker run's default capabilities have no CAP_SYS_ADMIN, which a filter without no_new_privs
+    // needs: the start still happens, without roothooks' filter, and says so
+    assert!(err.contains("no system call filter for the command: with privilege escalation allowed"), "{err}");
+    let text = std::fs::read_to_string(&rule).unwrap();
+    assert_eq!(text.lines().last(), Some("jovyan ALL=(ALL) NOPASSWD:ALL"), "{text}");
+    let meta = std::fs::metadata(&rule).unwrap();
+    assert_eq!((std::os::unix::fs::MetadataExt::uid(&meta), meta.permissions().mode() & 0o7777), (0, 0o440));
+    let names: Vec<_> = std::fs::read_dir(&sudoers_d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 1, "no half-written file left beside it: {names:?}");
+    // a restart finds its rule in place; GRANT_SUDO=1 is docker-stacks' other spelling
+    let (code, _, err) = run(&b, &["GRANT_SUDO=1"], &["--docker-stacks"], nnp);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("was already there"), "{err}");
+
+    // without --docker-stacks GRANT_SUDO is not read; a value start.sh ignores is named and ignored
+    std::fs::remove_file(&rule).unwrap();
+    for (env, flags) in [("GRANT_SUDO=yes", &[][..]), ("GRANT_SUDO=true", &["--docker-stacks"][..])] {
+        let (code, out, err) = run(&b, &[env], flags, nnp);
+        assert_eq!((code, out.trim()), (0, "NoNewPrivs:\t1"), "{env} {flags:?}: {err}");
+        assert!(!rule.exists(), "{env} {flags:?} wrote a rule");
+    }
+    let (_, _, err) = run(&b, &["GRANT_SUDO=true"], &["--docker-stacks"], nnp);
+    assert!(err.contains("GRANT_SUDO='true' is neither yes nor 1"), "{err}");
+
+    // a symlink planted at the rule's name is not followed, and the user's file stays as it was
+    let target = root.join("home/jovyan/mine");
+    std::fs::write(&target, "the user's\n").unwrap();
+    std::os::unix::fs::symlink("/home/jovyan/mine", &rule).unwrap();
+    let (code, _, err) = run(&b, &["GRANT_SUDO=yes"], &["--docker-stacks"], nnp);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("no sudoers rule written") && err.contains("symbolic link"), "{err}");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "the user's\n");
+    std::fs::remove_file(&rule).unwrap();
+
+    // no sudo in the image: said so, nothing written
+    std::fs::remove_file(root.join("usr/bin/sudo")).unwrap();
+    let (code, _, err) = run(&b, &["GRANT_SUDO=yes"], &["--docker-stacks"], nnp);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("sudo is not installed"), "{err}");
+    assert!(!rule.exists());
+}

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod env;
 pub mod home;
 pub mod limits;
+pub mod sudo;
 
 use std::fmt;
 use std::fs;
@@ -37,6 +38,8 @@ pub struct Provision {
     pub rlimits: Vec<Rlimit>,
     pub umask: Option<u32>,
     pub workdir: Option<PathBuf>,
+    /// passwordless sudo for the user, and what asked for it (`--grant-sudo`, GRANT_SUDO)
+    pub grant_sudo: Option<&'static str>,
 }
 
 impl fmt::Display for Provision {
@@ -79,6 +82,9 @@ impl fmt::Display for Provision {
         }
         if let Some(dir) = &self.workdir {
             writeln!(f, "  workdir:     {}", dir.display())?;
+        }
+        if let Some(setting) = self.grant_sudo {
+            writeln!(f, "  sudo:        passwordless for the user, in {} ({setting})", sudo::SUDOERS_FILE)?;
         }
         Ok(())
     }
@@ -209,6 +215,9 @@ pub fn as_root(plan: &Provision, target: &Target) {
         Some(Err(e)) => warn!("account not added: {e}"),
         None => {}
     }
+    if let Some(setting) = plan.grant_sudo {
+        grant_sudo(setting, target);
+    }
     if plan.create_home {
         match home::create(&target.home, target.uid, target.gid, &plan.skel) {
             Ok(home::HomeOutcome::Existing) => info!("home {} exists; left as it is", target.home.display()),
@@ -221,6 +230,29 @@ pub fn as_root(plan: &Provision, target: &Target) {
             }
             Err(e) => warn!("home not created: {e}"),
         }
+    }
+}
+
+/// GRANT_SUDO: the sudoers rule, and warnings that say what it gives away, or why it gives nothing.
+fn grant_sudo(setting: &str, target: &Target) {
+    // sudoers names a uid without an account as #UID; an account name was checked when it was read
+    let user = target.name().map_or_else(|| format!("#{}", target.uid), str::to_string);
+    if !["/usr/bin/sudo", "/bin/sudo", "/usr/local/bin/sudo"].iter().any(|p| Path::new(p).exists()) {
+        warn!("{setting}: sudo is not installed in this image; no sudoers rule written, and nothing to use one");
+        return;
+    }
+    match sudo::grant(Path::new(sudo::SUDOERS_FILE), &user) {
+        Ok(sudo::Granted::Written) => warn!(
+            "{setting}: {user} may run any command as root with sudo, without a password ({}); privilege \
+             escalation is allowed for this start",
+            sudo::SUDOERS_FILE
+        ),
+        Ok(sudo::Granted::AlreadyThere) => warn!(
+            "{setting}: {user} may run any command as root with sudo, without a password ({} was already \
+             there); privilege escalation is allowed for this start",
+            sudo::SUDOERS_FILE
+        ),
+        Err(e) => warn!("{setting}: no sudoers rule written: {e}"),
     }
 }
 

@@ -50,6 +50,11 @@ fn status_mask(status: &str, name: &str) -> Option<u64> {
     u64::from_str_radix(status_field(status, name)?, 16).ok()
 }
 
+/// Whether this process holds capability number `cap` in its effective set (CAP_SYS_ADMIN is 21).
+pub fn has_effective_cap(cap: u32) -> bool {
+    self_status().and_then(|s| status_mask(&s, "CapEff")).is_some_and(|mask| mask & (1 << cap) != 0)
+}
+
 /// This process's seccomp mode (2: filtered) and number of filters, as `/proc/self/status` says.
 pub fn seccomp_state() -> (Option<usize>, Option<usize>) {
     let Some(status) = self_status() else { return (None, None) };
