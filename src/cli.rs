@@ -136,6 +136,14 @@ pub struct Args {
     #[arg(long)]
     pub allow_privilege_escalation: bool,
 
+    /// Rename account OLD when NB_USER names no account (docker-stacks: jovyan, with --docker-stacks)
+    ///
+    /// As docker-stacks' start.sh: OLD's login name and home (/home/NB_USER, the old home moved there)
+    /// become NB_USER's; NB_UID and NB_GID still renumber it. Only a regular account (UID_MIN..UID_MAX),
+    /// and only when user, uid and gid come from NB_*. Example: --rename-from jovyan
+    #[arg(long, value_name = "OLD")]
+    pub rename_from: Option<String>,
+
     /// Give the user passwordless sudo (DANGEROUS): a rule in /etc/sudoers.d, and escalation allowed
     ///
     /// [env: ROOTHOOKS_GRANT_SUDO; with --docker-stacks also GRANT_SUDO=yes or 1, docker-stacks'
@@ -452,6 +460,8 @@ impl Args {
             home: self.home.clone().or_else(|| rootless.then(|| PathBuf::from("/home/root"))),
             allow_root: self.allow_root || rootless,
             rootless,
+            group_name: if from_notebook_env { var("NB_GROUP")? } else { None },
+            rename_from: self.rename_from.clone().or_else(|| self.docker_stacks.then(|| "jovyan".to_string())),
             ensure_account: self.ensure_account || self.nss_dir.is_some(),
             from_notebook_env,
         })

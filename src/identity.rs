@@ -64,6 +64,11 @@ pub struct Request {
     /// `--docker-stacks` with NB_USER=root, NB_UID=0 and NB_GID=0 all set: the command stays root
     /// (capabilities still dropped), HOME=/home/root, as start.sh does for rootless containers
     pub rootless: bool,
+    /// NB_GROUP: the name of the group made for a new NB_GID
+    pub group_name: Option<Sourced>,
+    /// the account an NB_USER that names no account renames (`--docker-stacks`: jovyan, as start.sh;
+    /// `--rename-from`)
+    pub rename_from: Option<String>,
 }
 
 /// The groups of the process roothooks was started as, split by where they came from.
@@ -85,15 +90,36 @@ pub struct NewAccount {
     pub shell: PathBuf,
 }
 
-/// An account whose uid or primary gid NB_UID or NB_GID changes: its passwd entry gets the new
-/// numbers (and the new gid a group, if it has none), the way docker-stacks' start.sh does it.
+/// An account whose uid or primary gid NB_UID or NB_GID changes, or that NB_USER renames: its
+/// passwd entry gets the new numbers, name and home (and the new gid a group, if it has none), the
+/// way docker-stacks' start.sh does it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Renumber {
+    /// the entry's name now
     pub name: String,
     pub from_uid: Uid,
     pub from_gid: Gid,
     pub uid: Uid,
     pub gid: Gid,
+    /// NB_USER naming no account: the entry's new login name and home, and the home it had
+    pub rename: Option<Rename>,
+    /// NB_GROUP: the name of the group added for a gid that has none (default: the login name)
+    pub group_name: Option<String>,
+}
+
+/// NB_USER renaming the image's account (docker-stacks' jovyan), as start.sh does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rename {
+    pub to: String,
+    pub home: PathBuf,
+    pub from_home: PathBuf,
+}
+
+impl Renumber {
+    /// The login name once the change is made.
+    pub fn login(&self) -> &str {
+        self.rename.as_ref().map_or(&self.name, |r| &r.to)
+    }
 }
 
 /// A change to the account databases, made as root after the hooks.
@@ -142,7 +168,7 @@ impl Target {
         match &self.account {
             Account::Existing { name } => Some(name),
             Account::ToCreate(new) => Some(&new.name),
-            Account::Renumbered(change) => Some(&change.name),
+            Account::Renumbered(change) => Some(change.login()),
             Account::Uid => None,
         }
     }
@@ -150,6 +176,19 @@ impl Target {
     /// The name for USER and LOGNAME: the account's, else the uid in decimal.
     pub fn user_name(&self) -> String {
         self.name().map_or_else(|| self.uid.to_string(), str::to_string)
+    }
+
+    /// Where the command starts, given where roothooks was started: the same directory, or, when
+    /// NB_USER renames the account and that was inside its old home, the same place in the new one (as
+    /// start.sh does).
+    pub fn start_dir(&self, started: Option<&std::path::Path>) -> Option<PathBuf> {
+        let started = started?;
+        if let Account::Renumbered(Renumber { rename: Some(r), .. }) = &self.account {
+            if let Ok(rest) = started.strip_prefix(&r.from_home) {
+                return Some(r.home.join(rest));
+            }
+        }
+        Some(started.to_path_buf())
     }
 
     /// The change to the account databases the target needs, if any.
@@ -214,43 +253,71 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
     let uid = req.uid.as_ref().map(|s| parse_id(s, "uid")).transpose()?;
     let found = find_account(db, req, uid)?;
     let uid = match &found {
-        Found::Entry(entry) => uid.map_or(entry.uid, Uid::from_raw),
+        Found::Entry(entry) | Found::Rename(entry, _) => uid.map_or(entry.uid, Uid::from_raw),
         Found::New(_) | Found::Uid => Uid::from_raw(uid.unwrap_or(DEFAULT_UID)),
     };
     let gid = match (req.gid.as_ref().map(|s| parse_id(s, "gid")).transpose()?, &found) {
         (Some(gid), _) => Gid::from_raw(gid),
-        (None, Found::Entry(entry)) => entry.gid,
+        (None, Found::Entry(entry) | Found::Rename(entry, _)) => entry.gid,
         (None, _) => Gid::from_raw(uid.as_raw()),
     };
     refuse_root(req, uid, gid)?;
     let entry = match &found {
-        Found::Entry(entry) => Some(entry),
+        Found::Entry(entry) | Found::Rename(entry, _) => Some(entry),
         _ => None,
     };
-    if let Some(entry) = entry.filter(|e| e.uid != uid || e.gid != gid).filter(|_| req.from_notebook_env) {
+    let renamed = matches!(found, Found::Rename(..));
+    if let Some(entry) = entry.filter(|e| renamed || e.uid != uid || e.gid != gid).filter(|_| req.from_notebook_env) {
         refuse_system_account(req, entry, &userdb::regular_uids())?;
         refuse_taken_uid(db, req, entry, uid)?;
     }
+    let group_name = match &req.group_name {
+        Some(g) if !userdb::valid_name(&g.value) => {
+            return Err(Error::Usage(format!(
+                "{g} is not a valid group name (a lower-case letter or _, then letters, digits, _ - .; at most 32)"
+            )))
+        }
+        g => g.as_ref().map(|g| g.value.clone()),
+    };
     let groups = supplementary_groups(db, req, entry, gid, started)?;
     let home = req
         .home
         .clone()
         .or_else(|| match &found {
             Found::Entry(entry) => Some(entry.dir.clone()),
-            Found::New(name) => Some(PathBuf::from(format!("/home/{name}"))),
+            Found::New(name) | Found::Rename(_, name) => Some(PathBuf::from(format!("/home/{name}"))),
             Found::Uid => None,
         })
         .filter(|h| !h.as_os_str().is_empty())
         .unwrap_or_else(|| PathBuf::from("/"));
     let shell = match &found {
-        Found::Entry(entry) => Some(entry.shell.clone()).filter(|s| !s.as_os_str().is_empty()),
+        Found::Entry(entry) | Found::Rename(entry, _) => {
+            Some(entry.shell.clone()).filter(|s| !s.as_os_str().is_empty())
+        }
         Found::New(_) => Some(default_shell()),
         Found::Uid => None,
     };
     let account = match found {
         Found::Entry(entry) if req.from_notebook_env && (entry.uid != uid || entry.gid != gid) => {
-            Account::Renumbered(Renumber { name: entry.name, from_uid: entry.uid, from_gid: entry.gid, uid, gid })
+            Account::Renumbered(Renumber {
+                name: entry.name,
+                from_uid: entry.uid,
+                from_gid: entry.gid,
+                uid,
+                gid,
+                rename: None,
+                group_name,
+            })
         }
+        Found::Rename(entry, to) => Account::Renumbered(Renumber {
+            name: entry.name,
+            from_uid: entry.uid,
+            from_gid: entry.gid,
+            uid,
+            gid,
+            rename: Some(Rename { to, home: home.clone(), from_home: entry.dir }),
+            group_name,
+        }),
         Found::Entry(entry) => Account::Existing { name: entry.name },
         Found::New(name) => Account::ToCreate(NewAccount {
             name,
@@ -281,8 +348,8 @@ fn refuse_system_account(req: &Request, entry: &userdb::Account, regular: &Range
     };
     let named = req.user.as_ref().map_or_else(|| "NB_USER".into(), ToString::to_string);
     Err(Error::Usage(format!(
-        "{named} names '{}' (uid {raw}), {kind}; NB_UID and NB_GID change only regular accounts and take their \
-         groups, so nothing is changed; name the image's notebook account (e.g. NB_USER=jovyan)",
+        "{named} names '{}' (uid {raw}), {kind}; NB_USER, NB_UID and NB_GID change only regular accounts \
+         and take their groups, so nothing is changed; name the image's notebook account (e.g. NB_USER=jovyan)",
         entry.name
     )))
 }
@@ -307,6 +374,8 @@ fn refuse_taken_uid(db: &UserDb, req: &Request, entry: &userdb::Account, uid: Ui
 /// What the user database says about the requested user or uid.
 enum Found {
     Entry(userdb::Account),
+    /// NB_USER names no account: the image's account (jovyan) to take that name
+    Rename(userdb::Account, String),
     /// a name without an entry, for `--ensure-account` to add
     New(String),
     Uid,
@@ -337,6 +406,22 @@ fn find_account(db: &UserDb, req: &Request, uid: Option<u32>) -> Result<Found> {
             ))),
             _ => Ok(Found::Entry(entry)),
         },
+        Err(Error::Usage(_)) if req.rename_from.is_some() && req.from_notebook_env => {
+            let from = req.rename_from.as_deref().unwrap_or_default();
+            let Some(entry) = db.user_by_name(from).map_err(|source| Error::Lookup { what: "user", source })? else {
+                return Err(Error::Usage(format!(
+                    "{user}: no such account, and no account '{from}' to rename to it; create it, or name an \
+                     existing one"
+                )));
+            };
+            if !userdb::valid_name(&user.value) {
+                return Err(Error::Usage(format!(
+                    "{user} is not a valid account name to rename '{from}' to (a lower-case letter or _, then \
+                     letters, digits, _ - .; at most 32)"
+                )));
+            }
+            Ok(Found::Rename(entry, user.value.clone()))
+        }
         Err(Error::Usage(_)) if req.ensure_account => {
             let uid = Uid::from_raw(uid.unwrap_or(DEFAULT_UID));
             if let Some(other) = by_uid(uid)? {

@@ -365,7 +365,7 @@ fn prepare_command<'a>(
     };
     let env = command_env(std::env::vars_os(), &added, &unset, identity);
     let home = env.iter().rev().find(|(k, _)| k == "HOME").map(|(_, v)| PathBuf::from(v));
-    provision::enter_start_dir(started.cwd.as_deref(), home.as_deref());
+    provision::enter_start_dir(plan.target.start_dir(started.cwd.as_deref()).as_deref(), home.as_deref());
     provision::apply_after_drop(&plan.provision)?;
     Ok(Some(Prepared { command, env, creds }))
 }

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -77,6 +77,17 @@ fn run_as(b: &Bundle, uid: u32, gid: u32, env: &[&str], flags: &[&str], script: 
     vars.extend(env.iter().map(|v| json!(v)));
     p["env"] = Value::Array(vars);
     b.run(p, &[])
+}
+
+/// [`run`], started in directory `cwd`, with `mounts` (OCI mount objects) in the container.
+fn run_in(b: &Bundle, cwd: &str, mounts: &[Value], env: &[&str], script: &str) -> (i32, String, String) {
+    let args = ["/roothooks", "--log-file", "none", "--docker-stacks", "--", "sh", "-c", script];
+    let mut p = process(0, 0, &[], caps(&[]), false, &args);
+    let mut vars: Vec<Value> = ["PATH=/bin", "HOME=/root", "NB_USER=jovyan"].iter().map(|v| json!(v)).collect();
+    vars.extend(env.iter().map(|v| json!(v)));
+    p["env"] = Value::Array(vars);
+    p["cwd"] = json!(cwd);
+    b.run(p, mounts)
 }
 
 fn line<'a>(out: &'a str, key: &str) -> &'a str {
@@ -510,4 +521,89 @@ fn grant_sudo_writes_roots_rule_in_one_step_and_allows_escalation_under_docker_s
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("sudo is not installed"), "{err}");
     assert!(!rule.exists());
+}
+
+#[test]
+fn nb_user_renames_jovyan_moves_the_home_without_following_anything_in_it_and_once() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let root = b.rootfs();
+    let home = root.join("home/jovyan");
+    std::fs::create_dir_all(home.join("work")).unwrap();
+    std::fs::write(home.join("work/notes"), "mine\n").unwrap();
+    // what a user would plant for root to follow or hand over: a symlink and a hard link to root's file
+    std::fs::write(root.join("etc/secret"), "root's\n").unwrap();
+    set_mode(&root.join("etc/secret"), 0o600);
+    std::os::unix::fs::symlink("/etc/secret", home.join("link")).unwrap();
+    std::fs::hard_link(root.join("etc/secret"), home.join("hard")).unwrap();
+    let show = "echo \"id: $(id)\"; echo \"home: $HOME $USER\"; echo \"pwd: $(pwd)\"; cat notes; \
+                echo \"passwd: $(grep ^kitten: /etc/passwd)\"; ls -ld /home/jovyan";
+    let (code, out, err) = run_in(&b, "/home/jovyan/work", &[], &["NB_USER=kitten"], show);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(line(&out, "id: ").starts_with("uid=1000(kitten) gid=100(users)"), "{out}");
+    assert_eq!(line(&out, "home: "), "/home/kitten kitten");
+    assert_eq!(line(&out, "pwd: "), "/home/kitten/work", "started in the same place of the moved home");
+    assert!(out.contains("mine"), "{out}");
+    assert_eq!(line(&out, "passwd: "), "kitten:x:1000:100::/home/kitten:/bin/sh");
+    assert!(out.contains("/home/jovyan -> /home/kitten"), "a link at the old place: {out}");
+    assert!(err.contains("moved home /home/jovyan to /home/kitten"), "{err}");
+    // nothing in the home was followed, copied or handed over
+    let new = root.join("home/kitten");
+    assert_eq!(std::fs::read_link(new.join("link")).unwrap(), Path::new("/etc/secret"));
+    let secret = std::fs::metadata(root.join("etc/secret")).unwrap();
+    assert_eq!((secret.uid(), secret.mode() & 0o777, secret.nlink()), (0, 0o600, 2));
+    assert_eq!(std::fs::read_to_string(root.join("etc/secret")).unwrap(), "root's\n");
+
+    // a restart: kitten exists now; nothing is written again
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    let (code, out, err) = run_in(&b, "/home/kitten", &[], &["NB_USER=kitten"], "id -un");
+    assert_eq!((code, out.trim()), (0, "kitten"), "{err}");
+    assert!(!err.contains("changed account"), "{err}");
+    assert_eq!(std::fs::read_to_string(root.join("etc/passwd")).unwrap(), passwd);
+}
+
+#[test]
+fn nb_user_with_nb_gid_and_nb_group_names_the_new_group_and_a_mounted_home_is_linked() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    // the home is a volume (docker run -v): a mount point cannot be renamed, so the new name links to it
+    let volume = scratch("rh-volume");
+    std::os::unix::fs::chown(volume.path(), Some(1000), Some(100)).unwrap();
+    let mount = json!({"destination": "/home/jovyan", "type": "bind", "source": volume.path(), "options": ["bind"]});
+    let env = ["NB_USER=kitten", "NB_GID=2000", "NB_GROUP=custom-group"];
+    let (code, out, err) = run_in(&b, "/", &[mount], &env, "id; ls -ld /home/kitten; touch ~/made-here");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.starts_with("uid=1000(kitten) gid=2000(custom-group)"), "{out}");
+    assert!(out.contains("/home/kitten -> /home/jovyan"), "{out}");
+    assert!(volume.path().join("made-here").exists(), "HOME reaches the volume: {out}\n{err}");
+    let group = std::fs::read_to_string(b.rootfs().join("etc/group")).unwrap();
+    assert!(group.contains("custom-group:x:2000:"), "{group}");
+    // NB_GROUP naming a group that has another gid changes nothing
+    let b = image();
+    let (code, _, err) = run_in(&b, "/", &[], &["NB_USER=kitten", "NB_GID=2000", "NB_GROUP=users"], "id");
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("NB_GROUP 'users' is a group already, with gid 100, not 2000"), "{err}");
+    assert!(!std::fs::read_to_string(b.rootfs().join("etc/passwd")).unwrap().contains("kitten"));
+}
+
+#[test]
+fn nb_user_renames_only_with_docker_stacks_and_never_a_system_account() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let (code, out, err) = run(&b, &["NB_USER=kitten"], &[], "id");
+    assert_eq!(code, 2, "without --docker-stacks no account is renamed: {out}\n{err}");
+    assert!(err.contains("no such account"), "{err}");
+    // an image whose jovyan is a system account is never renamed
+    let passwd = "root:x:0:0:root:/root:/bin/sh\njovyan:x:999:100::/home/jovyan:/bin/sh\n";
+    std::fs::write(b.rootfs().join("etc/passwd"), passwd).unwrap();
+    let (code, out, err) = run(&b, &["NB_USER=kitten"], &["--docker-stacks"], "id");
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(err.contains("a system account"), "{err}");
+    assert_eq!(std::fs::read_to_string(b.rootfs().join("etc/passwd")).unwrap(), passwd);
 }

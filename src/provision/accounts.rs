@@ -43,13 +43,18 @@ pub fn check_fields(account: &NewAccount) -> Result<(), String> {
         ));
     }
     for (what, path) in [("home", &account.home), ("shell", &account.shell)] {
-        let text = path.to_string_lossy();
-        if text.contains([':', '\n', '\r']) || !path.is_absolute() {
-            return Err(format!(
-                "{what} '{}' cannot go into /etc/passwd (absolute, no ':' or newline); nothing written",
-                text.escape_debug()
-            ));
-        }
+        check_field(what, &path.to_string_lossy())?;
+    }
+    Ok(())
+}
+
+/// A path for a passwd field: absolute, and nothing that would end the field or the line.
+fn check_field(what: &str, text: &str) -> Result<(), String> {
+    if text.contains([':', '\n', '\r']) || !text.starts_with('/') {
+        return Err(format!(
+            "{what} '{}' cannot go into /etc/passwd (absolute, no ':' or newline); nothing written",
+            text.escape_debug()
+        ));
     }
     Ok(())
 }
@@ -115,11 +120,17 @@ pub fn plan_edit(edit: &AccountEdit, passwd: &str, group: &str) -> Result<Edit, 
     }
 }
 
-/// NB_UID and NB_GID: the account's passwd entry (the first, the one lookups find) with the new uid and
-/// gid and every other field as it was; a group named after the account for a gid that has none, as
-/// docker-stacks' start.sh adds one (unless that name is a group already).
+/// NB_UID, NB_GID and NB_USER: the account's passwd entry (the first, the one lookups find) with the
+/// new uid and gid (and, renamed, the new login name and home) and every other field as it was; a
+/// group named NB_GROUP, else after the account, for a gid that has none, as docker-stacks' start.sh
+/// adds one (unless that name is a group already).
 pub fn plan_renumber(change: &Renumber, passwd: &str, group: &str) -> Result<Edit, String> {
     let name = change.name.as_str();
+    let login = change.login();
+    let home = change.rename.as_ref().map(|r| r.home.to_string_lossy().into_owned());
+    if let Some(home) = &home {
+        check_field("home", home)?;
+    }
     let mut found = false;
     let mut changed = false;
     let mut out = String::with_capacity(passwd.len() + 8);
@@ -128,17 +139,27 @@ pub fn plan_renumber(change: &Renumber, passwd: &str, group: &str) -> Result<Edi
         match entry {
             Some(entry) if entry.name == name && !found => {
                 found = true;
-                if entry.uid != change.uid || entry.gid != change.gid {
-                    let body = line.trim_start().trim_end_matches(['\n', '\r']);
-                    let mut fields: Vec<&str> = body.split(':').collect();
-                    let (uid, gid) = (change.uid.to_string(), change.gid.to_string());
-                    fields[2] = &uid;
-                    fields[3] = &gid;
-                    out.push_str(&fields.join(":"));
+                let body = line.trim_start().trim_end_matches(['\n', '\r']);
+                let mut fields: Vec<&str> = body.split(':').collect();
+                let (uid, gid) = (change.uid.to_string(), change.gid.to_string());
+                fields[0] = login;
+                fields[2] = &uid;
+                fields[3] = &gid;
+                if let Some(home) = &home {
+                    fields[5] = home;
+                }
+                let new = fields.join(":");
+                if new != body {
+                    out.push_str(&new);
                     out.push('\n');
                     changed = true;
                     continue;
                 }
+            }
+            Some(entry) if entry.name == login && login != name => {
+                return Err(format!(
+                    "account '{login}' already exists; '{name}' is not renamed to it; nothing written"
+                ));
             }
             Some(entry) if entry.uid == change.uid && entry.name != name => {
                 return Err(format!(
@@ -154,13 +175,22 @@ pub fn plan_renumber(change: &Renumber, passwd: &str, group: &str) -> Result<Edi
         return Err(format!("account '{name}' is not in the passwd file; nothing written"));
     }
     let entries: Vec<_> = userdb::group_entries(group).collect();
-    let group_needed = !entries.iter().any(|g| g.gid == change.gid) && !entries.iter().any(|g| g.name == name);
+    let group_name = change.group_name.as_deref().unwrap_or(login);
+    if let Some(other) = entries.iter().find(|g| g.name == group_name && g.gid != change.gid) {
+        if change.group_name.is_some() {
+            return Err(format!(
+                "NB_GROUP '{group_name}' is a group already, with gid {}, not {}; nothing written",
+                other.gid, change.gid
+            ));
+        }
+    }
+    let group_needed = !entries.iter().any(|g| g.gid == change.gid) && !entries.iter().any(|g| g.name == group_name);
     let group_text = group_needed.then(|| {
         let mut text = group.to_string();
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
-        text.push_str(&format!("{name}:x:{}:\n", change.gid));
+        text.push_str(&format!("{group_name}:x:{}:\n", change.gid));
         text
     });
     Ok(Edit { passwd: changed.then_some(out), group: group_text })
@@ -534,6 +564,8 @@ mod tests {
             from_gid: Gid::from_raw(100),
             uid: Uid::from_raw(uid),
             gid: Gid::from_raw(gid),
+            rename: None,
+            group_name: None,
         }
     }
 
@@ -561,6 +593,30 @@ mod tests {
             plan_renumber(&renumber(1010, 100), &done, STACKS_GROUP).unwrap(),
             Edit { passwd: None, group: None }
         );
+    }
+
+    #[test]
+    fn renaming_changes_the_login_and_home_and_nb_group_names_the_new_group() {
+        let rename = crate::identity::Rename {
+            to: "kitten".into(),
+            home: "/home/kitten".into(),
+            from_home: "/home/jovyan".into(),
+        };
+        let change = Renumber { rename: Some(rename), group_name: Some("custom".into()), ..renumber(1000, 2000) };
+        let edit = plan_renumber(&change, STACKS_PASSWD, STACKS_GROUP).unwrap();
+        assert!(edit.passwd.unwrap().contains("\nkitten:x:1000:2000:Jo Vyan:/home/kitten:/bin/bash\n"));
+        assert_eq!(edit.group.unwrap(), format!("{STACKS_GROUP}custom:x:2000:\n"));
+        // the new name taken by another account, or NB_GROUP naming a group of another gid: nothing
+        let taken = Renumber {
+            rename: Some(crate::identity::Rename { to: "bob".into(), ..change.rename.clone().unwrap() }),
+            ..change.clone()
+        };
+        assert!(plan_renumber(&taken, STACKS_PASSWD, STACKS_GROUP)
+            .unwrap_err()
+            .contains("account 'bob' already exists"));
+        let users = Renumber { group_name: Some("users".into()), ..change };
+        let err = plan_renumber(&users, STACKS_PASSWD, STACKS_GROUP).unwrap_err();
+        assert!(err.contains("NB_GROUP 'users' is a group already, with gid 100, not 2000"), "{err}");
     }
 
     #[test]

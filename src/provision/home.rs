@@ -139,3 +139,57 @@ fn copy_tree(from: &Path, to: &OwnedFd, uid: Uid, gid: Gid, rel: &Path, refused:
     }
     Ok(())
 }
+
+/// What [`move_home`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moved {
+    /// renamed, with a link left at the old place so that paths into it (conda environments, kernel
+    /// specs) still work
+    Moved,
+    /// the old home is a mount point (a volume), which cannot be renamed: the new name links to it
+    Linked,
+    /// something already stands at the new place (a restart): left as it is
+    Exists,
+    /// there was no old home
+    Missing,
+}
+
+/// NB_USER renaming the account: give the home at `from` the name `to`, as docker-stacks' start.sh
+/// does (it copies, or links when the copy fails). Both directories above must pass the trust rule,
+/// and the home is renamed in one step in their descriptors: nothing in it is read, followed or
+/// copied, so what the user put there (a symlink to a root file, a hard link) stays exactly as it was.
+pub fn move_home(from: &Path, to: &Path) -> Result<Moved, HomeError> {
+    let place = |path: &Path| -> Result<(OwnedFd, std::ffi::OsString), HomeError> {
+        let (Some(parent), Some(name)) = (path.parent().filter(|_| path.is_absolute()), path.file_name()) else {
+            return Err(HomeError::Refused(format!("home '{}' is not an absolute path below /", path.display())));
+        };
+        let dir = trust::walk(parent, Last::CreateIn).map_err(HomeError::Parent)?;
+        if let Some(reason) = dir.untrusted {
+            return Err(HomeError::Refused(format!("not moving the home into or out of it: {reason}")));
+        }
+        Ok((dir.fd, name.to_os_string()))
+    };
+    let (from_dir, from_name) = place(from)?;
+    let (to_dir, to_name) = place(to)?;
+    let exists = |dir: &OwnedFd, name: &std::ffi::OsStr| fstatat(dir, name, AtFlags::AT_SYMLINK_NOFOLLOW);
+    if exists(&to_dir, &to_name).is_ok() {
+        return Ok(Moved::Exists);
+    }
+    match exists(&from_dir, &from_name) {
+        Ok(st) if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR => {}
+        Ok(_) => return Err(HomeError::Refused(format!("{} is not a directory; not moving it", from.display()))),
+        Err(_) => return Ok(Moved::Missing),
+    }
+    let flags = nix::fcntl::RenameFlags::RENAME_NOREPLACE;
+    match nix::fcntl::renameat2(&from_dir, from_name.as_os_str(), &to_dir, to_name.as_os_str(), flags) {
+        Ok(()) => {
+            nix::unistd::symlinkat(to, &from_dir, from_name.as_os_str()).map_err(IoAt::on("link back", from))?;
+            Ok(Moved::Moved)
+        }
+        Err(nix::errno::Errno::EBUSY | nix::errno::Errno::EXDEV) => {
+            nix::unistd::symlinkat(from, &to_dir, to_name.as_os_str()).map_err(IoAt::on("link", to))?;
+            Ok(Moved::Linked)
+        }
+        Err(e) => Err(HomeError::Io(IoAt::on("rename", from)(e))),
+    }
+}

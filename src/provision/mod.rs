@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use tracing::{info, warn};
 
 use crate::error::{Error, Result};
-use crate::identity::AccountEdit;
 use crate::identity::Target;
+use crate::identity::{AccountEdit, Rename, Renumber};
 use env::Unset;
 use limits::Rlimit;
 
@@ -56,9 +56,13 @@ impl fmt::Display for Provision {
                 a.shell.display()
             )?;
         } else if let Some(AccountEdit::Renumber(r)) = &self.account {
+            let renamed = r.rename.as_ref().map_or(String::new(), |n| {
+                format!(", rename to {}, move home {} to {}", n.to, n.from_home.display(), n.home.display())
+            });
             writeln!(
                 f,
-                "  account:     change {} from uid {} gid {} to uid {} gid {} in {place} (NB_UID, NB_GID)",
+                "  account:     change {} from uid {} gid {} to uid {} gid {}{renamed} in {place} (NB_USER, NB_UID, \
+                 NB_GID)",
                 r.name, r.from_uid, r.from_gid, r.uid, r.gid
             )?;
         } else if let Some(dir) = &self.nss_dir {
@@ -195,6 +199,7 @@ pub fn as_root(plan: &Provision, target: &Target) {
         (None, Some(edit @ AccountEdit::Renumber(_))) => Some(accounts::ensure_in(etc, edit)),
         (None, None) => None,
     };
+    let edited = matches!(account_result, Some(Ok(_)));
     match account_result {
         Some(Ok(accounts::AccountChange::Added { passwd, group })) => {
             let what = match (passwd, group) {
@@ -205,8 +210,13 @@ pub fn as_root(plan: &Provision, target: &Target) {
             match plan.account.as_ref().expect("an account was planned") {
                 AccountEdit::Add(a) => info!("added account {} (uid {}, gid {}) to {what}", a.name, a.uid, a.gid),
                 AccountEdit::Renumber(r) => info!(
-                    "changed account {} from uid {} gid {} to uid {} gid {} in {what} (NB_UID, NB_GID)",
-                    r.name, r.from_uid, r.from_gid, r.uid, r.gid
+                    "changed account {}{} from uid {} gid {} to uid {} gid {} in {what} (NB_USER, NB_UID, NB_GID)",
+                    r.name,
+                    r.rename.as_ref().map_or(String::new(), |n| format!(" to {} (home {})", n.to, n.home.display())),
+                    r.from_uid,
+                    r.from_gid,
+                    r.uid,
+                    r.gid
                 ),
             }
         }
@@ -214,6 +224,11 @@ pub fn as_root(plan: &Provision, target: &Target) {
         Some(Ok(accounts::AccountChange::Written { dir })) => info!("wrote passwd and group to {}", dir.display()),
         Some(Err(e)) => warn!("account not added: {e}"),
         None => {}
+    }
+    if let (true, None, Some(AccountEdit::Renumber(Renumber { rename: Some(rename), .. }))) =
+        (edited, &plan.nss_dir, &plan.account)
+    {
+        move_home(rename);
     }
     if let Some(setting) = plan.grant_sudo {
         grant_sudo(setting, target);
@@ -230,6 +245,20 @@ pub fn as_root(plan: &Provision, target: &Target) {
             }
             Err(e) => warn!("home not created: {e}"),
         }
+    }
+}
+
+/// NB_USER renamed the account: its home follows, as start.sh's does.
+fn move_home(rename: &Rename) {
+    let (from, to) = (rename.from_home.display(), rename.home.display());
+    match home::move_home(&rename.from_home, &rename.home) {
+        Ok(home::Moved::Moved) => info!("moved home {from} to {to} (NB_USER), leaving a link at {from}"),
+        Ok(home::Moved::Linked) => {
+            info!("home {from} is a mount point and cannot be renamed: {to} links to it (NB_USER)")
+        }
+        Ok(home::Moved::Exists) => info!("home {to} exists; {from} left as it is"),
+        Ok(home::Moved::Missing) => info!("no home at {from} to move to {to}"),
+        Err(e) => warn!("home not moved from {from} to {to}: {e}"),
     }
 }
 
