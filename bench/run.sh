@@ -129,6 +129,26 @@ resident_static=$(resident_rss_kib "$RHS" --uid "$USER_ID" --hooks-dir "$WORK/em
 resident_dynamic=$(resident_rss_kib "$RH" --uid "$USER_ID" --hooks-dir "$WORK/empty" --log-file none --init --)
 tini_rss=$(resident_rss_kib tini -s --)
 
+# CHOWN_HOME's hand-over (--chown-tree) beside chown -R, on the same 100,000-file tree of another
+# uid, alternating; each run starts from the tree as a fresh volume has it. Then the restart case:
+# everything already the user's.
+echo "measuring the hand-over of 100,000 files..." >&2
+mkdir "$WORK/tree"
+for d in $(seq 1 100); do mkdir "$WORK/tree/d$d"; (cd "$WORK/tree/d$d" && touch $(seq -f f%g 1 1000)); done
+timed() { /usr/bin/time -f '%e' -o "$WORK/t" "$@" >/dev/null 2>&1; cat "$WORK/t"; }
+: > "$WORK/chown.txt"; : > "$WORK/handover.txt"
+for _ in 1 2 3 4 5; do
+    chown -R 501:501 "$WORK/tree"
+    timed chown -R "$USER_ID:$USER_ID" "$WORK/tree" >> "$WORK/chown.txt"
+    chown -R 501:501 "$WORK/tree"
+    timed "$RHS" --uid "$USER_ID" --hooks-dir "$WORK/empty" --log-file none --no-exec --chown-tree "$WORK/tree" >> "$WORK/handover.txt"
+done
+chown_again=$(timed chown -R "$USER_ID:$USER_ID" "$WORK/tree")
+handover_again=$(timed "$RHS" --uid "$USER_ID" --hooks-dir "$WORK/empty" --log-file none --no-exec --chown-tree "$WORK/tree")
+median() { sort -n "$1" | sed -n 3p; }
+chown_fresh=$(median "$WORK/chown.txt"); handover_fresh=$(median "$WORK/handover.txt")
+rm -rf "$WORK/tree"
+
 echo "measuring relay of 200 MB..." >&2
 relay_alone=$( { /usr/bin/time -f '%e' sh "$WORK/flood/10-flood" >/dev/null; } 2>&1 )
 /usr/bin/time -f '%e %M' -o "$WORK/relay" "$RH" --uid "$USER_ID" --hooks-dir "$WORK/flood" --log-file none --no-exec >/dev/null 2>&1
@@ -137,11 +157,13 @@ read -r relay_time relay_rss < "$WORK/relay"
 read -r relay_file_time relay_file_rss < "$WORK/relay2"
 
 size() { stat -c %s "$1"; }
-python3 - "$WORK" "$relay_alone" "$relay_time" "$relay_rss" "$relay_file_time" "$relay_file_rss" "$resident_static" "$resident_dynamic" "$tini_rss" \
+python3 - "$WORK" "$relay_alone" "$relay_time" "$relay_rss" "$relay_file_time" "$relay_file_rss" "$resident_static" "$resident_dynamic" "$tini_rss" "$chown_fresh" "$handover_fresh" "$chown_again" "$handover_again" \
     "$(size "$RH")" "$(size "$RHS")" "$(size "$(command -v gosu)")" "$(size "$(command -v setpriv)")" "${START[@]%%|*}" "--" "${HOOKS[@]%%|*}" <<'EOF'
 import sys, platform, os
-work, alone, rtime, rrss, ftime, frss, res_static, res_dynamic, tini_rss, rh_size, rhs_size, gosu_size, setpriv_size = sys.argv[1:14]
-rest = sys.argv[14:]
+work, alone, rtime, rrss, ftime, frss, res_static, res_dynamic, tini_rss = sys.argv[1:10]
+chown_fresh, handover_fresh, chown_again, handover_again = sys.argv[10:14]
+rh_size, rhs_size, gosu_size, setpriv_size = sys.argv[14:18]
+rest = sys.argv[18:]
 sep = rest.index("--")
 start_names, hook_names = rest[:sep], rest[sep + 1:]
 
@@ -169,6 +191,10 @@ print("\n| resident beside the command (sleep), VmRSS | resident size |")
 print("|---|---|")
 for name, kib in [("roothooks --init, static build", res_static), ("roothooks --init, dynamic build", res_dynamic), ("tini -s", tini_rss)]:
     print(f"| {name} | {mib(int(kib))} |")
+print(f"\n| hand-over of 100,000 files of another uid ({os.cpu_count()} cores) | fresh (median of 5) | all the user's already |")
+print("|---|---|---|")
+print(f"| chown -R | {float(chown_fresh):.2f} s | {float(chown_again):.2f} s |")
+print(f"| roothooks --chown-tree (CHOWN_HOME_OPTS=-R), static build | {float(handover_fresh):.2f} s | {float(handover_again):.2f} s |")
 mb = 200
 print("\n| relay: a hook writing 200 MB of 100-byte lines | time | throughput | peak RSS |")
 print("|---|---|---|---|")

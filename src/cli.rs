@@ -13,11 +13,25 @@ use clap::Parser;
 use crate::error::{Error, Result};
 use crate::identity::{Request, Sourced};
 use crate::log::LogFormat;
-use crate::plan::Options;
+use crate::plan::{Chown, Options};
+use crate::provision::handover::HandOver;
 use crate::provision::limits::{parse_umask, Rlimit};
 use crate::runner::FailurePolicy;
 use crate::seccomp::{self, Seccomp};
 use crate::supervise::{InitSetting, PtySetting, SignalsTo};
+
+/// docker-stacks' CHOWN_*_OPTS: `-R` is the one that means something here; other words (chown's
+/// `-v`, `--from`) are named and left out.
+fn chown_opts(name: &str, value: Option<&str>) -> bool {
+    let mut recursive = false;
+    for word in value.unwrap_or_default().split_whitespace() {
+        match word {
+            "-R" | "--recursive" => recursive = true,
+            other => tracing::warn!("{name}: '{other}' is not supported (only -R is); left out"),
+        }
+    }
+    recursive
+}
 
 const ABOUT: &str = "Run an operator's setup hooks as root, then drop every privilege and exec the command";
 
@@ -135,6 +149,21 @@ pub struct Args {
     /// back to the command. Logged as a warning on every start. Example: --allow-privilege-escalation
     #[arg(long)]
     pub allow_privilege_escalation: bool,
+
+    /// Hand directory DIR itself to the user (repeatable), whoever owns it, unless a symlink is on the way
+    ///
+    /// [with --docker-stacks also CHOWN_HOME=yes (the home) and CHOWN_EXTRA=DIR,DIR, as start.sh]
+    /// Example: --chown /srv/data
+    #[arg(long, value_name = "DIR")]
+    pub chown: Vec<PathBuf>,
+
+    /// Hand DIR and everything in it to the user (repeatable), safely: see the README
+    ///
+    /// [with --docker-stacks also CHOWN_HOME_OPTS=-R and CHOWN_EXTRA_OPTS=-R] Walked by descriptors,
+    /// no symlink followed; what root or a system account owns is left as it is and counted, so a
+    /// link the user planted gives nothing. Progress is logged every 5 s. Example: --chown-tree /home/jovyan
+    #[arg(long, value_name = "DIR")]
+    pub chown_tree: Vec<PathBuf>,
 
     /// Rename account OLD when NB_USER names no account (docker-stacks: jovyan, with --docker-stacks)
     ///
@@ -396,12 +425,35 @@ impl Args {
             workdir: self.workdir.clone(),
             allow_escalation: self.allow_privilege_escalation,
             grant_sudo: self.grant_sudo_setting(&var),
+            chown: self.chown_jobs(&var),
             init: self.init,
             pty: self.pty,
             signals_to: self.signals_to,
             seccomp: Seccomp::new(self.seccomp, &self.seccomp_allow),
             hook_env: self.hook_env.clone(),
         })
+    }
+
+    /// `--chown`, `--chown-tree`, and under `--docker-stacks` CHOWN_EXTRA (with CHOWN_EXTRA_OPTS); the
+    /// home of CHOWN_HOME is known only once the user is, so it is a [`ChownHome`] of its own.
+    fn chown_jobs(&self, var: &dyn Fn(&str) -> Option<String>) -> Chown {
+        let mut jobs: Vec<HandOver> = Vec::new();
+        let job = |path: &PathBuf, recursive, origin| HandOver { path: path.clone(), recursive, origin };
+        jobs.extend(self.chown.iter().map(|p| job(p, false, "--chown")));
+        jobs.extend(self.chown_tree.iter().map(|p| job(p, true, "--chown-tree")));
+        let mut home = None;
+        if self.docker_stacks {
+            let recursive = |name: &str| chown_opts(name, var(name).as_deref());
+            if var("CHOWN_HOME").as_deref() == Some("yes") {
+                home = Some(recursive("CHOWN_HOME_OPTS"));
+            }
+            if let Some(extra) = var("CHOWN_EXTRA") {
+                let deep = recursive("CHOWN_EXTRA_OPTS");
+                let paths = extra.split(',').map(str::trim).filter(|p| !p.is_empty());
+                jobs.extend(paths.map(|p| job(&PathBuf::from(p), deep, "CHOWN_EXTRA")));
+            }
+        }
+        Chown { jobs, home }
     }
 
     /// `--grant-sudo`, or docker-stacks' GRANT_SUDO under `--docker-stacks`: what names it, if anything.

@@ -16,6 +16,7 @@ use crate::gate::{self, Gate};
 use crate::hooks::{self, DirOrigin, HookPlan, Phase, Style};
 use crate::identity::{self, group_label, group_list_label, Account, Request, StartedGroups, Target};
 use crate::provision::env::Unset;
+use crate::provision::handover::HandOver;
 use crate::provision::limits::Rlimit;
 use crate::provision::Provision;
 use crate::runner::FailurePolicy;
@@ -83,9 +84,19 @@ pub struct Options {
     pub hook_env: Vec<String>,
     /// `--grant-sudo` or GRANT_SUDO (what named it): passwordless sudo, escalation allowed
     pub grant_sudo: Option<&'static str>,
+    /// `--chown`, `--chown-tree`, CHOWN_HOME and CHOWN_EXTRA
+    pub chown: Chown,
     pub init: InitSetting,
     pub pty: PtySetting,
     pub signals_to: SignalsTo,
+}
+
+/// The trees to hand to the user: named paths, and the home (CHOWN_HOME: `Some(recursive)`), which
+/// is known once the user is.
+#[derive(Debug, Clone, Default)]
+pub struct Chown {
+    pub jobs: Vec<HandOver>,
+    pub home: Option<bool>,
 }
 
 /// How roothooks was started, which decides what it can do.
@@ -178,6 +189,15 @@ fn absolute(path: &Path, cwd: Option<&Path>) -> Result<PathBuf> {
     }
 }
 
+/// The hand-overs, the home's first (it is made or moved before), every path absolute.
+fn hand_over_jobs(chown: &Chown, target: &identity::Target, cwd: Option<&Path>) -> Result<Vec<HandOver>> {
+    let home = chown.home.map(|recursive| HandOver { path: target.home.clone(), recursive, origin: "CHOWN_HOME" });
+    home.into_iter()
+        .chain(chown.jobs.iter().cloned())
+        .map(|job| Ok(HandOver { path: absolute(&job.path, cwd)?, ..job }))
+        .collect()
+}
+
 /// Build the plan from the options, the identity request and how roothooks was started, changing
 /// nothing.
 pub fn build(options: &Options, request: &Request, started: &Started) -> Result<Plan> {
@@ -236,6 +256,7 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
         umask: options.umask,
         workdir: options.workdir.clone(),
         grant_sudo: options.grant_sudo,
+        hand_over: hand_over_jobs(&options.chown, &target, cwd)?,
     };
     let allowed = options.hook_env.iter().filter(|p| !p.trim().is_empty()).map(|p| gate::parse_pattern(p));
     let gate = Gate {

@@ -8,7 +8,7 @@
 mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::oci::*;
@@ -606,4 +606,115 @@ fn nb_user_renames_only_with_docker_stacks_and_never_a_system_account() {
     assert_eq!(code, 2, "{out}\n{err}");
     assert!(err.contains("a system account"), "{err}");
     assert_eq!(std::fs::read_to_string(b.rootfs().join("etc/passwd")).unwrap(), passwd);
+}
+
+/// A tree like a home the image left to another uid: `n` directories of files owned by `uid`.
+fn old_files(top: &Path, uid: u32, dirs: usize, files: usize) {
+    for d in 0..dirs {
+        let dir = top.join(format!("d{d}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for f in 0..files {
+            std::fs::write(dir.join(format!("f{f}")), "x").unwrap();
+            std::os::unix::fs::lchown(dir.join(format!("f{f}")), Some(uid), Some(uid)).unwrap();
+        }
+        std::os::unix::fs::chown(&dir, Some(uid), Some(uid)).unwrap();
+    }
+}
+
+/// Every entry under `dir` as (owner uid, path), symlinks not followed.
+fn owners(dir: &Path) -> Vec<(u32, PathBuf)> {
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).follow_links(false) {
+        let entry = entry.unwrap();
+        found.push((entry.path().symlink_metadata().unwrap().uid(), entry.path().to_path_buf()));
+    }
+    found
+}
+
+#[test]
+fn chown_home_and_chown_extra_hand_over_what_is_not_roots_and_follow_nothing() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let root = b.rootfs();
+    let home = root.join("home/jovyan");
+    // the image's files of another uid (501, no account: a host's), a planted symlink to a root file
+    // and a hard link to one, a file of a system account, and a bind mount (a host volume) inside
+    old_files(&home, 501, 3, 4);
+    std::fs::write(root.join("etc/secret"), "root's\n").unwrap();
+    set_mode(&root.join("etc/secret"), 0o600);
+    std::os::unix::fs::symlink("/etc/secret", home.join("d0/link")).unwrap();
+    std::os::unix::fs::lchown(home.join("d0/link"), Some(501), Some(501)).unwrap();
+    std::fs::hard_link(root.join("etc/secret"), home.join("d1/hard")).unwrap();
+    std::fs::write(home.join("d2/daemons"), "").unwrap();
+    std::os::unix::fs::chown(home.join("d2/daemons"), Some(1), Some(1)).unwrap();
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\njovyan:x:1000:100::/home/jovyan:/bin/sh\n",
+    )
+    .unwrap();
+    let volume = scratch("rh-volume");
+    old_files(volume.path(), 501, 1, 2);
+    std::os::unix::fs::chown(volume.path(), Some(501), Some(501)).unwrap();
+    std::fs::create_dir_all(home.join("work")).unwrap();
+    let mount =
+        json!({"destination": "/home/jovyan/work", "type": "bind", "source": volume.path(), "options": ["bind"]});
+    // a fresh, root-owned volume named in CHOWN_EXTRA, and a symlink named there
+    std::fs::create_dir_all(root.join("srv/fresh/inside")).unwrap();
+    std::os::unix::fs::symlink("/etc", root.join("srv/etc-link")).unwrap();
+    let env = ["CHOWN_HOME=yes", "CHOWN_HOME_OPTS=-R -v", "CHOWN_EXTRA=/srv/fresh,/srv/etc-link"];
+    let (code, out, err) = run_in(&b, "/", &[mount], &env, "id -u");
+    assert_eq!((code, out.trim()), (0, "1000"), "{err}");
+
+    // (the host's view: home/jovyan/work is the empty directory under the mount, not the volume)
+    let seen = owners(&home).into_iter().filter(|(_, p)| *p != home.join("work"));
+    for (uid, path) in seen.chain(owners(volume.path())) {
+        let name = path.file_name().unwrap().to_string_lossy();
+        let expected = match &*name {
+            "hard" => 0,    // root's file, hard-linked in: left alone
+            "daemons" => 1, // a system account's
+            _ => 1000,      // everything else is the user's now, the mounted volume's files too
+        };
+        assert_eq!(uid, expected, "{}", path.display());
+    }
+    let secret = std::fs::metadata(root.join("etc/secret")).unwrap();
+    assert_eq!((secret.uid(), secret.mode() & 0o777), (0, 0o600), "root's file untouched");
+    assert!(err.contains("over to uid 1000 gid 100 (CHOWN_HOME)") && err.contains("2 left alone"), "{err}");
+    assert!(err.contains("CHOWN_HOME_OPTS: '-v' is not supported"), "{err}");
+    // CHOWN_EXTRA without -R: the fresh volume itself, not what is in it; the symlink is refused
+    let owner = |rel: &str| std::fs::symlink_metadata(root.join(rel)).unwrap().uid();
+    assert_eq!((owner("srv/fresh"), owner("srv/fresh/inside")), (1000, 0));
+    assert!(err.contains("/srv/etc-link has a symbolic link in it"), "{err}");
+    assert!(owners(&root.join("etc")).iter().all(|(uid, _)| *uid == 0), "nothing in /etc changed hands");
+}
+
+#[test]
+fn a_user_swapping_directories_for_symlinks_during_the_hand_over_reaches_nothing_of_roots() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let root = b.rootfs();
+    let home = root.join("home/jovyan");
+    old_files(&home, 1000, 100, 200);
+    // the user, racing the walk: each directory in turn renamed away and a symlink to /etc put in
+    // its place, then put back, over and over until the start is over
+    set_mode(b.dir.path(), 0o711);
+    let racer = format!(
+        "while [ ! -e {stop} ]; do for d in {home}/d*; do [ -L \"$d\" ] && continue; \
+         mv \"$d\" \"$d.x\" && ln -s /etc \"$d\" && touch {home}/swapped && rm \"$d\" && mv \"$d.x\" \"$d\"; \
+         done; done",
+        stop = root.join("tmp/stop").display(),
+        home = home.display()
+    );
+    let mut user = as_uid(1000, 100).args(["sh", "-c", &racer]).spawn().unwrap();
+    let swapped = home.join("swapped");
+    common::http::wait_for("the user's first swap", std::time::Duration::from_secs(120), || swapped.exists());
+    let (code, out, err) = run_in(&b, "/", &[], &["CHOWN_HOME=yes", "CHOWN_HOME_OPTS=-R"], "id -u");
+    std::fs::write(root.join("tmp/stop"), "").unwrap();
+    user.wait().unwrap();
+    assert_eq!((code, out.trim()), (0, "1000"), "{err}");
+    assert!(owners(&root.join("etc")).iter().all(|(uid, _)| *uid == 0), "the walk followed a swapped-in symlink");
+    assert!(err.contains("(CHOWN_HOME)"), "{err}");
 }

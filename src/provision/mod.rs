@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod env;
+pub mod handover;
 pub mod home;
 pub mod limits;
 pub mod sudo;
@@ -40,6 +41,8 @@ pub struct Provision {
     pub workdir: Option<PathBuf>,
     /// passwordless sudo for the user, and what asked for it (`--grant-sudo`, GRANT_SUDO)
     pub grant_sudo: Option<&'static str>,
+    /// trees to hand to the user (CHOWN_HOME, CHOWN_EXTRA, `--chown`, `--chown-tree`), in order
+    pub hand_over: Vec<handover::HandOver>,
 }
 
 impl fmt::Display for Provision {
@@ -86,6 +89,14 @@ impl fmt::Display for Provision {
         }
         if let Some(dir) = &self.workdir {
             writeln!(f, "  workdir:     {}", dir.display())?;
+        }
+        for job in &self.hand_over {
+            let how = if job.recursive {
+                "and everything in it (what root or a system account owns stays)"
+            } else {
+                "itself"
+            };
+            writeln!(f, "  hand over:   {} {how} ({})", job.path.display(), job.origin)?;
         }
         if let Some(setting) = self.grant_sudo {
             writeln!(f, "  sudo:        passwordless for the user, in {} ({setting})", sudo::SUDOERS_FILE)?;
@@ -233,6 +244,13 @@ pub fn as_root(plan: &Provision, target: &Target) {
     if let Some(setting) = plan.grant_sudo {
         grant_sudo(setting, target);
     }
+    if !plan.hand_over.is_empty() {
+        let passwd = fs::read_to_string(etc.join("passwd")).unwrap_or_default();
+        let protected = handover::Protected::from_passwd(&passwd, &crate::userdb::regular_uids());
+        for job in &plan.hand_over {
+            hand_over(job, target, &protected);
+        }
+    }
     if plan.create_home {
         match home::create(&target.home, target.uid, target.gid, &plan.skel) {
             Ok(home::HomeOutcome::Existing) => info!("home {} exists; left as it is", target.home.display()),
@@ -259,6 +277,39 @@ fn move_home(rename: &Rename) {
         Ok(home::Moved::Exists) => info!("home {to} exists; {from} left as it is"),
         Ok(home::Moved::Missing) => info!("no home at {from} to move to {to}"),
         Err(e) => warn!("home not moved from {from} to {to}: {e}"),
+    }
+}
+
+/// CHOWN_HOME, CHOWN_EXTRA: one tree handed to the user, with progress and a summary in the log.
+fn hand_over(job: &handover::HandOver, target: &Target, protected: &handover::Protected) {
+    let (path, origin) = (job.path.display(), job.origin);
+    let to = (target.uid, target.gid);
+    let start = std::time::Instant::now();
+    let said = |entries: u64, left_alone: u64| {
+        info!(
+            "handing {path} over to uid {} gid {} ({origin}): {entries} entries so far, {left_alone} left alone",
+            to.0, to.1
+        )
+    };
+    match handover::hand_over(job, to, protected, said) {
+        Ok(t) => {
+            let line = format!(
+                "handed {path}{} over to uid {} gid {} ({origin}): {} changed, {} already theirs, {} left alone \
+                 (root's or a system account's) in {:.1} s",
+                if job.recursive { " and everything in it" } else { "" },
+                to.0,
+                to.1,
+                t.changed,
+                t.already,
+                t.left_alone,
+                start.elapsed().as_secs_f64()
+            );
+            match t.first_failure {
+                None => info!("{line}"),
+                Some(first) => warn!("{line}; {} could not be handed over, the first: {first}", t.failed),
+            }
+        }
+        Err(e) => warn!("not handing {path} over ({origin}): {e}"),
     }
 }
 
