@@ -78,6 +78,8 @@ pub struct StartedGroups {
     pub all: Vec<Gid>,
     /// those the starting account has in the group database (root's own memberships)
     pub own: Vec<Gid>,
+    /// started without root and with gid 0 (OpenShift): this uid, which keeps the gid it cannot leave
+    pub stuck_in_gid_0: Option<Uid>,
 }
 
 /// An account that `--ensure-account` adds: the passwd and group entries to write.
@@ -261,7 +263,11 @@ pub fn resolve(db: &UserDb, req: &Request, started: &StartedGroups) -> Result<Ta
         (None, Found::Entry(entry) | Found::Rename(entry, _)) => entry.gid,
         (None, _) => Gid::from_raw(uid.as_raw()),
     };
-    refuse_root(req, uid, gid)?;
+    // OpenShift's uid with gid 0, given an account by an earlier start: gid 0 is where it is anyway
+    let stuck = started.stuck_in_gid_0 == Some(uid) && gid.as_raw() == 0 && !uid.is_root();
+    if !stuck {
+        refuse_root(req, uid, gid)?;
+    }
     let entry = match &found {
         Found::Entry(entry) | Found::Rename(entry, _) => Some(entry),
         _ => None,
@@ -719,7 +725,7 @@ mod tests {
     fn inherited_groups_are_kept_but_never_group_0_or_roots_own() {
         let g = Gid::from_raw;
         let (_dir, db) = fixture();
-        let started = StartedGroups { all: vec![g(0), g(4), g(5000)], own: vec![g(0), g(4)] };
+        let started = StartedGroups { all: vec![g(0), g(4), g(5000)], own: vec![g(0), g(4)], stuck_in_gid_0: None };
         let t = resolve(&db, &by_uid("4000"), &started).unwrap();
         assert_eq!(t.groups, vec![g(4000), g(5000)]);
         assert_eq!(t.inherited, vec![g(5000)]);
@@ -730,7 +736,7 @@ mod tests {
     fn extra_groups_by_name_and_number_and_clear_groups() {
         let g = Gid::from_raw;
         let (_dir, db) = fixture();
-        let started = StartedGroups { all: vec![g(5000)], own: vec![] };
+        let started = StartedGroups { all: vec![g(5000)], own: vec![], stuck_in_gid_0: None };
         let extra = |list: &[&str]| list.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
         let r = Request { extra_groups: extra(&["nogroup", "6000", "6000"]), ..by_uid("4000") };
         assert_eq!(resolve(&db, &r, &started).unwrap().groups, vec![g(4000), g(5000), g(65534), g(6000)]);

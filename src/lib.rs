@@ -205,12 +205,13 @@ fn skip_root_phase(plan: &Plan, uid: nix::unistd::Uid) -> HookRun {
         warn!("started as uid {uid}, not root: not running the {count} hook(s) in {}", plan.hooks.dir.display());
     }
     let p = &plan.provision;
-    if p.account.is_some() || p.nss_dir.is_some() || p.create_home {
+    if (p.account.is_some() && p.own_entry.is_none()) || p.nss_dir.is_some() || p.create_home {
         warn!("started as uid {uid}, not root: not adding or changing an account, not creating a home");
     }
     if let Some(setting) = p.grant_sudo {
         warn!("started as uid {uid}, not root: {setting} cannot write a sudoers rule");
     }
+    provision::own_entry(p);
     HookRun::default()
 }
 

@@ -151,8 +151,10 @@ impl Plan {
 /// The groups of the account roothooks was started as, from the group database. Looked up only when
 /// there is something to tell apart: group 0 is never passed on anyway.
 fn started_groups(db: &UserDb, started: &Started) -> StartedGroups {
+    let stuck_in_gid_0 =
+        (!started.effective.is_root() && nix::unistd::getegid().as_raw() == 0).then_some(started.effective);
     if started.groups.iter().all(|g| g.as_raw() == 0) {
-        return StartedGroups { all: started.groups.clone(), own: Vec::new() };
+        return StartedGroups { all: started.groups.clone(), own: Vec::new(), stuck_in_gid_0 };
     }
     let own = db
         .user_by_uid(started.real)
@@ -160,7 +162,7 @@ fn started_groups(db: &UserDb, started: &Started) -> StartedGroups {
         .flatten()
         .and_then(|account| db.groups_of(&account.name, account.gid).ok())
         .unwrap_or_default();
-    StartedGroups { all: started.groups.clone(), own }
+    StartedGroups { all: started.groups.clone(), own, stuck_in_gid_0 }
 }
 
 /// The hooks directory when none is given: repo2docker's repository, else /etc.
@@ -187,6 +189,28 @@ fn absolute(path: &Path, cwd: Option<&Path>) -> Result<PathBuf> {
             path.display()
         ))),
     }
+}
+
+/// A non-root start (OpenShift) whose uid has no account, under `--docker-stacks` or
+/// `--ensure-account`: the entry start.sh would add for it, named as the request names the user
+/// (NB_USER), with that account's home and shell.
+fn own_entry(db: &UserDb, options: &Options, request: &Request, started: &Started) -> Option<identity::NewAccount> {
+    let uid = started.effective;
+    if uid.is_root() || !(options.docker_stacks || request.ensure_account) {
+        return None;
+    }
+    if !matches!(db.user_by_uid(uid), Ok(None)) {
+        return None;
+    }
+    let name = request.user.as_ref()?.value.clone();
+    let named = db.user_by_name(&name).ok().flatten();
+    Some(identity::NewAccount {
+        home: named.as_ref().map_or_else(|| PathBuf::from(format!("/home/{name}")), |a| a.dir.clone()),
+        shell: named.map_or_else(identity::default_shell, |a| a.shell),
+        name,
+        uid,
+        gid: nix::unistd::getegid(),
+    })
 }
 
 /// The hand-overs, the home's first (it is made or moved before), every path absolute.
@@ -257,6 +281,7 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
         workdir: options.workdir.clone(),
         grant_sudo: options.grant_sudo,
         hand_over: hand_over_jobs(&options.chown, &target, cwd)?,
+        own_entry: own_entry(&db, options, request, started),
     };
     let allowed = options.hook_env.iter().filter(|p| !p.trim().is_empty()).map(|p| gate::parse_pattern(p));
     let gate = Gate {

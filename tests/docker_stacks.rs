@@ -718,3 +718,39 @@ fn a_user_swapping_directories_for_symlinks_during_the_hand_over_reaches_nothing
     assert!(owners(&root.join("etc")).iter().all(|(uid, _)| *uid == 0), "the walk followed a swapped-in symlink");
     assert!(err.contains("(CHOWN_HOME)"), "{err}");
 }
+
+#[test]
+fn a_non_root_start_without_an_account_gets_one_written_in_place_when_passwd_lets_it() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let etc = b.rootfs().join("etc");
+    // docker-stacks' images: /etc/passwd writable by group 0, which OpenShift's arbitrary uid has
+    std::os::unix::fs::chown(etc.join("passwd"), Some(0), Some(0)).unwrap();
+    set_mode(&etc.join("passwd"), 0o664);
+    let names = || {
+        let mut n: Vec<_> = std::fs::read_dir(&etc).unwrap().map(|e| e.unwrap().file_name()).collect();
+        n.sort();
+        n
+    };
+    let before = names();
+    let (code, out, err) = run_as(&b, 1010, 0, &[], &["--docker-stacks"], "id");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.starts_with("uid=1010(jovyan) gid=0(root)"), "{out}\n{err}");
+    let passwd = std::fs::read_to_string(etc.join("passwd")).unwrap();
+    assert!(passwd.contains("\nnayvoj:x:1000:100::/home/jovyan:/bin/sh\n"), "the image's entry moved aside: {passwd}");
+    assert!(passwd.ends_with("\njovyan:x:1010:0:,,,:/home/jovyan:/bin/sh\n"), "{passwd}");
+    assert_eq!(names(), before, "no file was created in /etc");
+    assert!(err.contains("added jovyan (uid 1010, gid 0, home /home/jovyan) to /etc/passwd in place"), "{err}");
+    // a restart: the uid has its entry now
+    let (code, _, err) = run_as(&b, 1010, 0, &[], &["--docker-stacks"], "id");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read_to_string(etc.join("passwd")).unwrap(), passwd);
+
+    // a passwd this uid cannot write: said so, and the start goes on
+    let b = image();
+    let (code, out, err) = run_as(&b, 1010, 0, &[], &["--docker-stacks"], "id -u");
+    assert_eq!((code, out.trim()), (0, "1010"), "{err}");
+    assert!(err.contains("uid 1010 has no account, and none is added"), "{err}");
+}

@@ -196,6 +196,60 @@ pub fn plan_renumber(change: &Renumber, passwd: &str, group: &str) -> Result<Edi
     Ok(Edit { passwd: changed.then_some(out), group: group_text })
 }
 
+/// The name start.sh gives the image's entry that a non-root start's new entry takes the name of.
+fn moved_aside(name: &str) -> String {
+    name.chars().rev().collect()
+}
+
+/// A non-root start (OpenShift): add `entry` to the passwd file at `path` in place, as this uid,
+/// which may write the file but not create one beside it. An entry of the same name (the image's
+/// jovyan) is renamed out of the way, reversed (`nayvoj`), as start.sh does. Returns that new name,
+/// if one was renamed. Under a flock on the file itself; nothing is written if the uid has an
+/// entry by then.
+pub fn add_in_place(path: &Path, entry: &NewAccount) -> Result<Option<String>, AccountError> {
+    check_fields(entry).map_err(AccountError::Refused)?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(io_error("open for writing", path))?;
+    let locked = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| io_error("lock", path)(e.into()))?;
+    let mut text = String::new();
+    (&*locked).read_to_string(&mut text).map_err(io_error("read", path))?;
+    if userdb::passwd_entries(&text).any(|a| a.uid == entry.uid) {
+        return Ok(None);
+    }
+    let mut moved = None;
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        match line.strip_prefix(&format!("{}:", entry.name)) {
+            Some(rest) if moved.is_none() => {
+                let aside = moved_aside(&entry.name);
+                out.push_str(&format!("{aside}:{rest}"));
+                moved = Some(aside);
+            }
+            _ => out.push_str(line),
+        }
+    }
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "{}:x:{}:{}:,,,:{}:{}\n",
+        entry.name,
+        entry.uid,
+        entry.gid,
+        entry.home.display(),
+        entry.shell.display()
+    ));
+    // the new text is the old one, the same length up to the added line: written from the start,
+    // a reader sees either the old file or the old file with more at its end
+    nix::sys::uio::pwrite(&*locked, out.as_bytes(), 0).map_err(|e| io_error("write", path)(e.into()))?;
+    Ok(moved)
+}
+
 /// shadow-utils' lock on one file: `FILE.lock` holding the holder's pid, made with link() so it is
 /// atomic even on NFS. A lock is stale when its holder is gone, or is this very process: in a container
 /// a killed start's successor is often the same pid (1), and this process has not taken it yet.

@@ -43,6 +43,9 @@ pub struct Provision {
     pub grant_sudo: Option<&'static str>,
     /// trees to hand to the user (CHOWN_HOME, CHOWN_EXTRA, `--chown`, `--chown-tree`), in order
     pub hand_over: Vec<handover::HandOver>,
+    /// a non-root start whose uid has no account (OpenShift): the entry to write for it, in place,
+    /// where /etc/passwd lets this uid write
+    pub own_entry: Option<crate::identity::NewAccount>,
 }
 
 impl fmt::Display for Provision {
@@ -263,6 +266,39 @@ pub fn as_root(plan: &Provision, target: &Target) {
             }
             Err(e) => warn!("home not created: {e}"),
         }
+    }
+}
+
+/// Started without root as a uid with no account (OpenShift's arbitrary uid, `docker run --user
+/// 1010`): as start.sh does, an entry for it, named NB_USER, written into /etc/passwd in place when
+/// this uid may write it (docker-stacks makes it group-writable by group 0); no file is created in
+/// /etc. Otherwise a warning, and the start goes on.
+pub fn own_entry(plan: &Provision) {
+    let Some(entry) = &plan.own_entry else { return };
+    match accounts::add_in_place(std::path::Path::new("/etc/passwd"), entry) {
+        Ok(Some(moved)) => info!(
+            "uid {} had no account: added {} (uid {}, gid {}, home {}) to /etc/passwd in place, and renamed the \
+             image's {} to {moved}",
+            entry.uid,
+            entry.name,
+            entry.uid,
+            entry.gid,
+            entry.home.display(),
+            entry.name
+        ),
+        Ok(None) => info!(
+            "uid {} had no account: added {} (uid {}, gid {}, home {}) to /etc/passwd in place",
+            entry.uid,
+            entry.name,
+            entry.uid,
+            entry.gid,
+            entry.home.display()
+        ),
+        Err(e) => warn!(
+            "uid {} has no account, and none is added: {e} (docker-stacks images let group 0 write /etc/passwd: \
+             start with --user {}:0)",
+            entry.uid, entry.uid
+        ),
     }
 }
 
