@@ -266,7 +266,7 @@ pub struct Args {
     /// command runs in a process group of its own; roothooks stays fully dropped beside it, and exits
     /// with its exit code, or 128+N when signal N ended it. off: exec in roothooks' place. Example: --init
     #[arg(long, value_name = "WHEN", env = "ROOTHOOKS_INIT", hide_env = true, default_value = "auto",
-          num_args = 0..=1, default_missing_value = "on", require_equals = true)]
+          num_args = 0..=1, default_missing_value = "on")]
     pub init: InitSetting,
 
     /// Give the command a pseudo-terminal of its own, relayed: auto, always or never

@@ -316,9 +316,11 @@ fn the_settings_are_read_from_the_environment_and_bad_ones_named() {
     let bad = run(roothooks().args(["--uid", "1000", "--init=sometimes", "--", "true"]));
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("sometimes"), "{}", stderr(&bad));
-    // a bare --init is "on", and does not eat the command
-    let plan = run(roothooks().args(["--dry-run", "--uid", "1000", "--init", "true"]));
-    assert!(stdout(&plan).contains("command:     true"), "{}", stdout(&plan));
+    // a bare --init is "on"; `--init off` is off, not a command named off
+    let plan = run(roothooks().args(["--dry-run", "--uid", "1000", "--init", "--", "true"]));
+    assert!(stdout(&plan).contains("supervisor:  init (--init)"), "{}", stdout(&plan));
+    let plan = run(roothooks().args(["--dry-run", "--uid", "1000", "--init", "off", "--pty", "never", "--", "true"]));
+    assert!(stdout(&plan).contains("supervisor:  exec"), "{}", stdout(&plan));
 }
 
 /// A root shell on a terminal of its own (`script`), as someone starting roothooks by hand; what it
