@@ -30,7 +30,7 @@ use tracing::{debug, error, info, warn};
 use crate::children::{self, Listener};
 use crate::error::{Error, Result};
 use crate::plan::CommandLine;
-use crate::system::process::{self, Forked};
+use crate::system::process;
 use crate::system::tty;
 use relay::Relay;
 
@@ -185,51 +185,46 @@ pub fn run(
         None => (0..3).find(|&fd| tty::foreground(fd) == Some(process::process_group())),
         Some(_) => None,
     };
-    match process::fork().map_err(|e| setup("fork the command", e))? {
-        Forked::Child => start_command(relay.as_ref(), foreground, command, env, inherited_fds),
-        Forked::Parent { child } => {
-            if relay.is_none() {
-                // also done by the child: whichever runs first, the group exists before a signal needs it
-                let _ = process::own_process_group(child);
-            }
-            if let Err(e) = process::forbid_ptrace() {
-                warn!("cannot make the supervisor undumpable: {e}");
-            }
-            info!(
-                pid = child.as_raw(),
-                mode = sup.mode(),
-                "started the command as pid {child}; roothooks stays beside it: {sup}"
-            );
-            if let Some(relay) = &relay {
-                relay.begin();
-            }
-            let status = supervise(&mut listener, child, relay.as_mut(), sup.signals_to)?;
-            if let Some(relay) = relay {
-                relay.finish();
-            }
-            if let Some(fd) = foreground {
-                let _ = tty::set_foreground(fd, process::process_group());
-            }
-            let code = children::exit_status(status).unwrap_or(1);
-            match status {
-                WaitStatus::Signaled(_, sig, _) => {
-                    info!("the command was killed by {sig}; exiting with {code}");
-                }
-                _ => info!("the command exited with status {code}"),
-            }
-            Ok(code)
-        }
+    let child = process::spawn_sharing(|| start_command(relay.as_ref(), foreground, command, env, inherited_fds))
+        .map_err(|e| setup("start the command", e))?;
+    // (the command's process made its own group, or session, before this one went on)
+    if let Err(e) = process::forbid_ptrace() {
+        warn!("cannot make the supervisor undumpable: {e}");
     }
+    info!(
+        pid = child.as_raw(),
+        mode = sup.mode(),
+        "started the command as pid {child}; roothooks stays beside it: {sup}"
+    );
+    if let Some(relay) = &relay {
+        relay.begin();
+    }
+    let status = supervise(&mut listener, child, relay.as_mut(), sup.signals_to)?;
+    if let Some(relay) = relay {
+        relay.finish();
+    }
+    if let Some(fd) = foreground {
+        let _ = tty::set_foreground(fd, process::process_group());
+    }
+    let code = children::exit_status(status).unwrap_or(1);
+    match status {
+        WaitStatus::Signaled(_, sig, _) => {
+            info!("the command was killed by {sig}; exiting with {code}");
+        }
+        _ => info!("the command exited with status {code}"),
+    }
+    Ok(code)
 }
 
-/// The forked child: its terminal or process group, then the command. Never returns.
+/// The command's process, before its exec: its terminal or process group, then the command. Never
+/// returns; it shares roothooks' memory until the exec (see [`process::spawn_sharing`]).
 fn start_command(
     relay: Option<&Relay>,
     foreground: Option<RawFd>,
     command: &CommandLine,
     env: &[(OsString, OsString)],
     inherited_fds: &BTreeSet<RawFd>,
-) -> ! {
+) -> std::convert::Infallible {
     let mut passed = inherited_fds.clone();
     let prepared = match relay {
         Some(relay) => {
@@ -242,11 +237,11 @@ fn start_command(
     };
     if let Err(e) = prepared {
         error!("cannot give the command its terminal or process group: {e}");
-        std::process::exit(1);
+        return process::exit_now(1);
     }
     let e = crate::exec::exec(command, env, &passed);
     error!("{e}");
-    std::process::exit(e.exit_code().into())
+    process::exit_now(e.exit_code().into())
 }
 
 /// Sleep until the command ends: reap, pass signals on, relay the terminal. Returns how it ended.

@@ -1,25 +1,39 @@
-//! Becoming two processes after the drop: the fork, process groups and sessions, and what the one
-//! that stays resident asks of the kernel (orphans as a subreaper, no ptrace by the user).
+//! Becoming two processes after the drop: the command's own process, process groups and sessions,
+//! and what the one that stays resident asks of the kernel (orphans as a subreaper, no ptrace by the
+//! user).
 
 use std::io;
 
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 
-/// Which side of [`fork`] this is.
-pub enum Forked {
-    Parent { child: Pid },
-    Child,
+/// Start `child` in a new process that shares this one's memory until it execs (as vfork and
+/// posix_spawn do): no page tables copied, nothing copied on write, so the supervisor's start costs
+/// little more than the exec itself. This process waits, suspended, until the child has exec'd or
+/// exited. `child` must end in an exec or [`exit_now`], never return, and must not take a lock this
+/// process could hold: roothooks has one thread here and its signals blocked, so none is held.
+pub fn spawn_sharing(child: impl FnOnce() -> std::convert::Infallible) -> io::Result<Pid> {
+    let mut stack = vec![0u8; 512 * 1024];
+    let mut child = Some(child);
+    let run = Box::new(move || -> isize {
+        match child.take() {
+            Some(f) => match f() {},
+            None => 127,
+        }
+    });
+    let flags = nix::sched::CloneFlags::CLONE_VM | nix::sched::CloneFlags::CLONE_VFORK;
+    // SAFETY: CLONE_VFORK suspends this thread until the child execs or exits, so the memory the child
+    // shares (the heap, `stack`, the closure) is used by one of them at a time; this process has one
+    // thread and its signals blocked, so no lock (the allocator's, the log's) is held while the child
+    // runs; the child ends in execve or _exit, never returning into this process's frames. Its
+    // descriptors and signal dispositions are its own (no CLONE_FILES, no CLONE_SIGHAND).
+    Ok(unsafe { nix::sched::clone(run, &mut stack, flags, Some(nix::libc::SIGCHLD)) }?)
 }
 
-/// Fork. Only called while roothooks has one thread (the hook runner and the log start none), so the
-/// child may allocate and log before it execs.
-pub fn fork() -> io::Result<Forked> {
-    // SAFETY: roothooks is single-threaded here: no other thread can hold a lock (the allocator's,
-    // the log's) that the child would then wait on forever.
-    match unsafe { nix::unistd::fork() }? {
-        ForkResult::Parent { child } => Ok(Forked::Parent { child }),
-        ForkResult::Child => Ok(Forked::Child),
-    }
+/// End this process at once, without running exit handlers or flushing anything: what a child of
+/// [`spawn_sharing`] must use, since those belong to the process it shares memory with.
+pub fn exit_now(code: i32) -> std::convert::Infallible {
+    // SAFETY: _exit only ends the process; it runs no handler and touches no memory of ours.
+    unsafe { nix::libc::_exit(code) }
 }
 
 /// Put `pid` (0: this process) in a process group of its own. Called by both sides of a fork, so the
