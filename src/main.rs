@@ -18,3 +18,7 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     // exit, not return: it flushes std's stdout buffer (--dry-run's plan) first
     std::process::exit(c_int::from(roothooks::main()))
 }
+
+// Without libgcc_s: see the module. Only where nothing unwinds and the unwinder is not linked in.
+#[cfg(all(not(test), panic = "abort", target_os = "linux", target_env = "gnu", not(target_feature = "crt-static")))]
+mod unwind;

@@ -29,6 +29,11 @@ fn works(bin: &Path) {
         .unwrap();
     check(&out, "--dry-run");
     assert!(stdout(&out).contains("user:        uid 4242"), "{}", stdout(&out));
+    // the release build starts without libgcc_s (src/unwind.rs): one library less to load
+    let out = Command::new("readelf").arg("-d").arg(bin).output().unwrap();
+    check(&out, "readelf -d");
+    assert!(stdout(&out).contains("[libc.so.6]"), "{}", stdout(&out));
+    assert!(!stdout(&out).contains("libgcc_s"), "{}", stdout(&out));
 }
 
 #[test]
