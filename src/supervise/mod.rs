@@ -191,6 +191,9 @@ pub fn run(
     if let Err(e) = process::forbid_ptrace() {
         warn!("cannot make the supervisor undumpable: {e}");
     }
+    if let Err(e) = process::release_code() {
+        debug!("cannot release the start-up code's mappings: {e}");
+    }
     info!(
         pid = child.as_raw(),
         mode = sup.mode(),

@@ -72,3 +72,29 @@ pub fn process_group() -> Pid {
 pub fn stop_self() -> io::Result<()> {
     Ok(nix::sys::signal::kill(pid(), nix::sys::signal::Signal::SIGSTOP)?)
 }
+
+extern "C" {
+    // The linker's marks around the program's own code (GNU ld and lld define both).
+    static __executable_start: u8;
+    static etext: u8;
+}
+
+/// Let go of the mappings of this program's code, which a resident process has run once and will
+/// mostly not run again: the pages stay in the page cache, and the few the resident loop uses come
+/// back on first use. Only the read-only part before `etext` (headers, text), which is never written
+/// (relocations go to the data segment after it), so nothing is lost.
+pub fn release_code() -> io::Result<()> {
+    let page = 4096usize;
+    // only the addresses of the linker's marks: nothing is read through them
+    let (start, end) = (&raw const __executable_start as usize, &raw const etext as usize);
+    let start = start.next_multiple_of(page);
+    let end = end - end % page;
+    if end <= start {
+        return Ok(());
+    }
+    // SAFETY: [start, end) lies within this program's own read-only, file-backed mappings (between
+    // the linker's marks, page-aligned inward), which were never written: MADV_DONTNEED only drops
+    // their page-table entries, and any later access reads the same bytes back from the file.
+    let ret = unsafe { nix::libc::madvise(start as *mut nix::libc::c_void, end - start, nix::libc::MADV_DONTNEED) };
+    super::check(ret).map(drop)
+}
