@@ -242,11 +242,15 @@ fn tiocsti_into_the_terminal_roothooks_was_started_on_fails() {
     }
     let Some((_dir, bin)) = probe() else { return };
     let in_a_tty = |flags: &str| {
-        let line = format!("{BIN} --uid {} --log-file none {flags} -- {} tiocsti", free_id(), bin.display());
+        // --pty never: the command is on the very terminal roothooks was started on, as before there
+        // was a pty of its own (which the probe's call would reach instead)
+        let line =
+            format!("{BIN} --uid {} --log-file none --pty never {flags} -- {} tiocsti", free_id(), bin.display());
         let mut cmd = Command::new("script");
         let out = run(without_settings(&mut cmd).args(["-qec", &line, "/dev/null"]).stdin(Stdio::null()));
         let text = stdout(&out);
-        let errno = text.lines().find_map(|l| l.trim().strip_prefix("tiocsti ")).map(|e| e.parse::<i32>().unwrap());
+        // (a terminal may echo a control character in front of the line: take what follows the word)
+        let errno = text.lines().find_map(|l| l.split("tiocsti ").nth(1)).map(|e| e.trim().parse::<i32>().unwrap());
         (errno, text)
     };
     let (errno, text) = in_a_tty("");

@@ -229,7 +229,9 @@ fn the_resident_roothooks_holds_what_the_command_holds_and_no_more() {
     }
     let mut c = Container::start(
         &[],
-        "cat /proc/1/status; echo ===; cat /proc/self/status; echo ===; \
+        // roothooks goes to sleep in poll once the command runs: wait for that state, then look
+        "i=0; while ! grep -q '^State:.S' /proc/1/status && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done; \
+         cat /proc/1/status; echo ===; cat /proc/self/status; echo ===; \
          ls /proc/1/fd >/dev/null 2>&1 && echo fds-readable; cat /proc/1/environ >/dev/null 2>&1 && echo environ-readable; \
          echo end",
     );
