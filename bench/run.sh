@@ -31,6 +31,11 @@ if [ ! -x "$PREFIX/venv/bin/jupyterhub-roothooks" ]; then
 fi
 cargo build --release --locked -q
 bash scripts/build-static.sh >/dev/null
+# what pip users get (repo2docker's requirements.txt, a conda env): `pip install .` into a venv,
+# maturin building with cargo into this repository's target directory
+[ -x "$PREFIX/pip-venv/bin/pip" ] || /usr/bin/python3 -m venv "$PREFIX/pip-venv"
+CARGO_TARGET_DIR="$PWD/target" "$PREFIX/pip-venv/bin/pip" install -q --disable-pip-version-check --force-reinstall . >/dev/null
+RHP="$PREFIX/pip-venv/bin/roothooks"
 cargo bench --locked -q --bench interleave --no-run 2>/dev/null
 RH="$PWD/target/release/roothooks"
 RHS="$PWD/target/static/roothooks" # what Dockerfile.example puts in an image
@@ -54,6 +59,7 @@ START=(
     "env true (floor)|/usr/bin/env /usr/bin/true"
     "roothooks|$RH --uid $USER_ID --hooks-dir $WORK/empty -- /usr/bin/true"
     "roothooks --log-file none|$RH --uid $USER_ID --hooks-dir $WORK/empty --log-file none -- /usr/bin/true"
+    "roothooks, pip install . into a venv|$RHP --uid $USER_ID --hooks-dir $WORK/empty -- /usr/bin/true"
     "roothooks, static build|$RHS --uid $USER_ID --hooks-dir $WORK/empty -- /usr/bin/true"
     "roothooks, static build, --seccomp off|$RHS --uid $USER_ID --hooks-dir $WORK/empty --seccomp off -- /usr/bin/true"
     "roothooks, static build, --log-file none|$RHS --uid $USER_ID --hooks-dir $WORK/empty --log-file none -- /usr/bin/true"
