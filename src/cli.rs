@@ -273,7 +273,8 @@ pub struct Args {
     ///
     /// [env: ROOTHOOKS_PTY] auto (the default): when roothooks is on a terminal and not PID 1, so that
     /// nothing the command leaves behind can read the starter's terminal afterwards. Input, output,
-    /// window size, ^C/^Z and EOF are relayed, and the terminal's mode is put back at the end.
+    /// window size, ^C and EOF are relayed (not ^Z: see the README), and the terminal's mode is put
+    /// back at the end.
     /// Example: --pty never
     #[arg(long, value_name = "WHEN", env = "ROOTHOOKS_PTY", hide_env = true, default_value = "auto")]
     pub pty: PtySetting,

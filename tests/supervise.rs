@@ -482,3 +482,66 @@ fn what_the_command_leaves_behind_reads_nothing_root_types_afterwards() {
     assert!(!got.contains("secret"), "a process the command left behind read root's terminal: {got}");
     assert!(t.wait().success());
 }
+
+/// The state letter of the first process named `name` below `ancestor` (R, S, T, ...).
+fn state_below(ancestor: u32, name: &str) -> Option<(u32, String)> {
+    let parent = |pid: u32| -> Option<u32> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        proc_status(&status).get("PPid")?.parse().ok()
+    };
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { continue };
+        let status = proc_status(&status);
+        if status.get("Name").map(String::as_str) != Some(name) {
+            continue;
+        }
+        let mut up = Some(pid);
+        while let Some(p) = up.filter(|p| *p > 1) {
+            if p == ancestor {
+                return Some((pid, status["State"].chars().next().unwrap().to_string()));
+            }
+            up = parent(p);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_stopped_command_stops_roothooks_with_it_and_both_come_back() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let shell = format!(
+        "echo outer=$(tty); $RH --uid {uid} --gid {uid} --log-file none --hooks-dir /nonexistent -- \
+         sh -c 'trap \"echo interrupted\" INT; echo ready; until read x; do :; done; echo got=$x'; echo status=$?"
+    );
+    let mut t = Terminal::start(&shell, &[]);
+    t.wait_for("ready");
+    // ^C typed at the starter's terminal reaches the command through its own terminal
+    t.type_in(b"\x03");
+    t.wait_for("interrupted");
+    let script = t.script.id();
+    // (the command is the sh below roothooks; the root shell above it is an sh too)
+    let below = |who: &str| match who {
+        "roothooks" => state_below(script, who),
+        _ => state_below(script, "roothooks").and_then(|(rh, _)| state_below(rh, who)),
+    };
+    let stopped = |who: &str| below(who).is_some_and(|(_, s)| s == "T");
+    // the command is stopped (SIGSTOP): roothooks stops with it, so the starter's shell sees its job
+    // stopped, and gives the starter's terminal its mode back (canonical again) meanwhile
+    let (command, _) = below("sh").unwrap();
+    signal(command, Signal::SIGSTOP).unwrap();
+    wait_for("the command and roothooks to stop", PATIENCE, || stopped("sh") && stopped("roothooks"));
+    let outer = shown(&t.text(), "outer");
+    let mode = stdout(&Command::new("stty").args(["-F", &outer, "-a"]).output().unwrap());
+    assert!(mode.split_whitespace().any(|w| w == "icanon"), "the starter's terminal is raw while stopped: {mode}");
+    // `fg`: roothooks is continued and continues the command
+    let (rh, _) = below("roothooks").unwrap();
+    signal(rh, Signal::SIGCONT).unwrap();
+    wait_for("the command to run again", PATIENCE, || !stopped("sh") && !stopped("roothooks"));
+    t.type_in(b"again\n");
+    t.wait_for("got=again");
+    t.wait_for("status=0");
+}

@@ -1,5 +1,5 @@
-//! The command's own pseudo-terminal, relayed to the starter's: input, output, window size,
-//! job control, EOF, and the starter's terminal mode put back at the end.
+//! The command's own pseudo-terminal, relayed to the starter's: input, output, window size, ^C,
+//! a stop of the command, EOF, and the starter's terminal mode put back at the end.
 //!
 //! The command starts in a new session whose controlling terminal is the new pty, on each standard
 //! descriptor that was a terminal. Whatever it leaves behind can take only that pty, which is hung
@@ -46,8 +46,9 @@ pub struct Relay {
 
 impl Relay {
     /// A new pty sized like the starter's terminal. Stdin's terminal is to be made raw (by
-    /// [`Relay::begin`]) when roothooks is its foreground, so that every key, ^C and ^Z too, reaches
-    /// the command's terminal and acts there.
+    /// [`Relay::begin`]) when roothooks is its foreground, so that every key, ^C too, reaches the
+    /// command's terminal and acts there. (Not ^Z: the command's process group is orphaned in its new
+    /// session, and the kernel discards terminal stop signals for it.)
     pub fn open() -> io::Result<Relay> {
         let pty = tty::open_pty()?;
         tty::set_nonblocking(pty.master.as_fd())?;
@@ -142,7 +143,7 @@ impl Relay {
         }
     }
 
-    /// The command stopped (^Z on its terminal): give the starter its terminal back and stop
+    /// The command stopped (by a signal): give the starter its terminal back and stop
     /// roothooks too, so the starter's shell sees its job stopped; on `fg`, carry on.
     pub fn suspend(&mut self, child: Pid) {
         self.restore();
