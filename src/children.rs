@@ -67,10 +67,10 @@ pub fn reap(watch: Pid, stopped: bool) -> Option<WaitStatus> {
     }
 }
 
-/// Send signal number `signo` to process group `pgid`; to `leader` alone when the group is gone (the
-/// command moved itself to another group). Returns what the kernel said.
-pub fn signal_group(pgid: Pid, leader: Pid, signo: i32) -> nix::Result<()> {
-    match crate::system::send_signal(Pid::from_raw(-pgid.as_raw()), signo) {
+/// Send signal number `signo` to the process group `leader` leads; to `leader` alone when the group
+/// is gone (the command moved itself to another group). Returns what the kernel said.
+pub fn signal_group(leader: Pid, signo: i32) -> nix::Result<()> {
+    match crate::system::send_signal(Pid::from_raw(-leader.as_raw()), signo) {
         Err(Errno::ESRCH) => crate::system::send_signal(leader, signo),
         other => other,
     }

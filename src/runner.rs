@@ -15,7 +15,6 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{killpg, SigSet, Signal};
 use nix::sys::wait::WaitStatus;
@@ -185,9 +184,7 @@ struct Stream {
 impl Stream {
     fn new(name: &'static str, pipe: File) -> Self {
         // Non-blocking, so a read never stalls the loop; failing that, poll still guards each read.
-        if let Ok(flags) = fcntl(pipe.as_fd(), FcntlArg::F_GETFL) {
-            let _ = fcntl(pipe.as_fd(), FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
-        }
+        let _ = crate::system::set_nonblocking(pipe.as_fd());
         Stream { name, pipe: Some(pipe), lines: LineBuffer::default() }
     }
 

@@ -52,10 +52,6 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn entries(&self) -> u64 {
-        self.changed + self.already + self.left_alone + self.failed
-    }
-
     fn merge(&mut self, other: Tally) {
         self.changed += other.changed;
         self.already += other.already;

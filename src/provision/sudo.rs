@@ -24,7 +24,7 @@ pub enum Granted {
 }
 
 /// The rule for `user`: an account name (checked by the caller) or `#UID` for a uid without one.
-pub fn rule(user: &str) -> String {
+fn rule(user: &str) -> String {
     format!("{}{user} ALL=(ALL) NOPASSWD:ALL\n", String::from_utf8_lossy(MARK))
 }
 

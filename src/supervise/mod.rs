@@ -232,7 +232,7 @@ fn start_command(
     let prepared = match relay {
         Some(relay) => {
             // a descriptor of the starter's terminal passed beyond 0-2 would undo the relay
-            passed.retain(|&fd| !tty::fd_is_terminal(fd));
+            passed.retain(|&fd| !tty::is_terminal(fd));
             relay.attach()
         }
         None => process::own_process_group(Pid::from_raw(0))
@@ -293,7 +293,7 @@ fn supervise(listener: &mut Listener, child: Pid, mut relay: Option<&mut Relay>,
 fn forward(child: Pid, to: SignalsTo, signo: i32) {
     let name = children::signal_name(signo);
     let sent = match to {
-        SignalsTo::Group => children::signal_group(child, child, signo),
+        SignalsTo::Group => children::signal_group(child, signo),
         SignalsTo::Command => crate::system::send_signal(child, signo),
     };
     match sent {

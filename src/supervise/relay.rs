@@ -51,7 +51,7 @@ impl Relay {
     /// session, and the kernel discards terminal stop signals for it.)
     pub fn open() -> io::Result<Relay> {
         let pty = tty::open_pty()?;
-        tty::set_nonblocking(pty.master.as_fd())?;
+        crate::system::set_nonblocking(pty.master.as_fd())?;
         let slave: OwnedFd = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -153,7 +153,7 @@ impl Relay {
         // continued
         self.resize();
         self.raw();
-        let _ = crate::children::signal_group(child, child, nix::libc::SIGCONT);
+        let _ = crate::children::signal_group(child, nix::libc::SIGCONT);
     }
 
     /// The command has ended: relay what it wrote last, put the starter's terminal back, let go of

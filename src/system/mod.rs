@@ -28,7 +28,7 @@ pub use creds::{
     install_seccomp_filter, join_new_session_keyring, session_keyring, setgroups_denied, started, CapSets, Credentials,
     Kernel, Regained, Started, Syscall,
 };
-pub use fds::{anonymous_file, cloexec_all_but, enter_root_dir, open_fds, prepare_process};
+pub use fds::{anonymous_file, cloexec_all_but, enter_root_dir, open_fds, prepare_process, set_nonblocking};
 pub use lock::{Holder, PasswdLock};
 pub use nix::unistd::{Gid, Uid};
 pub use signals::{reset_signals, send_signal, sigrtmin};

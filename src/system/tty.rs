@@ -3,7 +3,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
@@ -13,27 +13,28 @@ use nix::unistd::Pid;
 
 pub use nix::pty::Winsize;
 
-/// Standard descriptor `fd` (0, 1 or 2) as a borrowed descriptor.
-fn standard(fd: RawFd) -> BorrowedFd<'static> {
+/// Standard descriptor `fd` (0, 1 or 2) as a borrowed descriptor, for the calls below.
+pub fn std_fd(fd: RawFd) -> BorrowedFd<'static> {
     // SAFETY: 0, 1 and 2 are open for the whole life of the process: `prepare_process` opens
     // /dev/null on any that was closed, and nothing closes them.
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
-/// Whether standard descriptor `fd` is a terminal.
+/// Whether descriptor `fd` is a terminal (a standard one, or one the command would inherit).
 pub fn is_terminal(fd: RawFd) -> bool {
-    std::io::IsTerminal::is_terminal(&standard(fd))
+    // SAFETY: isatty only queries the descriptor; a closed one is just "no".
+    unsafe { libc::isatty(fd) == 1 }
 }
 
 /// The foreground process group of the terminal on standard descriptor `fd`.
 pub fn foreground(fd: RawFd) -> Option<Pid> {
-    nix::unistd::tcgetpgrp(standard(fd)).ok()
+    nix::unistd::tcgetpgrp(std_fd(fd)).ok()
 }
 
 /// Make `pgid` the foreground process group of the terminal on standard descriptor `fd`. The caller
 /// has SIGTTOU blocked, as it must when it is not in the foreground itself.
 pub fn set_foreground(fd: RawFd, pgid: Pid) -> io::Result<()> {
-    Ok(nix::unistd::tcsetpgrp(standard(fd), pgid)?)
+    Ok(nix::unistd::tcsetpgrp(std_fd(fd), pgid)?)
 }
 
 /// The mode of the terminal on `fd`.
@@ -68,11 +69,6 @@ pub fn set_window_size(fd: BorrowedFd<'_>, size: &Winsize) -> io::Result<()> {
     Ok(())
 }
 
-/// Standard descriptor `fd`, borrowed for the calls above.
-pub fn std_fd(fd: RawFd) -> BorrowedFd<'static> {
-    standard(fd)
-}
-
 /// A new pseudo-terminal: its master, close-on-exec, and the path of its other end.
 pub struct Pty {
     pub master: File,
@@ -104,19 +100,5 @@ pub fn install_as(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
     // SAFETY: dup2 onto a standard descriptor; both are open, and no Rust object owns `target`
     // beyond the process-long standard streams, which this replaces as intended.
     super::check(unsafe { libc::dup2(fd.as_raw_fd(), target) })?;
-    Ok(())
-}
-
-/// Whether descriptor `fd` (any) is a terminal; for what the command inherits besides 0, 1 and 2.
-pub fn fd_is_terminal(fd: RawFd) -> bool {
-    // SAFETY: isatty only queries the descriptor; a closed one is just "no".
-    unsafe { libc::isatty(fd) == 1 }
-}
-
-/// Make `fd` non-blocking.
-pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
-    use nix::fcntl::{fcntl, FcntlArg};
-    let flags = OFlag::from_bits_truncate(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
