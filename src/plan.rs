@@ -151,8 +151,7 @@ impl Plan {
 /// The groups of the account roothooks was started as, from the group database. Looked up only when
 /// there is something to tell apart: group 0 is never passed on anyway.
 fn started_groups(db: &UserDb, started: &Started) -> StartedGroups {
-    let stuck_in_gid_0 =
-        (!started.effective.is_root() && nix::unistd::getegid().as_raw() == 0).then_some(started.effective);
+    let stuck_in_gid_0 = (!started.effective.is_root() && started.gid.as_raw() == 0).then_some(started.effective);
     if started.groups.iter().all(|g| g.as_raw() == 0) {
         return StartedGroups { all: started.groups.clone(), own: Vec::new(), stuck_in_gid_0 };
     }
@@ -209,7 +208,7 @@ fn own_entry(db: &UserDb, options: &Options, request: &Request, started: &Starte
         shell: named.map_or_else(identity::default_shell, |a| a.shell),
         name,
         uid,
-        gid: nix::unistd::getegid(),
+        gid: started.gid,
     })
 }
 

@@ -169,6 +169,8 @@ fn proc_status_caps() -> Option<(u64, u64)> {
 pub struct Started {
     pub real: Uid,
     pub effective: Uid,
+    /// the effective gid (OpenShift's 0, which a non-root start cannot leave)
+    pub gid: Gid,
     pub groups: Vec<Gid>,
     /// the working directory it was started in, as the kernel names it (`None`: deleted, or out of
     /// reach)
@@ -188,6 +190,7 @@ pub fn started() -> io::Result<Started> {
     Ok(Started {
         real: uids.real,
         effective: uids.effective,
+        gid: nix::unistd::getegid(),
         groups: nix::unistd::getgroups()?,
         cwd: std::env::current_dir().ok(),
         secure_mode,
