@@ -205,6 +205,32 @@ fn as_pid_1_the_commands_exit_is_the_containers_and_a_kill_from_inside_ends_it()
 }
 
 #[test]
+fn as_pid_1_a_command_that_cannot_start_ends_the_container_with_127_or_126() {
+    if !need_root() {
+        return;
+    }
+    // the command's process fails its exec after it left roothooks: it says why and ends with the
+    // shell's codes, which roothooks, staying as init, passes on
+    let uid = free_id();
+    let dir = users_dir(uid);
+    let plain = dir.path().join("not-a-program");
+    std::fs::write(&plain, "data\n").unwrap();
+    give_to(&plain, uid);
+    let plain = plain.to_str().unwrap();
+    for (program, expected, said) in [("/nonexistent/server", 127, "command not found"), (plain, 126, "cannot execute")]
+    {
+        let out = run(Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", BIN, "--uid", &uid.to_string(), "--log-file", "none"])
+            .args(["--hooks-dir", "/nonexistent", "--", program])
+            .stdin(Stdio::null()));
+        assert_eq!(out.status.code(), Some(expected), "{program}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("roothooks stays beside it: init") && err.contains(said), "{program}: {err}");
+        assert!(err.contains(&format!("the command exited with status {expected}")), "{err}");
+    }
+}
+
+#[test]
 fn as_pid_1_a_command_that_ignores_sigterm_still_ends_the_container_when_it_exits() {
     if !need_root() {
         return;
