@@ -754,3 +754,22 @@ fn a_non_root_start_without_an_account_gets_one_written_in_place_when_passwd_let
     assert_eq!((code, out.trim()), (0, "1010"), "{err}");
     assert!(err.contains("uid 1010 has no account, and none is added"), "{err}");
 }
+
+#[test]
+fn nb_user_leaves_a_home_already_at_the_new_name_and_the_old_one_as_they_are() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let root = b.rootfs();
+    std::fs::write(root.join("home/jovyan/old-notes"), "jovyan's\n").unwrap();
+    // /home/kitten is there already (a volume, an earlier image): nothing is moved onto it
+    std::fs::create_dir_all(root.join("home/kitten")).unwrap();
+    std::fs::write(root.join("home/kitten/theirs"), "kitten's\n").unwrap();
+    let (code, out, err) = run_in(&b, "/", &[], &["NB_USER=kitten"], "id -un; echo home=$HOME; ls ~");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.starts_with("kitten\nhome=/home/kitten\ntheirs"), "{out}");
+    assert!(err.contains("home /home/kitten exists; /home/jovyan left as it is"), "{err}");
+    assert_eq!(std::fs::read_to_string(root.join("home/jovyan/old-notes")).unwrap(), "jovyan's\n");
+    assert!(!std::fs::symlink_metadata(root.join("home/jovyan")).unwrap().file_type().is_symlink());
+}
