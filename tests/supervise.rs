@@ -571,3 +571,24 @@ fn a_stopped_command_stops_roothooks_with_it_and_both_come_back() {
     t.wait_for("got=again");
     t.wait_for("status=0");
 }
+
+#[test]
+fn started_as_the_user_as_pid_1_the_resident_roothooks_is_still_closed_to_the_user() {
+    if !need_root() {
+        return;
+    }
+    // A non-root start (the initContainer split's main container) changes no uid, so the kernel
+    // leaves the process dumpable: roothooks makes itself undumpable, or the user could ptrace it
+    // and open its descriptors.
+    let uid = free_id();
+    let out = run(Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "setpriv", "--reuid", &uid.to_string(), "--regid"])
+        .args([&uid.to_string(), "--clear-groups", BIN, "--uid", &uid.to_string(), "--log-file", "none"])
+        .args(["--hooks-dir", "/nonexistent", "--", "sh", "-c"])
+        .arg("grep ^Name: /proc/1/status; ls /proc/1/fd >/dev/null 2>&1 && echo fds-readable; echo end")
+        .stdin(Stdio::null()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("Name:\troothooks\n"), "PID 1 is roothooks: {text}");
+    assert!(!text.contains("fds-readable"), "the user reached into the resident roothooks: {text}");
+}

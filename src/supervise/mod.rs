@@ -160,7 +160,7 @@ fn taken() -> SigSet {
 }
 
 /// Start the command beside a resident roothooks and return the command's exit status when it ends.
-/// Returns only in roothooks; the forked child execs the command or exits.
+/// Returns only in roothooks; the command's process execs the command or exits.
 pub fn run(
     sup: &Supervision,
     command: &CommandLine,
