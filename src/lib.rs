@@ -391,17 +391,17 @@ fn drop_as_root(plan: &Plan) -> Result<Credentials> {
         groups: target.groups.clone(),
         allow_escalation: plan.allow_escalation,
     };
-    let filter = plan.seccomp.programs()?;
+    let filter = plan.seccomp.program()?;
     let mut filtered = true;
     if plan.allow_escalation {
         // Without no_new_privs, installing a filter takes CAP_SYS_ADMIN: while root still holds it.
-        filtered = seccomp::install_without_nnp(&filter)?;
+        filtered = seccomp::install_without_nnp(filter.as_ref())?;
     }
     privilege::drop_to(&mut Kernel, &spec)?;
     let creds = privilege::verify(&mut Kernel, &spec)?;
     privilege::leave_session_keyring()?;
     if !plan.allow_escalation {
-        seccomp::install(&filter)?;
+        seccomp::install(filter.as_ref())?;
     }
     info!(
         uid = target.uid.as_raw(),
@@ -440,7 +440,7 @@ fn keep_unprivileged(plan: &Plan, uid: nix::unistd::Uid) -> Result<Credentials> 
     }
     privilege::drop_unprivileged(&mut Kernel, plan.allow_escalation)?;
     let creds = privilege::verify_unprivileged(&mut Kernel, plan.allow_escalation)?;
-    seccomp::install(&plan.seccomp.programs()?)?;
+    seccomp::install(plan.seccomp.program()?.as_ref())?;
     log_seccomp(plan);
     if creds.gids.iter().all(|g| g.as_raw() == 0) {
         let and_group = if creds.groups.iter().any(|g| g.as_raw() == 0) { " and group 0" } else { "" };

@@ -323,11 +323,11 @@ pub fn x32_abi_available() -> bool {
 /// Install a seccomp filter program (classic BPF, built elsewhere) for this process and what it
 /// execs. Unlike the helper of the crate that builds it, this does not set no_new_privs itself:
 /// `--allow-privilege-escalation` installs the filter while root still holds CAP_SYS_ADMIN instead.
-pub fn install_seccomp_filter(program: &[seccompiler::sock_filter]) -> io::Result<()> {
+pub fn install_seccomp_filter(program: &[libc::sock_filter]) -> io::Result<()> {
     let len = u16::try_from(program.len()).map_err(|_| io::Error::other("seccomp program too long"))?;
-    let prog = libc::sock_fprog { len, filter: program.as_ptr().cast::<libc::sock_filter>().cast_mut() };
+    let prog = libc::sock_fprog { len, filter: program.as_ptr().cast_mut() };
     // SAFETY: `prog` points at `program`, which outlives the call; the kernel copies the program and
-    // keeps no reference to it. seccompiler's sock_filter has libc's layout (code, jt, jf, k).
+    // keeps no reference to it.
     let ret = unsafe { libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, std::ptr::from_ref(&prog)) };
     check(ret).map(drop)
 }
