@@ -401,7 +401,7 @@ fn drop_as_root(plan: &Plan) -> Result<Credentials> {
     let creds = privilege::verify(&mut Kernel, &spec)?;
     privilege::leave_session_keyring()?;
     if !plan.allow_escalation {
-        seccomp::install(filter.as_ref())?;
+        seccomp::install(filter.as_ref(), creds.seccomp_filters)?;
     }
     info!(
         uid = target.uid.as_raw(),
@@ -440,7 +440,7 @@ fn keep_unprivileged(plan: &Plan, uid: nix::unistd::Uid) -> Result<Credentials> 
     }
     privilege::drop_unprivileged(&mut Kernel, plan.allow_escalation)?;
     let creds = privilege::verify_unprivileged(&mut Kernel, plan.allow_escalation)?;
-    seccomp::install(plan.seccomp.program()?.as_ref())?;
+    seccomp::install(plan.seccomp.program()?.as_ref(), creds.seccomp_filters)?;
     log_seccomp(plan);
     if creds.gids.iter().all(|g| g.as_raw() == 0) {
         let and_group = if creds.groups.iter().any(|g| g.as_raw() == 0) { " and group 0" } else { "" };

@@ -227,6 +227,7 @@ pub(crate) mod fake {
                     groups: vec![Gid::from_raw(0)],
                     caps: full,
                     no_new_privs: false,
+                    seccomp_filters: Some(0),
                 }),
                 ..Default::default()
             }

@@ -109,7 +109,7 @@ impl UserDb {
     pub fn user_by_uid(&self, uid: Uid) -> io::Result<Option<Account>> {
         match self {
             UserDb::Files { passwd, passwd_text, .. } => {
-                Ok(passwd_entries(read_once(passwd, passwd_text)?).find(|a| a.uid == uid))
+                Ok(find_account(read_once(passwd, passwd_text)?, |_, u| u == uid))
             }
             UserDb::Nss => Ok(nix::unistd::User::from_uid(uid)?.map(Account::from)),
         }
@@ -118,7 +118,7 @@ impl UserDb {
     pub fn user_by_name(&self, name: &str) -> io::Result<Option<Account>> {
         match self {
             UserDb::Files { passwd, passwd_text, .. } => {
-                Ok(passwd_entries(read_once(passwd, passwd_text)?).find(|a| a.name == name))
+                Ok(find_account(read_once(passwd, passwd_text)?, |n, _| n == name))
             }
             UserDb::Nss => Ok(nix::unistd::User::from_name(name)?.map(Account::from)),
         }
@@ -227,6 +227,21 @@ pub fn passwd_entries(text: &str) -> impl Iterator<Item = Account> + '_ {
     entries(text).filter_map(parse_account)
 }
 
+/// The first account in a passwd file's text whose name and uid `wanted` accepts, as
+/// [`passwd_entries`] would find it, but without making an [`Account`] of every line before it.
+fn find_account(text: &str, wanted: impl Fn(&str, Uid) -> bool) -> Option<Account> {
+    entries(text).find_map(|line| {
+        let mut f = line.split(':');
+        let name = f.next().filter(|n| !n.is_empty())?;
+        let uid = f.nth(1)?.parse().ok()?;
+        if wanted(name, Uid::from_raw(uid)) {
+            parse_account(line)
+        } else {
+            None
+        }
+    })
+}
+
 /// The groups in a group file's text, in order, as glibc's files module reads them.
 pub fn group_entries(text: &str) -> impl Iterator<Item = GroupEntry<'_>> {
     entries(text).filter_map(parse_group)
@@ -276,6 +291,21 @@ fn parse_group(line: &str) -> Option<GroupEntry<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_account_is_found_as_the_full_walk_finds_it() {
+        let text = "# c\n\nbad:x:1:oops:::\n:x:2:2:::\nroot:x:0:0:root:/root:/bin/sh\n  two:x:2:2::/h:/s\nbad:x:3:3:::\nagain:x:2:9:::\n";
+        for uid in 0..5 {
+            let uid = Uid::from_raw(uid);
+            let walk = passwd_entries(text).find(|a| a.uid == uid);
+            assert_eq!(find_account(text, |_, u| u == uid), walk, "uid {uid}");
+        }
+        for name in ["root", "two", "bad", "again", "", "none"] {
+            assert_eq!(find_account(text, |n, _| n == name), passwd_entries(text).find(|a| a.name == name), "{name}");
+        }
+        assert_eq!(find_account(text, |_, u| u.as_raw() == 1), None, "a line whose gid is not a number is no entry");
+        assert_eq!(find_account(text, |_, u| u.as_raw() == 2).unwrap().name, "two");
+    }
 
     #[test]
     fn uid_min_is_read_as_useradd_reads_it() {

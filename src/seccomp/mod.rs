@@ -286,20 +286,25 @@ pub fn install_without_nnp(program: Option<&Program>) -> Result<bool> {
     if program.is_some() && !crate::system::has_effective_cap(CAP_SYS_ADMIN) {
         return Ok(false);
     }
-    install(program).map(|()| true)
+    install(program, None).map(|()| true)
 }
 
 /// Install `program` in this process (and so in the command it execs), then check that
-/// `/proc/self/status` shows filter mode and one more filter than before.
-pub fn install(program: Option<&Program>) -> Result<()> {
+/// `/proc/self/status` shows filter mode and one more filter than `before` (read here when not known).
+pub fn install(program: Option<&Program>, before: Option<usize>) -> Result<()> {
     let Some(program) = program else { return Ok(()) };
-    let (_, before) = crate::system::seccomp_state();
+    let before = before.or_else(|| crate::system::seccomp_state().1);
     crate::system::install_seccomp_filter(program).map_err(|e| {
         Error::Verify(format!(
             "cannot install the seccomp filter: {e} (without no_new_privs it needs CAP_SYS_ADMIN; \
              --seccomp off turns it off)"
         ))
     })?;
+    if before == Some(0) && crate::system::seccomp_mode() == Some(2) {
+        // filter mode where there was no filter before: the one in place is this one (the kernel's
+        // own answer, without another read of /proc/self/status)
+        return Ok(());
+    }
     let expected = before.unwrap_or(0) + 1;
     match crate::system::seccomp_state() {
         (Some(2), Some(count)) if count == expected => Ok(()),

@@ -23,6 +23,10 @@ pub struct Credentials {
     pub groups: Vec<Gid>,
     pub caps: CapSets,
     pub no_new_privs: bool,
+    /// seccomp filters in place, as `/proc/self/status` counts them (`None` without /proc): read with
+    /// the capabilities, so that installing roothooks' filter need not read the status again to know
+    /// how many there must be after it
+    pub seccomp_filters: Option<usize>,
 }
 
 /// All five capability sets as bit masks (bit N is capability N).
@@ -157,10 +161,11 @@ fn ambient_mask() -> io::Result<u64> {
     cap_mask(|cap| prctl_ambient(libc::PR_CAP_AMBIENT_IS_SET as libc::c_ulong, cap))
 }
 
-/// CapAmb and CapBnd as `/proc/self/status` reports them, if it can be read.
-fn proc_status_caps() -> Option<(u64, u64)> {
+/// CapAmb, CapBnd and Seccomp_filters as `/proc/self/status` reports them, if it can be read.
+fn proc_status_caps() -> Option<(u64, u64, Option<usize>)> {
     let status = super::self_status()?;
-    Some((super::status_mask(&status, "CapAmb")?, super::status_mask(&status, "CapBnd")?))
+    let filters = super::status_field(&status, "Seccomp_filters").and_then(|n| n.parse().ok());
+    Some((super::status_mask(&status, "CapAmb")?, super::status_mask(&status, "CapBnd")?, filters))
 }
 
 /// Who this process is, without the cost of reading its capabilities: real and effective uid, the
@@ -290,9 +295,9 @@ impl Syscall for Kernel {
         let (effective, permitted, inheritable) = capget()?;
         // One read of the kernel's own report instead of two walks of 41+ prctl calls each; the walks
         // remain for a container without /proc.
-        let (ambient, bounding) = match proc_status_caps() {
-            Some(both) => both,
-            None => (ambient_mask()?, bounding_mask()?),
+        let (ambient, bounding, seccomp_filters) = match proc_status_caps() {
+            Some(read) => read,
+            None => (ambient_mask()?, bounding_mask()?, None),
         };
         Ok(Credentials {
             uids: [uids.real, uids.effective, uids.saved, fsuid()],
@@ -300,6 +305,7 @@ impl Syscall for Kernel {
             groups: nix::unistd::getgroups()?,
             caps: CapSets { effective, permitted, inheritable, ambient, bounding },
             no_new_privs: nix::sys::prctl::get_no_new_privs()?,
+            seccomp_filters,
         })
     }
 
@@ -352,11 +358,18 @@ mod tests {
         let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
         let uids: Vec<u32> = uid_line.split_whitespace().skip(1).map(|v| v.parse().unwrap()).collect();
         assert_eq!(creds.uids.map(|u| u.as_raw()).to_vec(), uids);
+        let filters =
+            status.lines().find_map(|l| l.strip_prefix("Seccomp_filters:")).map(|v| v.trim().parse().unwrap());
+        assert_eq!(creds.seccomp_filters, filters);
     }
 
     #[test]
     fn the_prctl_walks_agree_with_proc_status() {
-        assert_eq!(proc_status_caps().unwrap(), (ambient_mask().unwrap(), bounding_mask().unwrap()));
+        let (ambient, bounding, filters) = proc_status_caps().unwrap();
+        assert_eq!((ambient, bounding), (ambient_mask().unwrap(), bounding_mask().unwrap()));
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let field = |name| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().parse().unwrap());
+        assert_eq!(filters, field("Seccomp_filters:"), "the filter count comes with the capabilities");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub mod tty;
 
 use std::io;
 
+use nix::libc;
+
 #[cfg(target_arch = "x86_64")]
 pub use creds::x32_abi_available;
 pub use creds::{
@@ -37,7 +39,11 @@ pub use spawn::{Spawned, Spawner};
 /// This process's `/proc/self/status`, the kernel's own account of its credentials, signals and
 /// seccomp state; `None` where /proc is not mounted.
 fn self_status() -> Option<String> {
-    std::fs::read_to_string("/proc/self/status").ok()
+    use std::io::Read;
+    // room for all of it (about 1.5 KiB), so that it comes in one read instead of std's growing ones
+    let mut status = String::with_capacity(4096);
+    std::fs::File::open("/proc/self/status").ok()?.read_to_string(&mut status).ok()?;
+    Some(status)
 }
 
 /// The value of the `Name:` line of a status text, trimmed.
@@ -60,6 +66,12 @@ pub fn seccomp_state() -> (Option<usize>, Option<usize>) {
     let Some(status) = self_status() else { return (None, None) };
     let number = |name| status_field(&status, name)?.parse().ok();
     (number("Seccomp"), number("Seccomp_filters"))
+}
+
+/// This process's seccomp mode as `prctl(PR_GET_SECCOMP)` reports it (2: filtered); `None` if it fails.
+pub fn seccomp_mode() -> Option<i32> {
+    // SAFETY: PR_GET_SECCOMP takes no pointer and only returns the mode.
+    check(unsafe { libc::prctl(libc::PR_GET_SECCOMP) }).ok()
 }
 
 /// Turn a C-style `-1` return into the `errno` it stands for, once, instead of at every call site;
