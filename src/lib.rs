@@ -60,7 +60,10 @@ pub fn main() -> u8 {
     // Taken before anything is opened, so only what we were handed is passed on to the command.
     let inherited_fds = system::open_fds().unwrap_or_default();
     settings_set_empty_are_unset();
-    let args = match Args::try_parse() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    // the usual start without building clap's command; anything else (help, errors) is clap's
+    let parsed = cli::fast::parse(&argv, &|name| std::env::var_os(name)).map(Ok);
+    let args = match parsed.unwrap_or_else(|| Args::try_parse_from(&argv)) {
         Ok(args) => args,
         Err(e) if !e.use_stderr() => {
             // --help and --version

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+pub mod fast;
+
 use crate::error::{Error, Result};
 use crate::identity::{Request, Sourced};
 use crate::log::LogFormat;
