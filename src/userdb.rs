@@ -148,7 +148,9 @@ impl UserDb {
         match self {
             UserDb::Files { group, group_text, .. } => {
                 let mut groups = vec![gid];
-                for g in group_entries(read_once(group, group_text)?) {
+                // a line without the name anywhere cannot list it as a member: no need to parse it
+                let lines = read_once(group, group_text)?.lines().filter(|l| l.contains(name));
+                for g in lines.flat_map(group_entries) {
                     // glibc skips blanks before each member name
                     if g.gid != gid && g.members.split(',').any(|m| m.trim_start() == name) {
                         groups.push(g.gid);
@@ -215,7 +217,8 @@ fn read_once<'a>(path: &Path, cell: &'a OnceCell<String>) -> io::Result<&'a str>
         return Ok(text);
     }
     let text = match std::fs::read(path) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        // valid UTF-8 (nearly always) is taken as it is, without the lossy conversion's copy
+        Ok(bytes) => String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(io::Error::new(e.kind(), format!("cannot read {}: {e}", path.display()))),
     };
