@@ -97,6 +97,11 @@ interleave() { # OUT RUNS entries...
     wrap cargo bench --locked -q --bench interleave -- "$runs" "${commands[@]}" > "$out"
 }
 
+# Every binary measured comes into the page cache the same way: read back from disk. A file the
+# linker has just written starts measurably slower from the page cache than the same bytes read
+# back (0.07-0.18 ms here, level again after this), which made the cargo row trail the pip row.
+sync
+echo 3 > /proc/sys/vm/drop_caches
 echo "measuring start overhead ($RUNS rounds)..." >&2
 interleave "$WORK/start.txt" "$RUNS" "${START[@]}"
 echo "measuring start overhead again with a files-only nsswitch.conf..." >&2
