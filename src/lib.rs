@@ -78,13 +78,15 @@ pub fn main() -> u8 {
         }
     };
     log::init(args.log_format);
-    match run(&args, &inherited_fds) {
+    let code = match run(&args, &inherited_fds) {
         Ok(code) => code,
         Err(e) => {
             error!("{e}");
             e.exit_code()
         }
-    }
+    };
+    log::write_through();
+    code
 }
 
 /// An empty `ROOTHOOKS_*` setting counts as unset, as an empty `NB_*` one does: a chart or a unit that
@@ -331,6 +333,7 @@ fn run_dir(
     let mut runner =
         Runner::new().map_err(|e| Error::Setup(format!("cannot set up signal handling for hooks: {e}")))?;
     let settings = Settings { env, gate, timeout: plan.hook_timeout, policy: plan.on_hook_failure };
+    log::write_through();
     let ran = runner.run_all(&to_run, &settings, &mut run.results, &mut run.exports);
     let finished = runner.finish();
     run.elapsed = start.elapsed();

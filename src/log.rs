@@ -24,8 +24,48 @@ pub enum LogFormat {
     Json,
 }
 
-static FILE: Mutex<Option<File>> = Mutex::new(None);
+static FILE: Mutex<Option<LogFile<File>>> = Mutex::new(None);
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// The attached log file, and the lines of the start that wait to be written to it together.
+///
+/// Each write to a file makes the file system update the file (its size and times, through ext4's
+/// journal): the four or five lines of a start without hooks cost four or five of those. Until
+/// [`write_through`] (before a hook runs, before the command starts, when roothooks ends) lines are
+/// collected and then written at once; from then on each goes out as it comes.
+struct LogFile<W: Write> {
+    file: W,
+    waiting: Vec<u8>,
+    through: bool,
+}
+
+/// More than this waiting goes out at once, whatever else happens.
+const LOG_FILE_WAITING: usize = 64 * 1024;
+
+impl<W: Write> LogFile<W> {
+    fn new(file: W) -> Self {
+        LogFile { file, waiting: Vec::new(), through: false }
+    }
+
+    fn write(&mut self, buf: &[u8]) {
+        if self.through {
+            // A full disk must not stop the start: the line still went to stderr.
+            let _ = self.file.write_all(buf);
+            return;
+        }
+        self.waiting.extend_from_slice(buf);
+        if self.waiting.len() >= LOG_FILE_WAITING {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.waiting.is_empty() {
+            let _ = self.file.write_all(&self.waiting);
+            self.waiting.clear();
+        }
+    }
+}
 
 /// Writes into the attached log file, if there is one; otherwise swallows the line.
 struct FileWriter;
@@ -33,8 +73,7 @@ struct FileWriter;
 impl Write for FileWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if let Some(file) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            // A full disk must not stop the start: the line still went to stderr.
-            let _ = file.write_all(buf);
+            file.write(buf);
         }
         Ok(buf.len())
     }
@@ -72,7 +111,16 @@ fn has_file() -> bool {
 
 /// From now on, every log line also goes to `file`.
 pub fn attach_file(file: File) {
-    *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+    *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(LogFile::new(file));
+}
+
+/// Write out the log file's waiting lines now, and each later line as it comes: before anything else
+/// runs (a hook, the command) and before roothooks ends, so that no line is lost with the process.
+pub fn write_through() {
+    if let Some(file) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        file.flush();
+        file.through = true;
+    }
 }
 
 /// `2026-11-22T22:36:21.259161Z`, as tracing-subscriber prints it.
@@ -155,7 +203,7 @@ impl Relay {
         let _ = io::stderr().lock().write_all(&self.stderr);
         if let Some(file) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             let copy = if FORMAT.get() == Some(&LogFormat::Json) { &self.file } else { &self.stderr };
-            let _ = file.write_all(copy);
+            file.write(copy);
         }
         self.stderr.clear();
         self.file.clear();
@@ -192,6 +240,46 @@ mod tests {
         assert_eq!(at(951_782_400, 7), "2000-02-29T00:00:00.000007Z");
         assert_eq!(at(1_795_386_981, 259_161), "2026-11-22T22:36:21.259161Z");
         assert_eq!(at(4_107_542_399, 999_999), "2100-02-28T23:59:59.999999Z");
+    }
+
+    /// A file that counts the writes it gets.
+    #[derive(Default)]
+    struct Counted {
+        text: Vec<u8>,
+        writes: usize,
+    }
+
+    impl Write for Counted {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.writes += 1;
+            self.text.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_starts_lines_go_out_in_one_write_and_later_ones_as_they_come() {
+        let mut log = LogFile::new(Counted::default());
+        for line in ["one\n", "two\n", "three\n"] {
+            log.write(line.as_bytes());
+        }
+        assert_eq!(log.file.writes, 0, "the start's lines wait");
+        log.flush();
+        log.through = true;
+        assert_eq!((log.file.writes, log.file.text.as_slice()), (1, b"one\ntwo\nthree\n".as_slice()));
+        log.write(b"four\n");
+        log.write(b"five\n");
+        assert_eq!(log.file.writes, 3, "after write_through each line goes out as it comes");
+        // whatever waits never grows past the bound
+        let mut log = LogFile::new(Counted::default());
+        let line = vec![b'x'; 1000];
+        for _ in 0..200 {
+            log.write(&line);
+        }
+        assert!(log.waiting.len() < LOG_FILE_WAITING && log.file.writes == 3, "{}", log.file.writes);
     }
 
     #[test]

@@ -197,6 +197,11 @@ fn remove_stale_handoffs(base: &Path) {
 
 /// The account and the home: as root, after the hooks. Failures are logged and tolerated.
 pub fn as_root(plan: &Provision, target: &Target) {
+    if plan.account.is_some() || plan.nss_dir.is_some() || plan.create_home || !plan.hand_over.is_empty() {
+        // work that may wait (useradd's lock) or take long (a tree to hand over): the log copy gets
+        // each line as it comes from here on
+        crate::log::write_through();
+    }
     let etc = Path::new("/etc");
     let account_result = match (&plan.nss_dir, &plan.account) {
         (Some(dir), account) => Some(accounts::write_nss_dir(etc, dir, account.as_ref())),

@@ -167,6 +167,8 @@ pub fn run(
     env: &[(OsString, OsString)],
     inherited_fds: &BTreeSet<RawFd>,
 ) -> Result<u8> {
+    // from here on the log copy gets each line as it comes: the command runs beside us
+    crate::log::write_through();
     let setup = |what: &str, e: std::io::Error| Error::Setup(format!("cannot {what}: {e}"));
     let mut listener = Listener::new(&taken()).map_err(|e| setup("take the signals to pass on", e))?;
     if sup.init.is_some() && !sup.pid1 {
