@@ -139,8 +139,12 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<u8> {
         return print_plan(&plan).map(|()| 0);
     }
     system::enter_root_dir().map_err(|e| Error::Setup(format!("cannot change to the directory /: {e}")))?;
-    if let Some(file) = open_output(plan.log_file.as_ref(), "log file", &plan) {
-        log::attach_file(file);
+    if let Some(path) = plan.log_file.as_ref() {
+        let owner = matches!(plan.privilege, Privilege::Root).then_some((plan.target.uid, plan.target.gid));
+        match outputs::open_log_copy(path, owner, nix::unistd::geteuid()) {
+            Ok((file, reused)) => log::attach_file(file, reused),
+            Err(e) => warn!("not writing the log file {}: {e}", path.display()),
+        }
     }
     if plan.allow_escalation {
         privilege::warn_escalation_allowed();

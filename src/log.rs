@@ -32,25 +32,44 @@ static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 /// Each write to a file makes the file system update the file (its size and times, through ext4's
 /// journal): the four or five lines of a start without hooks cost four or five of those. Until
 /// [`write_through`] (before a hook runs, before the command starts, when roothooks ends) lines are
-/// collected and then written at once; from then on each goes out as it comes.
-struct LogFile<W: Write> {
+/// collected and then written at once; from then on each goes out as it comes. A copy reused from
+/// the last start is written from its beginning and cut at [`write_through`] to what this start
+/// wrote, so nothing of the last start's lines is left after them.
+struct LogFile<W: Write + Cut> {
     file: W,
     waiting: Vec<u8>,
     through: bool,
+    /// bytes written so far
+    written: u64,
+    /// what the file held before is still to be cut off after `written`
+    cut: bool,
+}
+
+/// A file that can be cut to a length (`ftruncate`).
+trait Cut {
+    fn cut(&mut self, len: u64);
+}
+
+impl Cut for File {
+    fn cut(&mut self, len: u64) {
+        // (Cut to 0, ext4 would write the file back when it is closed (auto_da_alloc), which costs
+        // more than reusing it saves; it does not happen, since a start logs a line before it first
+        // writes through.)
+        let _ = self.set_len(len);
+    }
 }
 
 /// More than this waiting goes out at once, whatever else happens.
 const LOG_FILE_WAITING: usize = 64 * 1024;
 
-impl<W: Write> LogFile<W> {
-    fn new(file: W) -> Self {
-        LogFile { file, waiting: Vec::new(), through: false }
+impl<W: Write + Cut> LogFile<W> {
+    fn new(file: W, reused: bool) -> Self {
+        LogFile { file, waiting: Vec::new(), through: false, written: 0, cut: reused }
     }
 
     fn write(&mut self, buf: &[u8]) {
         if self.through {
-            // A full disk must not stop the start: the line still went to stderr.
-            let _ = self.file.write_all(buf);
+            self.put(buf);
             return;
         }
         self.waiting.extend_from_slice(buf);
@@ -59,11 +78,29 @@ impl<W: Write> LogFile<W> {
         }
     }
 
+    fn put(&mut self, buf: &[u8]) {
+        // A full disk must not stop the start: the line still went to stderr.
+        if self.file.write_all(buf).is_ok() {
+            self.written += buf.len() as u64;
+        }
+    }
+
     fn flush(&mut self) {
         if !self.waiting.is_empty() {
-            let _ = self.file.write_all(&self.waiting);
-            self.waiting.clear();
+            let waiting = std::mem::take(&mut self.waiting);
+            self.put(&waiting);
         }
+    }
+
+    /// Write out what waits, cut off what a reused file held after it, and from now on write each
+    /// line as it comes.
+    fn write_through(&mut self) {
+        self.flush();
+        if self.cut {
+            self.file.cut(self.written);
+            self.cut = false;
+        }
+        self.through = true;
     }
 }
 
@@ -109,17 +146,17 @@ fn has_file() -> bool {
     FILE.lock().map(|f| f.is_some()).unwrap_or(false)
 }
 
-/// From now on, every log line also goes to `file`.
-pub fn attach_file(file: File) {
-    *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(LogFile::new(file));
+/// From now on, every log line also goes to `file`; `reused`: it is the user's copy from the last
+/// start, rewritten from its beginning, and what it held after this start's lines is cut off.
+pub fn attach_file(file: File, reused: bool) {
+    *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(LogFile::new(file, reused));
 }
 
 /// Write out the log file's waiting lines now, and each later line as it comes: before anything else
 /// runs (a hook, the command) and before roothooks ends, so that no line is lost with the process.
 pub fn write_through() {
     if let Some(file) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        file.flush();
-        file.through = true;
+        file.write_through();
     }
 }
 
@@ -249,6 +286,12 @@ mod tests {
         writes: usize,
     }
 
+    impl Cut for Counted {
+        fn cut(&mut self, len: u64) {
+            self.text.truncate(usize::try_from(len).unwrap());
+        }
+    }
+
     impl Write for Counted {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.writes += 1;
@@ -262,24 +305,38 @@ mod tests {
 
     #[test]
     fn the_starts_lines_go_out_in_one_write_and_later_ones_as_they_come() {
-        let mut log = LogFile::new(Counted::default());
+        let mut log = LogFile::new(Counted::default(), false);
         for line in ["one\n", "two\n", "three\n"] {
             log.write(line.as_bytes());
         }
         assert_eq!(log.file.writes, 0, "the start's lines wait");
-        log.flush();
-        log.through = true;
+        log.write_through();
         assert_eq!((log.file.writes, log.file.text.as_slice()), (1, b"one\ntwo\nthree\n".as_slice()));
         log.write(b"four\n");
         log.write(b"five\n");
         assert_eq!(log.file.writes, 3, "after write_through each line goes out as it comes");
         // whatever waits never grows past the bound
-        let mut log = LogFile::new(Counted::default());
+        let mut log = LogFile::new(Counted::default(), false);
         let line = vec![b'x'; 1000];
         for _ in 0..200 {
             log.write(&line);
         }
         assert!(log.waiting.len() < LOG_FILE_WAITING && log.file.writes == 3, "{}", log.file.writes);
+    }
+
+    #[test]
+    fn a_reused_copy_keeps_nothing_of_the_last_start_after_this_ones_lines() {
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"the last start's lines, longer than this start's\n".repeat(3).as_slice()).unwrap();
+        std::io::Seek::rewind(&mut file).unwrap();
+        let mut log = LogFile::new(file, true);
+        log.write(b"this start\n");
+        log.write_through();
+        log.write(b"a later line\n");
+        let mut text = String::new();
+        std::io::Seek::rewind(&mut log.file).unwrap();
+        std::io::Read::read_to_string(&mut log.file, &mut text).unwrap();
+        assert_eq!(text, "this start\na later line\n");
     }
 
     #[test]

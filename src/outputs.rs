@@ -27,6 +27,17 @@ pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, me: Uid) -> Result<F
     trust::create_fresh(path, owner, 0o640, Stale::OwnedBy(keeper))
 }
 
+/// The user's log copy: their copy from the last start rewritten in place when there is one to
+/// reuse ([`trust::reopen_own`]), else created as [`create_fresh`] does. `true` with a reused file:
+/// what it held is cut off once the new lines are written.
+pub fn open_log_copy(path: &Path, owner: Option<(Uid, Gid)>, me: Uid) -> Result<(File, bool), trust::PathError> {
+    let keeper = owner.map_or(me, |(uid, _)| uid);
+    match trust::reopen_own(path, keeper, owner, 0o640) {
+        Some(file) => Ok((file, true)),
+        None => create_fresh(path, owner, me).map(|file| (file, false)),
+    }
+}
+
 fn hook_entry(plan: &HookPlan, results: &[HookResult]) -> Vec<Value> {
     plan.hooks
         .iter()

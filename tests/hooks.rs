@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::symlink;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::*;
@@ -401,6 +402,61 @@ fn the_users_log_copy_never_follows_a_planted_symlink_or_writes_through_a_plante
     assert!(out.status.success());
     assert!(stderr(&out).contains("a user could redirect the file"), "{}", stderr(&out));
     assert!(!theirs.path().join("x.log").exists());
+}
+
+#[test]
+fn the_users_copy_from_the_last_start_is_rewritten_in_place_and_nothing_of_it_is_left() {
+    if !need_root() {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let user = Account::new(0);
+    let h = Hooks::new();
+    for i in 0..20 {
+        h.sh(&format!("{i:02}-talks"), "echo a line of the last start, longer than what this start says");
+    }
+    let log = h.path("copy.log");
+    let quiet = scratch("rh-quiet-hooks");
+    let start = |hooks: &Path| {
+        let out = run(roothooks()
+            .args(["--uid", &user.uid.to_string(), "--hooks-dir"])
+            .arg(hooks)
+            .arg("--log-file")
+            .arg(&log)
+            .args(["--", "true"]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        std::fs::metadata(&log).unwrap()
+    };
+    let first = start(&h.dir());
+    // the user changes the mode and group of their copy; the next start puts both back
+    set_mode(&log, 0o666);
+    let second = start(quiet.path());
+    assert_eq!(second.ino(), first.ino(), "the user's own copy is rewritten in place, not replaced");
+    assert_eq!((second.uid(), second.gid(), second.mode() & 0o7777), (user.uid, user.gid, 0o640));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.len() < first.len() as usize / 4 && !text.contains("the last start"), "{text}");
+    assert!(text.contains(&format!("no hooks in {}", quiet.path().display())), "{text}");
+    assert!(text.ends_with("denies userns, tty-inject, keyring, bpf, perf, userfaultfd, io_uring, kernel\n"), "{text}");
+
+    // with a second name (a hard link the user made), it is replaced, and the other name keeps its text
+    let other = h.path("other-name");
+    std::fs::hard_link(&log, &other).unwrap();
+    let third = start(quiet.path());
+    assert_ne!(third.ino(), second.ino());
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), text);
+
+    // a FIFO of the user's at the name is not opened: the start goes on, without a copy
+    std::fs::remove_file(&log).unwrap();
+    assert!(Command::new("mkfifo").arg(&log).status().unwrap().success());
+    give_to(&log, user.uid);
+    let out = run(roothooks()
+        .args(["--uid", &user.uid.to_string(), "--hooks-dir"])
+        .arg(quiet.path())
+        .arg("--log-file")
+        .arg(&log)
+        .args(["--", "echo", "started"]));
+    assert_eq!(stdout(&out), "started\n", "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a regular file"), "{}", stderr(&out));
 }
 
 #[test]
