@@ -1,5 +1,6 @@
-//! Times commands round-robin: one run of each in turn, the order rotated every round, so that slow
-//! drift of a shared machine (frequency, neighbours) falls on every command alike. For each command,
+//! Times commands round-robin: one run of each in turn, in a new order every round, so that slow
+//! drift of a shared machine (frequency, neighbours) falls on every command alike, and so does
+//! whatever one command leaves behind for the next. For each command,
 //! prints `index median_seconds p25 p75` on one line. (Peak RSS is not taken here: std spawns with
 //! CLONE_VM, so a child's peak would include this process's memory.)
 //!
@@ -46,9 +47,17 @@ fn main() {
     assert!(!commands.is_empty(), "no commands given");
     let mut times = vec![Vec::with_capacity(runs); commands.len()];
     let warmup = (runs / 20).max(3);
+    // A new order every round (a fixed-seed shuffle): with a rotation each command always followed the
+    // same one, and a command that leaves the machine busy after it exits (a Python start freeing its
+    // memory) slowed the one after it every time.
+    let mut order: Vec<usize> = (0..commands.len()).collect();
+    let mut seed: u64 = 0x5eed_1234_abcd_0001;
     for round in 0..warmup + runs {
-        for k in 0..commands.len() {
-            let i = (k + round) % commands.len();
+        for k in (1..order.len()).rev() {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            order.swap(k, (seed >> 33) as usize % (k + 1));
+        }
+        for &i in &order {
             let t = once(&commands[i]);
             if round >= warmup {
                 times[i].push(t);

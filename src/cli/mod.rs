@@ -358,9 +358,9 @@ pub struct Args {
 
     /// Copy of roothooks' log, readable by the user; "none" to turn it off
     ///
-    /// [default: /tmp/roothooks-UID.log] Created anew on each start, owned by the user, never through a
-    /// symlink; an existing file is replaced only if it is the user's. Example: --log-file
-    /// /var/log/roothooks.log
+    /// [default: /tmp/roothooks-UID.log] Owned by the user, mode 0640, never written through a symlink:
+    /// the user's copy from the last start (theirs, one link) is rewritten in place, another file of
+    /// theirs is replaced, anyone else's is left alone. Example: --log-file /var/log/roothooks.log
     #[arg(long, value_name = "PATH", env = "ROOTHOOKS_LOG_FILE")]
     pub log_file: Option<PathBuf>,
 
