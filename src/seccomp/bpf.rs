@@ -256,6 +256,22 @@ pub(super) fn run(program: &[Insn], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
     }
 }
 
+/// What `answers` says for `nr` with `args`, read off the table itself: what [`run`] must give for
+/// [`program`]'s output.
+#[cfg(test)]
+pub(super) fn answer_of(answers: &BTreeMap<u32, Answer>, nr: u32, args: [u64; 6]) -> u32 {
+    let holds = |t: &Test| match *t {
+        Test::FlagSet { arg, mask } => args[usize::from(arg)] as u32 & mask != 0,
+        Test::Equals { arg, value } => args[usize::from(arg)] as u32 == value,
+    };
+    match answers.get(&nr) {
+        None => libc::SECCOMP_RET_ALLOW,
+        Some(Answer::Errno(e)) => errno_return(*e),
+        Some(Answer::ErrnoIf(e, tests)) if tests.iter().any(holds) => errno_return(*e),
+        Some(Answer::ErrnoIf(..)) => libc::SECCOMP_RET_ALLOW,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,20 +300,6 @@ mod tests {
         ])
     }
 
-    /// What `answers` says for `nr` with `args`, read off the table itself.
-    fn expected(answers: &BTreeMap<u32, Answer>, nr: u32, args: [u64; 6]) -> u32 {
-        let holds = |t: &Test| match *t {
-            Test::FlagSet { arg, mask } => args[arg as usize] as u32 & mask != 0,
-            Test::Equals { arg, value } => args[arg as usize] as u32 == value,
-        };
-        match answers.get(&nr) {
-            None => libc::SECCOMP_RET_ALLOW,
-            Some(Answer::Errno(e)) => errno_return(*e),
-            Some(Answer::ErrnoIf(e, tests)) if tests.iter().any(holds) => errno_return(*e),
-            Some(Answer::ErrnoIf(..)) => libc::SECCOMP_RET_ALLOW,
-        }
-    }
-
     #[test]
     fn every_number_gets_the_tables_answer() {
         let answers = answers();
@@ -311,7 +313,7 @@ mod tests {
         let numbers = (0..1200).chain(0x4000_0000..0x4000_0400).chain([u32::MAX - 1, u32::MAX, 0x8000_0000]);
         for nr in numbers {
             for args in argsets {
-                assert_eq!(run(&program, nr, ARCH_X, args), expected(&answers, nr, args), "nr {nr} args {args:x?}");
+                assert_eq!(run(&program, nr, ARCH_X, args), answer_of(&answers, nr, args), "nr {nr} args {args:x?}");
             }
         }
         assert_eq!(run(&program, 435, ARCH_X, [0; 6]), ENOSYS);
