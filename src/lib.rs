@@ -139,12 +139,8 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<u8> {
         return print_plan(&plan).map(|()| 0);
     }
     system::enter_root_dir().map_err(|e| Error::Setup(format!("cannot change to the directory /: {e}")))?;
-    if let Some(path) = plan.log_file.as_ref() {
-        let owner = matches!(plan.privilege, Privilege::Root).then_some((plan.target.uid, plan.target.gid));
-        match outputs::open_log_copy(path, owner, nix::unistd::geteuid()) {
-            Ok((file, reused)) => log::attach_file(file, reused),
-            Err(e) => warn!("not writing the log file {}: {e}", path.display()),
-        }
+    if let Some((file, reused)) = open_output(plan.log_file.as_ref(), "log file", &plan, outputs::open_log_copy) {
+        log::attach_file(file, reused);
     }
     if plan.allow_escalation {
         privilege::warn_escalation_allowed();
@@ -156,7 +152,7 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<u8> {
         Privilege::Unprivileged { uid } => (skip_root_phase(&plan, uid), Ok(())),
     };
     // Opened while still root, written once the final state is known.
-    let report = open_output(plan.report.as_ref(), "report", &plan);
+    let report = open_output(plan.report.as_ref(), "report", &plan, outputs::create_fresh);
     let mut prepared = ran.and_then(|()| prepare_command(&plan, &started, &hooks, env_files));
     let (user_hooks, user_ran) = match &mut prepared {
         Ok(Some(prepared)) => run_user_hooks(&plan, prepared),
@@ -474,10 +470,10 @@ fn log_seccomp(plan: &Plan) {
     }
 }
 
-fn open_output(path: Option<&PathBuf>, what: &str, plan: &Plan) -> Option<File> {
+fn open_output<T>(path: Option<&PathBuf>, what: &str, plan: &Plan, open: outputs::Opener<T>) -> Option<T> {
     let path = path?;
     let owner = matches!(plan.privilege, Privilege::Root).then_some((plan.target.uid, plan.target.gid));
-    match outputs::create_fresh(path, owner, nix::unistd::geteuid()) {
+    match open(path, owner, nix::unistd::geteuid()) {
         Ok(file) => Some(file),
         Err(e) => {
             warn!("not writing the {what} {}: {e}", path.display());

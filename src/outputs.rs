@@ -20,6 +20,9 @@ use crate::runner::{HookOutcome, HookResult};
 use crate::system::{Credentials, Gid, Uid};
 use crate::trust::{self, Stale};
 
+/// How an output file is opened: its path, its owner when running as root, and who runs roothooks.
+pub type Opener<T> = fn(&Path, Option<(Uid, Gid)>, Uid) -> Result<T, trust::PathError>;
+
 /// Create `path` for writing as a fresh file, mode 0640, given to `owner` when running as root
 /// (else kept by `me`, who runs roothooks). Only a stale copy of that same user's is replaced.
 pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, me: Uid) -> Result<File, trust::PathError> {
@@ -27,15 +30,11 @@ pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, me: Uid) -> Result<F
     trust::create_fresh(path, owner, 0o640, Stale::OwnedBy(keeper))
 }
 
-/// The user's log copy: their copy from the last start rewritten in place when there is one to
-/// reuse ([`trust::reopen_own`]), else created as [`create_fresh`] does. `true` with a reused file:
-/// what it held is cut off once the new lines are written.
+/// The user's log copy: as [`create_fresh`], except that their copy from the last start is rewritten
+/// in place ([`trust::reuse_or_create`]); `true` then, and what it held is cut off once the new lines
+/// are written.
 pub fn open_log_copy(path: &Path, owner: Option<(Uid, Gid)>, me: Uid) -> Result<(File, bool), trust::PathError> {
-    let keeper = owner.map_or(me, |(uid, _)| uid);
-    match trust::reopen_own(path, keeper, owner, 0o640) {
-        Some(file) => Ok((file, true)),
-        None => create_fresh(path, owner, me).map(|file| (file, false)),
-    }
+    trust::reuse_or_create(path, owner.map_or(me, |(uid, _)| uid), owner, 0o640)
 }
 
 fn hook_entry(plan: &HookPlan, results: &[HookResult]) -> Vec<Value> {

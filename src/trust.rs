@@ -296,10 +296,32 @@ impl Stale {
 /// but a regular file at the name is refused, and a regular file is removed only if `stale` allows
 /// it. The file itself is made with `O_CREAT|O_EXCL|O_NOFOLLOW` in the directory's descriptor.
 pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, mode: u32, stale: Stale) -> Result<File, PathError> {
+    let (dir, name) = creatable(path)?;
+    create_in(&dir, name, owner, mode, stale)
+}
+
+/// As [`create_fresh`] with [`Stale::OwnedBy`] `keeper`, except that `keeper`'s own copy from an
+/// earlier start is rewritten in place ([`reopen_own`]): then `true`, and the file is not truncated
+/// (the caller cuts it to what it writes).
+pub fn reuse_or_create(
+    path: &Path,
+    keeper: Uid,
+    owner: Option<(Uid, Gid)>,
+    mode: u32,
+) -> Result<(File, bool), PathError> {
+    let (dir, name) = creatable(path)?;
+    match reopen_own(&dir, name, keeper, owner, mode) {
+        Some(file) => Ok((file, true)),
+        None => create_in(&dir, name, owner, mode, Stale::OwnedBy(keeper)).map(|file| (file, false)),
+    }
+}
+
+/// The directory a file at `path` is to be made in, walked and judged by [`Last::CreateIn`], and the
+/// file's name in it.
+fn creatable(path: &Path) -> Result<(Walked, &Path), PathError> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(PathError::NoFileName(path.to_path_buf()));
     };
-    let name = Path::new(name);
     let dir = walk(parent, Last::CreateIn).map_err(PathError::Unreachable)?;
     if !dir.is_dir() {
         return Err(PathError::NotADirectory(dir.path));
@@ -307,6 +329,11 @@ pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, mode: u32, stale: St
     if let Some(reason) = dir.untrusted {
         return Err(PathError::Untrusted { reason, what: "the file" });
     }
+    Ok((dir, Path::new(name)))
+}
+
+/// [`create_fresh`] in a directory [`creatable`] judged.
+fn create_in(dir: &Walked, name: &Path, owner: Option<(Uid, Gid)>, mode: u32, stale: Stale) -> Result<File, PathError> {
     let full = dir.path.join(name);
     match fstatat(&dir.fd, name, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW) {
         Ok(st) if kind(&st) == SFlag::S_IFLNK => return Err(PathError::PlantedLink(full)),
@@ -325,10 +352,9 @@ pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, mode: u32, stale: St
     Ok(File::from(fd))
 }
 
-/// `keeper`'s own copy at `path` from an earlier start, opened for writing in place (not truncated:
-/// the caller cuts it to what it writes), given to `owner` with `mode` if it has changed since; `None`
-/// when there is no such file to reuse, and [`create_fresh`] decides. The directory must pass
-/// [`Last::CreateIn`] as for `create_fresh`. The file must be a regular file of `keeper` with one
+/// `keeper`'s own copy `name` in `dir` from an earlier start, opened for writing in place (not
+/// truncated), given to `owner` with `mode` if it has changed since; `None` when there is no such
+/// file to reuse, and [`create_in`] decides. The file must be a regular file of `keeper` with one
 /// link: judged on an `O_PATH` descriptor (`O_NOFOLLOW`: a symlink is judged as itself), which is
 /// then reopened for writing through `/proc/self/fd`, so the inode judged is the inode written and
 /// nothing else is ever opened for writing (not a FIFO, not a device).
@@ -336,12 +362,7 @@ pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, mode: u32, stale: St
 /// Why: replacing the file (unlink, create, chown, chmod) is what the copy's cost is on ext4,
 /// 0.08-0.3 ms of a start depending on how cold the file system's paths are; rewriting it in place
 /// is a third of that.
-pub fn reopen_own(path: &Path, keeper: Uid, owner: Option<(Uid, Gid)>, mode: u32) -> Option<File> {
-    let (parent, name) = (path.parent()?, Path::new(path.file_name()?));
-    let dir = walk(parent, Last::CreateIn).ok()?;
-    if !dir.is_dir() || dir.untrusted.is_some() {
-        return None;
-    }
+fn reopen_own(dir: &Walked, name: &Path, keeper: Uid, owner: Option<(Uid, Gid)>, mode: u32) -> Option<File> {
     let judged = openat(&dir.fd, name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
     let stat = fstat(&judged).ok()?;
     if kind(&stat) != SFlag::S_IFREG || stat.st_uid != keeper.as_raw() || stat.st_nlink != 1 {
