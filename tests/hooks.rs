@@ -430,6 +430,7 @@ fn the_users_copy_from_the_last_start_is_rewritten_in_place_and_nothing_of_it_is
     let first = start(&h.dir());
     // the user changes the mode and group of their copy; the next start puts both back
     set_mode(&log, 0o666);
+    nix::unistd::chown(&log, None, Some(nix::unistd::Gid::from_raw(user.gid + 1))).unwrap();
     let second = start(quiet.path());
     assert_eq!(second.ino(), first.ino(), "the user's own copy is rewritten in place, not replaced");
     assert_eq!((second.uid(), second.gid(), second.mode() & 0o7777), (user.uid, user.gid, 0o640));
