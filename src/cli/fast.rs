@@ -76,6 +76,11 @@ const OPTIONS: &[(&str, Option<&str>, Takes)] = &[
     ("dry-run", None, Takes::Nothing),
 ];
 
+/// Where option `long` is in [`OPTIONS`].
+fn index(long: &str) -> Option<usize> {
+    OPTIONS.iter().position(|(name, ..)| *name == long)
+}
+
 /// `argv` (with the program's name first) and the environment, as [`Args`], or `None` where clap
 /// must read them.
 pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Option<Args> {
@@ -104,7 +109,7 @@ pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Optio
                 _ => return None, // -h, -V, -u1000, a cluster
             },
         };
-        let index = OPTIONS.iter().position(|(long, ..)| *long == name)?;
+        let index = index(name)?;
         let takes = OPTIONS[index].2;
         if matches!(takes, Takes::Nothing | Takes::One) && !given[index].is_empty() {
             return None; // clap refuses an option given twice
@@ -145,7 +150,7 @@ pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Optio
         })
         .collect::<Option<_>>()?;
     let values = |name: &str| -> Option<Vec<&str>> {
-        let index = OPTIONS.iter().position(|(long, ..)| *long == name).expect("a known option");
+        let index = index(name).expect("a known option");
         let (takes, given, from_env) = (OPTIONS[index].2, &given[index], &env_values[index]);
         let all: Vec<&str> = match (given.is_empty(), from_env) {
             (false, _) => given.clone(),
@@ -164,7 +169,7 @@ pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Optio
         Some(all.first().copied())
     };
     let flag = |name: &str| -> Option<bool> {
-        let index = OPTIONS.iter().position(|(long, ..)| *long == name).expect("a known option");
+        let index = index(name).expect("a known option");
         if !given[index].is_empty() {
             return Some(true);
         }
