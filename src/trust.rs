@@ -75,7 +75,8 @@ impl Walked {
     }
 }
 
-fn kind(stat: &FileStat) -> SFlag {
+/// What kind of file a stat is of (regular, directory, symlink, ...).
+pub(crate) fn kind(stat: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits())
 }
 

@@ -101,10 +101,6 @@ pub enum HandOverError {
     Open(PathBuf, Errno),
 }
 
-fn kind(st: &FileStat) -> SFlag {
-    SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
-}
-
 /// Hand `job.path` to `to`: the directory itself, whoever owns it (a fresh volume arrives root's),
 /// unless a symlink is on the way to it; with `recursive`, then everything below that `protected`
 /// does not own, on as many threads as there are cores (at most 8). `progress` is called every
@@ -310,7 +306,8 @@ impl Walk<'_> {
                 }
             }
         };
-        let is_dir = seen.as_ref().map_or(dtype == Some(Type::Directory), |st| kind(st) == SFlag::S_IFDIR);
+        let is_dir =
+            seen.as_ref().map_or(dtype == Some(Type::Directory), |st| crate::trust::kind(st) == SFlag::S_IFDIR);
         if let Some(seen) = seen.as_ref().filter(|st| !is_dir && self.unchanged(st)) {
             self.count_unchanged(seen);
             return None;
@@ -349,7 +346,7 @@ impl Walk<'_> {
             }
             self.eager = true;
         }
-        (is_dir && kind(&st) == SFlag::S_IFDIR).then(|| (fd, path()))
+        (is_dir && crate::trust::kind(&st) == SFlag::S_IFDIR).then(|| (fd, path()))
     }
 
     /// Nothing to do: root's or a system account's, or the user's already.

@@ -64,10 +64,10 @@ pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<HomeOutcom
         return refused(format!("{reason}; a user could redirect the home, not creating {}", home.display()));
     }
     match fstatat(&parent.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW) {
-        Ok(st) if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFLNK.bits() => {
+        Ok(st) if crate::trust::kind(&st) == SFlag::S_IFLNK => {
             return refused(format!("{} is a symbolic link (planted?); not creating a home through it", home.display()))
         }
-        Ok(st) if st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFDIR.bits() => return Ok(HomeOutcome::Existing),
+        Ok(st) if crate::trust::kind(&st) == SFlag::S_IFDIR => return Ok(HomeOutcome::Existing),
         Ok(_) => return refused(format!("{} exists and is not a directory", home.display())),
         Err(nix::errno::Errno::ENOENT) => {}
         Err(e) => return Err(io("inspect")(e)),
@@ -176,7 +176,7 @@ pub fn move_home(from: &Path, to: &Path) -> Result<Moved, HomeError> {
         return Ok(Moved::Exists);
     }
     match exists(&from_dir, &from_name) {
-        Ok(st) if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFDIR => {}
+        Ok(st) if crate::trust::kind(&st) == SFlag::S_IFDIR => {}
         Ok(_) => return Err(HomeError::Refused(format!("{} is not a directory; not moving it", from.display()))),
         Err(_) => return Ok(Moved::Missing),
     }
