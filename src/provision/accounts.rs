@@ -557,6 +557,32 @@ mod tests {
     const GROUP: &str = "root:x:0:\nbob:x:1000:\n";
 
     #[test]
+    fn an_entry_added_in_place_moves_a_namesake_aside_and_writes_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let passwd = dir.path().join("passwd");
+        // no namesake, and a last line without its newline: one is put in before the new entry
+        std::fs::write(&passwd, PASSWD.trim_end()).unwrap();
+        assert_eq!(add_in_place(&passwd, &alice()).unwrap(), None);
+        let text = std::fs::read_to_string(&passwd).unwrap();
+        assert_eq!(text, format!("{PASSWD}alice:x:4000:4000:,,,:/home/alice:/bin/sh\n"));
+        // the uid has its entry now: nothing is written again
+        assert_eq!(add_in_place(&passwd, &alice()).unwrap(), None);
+        assert_eq!(std::fs::read_to_string(&passwd).unwrap(), text);
+        // a namesake of another uid (the image's jovyan) is renamed out of the way, reversed
+        std::fs::write(&passwd, format!("{text}carol:x:1000:100::/home/carol:/bin/sh\n")).unwrap();
+        let carol = NewAccount { name: "carol".into(), uid: Uid::from_raw(1010), gid: Gid::from_raw(0), ..alice() };
+        assert_eq!(add_in_place(&passwd, &carol).unwrap().as_deref(), Some("lorac"));
+        let text = std::fs::read_to_string(&passwd).unwrap();
+        assert!(text.contains("\nlorac:x:1000:100::/home/carol:/bin/sh\n"), "{text}");
+        assert!(text.ends_with("\ncarol:x:1010:0:,,,:/home/alice:/bin/sh\n"), "{text}");
+        assert_eq!(text.lines().filter(|l| l.starts_with("carol:")).count(), 1, "{text}");
+        // a bad field writes nothing
+        let bad = NewAccount { name: "Bad:Name".into(), uid: Uid::from_raw(1011), ..alice() };
+        assert!(add_in_place(&passwd, &bad).is_err());
+        assert_eq!(std::fs::read_to_string(&passwd).unwrap(), text);
+    }
+
+    #[test]
     fn adds_both_entries() {
         let edit = plan_files(&alice(), PASSWD, GROUP).unwrap();
         assert_eq!(edit.passwd.unwrap(), format!("{PASSWD}alice:x:4000:4000::/home/alice:/bin/sh\n"));
