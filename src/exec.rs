@@ -43,8 +43,6 @@ fn path_of(env: &[(OsString, OsString)]) -> Option<&OsStr> {
 /// user cannot enter (/root/.local/bin), for which execvp reports "permission denied" although no such
 /// command exists. A file that exists but cannot be executed is a 126; nothing found is a 127.
 pub fn exec(command: &CommandLine, env: &[(OsString, OsString)], inherited_fds: &BTreeSet<RawFd>) -> Error {
-    // the log file is closed by the exec: what waits for it goes now
-    crate::log::write_through();
     if let Err(e) = system::cloexec_all_but(inherited_fds) {
         return Error::Setup(format!("cannot mark roothooks' own descriptors close-on-exec: {e}"));
     }

@@ -167,7 +167,12 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<u8> {
         Some(prepared) if plan.supervision.stays() => {
             supervise::run(&plan.supervision, prepared.command, &prepared.env, inherited_fds)
         }
-        Some(prepared) => Err(exec::exec(prepared.command, &prepared.env, inherited_fds)),
+        Some(prepared) => {
+            // the exec closes the log file: what waits for it goes now (here, not in exec::exec,
+            // which the supervisor's vfork-style child also runs, sharing our memory)
+            log::write_through();
+            Err(exec::exec(prepared.command, &prepared.env, inherited_fds))
+        }
         None => {
             info!("--no-exec: hooks done, not starting a command");
             Ok(0)
