@@ -461,6 +461,33 @@ fn the_users_copy_from_the_last_start_is_rewritten_in_place_and_nothing_of_it_is
 }
 
 #[test]
+fn the_log_copy_holds_the_starts_lines_by_the_time_the_command_runs() {
+    if !need_root() {
+        return;
+    }
+    // The start's lines wait to go to the copy in one write: they must be out before the command
+    // runs, whether roothooks execs it or stays beside it (--init).
+    let quiet = scratch("rh-quiet-hooks");
+    let log = scratch("rh-copy-dir");
+    for flags in [&[][..], &["--init"][..]] {
+        let copy = log.path().join(format!("copy{}.log", flags.len()));
+        let out = run(roothooks()
+            .args(["--uid", &free_id().to_string(), "--hooks-dir"])
+            .arg(quiet.path())
+            .arg("--log-file")
+            .arg(&copy)
+            .args(flags)
+            .arg("--")
+            .arg("cat")
+            .arg(&copy));
+        assert!(out.status.success(), "{flags:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains("no hooks in") && text.contains("dropped to uid"), "{flags:?}: {text}");
+        assert!(text.contains("system call filter installed"), "{flags:?}: {text}");
+    }
+}
+
+#[test]
 fn output_is_relayed_as_it_comes_not_when_the_hook_ends() {
     if !need_root() {
         return;
