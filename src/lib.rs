@@ -53,12 +53,14 @@ use crate::userdb::UserDb;
 
 /// The whole program; `main.rs` only calls this. Returns the exit status.
 pub fn main() -> u8 {
-    if let Err(e) = system::prepare_process() {
-        eprintln!("roothooks: error: cannot set up standard descriptors and signals: {e}");
-        return 1;
-    }
     // Taken before anything is opened, so only what we were handed is passed on to the command.
-    let inherited_fds = system::open_fds().unwrap_or_default();
+    let inherited_fds = match system::prepare_process() {
+        Ok(fds) => fds,
+        Err(e) => {
+            eprintln!("roothooks: error: cannot set up standard descriptors and signals: {e}");
+            return 1;
+        }
+    };
     settings_set_empty_are_unset();
     let argv: Vec<OsString> = std::env::args_os().collect();
     // the usual start without building clap's command; anything else (help, errors) is clap's
@@ -139,8 +141,8 @@ fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<u8> {
         return print_plan(&plan).map(|()| 0);
     }
     system::enter_root_dir().map_err(|e| Error::Setup(format!("cannot change to the directory /: {e}")))?;
-    if let Some((file, reused)) = open_output(plan.log_file.as_ref(), "log file", &plan, outputs::open_log_copy) {
-        log::attach_file(file, reused);
+    if let Some((file, held)) = open_output(plan.log_file.as_ref(), "log file", &plan, outputs::open_log_copy) {
+        log::attach_file(file, held);
     }
     if plan.allow_escalation {
         privilege::warn_escalation_allowed();

@@ -52,6 +52,24 @@ fn account_gives_gid_groups_and_identity_variables() {
     assert!(text.contains("SHELL=/bin/sh\n"), "{text}");
 }
 
+/// More groups than the first room the group lookup makes (32): it asks again with as much as glibc
+/// says it needs, and the command gets every one.
+#[test]
+fn an_account_in_forty_groups_gets_all_of_them() {
+    if !need_root() {
+        return;
+    }
+    let account = Account::new(40);
+    let out = run(roothooks().args(["--user", &account.name, "--", "cat", "/proc/self/status"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = proc_status(&stdout(&out));
+    let mut got: Vec<u32> = status["Groups"].split_whitespace().map(|g| g.parse().unwrap()).collect();
+    got.sort_unstable();
+    let mut want: Vec<u32> = account.extra.iter().map(|(_, gid)| *gid).chain([account.gid]).collect();
+    want.sort_unstable();
+    assert_eq!(got, want);
+}
+
 #[test]
 fn setuid_root_binary_does_not_give_root_back() {
     if !need_root() {
@@ -175,6 +193,54 @@ fn exec_keeps_the_pid_and_starts_with_clean_signal_state_and_descriptors() {
     let status = proc_status(&text);
     assert_eq!(status["SigBlk"], "0000000000000000");
     assert_eq!(status["SigIgn"], "0000000000000000", "SIGPIPE or SIGHUP left ignored");
+}
+
+/// The descriptors a launcher hands over are found wherever they are in the table: low, above the
+/// table's first 64 slots, beyond a soft RLIMIT_NOFILE lowered after they were opened (which `poll`
+/// cannot reach), and far up a table too large to poll.
+#[test]
+fn handed_descriptors_reach_the_command_wherever_they_are() {
+    if !need_root() {
+        return;
+    }
+    for (handed, soft_limit) in [(vec![5, 100], None), (vec![6, 300], Some(256)), (vec![5000], None)] {
+        let mut cmd = roothooks();
+        cmd.args(["--uid", &free_id().to_string(), "--", "ls", "/proc/self/fd"]);
+        let fds = handed.clone();
+        // SAFETY: only async-signal-safe calls between fork and exec: close what the test harness
+        // holds, duplicate stdout onto the handed numbers, lower the soft limit.
+        unsafe {
+            cmd.pre_exec(move || {
+                if nix::libc::syscall(nix::libc::SYS_close_range, 3, u32::MAX, 0) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                for &fd in &fds {
+                    if nix::libc::dup2(1, fd) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                if let Some(soft) = soft_limit {
+                    let mut limit = nix::libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+                    nix::libc::getrlimit(nix::libc::RLIMIT_NOFILE, &mut limit);
+                    limit.rlim_cur = soft;
+                    if nix::libc::setrlimit(nix::libc::RLIMIT_NOFILE, &limit) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{handed:?}: {}", stderr(&out));
+        let mut listed: Vec<i32> = stdout(&out).lines().map(|l| l.parse().unwrap()).collect();
+        listed.sort_unstable();
+        // 0-2, the descriptor ls opens to list the directory (3), and the handed ones
+        let expected: Vec<i32> = [0, 1, 2, 3].into_iter().chain(handed.iter().copied()).collect();
+        assert_eq!(
+            listed, expected,
+            "handed {handed:?} (soft limit {soft_limit:?}): lost, or one of roothooks' own leaked"
+        );
+    }
 }
 
 #[test]

@@ -15,7 +15,13 @@ use super::signals::set_default;
 /// log copy, a hook's pipe) can land there and be written to as if it were stdout or stderr; and ignore
 /// SIGPIPE, so a log reader that went away is an error on a write, not the end of the start. Also puts
 /// back the one disposition the hook runner relies on, SIGCHLD's.
-pub fn prepare_process() -> io::Result<()> {
+///
+/// Returns the descriptors this process was handed (from 3 up, before it opened any of its own), to
+/// be passed on to the command. One read of `/proc/self/status` at the start says both what the
+/// launcher left ignored (recorded for [`super::signals`]) and how large the descriptor table is, so
+/// that the descriptors are found with one `poll` instead of a listing of `/proc/self/fd`, which costs
+/// a fresh process three times as much.
+pub fn prepare_process() -> io::Result<BTreeSet<RawFd>> {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
     // SAFETY: fds is a valid array of 3 pollfd for the kernel to fill in; timeout 0 does not block.
     check(unsafe { libc::poll(fds.as_mut_ptr(), 3, 0) })?;
@@ -27,6 +33,9 @@ pub fn prepare_process() -> io::Result<()> {
             return Err(io::Error::other(format!("/dev/null opened as fd {fd}, not the closed fd {}", pfd.fd)));
         }
     }
+    // Read before SIGPIPE is ignored here, so that SigIgn is what the launcher left.
+    let status = super::self_status();
+    super::signals::record_launcher_ignored(status.as_deref().and_then(|s| super::status_mask(s, "SigIgn")));
     // SAFETY: SIG_IGN is a valid disposition for SIGPIPE; no handler code is involved.
     if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
         return Err(io::Error::last_os_error());
@@ -34,7 +43,27 @@ pub fn prepare_process() -> io::Result<()> {
     // A launcher may start us with SIGCHLD ignored, which makes the kernel reap hooks by itself: their
     // exit would never be seen, and a finished hook would look like a hung one.
     check(set_default(libc::SIGCHLD))?;
-    Ok(())
+    let table = status.as_deref().and_then(|s| super::status_field(s, "FDSize")?.parse().ok());
+    Ok(table.and_then(open_below).or_else(open_fds).unwrap_or_default())
+}
+
+/// Polled at most this many descriptors; a larger table (a launcher that opened thousands) is listed.
+const POLLED_AT_MOST: usize = 4096;
+
+/// The open descriptors from 3 up to `table` (the size of the descriptor table, which every open
+/// descriptor is below), found with one `poll` that reports each closed one as invalid. `None` when the
+/// table is larger than [`POLLED_AT_MOST`] or the call fails (a soft RLIMIT_NOFILE lowered below a
+/// descriptor already open, which poll refuses to reach).
+fn open_below(table: usize) -> Option<BTreeSet<RawFd>> {
+    if table > POLLED_AT_MOST {
+        return None;
+    }
+    let mut fds: Vec<libc::pollfd> =
+        (3..RawFd::try_from(table).ok()?).map(|fd| libc::pollfd { fd, events: 0, revents: 0 }).collect();
+    // SAFETY: fds is a valid array of fds.len() pollfd for the kernel to fill in; timeout 0 does not
+    // block, and with it the kernel only asks each file for its state, waiting on nothing.
+    check(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 0) }).ok()?;
+    Some(fds.iter().filter(|p| p.revents & libc::POLLNVAL == 0).map(|p| p.fd).collect())
 }
 
 /// The descriptors open in this process, by number, as `/proc/self/fd` lists them.
@@ -113,13 +142,36 @@ pub fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    /// Held by the tests that count or compare this process's descriptors, so that they do not open
+    /// and close theirs in the middle of each other's.
+    static DESCRIPTORS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn open_fds_does_not_list_its_own_directory_handle() {
+        let _alone = DESCRIPTORS.lock().unwrap_or_else(|e| e.into_inner());
         let before = open_fds().unwrap();
         let file = std::fs::File::open("/proc/self/status").unwrap();
         let with_file = open_fds().unwrap();
         let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
         assert!(with_file.contains(&fd) && !before.contains(&fd));
         assert_eq!(with_file.len(), before.len() + 1, "{before:?} {with_file:?}");
+    }
+
+    #[test]
+    fn one_poll_over_the_table_finds_open_descriptors_and_only_those() {
+        use std::os::fd::AsRawFd;
+        let _alone = DESCRIPTORS.lock().unwrap_or_else(|e| e.into_inner());
+        // one descriptor low and one high in the table (other tests' threads open and close their own
+        // meanwhile, so only these two are compared)
+        let low = std::fs::File::open("/dev/null").unwrap();
+        let high = nix::fcntl::fcntl(&low, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(200)).unwrap();
+        let table = || -> usize {
+            super::super::self_status().and_then(|s| super::super::status_field(&s, "FDSize")?.parse().ok()).unwrap()
+        };
+        let polled = open_below(table()).unwrap();
+        assert!(polled.contains(&low.as_raw_fd()) && polled.contains(&high), "{polled:?}");
+        nix::unistd::close(high).unwrap();
+        assert!(!open_below(table()).unwrap().contains(&high), "a closed descriptor is not listed");
+        assert_eq!(open_below(POLLED_AT_MOST + 1), None, "a table this large is listed instead");
     }
 }
