@@ -37,12 +37,10 @@ pub fn drop_to(sys: &mut impl Syscall, spec: &DropSpec) -> Result<()> {
     if !spec.allow_escalation {
         step(|| "empty the capability bounding set".into(), NEEDS_SETPCAP, sys.clear_bounding())?;
     }
-    let groups_hint = if crate::system::setgroups_denied() { SETGROUPS_DENIED } else { NEEDS_SETUID };
-    step(
-        || format!("set supplementary groups to {:?}", raw_gids(&spec.groups)),
-        groups_hint,
-        sys.set_groups(&spec.groups),
-    )?;
+    let set = sys.set_groups(&spec.groups);
+    // asked only when it failed: a read of /proc that a start which works does not need
+    let groups_hint = if set.is_err() && crate::system::setgroups_denied() { SETGROUPS_DENIED } else { NEEDS_SETUID };
+    step(|| format!("set supplementary groups to {:?}", raw_gids(&spec.groups)), groups_hint, set)?;
     step(|| format!("change gid to {}", spec.gid), NEEDS_SETUID, sys.set_resgid(spec.gid))?;
     step(|| format!("change uid to {}", spec.uid), NEEDS_SETUID, sys.set_resuid(spec.uid))?;
     step(|| "clear the capability sets".into(), "", sys.clear_capabilities())?;
@@ -169,22 +167,23 @@ pub fn verify_unprivileged(sys: &mut impl Syscall, allow_escalation: bool) -> Re
 /// inherited either.
 pub fn leave_session_keyring() -> Result<()> {
     use crate::system::{join_new_session_keyring, session_keyring};
-    let before = session_keyring().ok();
     let joined = join_new_session_keyring();
     match session_keyring() {
         Err(e) => {
             debug!(error = %e, "no session keyring reachable");
             Ok(())
         }
-        Ok(now) if before != Some(now) => {
+        // the session keyring now is the new, anonymous one the kernel just made
+        Ok(now) if joined.as_ref().is_ok_and(|&new| new == now) => {
             debug!(keyring = now, "joined a new, empty session keyring");
             Ok(())
         }
-        Ok(_) => Err(Error::Verify(format!(
+        Ok(now) => Err(Error::Verify(format!(
             "the command would keep root's session keyring: {}",
-            joined
-                .err()
-                .map_or("joining a new one did not change it".into(), |e| format!("cannot join a new one: {e}"))
+            match joined {
+                Err(e) => format!("cannot join a new one: {e}"),
+                Ok(new) => format!("joined keyring {new}, but the session keyring is still {now}"),
+            }
         ))),
     }
 }

@@ -160,7 +160,7 @@ impl UserDb {
             }
             UserDb::Nss => {
                 let name = CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-                Ok(nix::unistd::getgrouplist(&name, gid)?)
+                crate::system::group_list(&name, gid)
             }
         }
     }

@@ -120,6 +120,29 @@ fn capget() -> io::Result<(u64, u64, u64)> {
     ))
 }
 
+/// The supplementary groups. nix's getgroups sizes its buffer from sysconf(_SC_NGROUPS_MAX), which
+/// glibc answers by reading /proc/sys/kernel/ngroups_max each time; the kernel says how many there are.
+fn groups() -> io::Result<Vec<Gid>> {
+    loop {
+        // SAFETY: a size of 0 asks only for the number of groups; nothing is written.
+        let count = check(unsafe { libc::getgroups(0, std::ptr::null_mut()) })?;
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let mut gids: Vec<libc::gid_t> = vec![0; usize::try_from(count).unwrap_or(0)];
+        // SAFETY: gids has room for `count` gids, the size passed.
+        match check(unsafe { libc::getgroups(count, gids.as_mut_ptr()) }) {
+            Ok(n) => {
+                gids.truncate(usize::try_from(n).unwrap_or(0));
+                return Ok(gids.into_iter().map(Gid::from_raw).collect());
+            }
+            // the groups changed in between (another thread's setgroups): ask again
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn capset_empty() -> io::Result<()> {
     let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
     let data = [CapData::default(); 2];
@@ -196,7 +219,7 @@ pub fn started() -> io::Result<Started> {
         real: uids.real,
         effective: uids.effective,
         gid: nix::unistd::getegid(),
-        groups: nix::unistd::getgroups()?,
+        groups: groups()?,
         cwd: std::env::current_dir().ok(),
         secure_mode,
         pid1: nix::unistd::getpid().as_raw() == 1,
@@ -302,7 +325,7 @@ impl Syscall for Kernel {
         Ok(Credentials {
             uids: [uids.real, uids.effective, uids.saved, fsuid()],
             gids: [gids.real, gids.effective, gids.saved, fsgid()],
-            groups: nix::unistd::getgroups()?,
+            groups: groups()?,
             caps: CapSets { effective, permitted, inheritable, ambient, bounding },
             no_new_privs: nix::sys::prctl::get_no_new_privs()?,
             seccomp_filters,

@@ -30,7 +30,7 @@ pub use creds::{
     install_seccomp_filter, join_new_session_keyring, session_keyring, setgroups_denied, started, CapSets, Credentials,
     Kernel, Regained, Started, Syscall,
 };
-pub use fds::{anonymous_file, cloexec_all_but, enter_root_dir, open_fds, prepare_process, set_nonblocking};
+pub use fds::{anonymous_file, cloexec_all_but, enter_root_dir, prepare_process, set_nonblocking};
 pub use lock::{Holder, PasswdLock};
 pub use nix::unistd::{Gid, Uid};
 pub use signals::{reset_signals, send_signal, sigrtmin};
@@ -40,10 +40,47 @@ pub use spawn::{Spawned, Spawner};
 /// seccomp state; `None` where /proc is not mounted.
 fn self_status() -> Option<String> {
     use std::io::Read;
-    // room for all of it (about 1.5 KiB), so that it comes in one read instead of std's growing ones
-    let mut status = String::with_capacity(4096);
-    std::fs::File::open("/proc/self/status").ok()?.read_to_string(&mut status).ok()?;
-    Some(status)
+    // Room for all of it (about 1.5 KiB), so that it comes in one read and the one that says it ended;
+    // std's read_to_string would first ask the file's size and position, which /proc does not know.
+    let mut status = vec![0; 4096];
+    let mut file = std::fs::File::open("/proc/self/status").ok()?;
+    let mut len = 0;
+    loop {
+        if len == status.len() {
+            status.resize(len * 2, 0);
+        }
+        match file.read(&mut status[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    status.truncate(len);
+    String::from_utf8(status).ok()
+}
+
+/// getgrouplist(3): `gid` and every group that lists `name` as a member, through NSS. nix's wrapper
+/// sizes its first buffer from sysconf(_SC_NGROUPS_MAX), a read of /proc/sys/kernel/ngroups_max; this
+/// starts with room for 32 and takes the number glibc says it needs when that is too few.
+pub fn group_list(name: &std::ffi::CStr, gid: Gid) -> io::Result<Vec<Gid>> {
+    let mut room: libc::c_int = 32;
+    loop {
+        let mut gids: Vec<libc::gid_t> = vec![0; usize::try_from(room).unwrap_or(0)];
+        let mut count = room;
+        // SAFETY: name is NUL-terminated; gids has room for `count` gids, which glibc writes at most,
+        // setting `count` to how many there are (and returning -1 when that is more).
+        let ret = unsafe { libc::getgrouplist(name.as_ptr(), gid.as_raw(), gids.as_mut_ptr(), &mut count) };
+        if ret >= 0 {
+            gids.truncate(usize::try_from(count).unwrap_or(0));
+            return Ok(gids.into_iter().map(Gid::from_raw).collect());
+        }
+        if count <= room {
+            // -1 without asking for more room: the lookup itself failed
+            return Err(io::Error::other(format!("getgrouplist failed for {}", name.to_string_lossy())));
+        }
+        room = count;
+    }
 }
 
 /// The value of the `Name:` line of a status text, trimmed.
@@ -95,5 +132,12 @@ mod tests {
         assert_eq!(status_field(status, "Seccomp_filters"), Some("3"));
         assert_eq!(status_field(status, "Seccomp_"), None);
         assert_eq!(status_mask(status, "CapBnd"), Some(0x1ff_ffff_ffff));
+    }
+
+    #[test]
+    fn group_list_is_what_nix_getgrouplist_gives() {
+        let ours = group_list(c"root", Gid::from_raw(0)).unwrap();
+        assert_eq!(ours, nix::unistd::getgrouplist(c"root", Gid::from_raw(0)).unwrap());
+        assert_eq!(ours.first(), Some(&Gid::from_raw(0)), "the given gid comes first");
     }
 }
