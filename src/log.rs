@@ -33,16 +33,19 @@ static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 /// journal): the four or five lines of a start without hooks cost four or five of those. Until
 /// [`write_through`] (before a hook runs, before the command starts, when roothooks ends) lines are
 /// collected and then written at once; from then on each goes out as it comes. A copy reused from
-/// the last start is written from its beginning and cut at [`write_through`] to what this start
-/// wrote, so nothing of the last start's lines is left after them.
+/// the last start is written from its beginning and, if it held more than this start wrote, cut at
+/// [`write_through`] to what this start wrote, so nothing of the last start's lines is left after
+/// them. (A cut costs as much as the write, and the lines of one start are usually as long as the
+/// last's: they are only cut when they are shorter.)
 struct LogFile<W: Write + Cut> {
     file: W,
     waiting: Vec<u8>,
     through: bool,
     /// bytes written so far
     written: u64,
-    /// what the file held before is still to be cut off after `written`
-    cut: bool,
+    /// how long the file was before this start (0 once cut): what of it lies after `written` is to
+    /// be cut off
+    held: u64,
 }
 
 /// A file that can be cut to a length (`ftruncate`).
@@ -63,8 +66,8 @@ impl Cut for File {
 const LOG_FILE_WAITING: usize = 64 * 1024;
 
 impl<W: Write + Cut> LogFile<W> {
-    fn new(file: W, reused: bool) -> Self {
-        LogFile { file, waiting: Vec::new(), through: false, written: 0, cut: reused }
+    fn new(file: W, held: u64) -> Self {
+        LogFile { file, waiting: Vec::new(), through: false, written: 0, held }
     }
 
     fn write(&mut self, buf: &[u8]) {
@@ -96,10 +99,10 @@ impl<W: Write + Cut> LogFile<W> {
     /// line as it comes.
     fn write_through(&mut self) {
         self.flush();
-        if self.cut {
+        if self.held > self.written {
             self.file.cut(self.written);
-            self.cut = false;
         }
+        self.held = 0;
         self.through = true;
     }
 }
@@ -146,10 +149,11 @@ fn has_file() -> bool {
     FILE.lock().map(|f| f.is_some()).unwrap_or(false)
 }
 
-/// From now on, every log line also goes to `file`; `reused`: it is the user's copy from the last
-/// start, rewritten from its beginning, and what it held after this start's lines is cut off.
-pub fn attach_file(file: File, reused: bool) {
-    *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(LogFile::new(file, reused));
+/// From now on, every log line also goes to `file`; `held`: the length of the user's copy from the
+/// last start, rewritten from its beginning, of which what lies after this start's lines is cut off
+/// (0 for a new file).
+pub fn attach_file(file: File, held: u64) {
+    *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(LogFile::new(file, held));
 }
 
 /// Write out the log file's waiting lines now, and each later line as it comes: before anything else
@@ -305,7 +309,7 @@ mod tests {
 
     #[test]
     fn the_starts_lines_go_out_in_one_write_and_later_ones_as_they_come() {
-        let mut log = LogFile::new(Counted::default(), false);
+        let mut log = LogFile::new(Counted::default(), 0);
         for line in ["one\n", "two\n", "three\n"] {
             log.write(line.as_bytes());
         }
@@ -316,7 +320,7 @@ mod tests {
         log.write(b"five\n");
         assert_eq!(log.file.writes, 3, "after write_through each line goes out as it comes");
         // whatever waits never grows past the bound
-        let mut log = LogFile::new(Counted::default(), false);
+        let mut log = LogFile::new(Counted::default(), 0);
         let line = vec![b'x'; 1000];
         for _ in 0..200 {
             log.write(&line);
@@ -327,9 +331,10 @@ mod tests {
     #[test]
     fn a_reused_copy_keeps_nothing_of_the_last_start_after_this_ones_lines() {
         let mut file = tempfile::tempfile().unwrap();
-        file.write_all(b"the last start's lines, longer than this start's\n".repeat(3).as_slice()).unwrap();
+        let last = b"the last start's lines, longer than this start's\n".repeat(3);
+        file.write_all(&last).unwrap();
         std::io::Seek::rewind(&mut file).unwrap();
-        let mut log = LogFile::new(file, true);
+        let mut log = LogFile::new(file, last.len() as u64);
         log.write(b"this start\n");
         log.write_through();
         log.write(b"a later line\n");
@@ -337,6 +342,37 @@ mod tests {
         std::io::Seek::rewind(&mut log.file).unwrap();
         std::io::Read::read_to_string(&mut log.file, &mut text).unwrap();
         assert_eq!(text, "this start\na later line\n");
+    }
+
+    /// A file that counts the cuts it gets.
+    #[derive(Default)]
+    struct Cuts(Vec<u64>);
+
+    impl Cut for Cuts {
+        fn cut(&mut self, len: u64) {
+            self.0.push(len);
+        }
+    }
+
+    impl Write for Cuts {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_reused_copy_is_cut_only_when_this_start_wrote_less_than_it_held() {
+        for (held, cuts) in [(0, vec![]), (5, vec![]), (6, vec![]), (7, vec![6]), (100, vec![6])] {
+            let mut log = LogFile::new(Cuts::default(), held);
+            log.write(b"start\n");
+            log.write_through();
+            log.write(b"later\n");
+            log.write_through();
+            assert_eq!(log.file.0, cuts, "a copy of {held} bytes, 6 written");
+        }
     }
 
     #[test]

@@ -31,9 +31,9 @@ pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, me: Uid) -> Result<F
 }
 
 /// The user's log copy: as [`create_fresh`], except that their copy from the last start is rewritten
-/// in place ([`trust::reuse_or_create`]); `true` then, and what it held is cut off once the new lines
-/// are written.
-pub fn open_log_copy(path: &Path, owner: Option<(Uid, Gid)>, me: Uid) -> Result<(File, bool), trust::PathError> {
+/// in place ([`trust::reuse_or_create`]), with the length it had (0 for a new copy), of which what
+/// lies after the new lines is cut off once they are written.
+pub fn open_log_copy(path: &Path, owner: Option<(Uid, Gid)>, me: Uid) -> Result<(File, u64), trust::PathError> {
     trust::reuse_or_create(path, owner.map_or(me, |(uid, _)| uid), owner, 0o640)
 }
 

@@ -302,18 +302,18 @@ pub fn create_fresh(path: &Path, owner: Option<(Uid, Gid)>, mode: u32, stale: St
 }
 
 /// As [`create_fresh`] with [`Stale::OwnedBy`] `keeper`, except that `keeper`'s own copy from an
-/// earlier start is rewritten in place ([`reopen_own`]): then `true`, and the file is not truncated
-/// (the caller cuts it to what it writes).
+/// earlier start is rewritten in place ([`reopen_own`]). Returns the file and the length it had (0
+/// when created): it is not truncated, the caller cuts it to what it writes.
 pub fn reuse_or_create(
     path: &Path,
     keeper: Uid,
     owner: Option<(Uid, Gid)>,
     mode: u32,
-) -> Result<(File, bool), PathError> {
+) -> Result<(File, u64), PathError> {
     let (dir, name) = creatable(path)?;
     match reopen_own(&dir, name, keeper, owner, mode) {
-        Some(file) => Ok((file, true)),
-        None => create_in(&dir, name, owner, mode, Stale::OwnedBy(keeper)).map(|file| (file, false)),
+        Some(reused) => Ok(reused),
+        None => create_in(&dir, name, owner, mode, Stale::OwnedBy(keeper)).map(|file| (file, 0)),
     }
 }
 
@@ -354,8 +354,8 @@ fn create_in(dir: &Walked, name: &Path, owner: Option<(Uid, Gid)>, mode: u32, st
 }
 
 /// `keeper`'s own copy `name` in `dir` from an earlier start, opened for writing in place (not
-/// truncated), given to `owner` with `mode` if it has changed since; `None` when there is no such
-/// file to reuse, and [`create_in`] decides. The file must be a regular file of `keeper` with one
+/// truncated) with its length, given to `owner` with `mode` if it has changed since; `None` when
+/// there is no such file to reuse, and [`create_in`] decides. The file must be a regular file of `keeper` with one
 /// link: judged on an `O_PATH` descriptor (`O_NOFOLLOW`: a symlink is judged as itself), which is
 /// then reopened for writing through `/proc/self/fd`, so the inode judged is the inode written and
 /// nothing else is ever opened for writing (not a FIFO, not a device).
@@ -363,7 +363,7 @@ fn create_in(dir: &Walked, name: &Path, owner: Option<(Uid, Gid)>, mode: u32, st
 /// Why: replacing the file (unlink, create, chown, chmod) is what the copy's cost is on ext4,
 /// 0.08-0.3 ms of a start depending on how cold the file system's paths are; rewriting it in place
 /// is a third of that.
-fn reopen_own(dir: &Walked, name: &Path, keeper: Uid, owner: Option<(Uid, Gid)>, mode: u32) -> Option<File> {
+fn reopen_own(dir: &Walked, name: &Path, keeper: Uid, owner: Option<(Uid, Gid)>, mode: u32) -> Option<(File, u64)> {
     let judged = openat(&dir.fd, name, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
     let stat = fstat(&judged).ok()?;
     if kind(&stat) != SFlag::S_IFREG || stat.st_uid != keeper.as_raw() || stat.st_nlink != 1 {
@@ -384,7 +384,7 @@ fn reopen_own(dir: &Walked, name: &Path, keeper: Uid, owner: Option<(Uid, Gid)>,
     if stat.st_mode & 0o7777 != mode {
         fchmod(&file, Mode::from_bits_truncate(mode)).ok()?;
     }
-    Some(file)
+    Some((file, u64::try_from(now.st_size).unwrap_or(u64::MAX)))
 }
 
 #[cfg(test)]
