@@ -10,10 +10,9 @@ use std::io::{self, Write};
 use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tracing_subscriber::filter::LevelFilter;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{fmt, Layer};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Metadata};
 
 /// How roothooks' own lines on stderr look (`--log-format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -107,42 +106,130 @@ impl<W: Write + Cut> LogFile<W> {
     }
 }
 
-/// Writes into the attached log file, if there is one; otherwise swallows the line.
-struct FileWriter;
+/// From now on, roothooks' events at INFO and above go to stderr in `format`, and as text to the log
+/// file once one is attached.
+pub fn init(format: LogFormat) {
+    let _ = FORMAT.set(format);
+    // Only fails if a subscriber is already set, which only a test harness does.
+    let _ = tracing::subscriber::set_global_default(Lines { format });
+}
 
-impl Write for FileWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Some(file) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            file.write(buf);
-        }
-        Ok(buf.len())
+/// The subscriber: each event becomes one line, formatted here and written with one write to
+/// stderr and one to the log copy. What tracing-subscriber's fmt layers did for roothooks, in its
+/// layout (`2026-11-22T22:36:21.259161Z  INFO message`, or a flat JSON object with the event's fields),
+/// without its registry: that set up span storage for 4096 threads at every start (a 32 KiB table
+/// written in full, 16,000 instructions and eight page faults), for spans roothooks never opens.
+struct Lines {
+    format: LogFormat,
+}
+
+/// Spans are not used; the one id handed out for any is never looked at.
+const NO_SPAN: u64 = 1;
+
+impl tracing::Subscriber for Lines {
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        *metadata.level() <= Level::INFO
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
+        Some(tracing::level_filters::LevelFilter::INFO)
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        Id::from_u64(NO_SPAN)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let (line, text) = self.render(event, SystemTime::now());
+        let _ = io::stderr().lock().write_all(line.as_bytes());
+        if let Some(file) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            file.write(text.as_bytes());
+        }
+    }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
+impl Lines {
+    /// The event's line for stderr, in this format, and its text line for the log copy.
+    fn render(&self, event: &Event<'_>, now: SystemTime) -> (String, String) {
+        let stamp = timestamp(now);
+        let level = *event.metadata().level();
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let text = format!("{stamp} {level:>5} {}\n", fields.message);
+        match self.format {
+            LogFormat::Text => (text.clone(), text),
+            LogFormat::Json => (fields.json(&stamp, level), text),
+        }
     }
 }
 
-pub fn init(format: LogFormat) {
-    let _ = FORMAT.set(format);
-    // In text, the message already says everything a person needs; the fields are for JSON.
-    let message_only = || {
-        fmt::format::debug_fn(|w, field, value| if field.name() == "message" { write!(w, "{value:?}") } else { Ok(()) })
-    };
-    let stderr = match format {
-        LogFormat::Text => {
-            fmt::layer().fmt_fields(message_only()).with_writer(io::stderr).with_target(false).with_ansi(false).boxed()
+/// An event's message, and its other fields as JSON values, in the order they were given.
+#[derive(Default)]
+struct Fields {
+    message: String,
+    others: Vec<(&'static str, serde_json::Value)>,
+}
+
+impl Fields {
+    /// `{"timestamp":..,"level":..,"message":..,<fields>}`, one line.
+    fn json(&self, stamp: &str, level: Level) -> String {
+        let mut line = format!(r#"{{"timestamp":"{stamp}","level":"{level}","message":"#);
+        line.push_str(&serde_json::Value::from(self.message.as_str()).to_string());
+        for (name, value) in &self.others {
+            line.push(',');
+            line.push_str(&serde_json::Value::from(*name).to_string());
+            line.push(':');
+            line.push_str(&value.to_string());
         }
-        LogFormat::Json => fmt::layer().json().flatten_event(true).with_writer(io::stderr).with_target(false).boxed(),
-    };
-    let file = fmt::layer()
-        .fmt_fields(message_only())
-        .with_writer(|| FileWriter)
-        .with_target(false)
-        .with_ansi(false)
-        .with_filter(tracing_subscriber::filter::filter_fn(|_| has_file()));
-    // Only fails if a subscriber is already set, which only a test harness does.
-    let _ = tracing_subscriber::registry().with(stderr).with(file).with(LevelFilter::INFO).try_init();
+        line.push_str("}\n");
+        line
+    }
+
+    fn put(&mut self, field: &Field, value: serde_json::Value) {
+        self.others.push((field.name(), value));
+    }
+}
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.message = format!("{value:?}");
+        } else {
+            self.put(field, format!("{value:?}").into());
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.message = value.to_string();
+        } else {
+            self.put(field, value.into());
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, value.into());
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, value.into());
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.put(field, value.into());
+    }
 }
 
 fn has_file() -> bool {
@@ -373,6 +460,65 @@ mod tests {
             log.write_through();
             assert_eq!(log.file.0, cuts, "a copy of {held} bytes, 6 written");
         }
+    }
+
+    /// Renders what it gets with [`Lines`], at a fixed time, and keeps the lines.
+    struct Capture {
+        lines: Lines,
+        got: Mutex<Vec<(String, String)>>,
+    }
+
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+            self.lines.enabled(metadata)
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(NO_SPAN)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let at = UNIX_EPOCH + Duration::from_micros(1_764_590_000_123_456);
+            self.got.lock().unwrap().push(self.lines.render(event, at));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    fn capture(format: LogFormat, log: impl FnOnce()) -> Vec<(String, String)> {
+        let capture = std::sync::Arc::new(Capture { lines: Lines { format }, got: Mutex::new(Vec::new()) });
+        tracing::subscriber::with_default(capture.clone(), log);
+        let got = capture.got.lock().unwrap().clone();
+        got
+    }
+
+    #[test]
+    fn lines_have_tracing_subscribers_layout_in_text_and_json() {
+        let log = || {
+            let hook = "10-mount";
+            tracing::info!(hook, outcome = "exit 3", duration_s = 0.25, uid = 1000u32, quoted = ?"a\"b", "hook {hook} said \"hi\"");
+            tracing::warn!("a warning");
+            tracing::error!("an error");
+            tracing::debug!("not shown");
+        };
+        let text = capture(LogFormat::Text, log);
+        let stamp = "2025-12-01T11:53:20.123456Z";
+        let want_text = [
+            format!("{stamp}  INFO hook 10-mount said \"hi\"\n"),
+            format!("{stamp}  WARN a warning\n"),
+            format!("{stamp} ERROR an error\n"),
+        ];
+        assert_eq!(text.iter().map(|(line, _)| line.clone()).collect::<Vec<_>>(), want_text);
+        assert!(text.iter().all(|(line, copy)| line == copy), "the copy is the same text");
+        let json = capture(LogFormat::Json, log);
+        assert_eq!(
+            json[0].0,
+            format!(
+                r#"{{"timestamp":"{stamp}","level":"INFO","message":"hook 10-mount said \"hi\"","hook":"10-mount","outcome":"exit 3","duration_s":0.25,"uid":1000,"quoted":"\"a\\\"b\""}}"#
+            ) + "\n"
+        );
+        assert_eq!(json[0].1, want_text[0], "the copy stays text");
+        assert_eq!(json.len(), 3, "debug events are not shown");
     }
 
     #[test]
