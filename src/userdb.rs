@@ -109,7 +109,7 @@ impl UserDb {
     pub fn user_by_uid(&self, uid: Uid) -> io::Result<Option<Account>> {
         match self {
             UserDb::Files { passwd, passwd_text, .. } => {
-                Ok(find_account(read_once(passwd, passwd_text)?, |_, u| u == uid))
+                Ok(find_account(read_once(passwd, passwd_text)?, &uid.to_string(), |_, u| u == uid))
             }
             UserDb::Nss => Ok(nix::unistd::User::from_uid(uid)?.map(Account::from)),
         }
@@ -118,7 +118,7 @@ impl UserDb {
     pub fn user_by_name(&self, name: &str) -> io::Result<Option<Account>> {
         match self {
             UserDb::Files { passwd, passwd_text, .. } => {
-                Ok(find_account(read_once(passwd, passwd_text)?, |n, _| n == name))
+                Ok(find_account(read_once(passwd, passwd_text)?, name, |n, _| n == name))
             }
             UserDb::Nss => Ok(nix::unistd::User::from_name(name)?.map(Account::from)),
         }
@@ -149,7 +149,7 @@ impl UserDb {
             UserDb::Files { group, group_text, .. } => {
                 let mut groups = vec![gid];
                 // a line without the name anywhere cannot list it as a member: no need to parse it
-                let lines = read_once(group, group_text)?.lines().filter(|l| l.contains(name));
+                let lines = lines_containing(read_once(group, group_text)?, name);
                 for g in lines.flat_map(group_entries) {
                     // glibc skips blanks before each member name
                     if g.gid != gid && g.members.split(',').any(|m| m.trim_start() == name) {
@@ -231,9 +231,11 @@ pub fn passwd_entries(text: &str) -> impl Iterator<Item = Account> + '_ {
 }
 
 /// The first account in a passwd file's text whose name and uid `wanted` accepts, as
-/// [`passwd_entries`] would find it, but without making an [`Account`] of every line before it.
-fn find_account(text: &str, wanted: impl Fn(&str, Uid) -> bool) -> Option<Account> {
-    entries(text).find_map(|line| {
+/// [`passwd_entries`] would find it, but looking only at the lines that contain `needle`: text
+/// every wanted line contains (the name, or the uid's digits, which any spelling of the uid field
+/// that parses to it contains: `0100` and `+100` hold `100`).
+fn find_account(text: &str, needle: &str, wanted: impl Fn(&str, Uid) -> bool) -> Option<Account> {
+    lines_containing(text, needle).flat_map(entries).find_map(|line| {
         let mut f = line.split(':');
         let name = f.next().filter(|n| !n.is_empty())?;
         let uid = f.nth(1)?.parse().ok()?;
@@ -248,6 +250,23 @@ fn find_account(text: &str, wanted: impl Fn(&str, Uid) -> bool) -> Option<Accoun
 /// The groups in a group file's text, in order, as glibc's files module reads them.
 pub fn group_entries(text: &str) -> impl Iterator<Item = GroupEntry<'_>> {
     entries(text).filter_map(parse_group)
+}
+
+/// Each line of `text` that contains `needle`, once, in order, as `lines()` gives it (without the
+/// line's `\n` or `\r\n`): found with one search of the whole text instead of one per line, which for
+/// a small database is most of the lookup. An empty needle is in every line.
+fn lines_containing<'a>(text: &'a str, needle: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    let mut past = 0; // where the next line not yet given starts
+    text.match_indices(needle).filter_map(move |(at, _)| {
+        if at < past {
+            return None; // in the line just given
+        }
+        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        past = end + 1;
+        let line = &text[start..end];
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
 }
 
 /// The entry lines of a files database: leading blanks, empty lines and comments skipped, as glibc does.
@@ -297,17 +316,35 @@ mod tests {
 
     #[test]
     fn an_account_is_found_as_the_full_walk_finds_it() {
-        let text = "# c\n\nbad:x:1:oops:::\n:x:2:2:::\nroot:x:0:0:root:/root:/bin/sh\n  two:x:2:2::/h:/s\nbad:x:3:3:::\nagain:x:2:9:::\n";
-        for uid in 0..5 {
+        let text =
+            "# c\n\nbad:x:1:oops:::\n:x:2:2:::\nroot:x:0:0:root:/root:/bin/sh\n  two:x:2:2::/h:/s\nbad:x:3:3:::\n\
+                    again:x:2:9:::\n#six:x:6:6:::\nzeros:x:0010:1:::\r\nplus:x:+11:1::/p:/s\r\nlast:x:12:12:::";
+        for uid in 0..14 {
             let uid = Uid::from_raw(uid);
             let walk = passwd_entries(text).find(|a| a.uid == uid);
-            assert_eq!(find_account(text, |_, u| u == uid), walk, "uid {uid}");
+            assert_eq!(find_account(text, &uid.to_string(), |_, u| u == uid), walk, "uid {uid}");
         }
-        for name in ["root", "two", "bad", "again", "", "none"] {
-            assert_eq!(find_account(text, |n, _| n == name), passwd_entries(text).find(|a| a.name == name), "{name}");
+        for name in ["root", "two", "bad", "again", "", "none", "six", "zeros", "plus", "last", "x"] {
+            let walk = passwd_entries(text).find(|a| a.name == name);
+            assert_eq!(find_account(text, name, |n, _| n == name), walk, "{name}");
         }
-        assert_eq!(find_account(text, |_, u| u.as_raw() == 1), None, "a line whose gid is not a number is no entry");
-        assert_eq!(find_account(text, |_, u| u.as_raw() == 2).unwrap().name, "two");
+        assert_eq!(
+            find_account(text, "1", |_, u| u.as_raw() == 1),
+            None,
+            "a line whose gid is not a number is no entry"
+        );
+        assert_eq!(find_account(text, "2", |_, u| u.as_raw() == 2).unwrap().name, "two");
+        assert_eq!(find_account(text, "10", |_, u| u.as_raw() == 10).unwrap().name, "zeros");
+        assert_eq!(find_account(text, "11", |_, u| u.as_raw() == 11).unwrap().shell, Path::new("/s"), "no \\r left");
+    }
+
+    #[test]
+    fn lines_containing_gives_each_matching_line_once_as_lines_does() {
+        let text = "aa:aa\nb\r\n\nxaax\r\nlast aa";
+        let want: Vec<&str> = text.lines().filter(|l| l.contains("aa")).collect();
+        assert_eq!(lines_containing(text, "aa").collect::<Vec<_>>(), want);
+        assert_eq!(lines_containing(text, "").collect::<Vec<_>>(), text.lines().collect::<Vec<_>>());
+        assert_eq!(lines_containing(text, "zz").count(), 0);
     }
 
     #[test]
