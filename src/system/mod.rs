@@ -83,9 +83,47 @@ pub fn group_list(name: &std::ffi::CStr, gid: Gid) -> io::Result<Vec<Gid>> {
     }
 }
 
-/// The value of the `Name:` line of a status text, trimmed.
+/// Every environment variable whose name starts with `prefix`, in the environment's order, read from
+/// the environment block itself: std's `vars_os` copies every variable (two allocations each) to find
+/// the few wanted, and a `var_os` per name scans the whole block each time. For the start only, while
+/// this is the only thread and nothing changes the environment. A name that is not UTF-8 cannot be
+/// asked for by name and is left out.
+pub fn env_with_prefix(prefix: &str) -> Vec<(String, std::ffi::OsString)> {
+    use std::os::unix::ffi::OsStrExt;
+    extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    let mut found = Vec::new();
+    // SAFETY: environ is libc's NULL-terminated array of NUL-terminated "NAME=value" strings (or
+    // null); no other thread exists yet to change it while it is read, and nothing is kept from it.
+    unsafe {
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            let bytes = std::ffi::CStr::from_ptr(*entry).to_bytes();
+            if let Some(eq) =
+                bytes.strip_prefix(prefix.as_bytes()).and_then(|rest| rest.iter().position(|&b| b == b'='))
+            {
+                let (name, value) = (&bytes[..prefix.len() + eq], &bytes[prefix.len() + eq + 1..]);
+                if let Ok(name) = std::str::from_utf8(name) {
+                    found.push((name.to_string(), std::ffi::OsStr::from_bytes(value).to_os_string()));
+                }
+            }
+            entry = entry.add(1);
+        }
+    }
+    found
+}
+
+/// The value of the `Name:` line of a status text, trimmed. Found with one search of the text for
+/// the line's start (`\nName:`), not by splitting it into its 55 lines: the start reads two fields
+/// and the drop's check three.
 fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
-    status.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
+    let key = format!("\n{name}:");
+    let value = match status.strip_prefix(&key[1..]) {
+        Some(first_line) => first_line,
+        None => &status[status.find(&key)? + key.len()..],
+    };
+    Some(value.split('\n').next().unwrap_or_default().trim())
 }
 
 /// A hexadecimal mask field of the status (`CapBnd`, `SigIgn`).
@@ -131,6 +169,9 @@ mod tests {
         assert_eq!(status_field(status, "Seccomp"), Some("2"));
         assert_eq!(status_field(status, "Seccomp_filters"), Some("3"));
         assert_eq!(status_field(status, "Seccomp_"), None);
+        assert_eq!(status_field(status, "CapBnd"), Some("000001ffffffffff"), "the last line, no newline needed");
+        assert_eq!(status_field("Name:\tx y\nUmask:\t0022", "Name"), Some("x y"), "the first line");
+        assert_eq!(status_field("Name:\tCapBnd: 1\n", "CapBnd"), None, "only at a line's start");
         assert_eq!(status_mask(status, "CapBnd"), Some(0x1ff_ffff_ffff));
     }
 
