@@ -61,10 +61,11 @@ pub fn main() -> u8 {
             return 1;
         }
     };
-    settings_set_empty_are_unset();
+    let start_env = StartEnv::read();
+    let env = |name: &str| start_env.var_os(name);
     let argv: Vec<OsString> = std::env::args_os().collect();
     // the usual start without building clap's command; anything else (help, errors) is clap's
-    let parsed = cli::fast::parse(&argv, &|name| std::env::var_os(name)).map(Ok);
+    let parsed = cli::fast::parse(&argv, &env).map(Ok);
     let args = match parsed.unwrap_or_else(|| Args::try_parse_from(&argv)) {
         Ok(args) => args,
         Err(e) if !e.use_stderr() => {
@@ -80,7 +81,7 @@ pub fn main() -> u8 {
         }
     };
     log::init(args.log_format);
-    let code = match run(&args, &inherited_fds) {
+    let code = match run(&args, &env, &inherited_fds) {
         Ok(code) => code,
         Err(e) => {
             error!("{e}");
@@ -91,16 +92,35 @@ pub fn main() -> u8 {
     code
 }
 
-/// An empty `ROOTHOOKS_*` setting counts as unset, as an empty `NB_*` one does: a chart or a unit that
-/// renders `ROOTHOOKS_SECCOMP_ALLOW=` means "none", not a bad value. Done before the arguments are read,
-/// while this is the only thread.
-fn settings_set_empty_are_unset() {
-    let empty: Vec<OsString> = std::env::vars_os()
-        .filter(|(k, v)| v.is_empty() && k.to_str().is_some_and(|k| k.starts_with("ROOTHOOKS_")))
-        .map(|(k, _)| k)
-        .collect();
-    for name in empty {
-        std::env::remove_var(name);
+/// The `ROOTHOOKS_*` settings in the environment, read once at the start; any other name is looked
+/// up in the environment when asked for. An empty setting counts as unset, as an empty `NB_*` one
+/// does: a chart or a unit that renders `ROOTHOOKS_SECCOMP_ALLOW=` means "none", not a bad value; it
+/// is removed from the environment too (every copy of the name), so clap, if it reads the arguments
+/// instead, and the command see the same. Done before the arguments are read, while this is the
+/// only thread.
+struct StartEnv(Vec<(String, OsString)>);
+
+const SETTINGS_PREFIX: &str = "ROOTHOOKS_";
+
+impl StartEnv {
+    fn read() -> StartEnv {
+        let mut set = system::env_with_prefix(SETTINGS_PREFIX);
+        let empty: BTreeSet<String> = set.iter().filter(|(_, v)| v.is_empty()).map(|(k, _)| k.clone()).collect();
+        for name in &empty {
+            std::env::remove_var(name);
+        }
+        set.retain(|(name, _)| !empty.contains(name));
+        StartEnv(set)
+    }
+
+    /// As `std::env::var_os(name)` would answer, without a scan of the environment for a setting.
+    fn var_os(&self, name: &str) -> Option<OsString> {
+        if name.starts_with(SETTINGS_PREFIX) {
+            // the first of a name given twice, as getenv finds it
+            self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+        } else {
+            std::env::var_os(name)
+        }
     }
 }
 
@@ -124,19 +144,19 @@ struct Prepared<'a> {
 /// The pipeline: plan, root's phase (or what an unprivileged start does instead), the drop, one
 /// report, the exec (or, as PID 1 or on a terminal, the command started beside a resident roothooks).
 /// Returns roothooks' exit status when it does not exec.
-fn run(args: &Args, inherited_fds: &BTreeSet<RawFd>) -> Result<u8> {
+fn run(args: &Args, env: &dyn Fn(&str) -> Option<OsString>, inherited_fds: &BTreeSet<RawFd>) -> Result<u8> {
     let started = system::started().map_err(|source| Error::Lookup { what: "own credentials", source })?;
     if started.real != started.effective || started.secure_mode {
         return Err(Error::SecureMode { real: started.real.as_raw(), effective: started.effective.as_raw() });
     }
-    let request = args.request(&|name| std::env::var_os(name))?;
+    let request = args.request(env)?;
     if request.rootless {
         warn!(
             "NB_USER=root NB_UID=0 NB_GID=0 (docker-stacks' rootless triplet): the command runs as uid 0 with \
              HOME=/home/root, as start.sh does; its capabilities are still dropped and no_new_privs set"
         );
     }
-    let plan = plan::build(&args.options(&|name| std::env::var_os(name))?, &request, &started)?;
+    let plan = plan::build(&args.options(env)?, &request, &started)?;
     if args.dry_run {
         return print_plan(&plan).map(|()| 0);
     }

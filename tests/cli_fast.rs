@@ -211,3 +211,55 @@ fn the_fast_reader_knows_every_option_and_its_environment_name() {
         fast::names().map(|(long, env)| (long.to_string(), env.map(String::from))).collect();
     assert_eq!(fast, clap);
 }
+
+/// The settings read at the start from the environment block itself: a name given twice counts
+/// once, the first (as getenv finds it), and an empty copy unsets the name altogether (every copy,
+/// for clap and for the command too), whatever the order. The block is handed to roothooks as it is,
+/// duplicates included, by an execve of its own in the child.
+#[test]
+fn settings_come_from_the_environment_block_as_getenv_reads_it() {
+    use std::ffi::CString;
+    use std::os::unix::process::CommandExt;
+    let exe = env!("CARGO_BIN_EXE_roothooks");
+    let plan = |env: &[&str]| -> String {
+        let path = CString::new(exe).unwrap();
+        let args: Vec<CString> =
+            [exe, "--dry-run", "--uid", "65534", "--", "true"].iter().map(|a| CString::new(*a).unwrap()).collect();
+        let envs: Vec<CString> = env.iter().map(|e| CString::new(*e).unwrap()).collect();
+        let argv = Pointers(args.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect());
+        let envp = Pointers(envs.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect());
+        let mut cmd = std::process::Command::new(exe);
+        // SAFETY: execve is async-signal-safe; every pointer was made before the fork and lives in
+        // this closure, which owns them; if the exec fails the child returns the error to std.
+        unsafe {
+            cmd.pre_exec(move || {
+                let (_keep, argv, envp) = ((&path, &args, &envs), &argv, &envp);
+                nix::libc::execve(path.as_ptr(), argv.0.as_ptr(), envp.0.as_ptr());
+                Err(std::io::Error::last_os_error())
+            });
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{env:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = text.lines().find(|l| l.trim_start().starts_with("hooks dir:")).unwrap_or_default();
+        line.trim().split(':').take(2).collect::<Vec<_>>().join(":")
+    };
+    let path = "PATH=/usr/bin:/bin";
+    assert_eq!(
+        plan(&[path, "ROOTHOOKS_HOOKS_DIR=/first", "ROOTHOOKS_HOOKS_DIR=/second"]),
+        "hooks dir:   /first (given)"
+    );
+    let default = plan(&[path]);
+    assert!(default.ends_with("(default)"), "{default}");
+    assert_eq!(plan(&[path, "ROOTHOOKS_HOOKS_DIR=", "ROOTHOOKS_HOOKS_DIR=/second"]), default);
+    assert_eq!(plan(&[path, "ROOTHOOKS_HOOKS_DIR=/first", "ROOTHOOKS_HOOKS_DIR="]), default);
+    assert_eq!(plan(&[path, "ROOTHOOKS_HOOKS_DIRX=/x", "XROOTHOOKS_HOOKS_DIR=/y"]), default, "only the exact name");
+}
+
+/// The argv and envp arrays for an execve in a forked child, made before the fork (nothing may be
+/// allocated after it); they point into CStrings the same closure owns.
+struct Pointers(Vec<*const nix::libc::c_char>);
+// SAFETY: only read, by the one child the closure runs in, while their CStrings live.
+unsafe impl Send for Pointers {}
+// SAFETY: as above.
+unsafe impl Sync for Pointers {}
