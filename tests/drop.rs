@@ -195,6 +195,36 @@ fn exec_keeps_the_pid_and_starts_with_clean_signal_state_and_descriptors() {
     assert_eq!(status["SigIgn"], "0000000000000000", "SIGPIPE or SIGHUP left ignored");
 }
 
+/// Started with docker's default bounding set (14 capabilities), roothooks drops those and the
+/// command's bounding set is empty all the same, as are all its other sets.
+#[test]
+fn a_reduced_bounding_set_is_emptied_too() {
+    if !need_root() {
+        return;
+    }
+    const DOCKER: u64 = 0xa804_25fb;
+    let mut cmd = roothooks();
+    cmd.args(["--uid", &free_id().to_string(), "--", "cat", "/proc/self/status"]);
+    // SAFETY: prctl is async-signal-safe and changes only the child's own bounding set.
+    unsafe {
+        cmd.pre_exec(|| {
+            for cap in (0..64).filter(|cap| DOCKER & (1 << cap) == 0) {
+                if nix::libc::prctl(nix::libc::PR_CAPBSET_DROP, cap) == -1 {
+                    break; // past the last capability
+                }
+            }
+            Ok(())
+        });
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let status = proc_status(&stdout(&out));
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status[set], "0000000000000000", "{set}");
+    }
+    assert_eq!(status["NoNewPrivs"], "1");
+}
+
 /// The descriptors a launcher hands over are found wherever they are in the table: low, above the
 /// table's first 64 slots, beyond a soft RLIMIT_NOFILE lowered after they were opened (which `poll`
 /// cannot reach), and far up a table too large to poll.

@@ -271,6 +271,22 @@ fn fsgid() -> Gid {
     Gid::from_raw(unsafe { libc::setfsgid(u32::MAX) }.cast_unsigned())
 }
 
+/// The bounding set this process started with (CapBnd of the start's status read, see
+/// [`super::prepare_process`]); an inner `None`: it could not be read.
+static BOUNDING_AT_START: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+
+pub(super) fn record_start_bounding(mask: Option<u64>) {
+    let _ = BOUNDING_AT_START.set(mask);
+}
+
+/// The capabilities to drop from the bounding set, in order: those it held at the start, since
+/// nothing can add one back (PR_CAPBSET_DROP is the only change there is). Each drop makes the kernel
+/// build new credentials, about 1 us, even for a capability already gone: docker's default 14 cost 14
+/// instead of 41. Unknown at the start: every number, until the kernel knows no more.
+fn bounding_to_drop(at_start: Option<u64>) -> impl Iterator<Item = u32> {
+    (0..64u32).filter(move |&cap| at_start.is_none_or(|mask| mask & (1 << cap) != 0))
+}
+
 impl Syscall for Kernel {
     fn clear_keep_caps(&mut self) -> io::Result<()> {
         prctl(libc::PR_SET_KEEPCAPS, 0).map(drop)
@@ -281,10 +297,10 @@ impl Syscall for Kernel {
     }
 
     fn clear_bounding(&mut self) -> io::Result<()> {
-        // Dropping an absent capability succeeds, so walk them all until the kernel knows no more.
-        for cap in 0..64u32 {
+        for cap in bounding_to_drop(BOUNDING_AT_START.get().copied().flatten()) {
             match prctl(libc::PR_CAPBSET_DROP, cap.into()) {
                 Ok(_) => {}
+                // past the last capability this kernel knows
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
                 Err(e) => return Err(e),
             }
@@ -364,6 +380,17 @@ pub fn install_seccomp_filter(program: &[libc::sock_filter]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_capabilities_held_at_the_start_are_dropped() {
+        // docker's default set: CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
+        // NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+        let docker: Vec<u32> = bounding_to_drop(Some(0xa804_25fb)).collect();
+        assert_eq!(docker, [0, 1, 3, 4, 5, 6, 7, 8, 10, 13, 18, 27, 29, 31]);
+        assert_eq!(bounding_to_drop(Some(0)).count(), 0);
+        assert_eq!(bounding_to_drop(Some(0x1ff_ffff_ffff)).count(), 41);
+        assert_eq!(bounding_to_drop(None).count(), 64, "unknown: every number, until the kernel says no more");
+    }
 
     #[test]
     fn reads_own_credentials_like_proc_status() {

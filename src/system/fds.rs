@@ -17,10 +17,11 @@ use super::signals::set_default;
 /// back the one disposition the hook runner relies on, SIGCHLD's.
 ///
 /// Returns the descriptors this process was handed (from 3 up, before it opened any of its own), to
-/// be passed on to the command. One read of `/proc/self/status` at the start says both what the
-/// launcher left ignored (recorded for [`super::signals`]) and how large the descriptor table is, so
-/// that the descriptors are found with one `poll` instead of a listing of `/proc/self/fd`, which costs
-/// a fresh process three times as much.
+/// be passed on to the command. One read of `/proc/self/status` at the start says what the launcher
+/// left ignored (recorded for [`super::signals`]), which capabilities the bounding set holds (for the
+/// drop, in [`super::creds`]), and how large the descriptor table is, so that the descriptors are
+/// found with one `poll` instead of a listing of `/proc/self/fd`, which costs a fresh process three
+/// times as much.
 pub fn prepare_process() -> io::Result<BTreeSet<RawFd>> {
     let mut fds = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
     // SAFETY: fds is a valid array of 3 pollfd for the kernel to fill in; timeout 0 does not block.
@@ -36,6 +37,7 @@ pub fn prepare_process() -> io::Result<BTreeSet<RawFd>> {
     // Read before SIGPIPE is ignored here, so that SigIgn is what the launcher left.
     let status = super::self_status();
     super::signals::record_launcher_ignored(status.as_deref().and_then(|s| super::status_mask(s, "SigIgn")));
+    super::creds::record_start_bounding(status.as_deref().and_then(|s| super::status_mask(s, "CapBnd")));
     // SAFETY: SIG_IGN is a valid disposition for SIGPIPE; no handler code is involved.
     if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
         return Err(io::Error::last_os_error());
