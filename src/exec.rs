@@ -10,7 +10,6 @@ use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
@@ -57,13 +56,12 @@ pub fn exec(command: &CommandLine, env: &[(OsString, OsString)], inherited_fds: 
         std::env::split_paths(search).filter(|d| !d.as_os_str().is_empty()).map(|d| d.join(&command.program)).collect()
     };
     let mut unusable: Option<(PathBuf, io::Error)> = None;
+    let vectors = match system::ExecVectors::new(&command.program, &command.args, env) {
+        Ok(vectors) => vectors,
+        Err(source) => return Error::NotExecutable { program: PathBuf::from(&command.program), source },
+    };
     for candidate in candidates {
-        let err = std::process::Command::new(&candidate)
-            .arg0(&command.program)
-            .args(&command.args)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .exec();
+        let err = vectors.exec(&candidate);
         if unusable.is_some() {
             continue;
         }

@@ -195,6 +195,29 @@ fn exec_keeps_the_pid_and_starts_with_clean_signal_state_and_descriptors() {
     assert_eq!(status["SigIgn"], "0000000000000000", "SIGPIPE or SIGHUP left ignored");
 }
 
+/// The command is exec'd as execvp does it: a script without a `#!` line runs under /bin/sh, with
+/// the name it was given as $0 and its arguments; and it gets exactly the environment roothooks made.
+#[test]
+fn a_command_without_a_shebang_runs_under_sh_with_its_arguments_and_environment() {
+    if !need_root() {
+        return;
+    }
+    let dir = tempfile::Builder::new().prefix("rh-noshebang").tempdir().unwrap();
+    set_mode(dir.path(), 0o755);
+    let script = dir.path().join("serve");
+    std::fs::write(&script, "echo \"0=$0 1=$1 2=$2 FOO=$FOO USER=$USER\"\n").unwrap();
+    set_mode(&script, 0o755);
+    let uid = free_id();
+    let out = run(roothooks()
+        .args(["--uid", &uid.to_string(), "--log-file", "none", "--"])
+        .arg(&script)
+        .args(["a b", "c"])
+        .env("FOO", "bar"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    // USER: an id without an account is named by its number
+    assert_eq!(stdout(&out), format!("0={} 1=a b 2=c FOO=bar USER={uid}\n", script.display()));
+}
+
 /// Started with docker's default bounding set (14 capabilities), roothooks drops those and the
 /// command's bounding set is empty all the same, as are all its other sets.
 #[test]

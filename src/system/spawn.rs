@@ -138,7 +138,7 @@ fn move_to_3(fd: libc::c_int) -> bool {
     }
 }
 
-fn c_pair(name: &[u8], value: &[u8]) -> io::Result<CString> {
+pub(super) fn c_pair(name: &[u8], value: &[u8]) -> io::Result<CString> {
     let mut pair = Vec::with_capacity(name.len() + value.len() + 1);
     pair.extend_from_slice(name);
     pair.push(b'=');
