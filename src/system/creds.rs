@@ -187,8 +187,9 @@ fn ambient_mask() -> io::Result<u64> {
 /// CapAmb, CapBnd and Seccomp_filters as `/proc/self/status` reports them, if it can be read.
 fn proc_status_caps() -> Option<(u64, u64, Option<usize>)> {
     let status = super::self_status()?;
-    let filters = super::status_field(&status, "Seccomp_filters").and_then(|n| n.parse().ok());
-    Some((super::status_mask(&status, "CapAmb")?, super::status_mask(&status, "CapBnd")?, filters))
+    let [ambient, bounding, filters] = super::status_fields(&status, ["CapAmb", "CapBnd", "Seccomp_filters"]);
+    let filters = filters.and_then(|n| n.parse().ok());
+    Some((super::hex_mask(ambient?)?, super::hex_mask(bounding?)?, filters))
 }
 
 /// Who this process is, without the cost of reading its capabilities: real and effective uid, the

@@ -36,8 +36,12 @@ pub fn prepare_process() -> io::Result<BTreeSet<RawFd>> {
     }
     // Read before SIGPIPE is ignored here, so that SigIgn is what the launcher left.
     let status = super::self_status();
-    super::signals::record_launcher_ignored(status.as_deref().and_then(|s| super::status_mask(s, "SigIgn")));
-    super::creds::record_start_bounding(status.as_deref().and_then(|s| super::status_mask(s, "CapBnd")));
+    let [ignored, bounding, table] = match status.as_deref() {
+        Some(status) => super::status_fields(status, ["SigIgn", "CapBnd", "FDSize"]),
+        None => [None; 3],
+    };
+    super::signals::record_launcher_ignored(ignored.and_then(super::hex_mask));
+    super::creds::record_start_bounding(bounding.and_then(super::hex_mask));
     // SAFETY: SIG_IGN is a valid disposition for SIGPIPE; no handler code is involved.
     if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
         return Err(io::Error::last_os_error());
@@ -45,7 +49,7 @@ pub fn prepare_process() -> io::Result<BTreeSet<RawFd>> {
     // A launcher may start us with SIGCHLD ignored, which makes the kernel reap hooks by itself: their
     // exit would never be seen, and a finished hook would look like a hung one.
     check(set_default(libc::SIGCHLD))?;
-    let table = status.as_deref().and_then(|s| super::status_field(s, "FDSize")?.parse().ok());
+    let table = table.and_then(|t| t.parse().ok());
     Ok(table.and_then(open_below).or_else(open_fds).unwrap_or_default())
 }
 

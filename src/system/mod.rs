@@ -157,21 +157,44 @@ impl ExecVectors {
     }
 }
 
-/// The value of the `Name:` line of a status text, trimmed. Found with one search of the text for
-/// the line's start (`\nName:`), not by splitting it into its 55 lines: the start reads two fields
-/// and the drop's check three.
+/// The value of the `Name:` line of a status text, trimmed.
 fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
-    let key = format!("\n{name}:");
-    let value = match status.strip_prefix(&key[1..]) {
-        Some(first_line) => first_line,
-        None => &status[status.find(&key)? + key.len()..],
-    };
-    Some(value.split('\n').next().unwrap_or_default().trim())
+    let [value] = status_fields(status, [name]);
+    value
+}
+
+/// The values of several `Name:` lines, trimmed, found in one pass over the text's lines (the start
+/// reads three fields, the drop's check three): walking the 55 lines once per field, or searching the
+/// whole text for each, cost 7,000-10,000 instructions a field.
+fn status_fields<'a, const N: usize>(status: &'a str, names: [&str; N]) -> [Option<&'a str>; N] {
+    let mut values = [None; N];
+    let mut missing = N;
+    let bytes = status.as_bytes();
+    let mut start = 0;
+    while start < bytes.len() && missing > 0 {
+        let end = bytes[start..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| start + i);
+        let line = &bytes[start..end];
+        for (slot, name) in names.iter().enumerate() {
+            let name = name.as_bytes();
+            if values[slot].is_none() && line.starts_with(name) && line.get(name.len()) == Some(&b':') {
+                // a line of ASCII text ends at a char boundary, and so does the name before its colon
+                values[slot] = Some(status[start + name.len() + 1..end].trim());
+                missing -= 1;
+            }
+        }
+        start = end + 1;
+    }
+    values
+}
+
+/// A hexadecimal number, as the status's masks are written (`CapBnd`, `SigIgn`).
+fn hex_mask(value: &str) -> Option<u64> {
+    u64::from_str_radix(value, 16).ok()
 }
 
 /// A hexadecimal mask field of the status (`CapBnd`, `SigIgn`).
 fn status_mask(status: &str, name: &str) -> Option<u64> {
-    u64::from_str_radix(status_field(status, name)?, 16).ok()
+    hex_mask(status_field(status, name)?)
 }
 
 /// Whether this process holds capability number `cap` in its effective set (CAP_SYS_ADMIN is 21).
@@ -216,6 +239,10 @@ mod tests {
         assert_eq!(status_field("Name:\tx y\nUmask:\t0022", "Name"), Some("x y"), "the first line");
         assert_eq!(status_field("Name:\tCapBnd: 1\n", "CapBnd"), None, "only at a line's start");
         assert_eq!(status_mask(status, "CapBnd"), Some(0x1ff_ffff_ffff));
+        assert_eq!(
+            status_fields(status, ["CapBnd", "Seccomp", "Nope", "Seccomp_filters"]),
+            [Some("000001ffffffffff"), Some("2"), None, Some("3")]
+        );
     }
 
     #[test]
