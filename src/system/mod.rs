@@ -34,7 +34,7 @@ pub use fds::{anonymous_file, cloexec_all_but, enter_root_dir, prepare_process, 
 pub use lock::{Holder, PasswdLock};
 pub use nix::unistd::{Gid, Uid};
 pub use signals::{reset_signals, send_signal, sigrtmin};
-pub use spawn::{Spawned, Spawner};
+pub use spawn::{ExecVectors, Spawned, Spawner};
 
 /// This process's `/proc/self/status`, the kernel's own account of its credentials, signals and
 /// seccomp state; `None` where /proc is not mounted.
@@ -112,49 +112,6 @@ pub fn env_with_prefix(prefix: &str) -> Vec<(String, std::ffi::OsString)> {
         }
     }
     found
-}
-
-/// The command's argument and environment vectors, as execve takes them, made once for every place
-/// the command may be tried at.
-pub struct ExecVectors {
-    argv: Vec<std::ffi::CString>,
-    envp: Vec<std::ffi::CString>,
-}
-
-impl ExecVectors {
-    /// `arg0` and `args` as the command's arguments, exactly `env` as its environment. Fails on a NUL
-    /// byte, which no C string can carry.
-    pub fn new(
-        arg0: &std::ffi::OsStr,
-        args: &[std::ffi::OsString],
-        env: &[(std::ffi::OsString, std::ffi::OsString)],
-    ) -> io::Result<ExecVectors> {
-        use std::os::unix::ffi::OsStrExt;
-        let c = |s: &std::ffi::OsStr| std::ffi::CString::new(s.as_bytes()).map_err(io::Error::from);
-        Ok(ExecVectors {
-            argv: std::iter::once(arg0).chain(args.iter().map(|a| a.as_os_str())).map(c).collect::<io::Result<_>>()?,
-            envp: env.iter().map(|(k, v)| spawn::c_pair(k.as_bytes(), v.as_bytes())).collect::<io::Result<_>>()?,
-        })
-    }
-
-    /// Replace this process with the program at `path`, a path with a `/` in it (so execvpe searches
-    /// no PATH). As std's `Command::exec` did, through glibc's execvp: a file without a `#!` line that
-    /// the kernel refuses (ENOEXEC) is run by /bin/sh. Returns only the error of an exec that failed.
-    /// std's way also copied the environment into a map and pointed `environ` at a new block first.
-    pub fn exec(&self, path: &std::path::Path) -> io::Error {
-        use std::os::unix::ffi::OsStrExt;
-        let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-            return io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the command's path");
-        };
-        let pointers = |v: &[std::ffi::CString]| -> Vec<*const libc::c_char> {
-            v.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect()
-        };
-        let (argv, envp) = (pointers(&self.argv), pointers(&self.envp));
-        // SAFETY: path, argv and envp are NUL-terminated strings and NULL-terminated arrays that live
-        // across the call; execvpe only returns on failure, with errno set.
-        unsafe { libc::execvpe(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
-        io::Error::last_os_error()
-    }
 }
 
 /// The value of the `Name:` line of a status text, trimmed.

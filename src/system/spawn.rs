@@ -1,4 +1,5 @@
-//! Starting hooks: a vfork-style clone that only rearranges descriptors and signals, then execs.
+//! Starting hooks: a vfork-style clone that only rearranges descriptors and signals, then execs; and
+//! the command's own exec ([`ExecVectors`]), from the same argument and environment vectors.
 //!
 //! Why not std's `Command`: glibc's posix_spawn under it costs each hook a fresh child stack (mmap and
 //! munmap) and a query and reset of all 64 signal dispositions, and std copies the whole environment
@@ -23,9 +24,7 @@ pub struct Spawner {
     dev_null: OwnedFd,
     /// what this process ignores, SIGPIPE at least: hooks start with all of it at the default
     ignored: Vec<libc::c_int>,
-    // `envp` points into `env`, which is never changed after `new`
-    _env: Vec<CString>,
-    envp: Vec<*const libc::c_char>,
+    env: CVector,
 }
 
 /// A started hook: its pid, which leads its own process group, and its stdout and stderr.
@@ -39,28 +38,15 @@ impl Spawner {
     /// Every hook gets exactly `env` (until [`Spawner::set_env`]).
     pub fn new(env: &[(std::ffi::OsString, std::ffi::OsString)]) -> io::Result<Spawner> {
         let dev_null = std::fs::File::open("/dev/null")?.into();
-        let mut spawner = Spawner {
-            stack: vec![0; 64 * 1024],
-            dev_null,
-            ignored: ignored_signals(),
-            _env: Vec::new(),
-            envp: Vec::new(),
-        };
+        let mut spawner =
+            Spawner { stack: vec![0; 64 * 1024], dev_null, ignored: ignored_signals(), env: CVector::env(&[])? };
         spawner.set_env(env)?;
         Ok(spawner)
     }
 
     /// The environment of the hooks started from now on.
     pub fn set_env(&mut self, env: &[(std::ffi::OsString, std::ffi::OsString)]) -> io::Result<()> {
-        use std::os::unix::ffi::OsStrExt;
-        let vars = env
-            .iter()
-            .map(|(name, value)| c_pair(name.as_bytes(), value.as_bytes()))
-            .collect::<io::Result<Vec<_>>>()?;
-        let mut envp: Vec<*const libc::c_char> = vars.iter().map(|v| v.as_ptr()).collect();
-        envp.push(std::ptr::null());
-        self._env = vars;
-        self.envp = envp;
+        self.env = CVector::env(env)?;
         Ok(())
     }
 
@@ -76,14 +62,12 @@ impl Spawner {
         use std::os::fd::AsRawFd;
         use std::os::unix::ffi::OsStrExt;
         let path = CString::new(program.as_os_str().as_bytes())?;
-        let args = argv.iter().map(|a| CString::new(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
-        let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
-        argv.push(std::ptr::null());
+        let argv = CVector::args(argv.iter().copied())?;
         let (out_read, out_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let (err_read, err_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
         let fds = [self.dev_null.as_raw_fd(), out_write.as_raw_fd(), err_write.as_raw_fd()];
         let fd3 = fd3.map_or(-1, |fd| fd.as_raw_fd());
-        let envp = self.envp.as_ptr();
+        let envp = self.env.as_ptr();
         let ignored = self.ignored.as_slice();
         let exec_errno = std::sync::atomic::AtomicI32::new(0);
         let child = Box::new(|| -> isize {
@@ -138,10 +122,75 @@ fn move_to_3(fd: libc::c_int) -> bool {
     }
 }
 
-pub(super) fn c_pair(name: &[u8], value: &[u8]) -> io::Result<CString> {
+fn c_pair(name: &[u8], value: &[u8]) -> io::Result<CString> {
     let mut pair = Vec::with_capacity(name.len() + value.len() + 1);
     pair.extend_from_slice(name);
     pair.push(b'=');
     pair.extend_from_slice(value);
     Ok(CString::new(pair)?)
+}
+
+/// NUL-terminated strings and the NULL-terminated array of pointers into them, as execve takes its
+/// argv and envp. The pointers stay valid for as long as the value lives: moving it moves no string.
+struct CVector {
+    _strings: Vec<CString>,
+    pointers: Vec<*const libc::c_char>,
+}
+
+impl CVector {
+    fn new(strings: Vec<CString>) -> CVector {
+        let pointers = strings.iter().map(|s| s.as_ptr()).chain([std::ptr::null()]).collect();
+        CVector { _strings: strings, pointers }
+    }
+
+    /// Arguments; fails on a NUL byte, which no C string can carry.
+    fn args<'a>(args: impl Iterator<Item = &'a std::ffi::OsStr>) -> io::Result<CVector> {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(CVector::new(args.map(|a| CString::new(a.as_bytes())).collect::<Result<_, _>>()?))
+    }
+
+    /// An environment, `NAME=value` each, exactly these; fails on a NUL byte.
+    fn env(env: &[(std::ffi::OsString, std::ffi::OsString)]) -> io::Result<CVector> {
+        use std::os::unix::ffi::OsStrExt;
+        Ok(CVector::new(env.iter().map(|(k, v)| c_pair(k.as_bytes(), v.as_bytes())).collect::<io::Result<_>>()?))
+    }
+
+    fn as_ptr(&self) -> *const *const libc::c_char {
+        self.pointers.as_ptr()
+    }
+}
+
+/// The command's argument and environment vectors, made once for every place the command may be
+/// tried at.
+pub struct ExecVectors {
+    argv: CVector,
+    envp: CVector,
+}
+
+impl ExecVectors {
+    /// `arg0` and `args` as the command's arguments, exactly `env` as its environment. Fails on a NUL
+    /// byte, which no C string can carry.
+    pub fn new(
+        arg0: &std::ffi::OsStr,
+        args: &[std::ffi::OsString],
+        env: &[(std::ffi::OsString, std::ffi::OsString)],
+    ) -> io::Result<ExecVectors> {
+        let argv = CVector::args(std::iter::once(arg0).chain(args.iter().map(|a| a.as_os_str())))?;
+        Ok(ExecVectors { argv, envp: CVector::env(env)? })
+    }
+
+    /// Replace this process with the program at `path`, a path with a `/` in it (so execvpe searches
+    /// no PATH). As std's `Command::exec` did, through glibc's execvp: a file without a `#!` line that
+    /// the kernel refuses (ENOEXEC) is run by /bin/sh. Returns only the error of an exec that failed.
+    /// std's way also copied the environment into a map and pointed `environ` at a new block first.
+    pub fn exec(&self, path: &std::path::Path) -> io::Error {
+        use std::os::unix::ffi::OsStrExt;
+        let Ok(path) = CString::new(path.as_os_str().as_bytes()) else {
+            return io::Error::new(io::ErrorKind::InvalidInput, "a NUL byte in the command's path");
+        };
+        // SAFETY: path, argv and envp are NUL-terminated strings and NULL-terminated arrays that live
+        // across the call; execvpe only returns on failure, with errno set.
+        unsafe { libc::execvpe(path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        io::Error::last_os_error()
+    }
 }
