@@ -215,18 +215,20 @@ fn hooks_hand_variables_to_the_command_through_roothooks_env() {
         "10-handoff",
         &format!(
             "stat -c '%a %u' \"$(dirname \"$ROOTHOOKS_ENV\")\" > {seen}; echo $ROOTHOOKS_ENV >> {seen}\n\
-             printf 'MOUNT_POINT=/mnt/bucket\\nbad line\\n1BAD=x\\nQUOTED=\"a b\"\\n' >> \"$ROOTHOOKS_ENV\"",
+             printf 'MOUNT_POINT=/mnt/bucket\\nbad line\\n1BAD=x\\nQUOTED=\"a b\"\\nNUL=a\\000b\\n' >> \"$ROOTHOOKS_ENV\"",
             seen = seen.display()
         ),
     );
-    let out = run(h.roothooks().args(["--", "sh", "-c", "echo $MOUNT_POINT; echo $QUOTED"]));
+    let out = run(h.roothooks().args(["--", "sh", "-c", "echo $MOUNT_POINT; echo $QUOTED; echo ${NUL-unset}"]));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(stdout(&out), "/mnt/bucket\na b\n");
+    // a value with a NUL byte is a bad line like the others: the command still starts, without it
+    assert_eq!(stdout(&out), "/mnt/bucket\na b\nunset\n", "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
         err.contains("ignoring $ROOTHOOKS_ENV line 2: no '='") && err.contains("'1BAD' is not a valid variable name"),
         "{err}"
     );
+    assert!(err.contains("line 5: NUL: a NUL byte"), "{err}");
     let seen = std::fs::read_to_string(seen).unwrap();
     let mut lines = seen.lines();
     assert_eq!(lines.next(), Some("700 0"), "the hand-off directory must be root's alone");

@@ -61,6 +61,13 @@ pub fn parse(text: &str) -> (Vec<(String, String)>, Vec<BadLine>) {
             continue;
         }
         match unquote(value.trim_start()) {
+            // no environment can carry it: the command's exec would fail, and the server not start
+            Ok(value) if value.contains('\0') => {
+                bad.push(BadLine {
+                    line: number,
+                    why: format!("{name}: a NUL byte, which no environment value can hold"),
+                });
+            }
             Ok(value) => vars.push((name.to_string(), value)),
             Err(why) => bad.push(BadLine { line: number, why: format!("{name}: {why}") }),
         }
@@ -206,12 +213,13 @@ mod tests {
 
     #[test]
     fn bad_lines_are_reported_and_the_rest_kept() {
-        let (vars, bad) = parse("GOOD=1\nno equals\n9BAD=x\nBAD-NAME=y\nQ=\"open\nR='a' b\nLAST=2\n");
+        let (vars, bad) = parse("GOOD=1\nno equals\n9BAD=x\nBAD-NAME=y\nQ=\"open\nR='a' b\nN=a\0b\nLAST=2\n");
         assert_eq!(vars, pairs(&[("GOOD", "1"), ("LAST", "2")]));
         let lines: Vec<usize> = bad.iter().map(|b| b.line).collect();
-        assert_eq!(lines, [2, 3, 4, 5, 6]);
+        assert_eq!(lines, [2, 3, 4, 5, 6, 7]);
         assert!(bad[1].why.contains("'9BAD' is not a valid variable name"));
         assert!(bad[3].why.contains("unterminated"));
+        assert!(bad[5].why.contains("N: a NUL byte"), "{}", bad[5].why);
     }
 
     fn target(name: Option<&str>, shell: Option<&str>) -> Target {
