@@ -218,6 +218,56 @@ fn a_command_without_a_shebang_runs_under_sh_with_its_arguments_and_environment(
     assert_eq!(stdout(&out), format!("0={} 1=a b 2=c FOO=bar USER={uid}\n", script.display()));
 }
 
+/// Started where /proc is not mounted, roothooks has no status to read at the start: it resets every
+/// signal, walks every capability number for the bounding set, and looks for handed descriptors as
+/// far up as poll may look. The command's state is read from outside, through the test's own /proc.
+/// (`--seccomp off`: without /proc the filter cannot be verified, and then nothing starts.)
+#[test]
+fn without_proc_signals_capabilities_and_handed_descriptors_are_still_right() {
+    if !need_root() {
+        return;
+    }
+    use std::io::{BufRead, Write};
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs none /proc && exec \"$@\"", "sh"])
+        .arg(env!("CARGO_BIN_EXE_roothooks"))
+        .args(["--uid", &free_id().to_string(), "--seccomp", "off", "--log-file", "none"])
+        .args(["--", "sh", "-c", "echo ready; read line"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec: ignore SIGHUP, and hand over a
+    // descriptor 7 (and close what the test harness holds).
+    unsafe {
+        cmd.pre_exec(|| {
+            use nix::sys::signal::*;
+            signal(Signal::SIGHUP, SigHandler::SigIgn)?;
+            if nix::libc::syscall(nix::libc::SYS_close_range, 3, u32::MAX, 0) != 0 || nix::libc::dup2(1, 7) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    // read while the command waits on its stdin: it is the same process, roothooks exec'd into it
+    let pid = child.id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let handed = std::fs::symlink_metadata(format!("/proc/{pid}/fd/7")).is_ok();
+    drop(child.stdin.take().unwrap().write_all(b"go\n"));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(line, "ready\n", "the command did not start: {}", stderr(&out));
+    let status = proc_status(&status);
+    assert_eq!(status["SigIgn"], "0000000000000000", "SIGHUP, ignored by the launcher, still ignored");
+    for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status[set], "0000000000000000", "{set}");
+    }
+    assert!(handed, "the handed descriptor 7 did not reach the command");
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// Started with docker's default bounding set (14 capabilities), roothooks drops those and the
 /// command's bounding set is empty all the same, as are all its other sets.
 #[test]

@@ -50,10 +50,20 @@ pub fn prepare_process() -> io::Result<BTreeSet<RawFd>> {
     // exit would never be seen, and a finished hook would look like a hung one.
     check(set_default(libc::SIGCHLD))?;
     let table = table.and_then(|t| t.parse().ok());
-    Ok(table.and_then(open_below).or_else(open_fds).unwrap_or_default())
+    let handed = table.and_then(open_below).or_else(open_fds);
+    // Without /proc (a minimal container): as far up as poll may look, the soft RLIMIT_NOFILE, and at
+    // most POLLED_AT_MOST; a descriptor above both cannot be found, and is not passed on.
+    Ok(handed.or_else(|| open_below(soft_descriptor_limit().min(POLLED_AT_MOST))).unwrap_or_default())
+}
+
+/// The soft RLIMIT_NOFILE, as a count of descriptors (0 when it cannot be read).
+fn soft_descriptor_limit() -> usize {
+    use nix::sys::resource::{getrlimit, Resource};
+    getrlimit(Resource::RLIMIT_NOFILE).map_or(0, |(soft, _)| usize::try_from(soft).unwrap_or(usize::MAX))
 }
 
 /// Polled at most this many descriptors; a larger table (a launcher that opened thousands) is listed.
+/// Also how far up descriptors are looked for where there is no /proc to say how large the table is.
 const POLLED_AT_MOST: usize = 4096;
 
 /// The open descriptors from 3 up to `table` (the size of the descriptor table, which every open
