@@ -272,14 +272,6 @@ fn fsgid() -> Gid {
     Gid::from_raw(unsafe { libc::setfsgid(u32::MAX) }.cast_unsigned())
 }
 
-/// The bounding set this process started with (CapBnd of the start's status read, see
-/// [`super::prepare_process`]); an inner `None`: it could not be read.
-static BOUNDING_AT_START: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-
-pub(super) fn record_start_bounding(mask: Option<u64>) {
-    let _ = BOUNDING_AT_START.set(mask);
-}
-
 /// The capabilities to drop from the bounding set, in order: those it held at the start, since
 /// nothing can add one back (PR_CAPBSET_DROP is the only change there is). Each drop makes the kernel
 /// build new credentials, about 1 us, even for a capability already gone: docker's default 14 cost 14
@@ -298,7 +290,7 @@ impl Syscall for Kernel {
     }
 
     fn clear_bounding(&mut self) -> io::Result<()> {
-        for cap in bounding_to_drop(BOUNDING_AT_START.get().copied().flatten()) {
+        for cap in bounding_to_drop(super::at_start().bounding) {
             match prctl(libc::PR_CAPBSET_DROP, cap.into()) {
                 Ok(_) => {}
                 // past the last capability this kernel knows

@@ -18,8 +18,8 @@ use super::signals::set_default;
 ///
 /// Returns the descriptors this process was handed (from 3 up, before it opened any of its own), to
 /// be passed on to the command. One read of `/proc/self/status` at the start says what the launcher
-/// left ignored (recorded for [`super::signals`]), which capabilities the bounding set holds (for the
-/// drop, in [`super::creds`]), and how large the descriptor table is, so that the descriptors are
+/// left ignored and which capabilities the bounding set holds (recorded, [`super::AtStart`]), and how
+/// large the descriptor table is, so that the descriptors are
 /// found with one `poll` instead of a listing of `/proc/self/fd`, which costs a fresh process three
 /// times as much.
 pub fn prepare_process() -> io::Result<BTreeSet<RawFd>> {
@@ -40,8 +40,10 @@ pub fn prepare_process() -> io::Result<BTreeSet<RawFd>> {
         Some(status) => super::status_fields(status, ["SigIgn", "CapBnd", "FDSize"]),
         None => [None; 3],
     };
-    super::signals::record_launcher_ignored(ignored.and_then(super::hex_mask));
-    super::creds::record_start_bounding(bounding.and_then(super::hex_mask));
+    super::record_at_start(super::AtStart {
+        ignored: ignored.and_then(super::hex_mask),
+        bounding: bounding.and_then(super::hex_mask),
+    });
     // SAFETY: SIG_IGN is a valid disposition for SIGPIPE; no handler code is involved.
     if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) } == libc::SIG_ERR {
         return Err(io::Error::last_os_error());

@@ -36,6 +36,28 @@ pub use nix::unistd::{Gid, Uid};
 pub use signals::{reset_signals, send_signal, sigrtmin};
 pub use spawn::{ExecVectors, Spawned, Spawner};
 
+/// What the start's read of `/proc/self/status` said that later steps need (each `None` where it
+/// could not be read), recorded once by [`prepare_process`].
+#[derive(Debug, Clone, Copy, Default)]
+struct AtStart {
+    /// the signals the launcher left ignored (SigIgn): hooks and the command get them back at the
+    /// default (see `signals`)
+    ignored: Option<u64>,
+    /// the bounding set it held (CapBnd): what the drop removes from it (see `creds`)
+    bounding: Option<u64>,
+}
+
+static AT_START: std::sync::OnceLock<AtStart> = std::sync::OnceLock::new();
+
+fn record_at_start(facts: AtStart) {
+    let _ = AT_START.set(facts);
+}
+
+/// The start's record; all unknown before [`prepare_process`] (in a unit test, say).
+fn at_start() -> AtStart {
+    AT_START.get().copied().unwrap_or_default()
+}
+
 /// This process's `/proc/self/status`, the kernel's own account of its credentials, signals and
 /// seccomp state; `None` where /proc is not mounted.
 fn self_status() -> Option<String> {

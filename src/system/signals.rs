@@ -1,7 +1,6 @@
 //! The signal state the command and every hook start with: nothing blocked, nothing ignored.
 
 use std::io;
-use std::sync::OnceLock;
 
 use nix::libc;
 
@@ -21,20 +20,12 @@ pub fn reset_signals() -> io::Result<()> {
     Ok(())
 }
 
-/// What the launcher left ignored (SigIgn at the start), set once by [`super::prepare_process`]; an
-/// inner `None`: the status could not be read.
-static LAUNCHER_IGNORED: OnceLock<Option<u64>> = OnceLock::new();
-
-pub(super) fn record_launcher_ignored(mask: Option<u64>) {
-    let _ = LAUNCHER_IGNORED.set(mask);
-}
-
 /// The signals this process ignores: what the launcher left ignored, and SIGPIPE, the only one
 /// roothooks ignores itself (nothing else here sets SIG_IGN). Every signal when the start's
 /// `/proc/self/status` could not be read, so that resetting them errs on the side of too many.
 pub(super) fn ignored_signals() -> Vec<libc::c_int> {
     let all = (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP);
-    match LAUNCHER_IGNORED.get().copied().flatten() {
+    match super::at_start().ignored {
         Some(mask) => {
             let mask = mask | 1 << (libc::SIGPIPE - 1);
             all.filter(|s| mask & (1 << (s - 1)) != 0).collect()
