@@ -355,10 +355,10 @@ fn create_in(dir: &Walked, name: &Path, owner: Option<(Uid, Gid)>, mode: u32, st
 
 /// `keeper`'s own copy `name` in `dir` from an earlier start, opened for writing in place (not
 /// truncated) with its length, given to `owner` with `mode` if it has changed since; `None` when
-/// there is no such file to reuse, and [`create_in`] decides. The file must be a regular file of `keeper` with one
-/// link: judged on an `O_PATH` descriptor (`O_NOFOLLOW`: a symlink is judged as itself), which is
-/// then reopened for writing through `/proc/self/fd`, so the inode judged is the inode written and
-/// nothing else is ever opened for writing (not a FIFO, not a device).
+/// there is no such file to reuse, and [`create_in`] decides. The file must be a regular file of
+/// `keeper` with one link: judged on an `O_PATH` descriptor (`O_NOFOLLOW`: a symlink is judged as
+/// itself), which is then reopened for writing through `/proc/self/fd`, so the inode judged is the
+/// inode written and nothing else is ever opened for writing (not a FIFO, not a device).
 ///
 /// Why: replacing the file (unlink, create, chown, chmod) is what the copy's cost is on ext4,
 /// 0.08-0.3 ms of a start depending on how cold the file system's paths are; rewriting it in place

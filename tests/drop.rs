@@ -228,10 +228,17 @@ fn without_proc_signals_capabilities_and_handed_descriptors_are_still_right() {
         return;
     }
     use std::io::{BufRead, Write};
+    let uid = free_id();
+    // the user's copy from the last start cannot be reopened through /proc/self/fd: it is replaced
+    let dir = scratch("rh-noproc");
+    let copy = dir.path().join("copy.log");
+    std::fs::write(&copy, "the last start's line\n").unwrap();
+    give_to(&copy, uid);
     let mut cmd = Command::new("unshare");
     cmd.args(["--mount", "--propagation", "private", "sh", "-c", "mount -t tmpfs none /proc && exec \"$@\"", "sh"])
         .arg(env!("CARGO_BIN_EXE_roothooks"))
-        .args(["--uid", &free_id().to_string(), "--seccomp", "off", "--log-file", "none"])
+        .args(["--uid", &uid.to_string(), "--seccomp", "off", "--log-file"])
+        .arg(&copy)
         .args(["--", "sh", "-c", "echo ready; read line"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -266,6 +273,11 @@ fn without_proc_signals_capabilities_and_handed_descriptors_are_still_right() {
     }
     assert!(handed, "the handed descriptor 7 did not reach the command");
     assert!(out.status.success(), "{}", stderr(&out));
+    let text = std::fs::read_to_string(&copy).unwrap();
+    assert!(text.contains("dropped to uid") && !text.contains("the last start"), "{text}");
+    let meta = std::fs::metadata(&copy).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (uid, 0o640), "the copy is the user's, 0640");
 }
 
 /// Started with docker's default bounding set (14 capabilities), roothooks drops those and the
