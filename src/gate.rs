@@ -3,13 +3,20 @@
 //! Any variable can make some tool load, run or write what the user chose (PYTHONPYCACHEPREFIX,
 //! GIT_SSH_COMMAND, OPENSSL_CONF, LUA_INIT, ...), and in the images roothooks serves the environment
 //! is often the user's to shape (repo2docker builds it from their repository; docker-stacks points
-//! XDG_CACHE_HOME at their home). No list of dangerous names can keep up with every tool, so root's
-//! hooks get a fixed set ([`DEFAULT`]), values checked where a value can name a file, plus what the
-//! operator names (`--hook-env`) and the operator's `--env-file`; nothing else, whatever it is called.
+//! XDG_CACHE_HOME at their home). No list of dangerous names can keep up with every tool, so of
+//! roothooks' own environment root's hooks get a fixed set ([`DEFAULT`]) plus what the operator names
+//! (`--hook-env`, and the hooks' secrets, `--unset-env`); nothing else, whatever it is called. The
+//! operator's other sources, the `--env-file`s and what root's own hooks export (sourced, or through
+//! `$ROOTHOOKS_ENV`), are the operator's choice and pass by name.
+//!
+//! Whichever rule admitted it, every variable then passes the same two checks before a root hook
+//! gets it ([`Gate::admit`]): its name is not one that steers an interpreter, the loader or a shell
+//! ([`NEVER`]: an env file written for the server, `PYTHONUSERBASE=/home/jovyan/.local`, would
+//! otherwise run the user's `.pth` files in a root Python hook), and its value names no file that
+//! anyone but root could change ([`value_refusal`]), or, for a name on [`DEFAULT`], is of its form.
 //! HOME, USER, LOGNAME and SHELL are root's, and PATH keeps only directories that pass the trust
-//! rule. The same gate stands between one root hook and the next: what a sourced hook exports reaches
-//! the root hooks after it only through [`Gate::pass_exports`]. The command (run as the user) and the
-//! user's hooks are not root and get the environment as it was.
+//! rule. The command (run as the user) and the user's hooks are not root and get the environment as
+//! it was.
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -44,17 +51,88 @@ pub const DEFAULT: &[(&str, Check)] = &[
     ("LC_*", Check::Locale),
 ];
 
+/// Names that make an interpreter, the dynamic loader, libc or a shell load or run what the value
+/// names, or a tool run a program it is given: never passed to root, from any source, whoever named
+/// them. Names ending in `*` are prefixes.
+pub const NEVER: &[&str] = &[
+    // the loader and libc: glibc's own list of what it drops for setuid programs (UNSECURE_ENVVARS)
+    "LD_*",
+    "GCONV_PATH",
+    "GETCONF_DIR",
+    "GLIBC_TUNABLES",
+    "HOSTALIASES",
+    "LOCALDOMAIN",
+    "LOCPATH",
+    "MALLOC_*",
+    "NIS_PATH",
+    "NLSPATH",
+    "RESOLV_HOST_CONF",
+    "RES_OPTIONS",
+    "TMPDIR",
+    "TZDIR",
+    // shells: what they read or run at start, and how they split and trace
+    "BASH_ENV",
+    "ENV",
+    "BASH_FUNC_*",
+    "BASH_LOADABLES_PATH",
+    "BASH_XTRACEFD",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "IFS",
+    "CDPATH",
+    "GLOBIGNORE",
+    "EXECIGNORE",
+    "PROMPT_COMMAND",
+    "INPUTRC",
+    "ZDOTDIR",
+    // interpreters
+    "PYTHON*",
+    "PERL*",
+    "RUBY*",
+    "GEM_*",
+    "NODE_*",
+    "NPM_CONFIG_*",
+    "JAVA_TOOL_OPTIONS",
+    "_JAVA_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "CLASSPATH",
+    "LUA_*",
+    "TCLLIBPATH",
+    "R_PROFILE*",
+    "R_ENVIRON*",
+    "R_LIBS*",
+    "JULIA_*",
+    "PHPRC",
+    "PHP_INI_SCAN_DIR",
+    // tools that run a program or load a module they are told to
+    "GIT_*",
+    "OPENSSL_*",
+    "PIP_*",
+    "EDITOR",
+    "VISUAL",
+    "PAGER",
+    "MANPAGER",
+    "BROWSER",
+    "SSH_ASKPASS",
+    "SUDO_ASKPASS",
+];
+
 /// Always root's in a hook, whatever anything else says.
 const ROOTS: [&str; 4] = ["HOME", "USER", "LOGNAME", "SHELL"];
 
 /// What to run hooks with when every PATH entry was refused.
 pub const SAFE_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The most paths one value may name: each is walked from `/`.
+const MAX_PATHS: usize = 64;
+
 /// How a value on the default list is checked before a root hook gets it. Each check refuses what
 /// could name a file of the user's: glibc reads a locale or time zone with a `/` from that path, and
 /// a hook uses the hub's user name in paths.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Check {
+    /// any value that [`value_refusal`] passes
     Any,
     /// an account or group name, as `--ensure-account` accepts
     AccountName,
@@ -64,6 +142,7 @@ pub enum Check {
     Octal,
     /// comma-separated variable names
     NameList,
+    /// an absolute path without `..` that [`value_refusal`] passes
     AbsolutePath,
     /// no `/`, no control character, not `.` or `..`
     Word,
@@ -79,27 +158,29 @@ pub enum Check {
 
 impl Check {
     /// Why `value` may not reach a root hook, if it may not.
-    fn refuse(self, value: &str) -> Option<&'static str> {
+    fn refuse(self, value: &str) -> Option<String> {
         let all = |ok: fn(char) -> bool| value.chars().all(ok);
         let locale =
             |v: &str| v.chars().all(|c| c.is_ascii_alphanumeric() || "_.@+-=;,".contains(c)) && !v.starts_with('.');
         let (ok, why) = match self {
-            Check::Any => return None,
-            Check::AccountName => (crate::userdb::valid_name(value), "not an account name"),
+            Check::Any => return value_refusal(value.as_bytes()),
+            Check::AccountName => (crate::userdb::valid_name(value), "is not an account name"),
             // as roothooks itself reads NB_UID, NB_GID and NB_UMASK
-            Check::Number => (value.parse::<u32>().is_ok(), "not a number"),
-            Check::Octal => (crate::provision::limits::parse_umask(value).is_ok(), "not an octal mode"),
-            Check::NameList => {
-                (value.split(',').map(str::trim).all(|n| n.is_empty() || valid_name(n)), "not a list of variable names")
+            Check::Number => (value.parse::<u32>().is_ok(), "is not a number"),
+            Check::Octal => (crate::provision::limits::parse_umask(value).is_ok(), "is not an octal mode"),
+            Check::NameList => (
+                value.split(',').map(str::trim).all(|n| n.is_empty() || valid_name(n)),
+                "is not a list of variable names",
+            ),
+            Check::AbsolutePath if !value.starts_with('/') || value.split('/').any(|c| c == "..") => {
+                (false, "is not an absolute path without '..'")
             }
-            Check::AbsolutePath => {
-                (value.starts_with('/') && !value.split('/').any(|c| c == ".."), "not an absolute path without '..'")
-            }
+            Check::AbsolutePath => return value_refusal(value.as_bytes()),
             Check::Word => (
                 !value.contains('/') && !value.chars().any(char::is_control) && value != "." && value != "..",
                 "has a '/' or a control character",
             ),
-            Check::Terminal => (all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c)), "not a terminal name"),
+            Check::Terminal => (all(|c| c.is_ascii_alphanumeric() || "_.+-".contains(c)), "is not a terminal name"),
             Check::TimeZone => {
                 let zone = value.strip_prefix(':').unwrap_or(value);
                 let ok = !zone.starts_with('/')
@@ -110,11 +191,37 @@ impl Check {
             Check::Locale => (locale(value), "names a file, not a locale"),
             Check::LocaleList => (value.split(':').all(locale), "names a file, not a locale"),
         };
-        (!ok).then_some(why)
+        (!ok).then(|| why.to_string())
     }
 }
 
-/// A name or, ending in `*`, a prefix: an entry of [`DEFAULT`] or of `--hook-env`.
+/// Why a value may name a file that someone other than root could change, if it may: every path in
+/// it (what stands between `:`, `=`, `,`, `;`, white space and quotes and has a `/`; a relative one
+/// is taken from `/`, where hooks run; `file:///x` and `https://host/x` parse the same way) is walked
+/// from `/` and judged by [`trust::judge_named`], and a `..` component is refused outright. A value
+/// without a `/` names no file. Only the directory that failed is named, never the value, which may
+/// be a secret.
+pub fn value_refusal(value: &[u8]) -> Option<String> {
+    if !value.contains(&b'/') && !value.windows(2).any(|w| w == b"..") {
+        return None;
+    }
+    let paths = value.split(|b| b":=,; \t\n\r\"'".contains(b)).filter(|token| token.contains(&b'/') || *token == b"..");
+    for (count, token) in paths.enumerate() {
+        if count == MAX_PATHS {
+            return Some(format!("names more than {MAX_PATHS} paths"));
+        }
+        if token.split(|b| *b == b'/').any(|c| c == b"..") {
+            return Some("has a '..' path component".into());
+        }
+        let path = Path::new("/").join(OsStr::from_bytes(token));
+        if let Some(why) = trust::judge_named(&path) {
+            return Some(format!("names a path a user could change: {why}"));
+        }
+    }
+    None
+}
+
+/// A name or, ending in `*`, a prefix: an entry of [`DEFAULT`], [`NEVER`] or of `--hook-env`.
 fn matches(pattern: &str, name: &[u8]) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => name.starts_with(prefix.as_bytes()),
@@ -122,7 +229,13 @@ fn matches(pattern: &str, name: &[u8]) -> bool {
     }
 }
 
-/// Check a `--hook-env` pattern: a variable name, or a prefix of one followed by `*`.
+/// The entry of [`NEVER`] that `name` falls under, if any.
+pub fn steers(name: &[u8]) -> Option<&'static str> {
+    NEVER.iter().copied().find(|p| matches(p, name))
+}
+
+/// Check a `--hook-env` pattern: a variable name, or a prefix of one followed by `*`; one that could
+/// only ever match names root never gets is an error, not a silent no-op.
 pub fn parse_pattern(text: &str) -> Result<String, String> {
     let text = text.trim();
     let stem = text.strip_suffix('*').unwrap_or(text);
@@ -134,22 +247,71 @@ pub fn parse_pattern(text: &str) -> Result<String, String> {
     if !valid_name(stem) {
         return Err(format!("'{text}' is not a variable name, or a prefix of one followed by '*' (e.g. AWS_*)"));
     }
+    let only_never = NEVER.iter().find(|p| match p.strip_suffix('*') {
+        Some(prefix) => stem.starts_with(prefix),
+        None => !text.ends_with('*') && stem == **p,
+    });
+    if let Some(rule) = only_never {
+        return Err(format!(
+            "'{text}' names variables that steer an interpreter, the loader or a shell ({rule}), which never \
+             reach root's hooks"
+        ));
+    }
     Ok(text.to_string())
 }
 
 /// Why a variable did not reach root's hooks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Held {
-    /// not on the default list nor named by the operator
+    /// of roothooks' own environment, not on the default list nor named by the operator
     NotAllowed(String),
-    /// on the default list, with a value that could name a file
-    BadValue { name: String, why: &'static str },
+    /// on [`NEVER`], from whatever source
+    Steers { name: String, rule: &'static str },
+    /// HOME, USER, LOGNAME and SHELL, which stay root's
+    Roots(String),
+    /// a value that could name a file of the user's, or is not of its name's form
+    BadValue { name: String, why: String },
 }
 
-/// The operator's additions to [`DEFAULT`]: `--hook-env` patterns.
+impl Held {
+    pub fn name(&self) -> &str {
+        match self {
+            Held::NotAllowed(name) | Held::Roots(name) => name,
+            Held::Steers { name, .. } | Held::BadValue { name, .. } => name,
+        }
+    }
+}
+
+impl fmt::Display for Held {
+    /// The rule that held it back, for a log line that names the variable.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Held::NotAllowed(_) => write!(f, "not on the allowlist (--hook-env NAME passes one)"),
+            Held::Steers { rule, .. } => {
+                write!(f, "it steers an interpreter, the loader or a shell ({rule}), which root's hooks never get")
+            }
+            Held::Roots(_) => write!(f, "HOME, USER, LOGNAME and SHELL stay root's"),
+            Held::BadValue { why, .. } => write!(f, "its value {why}"),
+        }
+    }
+}
+
+/// Where a variable on its way to a root hook came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// roothooks' own environment: only what the allowlist, `--hook-env` or `--unset-env` names
+    Start,
+    /// what the operator chose: an `--env-file`, a root hook's exports or `$ROOTHOOKS_ENV`
+    Operator,
+}
+
+/// The operator's additions to [`DEFAULT`]: `--hook-env` patterns, and the hooks' secrets
+/// (`--unset-env`, docker-stacks' `JUPYTER_ENV_VARS_TO_UNSET`), which root's hooks get and the
+/// command never does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Gate {
     pub allowed: Vec<String>,
+    pub secrets: Vec<String>,
 }
 
 /// The environment root's hooks start with, and what the gate left out.
@@ -184,61 +346,81 @@ impl fmt::Display for Gate {
         if !self.allowed.is_empty() {
             write!(f, "; --hook-env: {}", self.allowed.join(", "))?;
         }
+        if !self.secrets.is_empty() {
+            write!(f, "; --unset-env: {}", self.secrets.join(", "))?;
+        }
         Ok(())
     }
 }
 
 impl Gate {
-    /// Whether `name=value` may reach a root hook (PATH and root's identity aside, which are never
-    /// taken as they are).
-    pub fn admit(&self, name: &OsStr, value: &OsStr) -> Result<(), Held> {
+    /// Whether `name=value` from `origin` may reach a root hook (PATH and root's identity aside, which
+    /// are never taken as they are): see the module doc.
+    pub fn admit(&self, name: &OsStr, value: &OsStr, origin: Origin) -> Result<(), Held> {
         let bytes = name.as_bytes();
         let shown = || name.to_string_lossy().into_owned();
-        if self.allowed.iter().any(|p| matches(p, bytes)) {
-            return Ok(());
-        }
-        let Some((_, check)) = DEFAULT.iter().find(|(p, _)| matches(p, bytes)) else {
+        let check = DEFAULT.iter().find(|(p, _)| matches(p, bytes)).map(|(_, check)| *check);
+        let named = || self.allowed.iter().chain(&self.secrets).any(|p| matches(p, bytes));
+        if origin == Origin::Start && check.is_none() && !named() {
             return Err(Held::NotAllowed(shown()));
+        }
+        if let Some(rule) = steers(bytes) {
+            return Err(Held::Steers { name: shown(), rule });
+        }
+        let refusal = match value.to_str() {
+            Some(value) => check.unwrap_or(Check::Any).refuse(value),
+            None => Some("is not UTF-8".into()),
         };
-        match value.to_str().map(|v| check.refuse(v)) {
-            Some(None) => Ok(()),
-            Some(Some(why)) => Err(Held::BadValue { name: shown(), why }),
-            None => Err(Held::BadValue { name: shown(), why: "not UTF-8" }),
+        match refusal {
+            None => Ok(()),
+            Some(why) => Err(Held::BadValue { name: shown(), why }),
         }
     }
 
-    /// The hooks' environment: what of `base` (roothooks' own) passes the gate, PATH with only
-    /// directories that pass the trust rule, HOME, USER, LOGNAME and SHELL of root's account, then
-    /// `given` (the operator's env files, then the `ROOTHOOKS_*` variables describing the target),
-    /// which the operator chose and so pass as they are.
+    /// The hooks' environment: what of `base` (roothooks' own) passes the gate, then what of
+    /// `operator` (the env files) does, PATH with only directories that pass the trust rule, HOME,
+    /// USER, LOGNAME and SHELL of root's account, then `own` (roothooks' description of the target,
+    /// `$ROOTHOOKS_ENV`), as it is. Of a name given twice, the later source wins.
     pub fn hook_env(
         &self,
         base: impl IntoIterator<Item = (OsString, OsString)>,
         root: &RootAccount,
-        given: &[(String, String)],
+        operator: &[(String, String)],
+        own: &[(String, String)],
     ) -> HookEnv {
         let mut out = HookEnv::default();
-        // of a name given twice (an env file and roothooks' own ROOTHOOKS_UID), the last wins
-        let mut given_names: HashSet<&str> = HashSet::new();
-        let mut given: Vec<&(String, String)> = given.iter().rev().filter(|(k, _)| given_names.insert(k)).collect();
-        given.reverse();
+        let later: HashSet<&str> = operator.iter().chain(own).map(|(k, _)| k.as_str()).collect();
         let mut path = None;
         for (name, value) in base {
             if name == "PATH" {
                 path = Some(value);
-            } else if ROOTS.iter().any(|r| name == *r) || name.to_str().is_some_and(|n| given_names.contains(n)) {
+            } else if ROOTS.iter().any(|r| name == *r) || name.to_str().is_some_and(|n| later.contains(n)) {
                 // replaced below
             } else {
-                match self.admit(&name, &value) {
+                match self.admit(&name, &value, Origin::Start) {
                     Ok(()) => out.vars.push((name, value)),
                     Err(held) => out.held.push(held),
                 }
             }
         }
-        for (name, value) in given {
+        let own_names: HashSet<&str> = own.iter().map(|(k, _)| k.as_str()).collect();
+        for (name, value) in last_of_each(operator) {
+            if own_names.contains(name.as_str()) {
+                continue;
+            }
             if name == "PATH" {
                 path = Some(value.into());
-            } else if !ROOTS.contains(&name.as_str()) {
+            } else if ROOTS.contains(&name.as_str()) {
+                out.held.push(Held::Roots(name.clone()));
+            } else {
+                match self.admit(OsStr::new(name), OsStr::new(value), Origin::Operator) {
+                    Ok(()) => out.vars.push((name.into(), value.into())),
+                    Err(held) => out.held.push(held),
+                }
+            }
+        }
+        for (name, value) in last_of_each(own) {
+            if !ROOTS.contains(&name.as_str()) && name != "PATH" {
                 out.vars.push((name.into(), value.into()));
             }
         }
@@ -252,10 +434,11 @@ impl Gate {
         out
     }
 
-    /// What a sourced root hook exported, let into `env` (the next root hook's) through the gate: a
-    /// new PATH judged entry by entry, root's identity kept, anything else only if [`Gate::admit`]
-    /// lets it. Unsetting always passes (a hook may take a variable away), but PATH then falls back to
-    /// [`SAFE_PATH`]. Returns what was held back and the PATH entries dropped.
+    /// What a root hook exported (sourced) or wrote to `$ROOTHOOKS_ENV`, let into `env` (the next
+    /// root hook's) through the gate: a new PATH judged entry by entry, root's identity kept, anything
+    /// else only if [`Gate::admit`] lets it. Unsetting always passes (a hook may take a variable
+    /// away), but PATH then falls back to [`SAFE_PATH`]. Returns what was held back and the PATH
+    /// entries dropped.
     pub fn pass_exports(&self, exports: &Exports, env: &mut Vec<(OsString, OsString)>) -> (Vec<Held>, Vec<String>) {
         let mut held = Vec::new();
         let mut dropped = Vec::new();
@@ -263,7 +446,7 @@ impl Gate {
         for (name, value) in exports.changes() {
             let os = OsStr::new(name);
             if ROOTS.contains(&name) {
-                held.push(Held::NotAllowed(name.to_string()));
+                held.push(Held::Roots(name.to_string()));
                 continue;
             }
             let value = match (name, value) {
@@ -273,7 +456,7 @@ impl Gate {
                     Some(path.to_string_lossy().into_owned())
                 }
                 (_, None) => None,
-                (_, Some(value)) => match self.admit(os, OsStr::new(value)) {
+                (_, Some(value)) => match self.admit(os, OsStr::new(value), Origin::Operator) {
                     Ok(()) => Some(value.to_string()),
                     Err(h) => {
                         // what a root hook already had of it stays as it was
@@ -287,6 +470,14 @@ impl Gate {
         changes.apply(env);
         (held, dropped)
     }
+}
+
+/// `vars` with only the last of each name, in the order of those last ones.
+fn last_of_each(vars: &[(String, String)]) -> Vec<&(String, String)> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut last: Vec<&(String, String)> = vars.iter().rev().filter(|(k, _)| seen.insert(k)).collect();
+    last.reverse();
+    last
 }
 
 /// `path` with only the directories root may run programs from: absolute, existing, and passing the
@@ -319,25 +510,15 @@ pub fn trusted_path(path: &OsStr) -> (OsString, Vec<String>) {
     (OsStr::from_bytes(&kept.join(&b':')).to_owned(), dropped)
 }
 
-/// The names in `held`, for one log line: those not allowed (at most `limit`), then those with a bad
-/// value and why.
-pub fn describe(held: &[Held], limit: usize) -> String {
-    let mut not_allowed: Vec<&str> = Vec::new();
-    let mut bad: Vec<String> = Vec::new();
-    for h in held {
-        match h {
-            Held::NotAllowed(name) => not_allowed.push(name),
-            Held::BadValue { name, why } => bad.push(format!("{name} ({why})")),
-        }
-    }
-    let mut parts = Vec::new();
-    if !not_allowed.is_empty() {
-        parts.push(crate::log::capped_list(&not_allowed, limit));
-    }
-    if !bad.is_empty() {
-        parts.push(bad.join(", "));
-    }
-    parts.join("; ")
+/// The names of `held` that were not on the allowlist, for one log line (at most `limit`).
+pub fn describe_not_allowed(held: &[Held], limit: usize) -> Option<String> {
+    let names: Vec<&str> = held.iter().filter(|h| matches!(h, Held::NotAllowed(_))).map(Held::name).collect();
+    (!names.is_empty()).then(|| crate::log::capped_list(&names, limit))
+}
+
+/// Each of `held` that a rule other than the allowlist held back: the variable and the rule.
+pub fn judged(held: &[Held]) -> impl Iterator<Item = &Held> {
+    held.iter().filter(|h| !matches!(h, Held::NotAllowed(_)))
 }
 
 #[cfg(test)]
@@ -372,9 +553,10 @@ mod tests {
             ("PATH", "relative:/usr/bin:/no/such/dir:/usr/bin"),
             ("ROOTHOOKS_UID", "stale"),
         ]);
-        let gate = Gate { allowed: vec!["AWS_*".into()] };
-        let given = [("ROOTHOOKS_UID".to_string(), "1000".to_string()), ("FROM_ENV_FILE".into(), "1".into())];
-        let env = gate.hook_env(base, &RootAccount::default(), &given);
+        let gate = Gate { allowed: vec!["AWS_*".into()], ..Gate::default() };
+        let own = [("ROOTHOOKS_UID".to_string(), "1000".to_string())];
+        let operator = [("FROM_ENV_FILE".to_string(), "1".to_string())];
+        let env = gate.hook_env(base, &RootAccount::default(), &operator, &own);
         let v = &env.vars;
         assert_eq!((get(v, "HOME"), get(v, "USER"), get(v, "LOGNAME")), (Some("/root"), Some("root"), Some("root")));
         assert_eq!(get(v, "SHELL"), Some("/bin/sh"));
@@ -399,9 +581,13 @@ mod tests {
             assert!(!names.contains(&name), "{name} reached root's hooks");
         }
         assert_eq!(
-            describe(&env.held, 40),
-            "BASH_ENV, LD_PRELOAD, PYTHONPYCACHEPREFIX, GIT_SSH_COMMAND, A_NAME_NO_TOOL_READS_YET; LC_ALL (names a \
-             file, not a locale), TZ (names a file, not a time zone)"
+            describe_not_allowed(&env.held, 40).unwrap(),
+            "BASH_ENV, LD_PRELOAD, PYTHONPYCACHEPREFIX, GIT_SSH_COMMAND, A_NAME_NO_TOOL_READS_YET"
+        );
+        let judged: Vec<String> = judged(&env.held).map(|h| format!("{}: {h}", h.name())).collect();
+        assert_eq!(
+            judged,
+            ["LC_ALL: its value names a file, not a locale", "TZ: its value names a file, not a time zone"]
         );
         assert_eq!(env.path_dropped.len(), 2, "{:?}", env.path_dropped);
         // nothing trusted left: a safe default, never an empty PATH (which would mean the cwd)
@@ -411,7 +597,7 @@ mod tests {
     #[test]
     fn values_that_could_name_a_file_are_refused() {
         let gate = Gate::default();
-        let ok = |n: &str, v: &str| gate.admit(OsStr::new(n), OsStr::new(v)).is_ok();
+        let ok = |n: &str, v: &str| gate.admit(OsStr::new(n), OsStr::new(v), Origin::Start).is_ok();
         for (name, value) in [
             ("TZ", "Europe/Berlin"),
             ("TZ", ":UTC"),
@@ -423,7 +609,7 @@ mod tests {
             ("NB_USER", "jovyan"),
             ("NB_UMASK", "022"),
             ("JUPYTER_ENV_VARS_TO_UNSET", "A, B_2"),
-            ("REPO_DIR", "/home/jovyan"),
+            ("REPO_DIR", "/usr/share"),
         ] {
             assert!(ok(name, value), "{name}={value}");
         }
@@ -446,29 +632,99 @@ mod tests {
     }
 
     #[test]
+    fn a_value_that_names_a_path_passes_only_when_that_path_is_roots() {
+        for value in [
+            "123",
+            "/usr/bin",
+            "/usr/share/no/such/dir",
+            "https://hub:8081/hub/api",
+            "s3://bucket/key/part",
+            // a secret with slashes names nothing that exists: judged from `/`, which is root's
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "--config=/etc/hostname",
+        ] {
+            assert_eq!(value_refusal(value.as_bytes()), None, "{value}");
+        }
+        for value in [
+            "a/../b",
+            "..",
+            "/usr/share/..",
+            // /tmp: anyone may make what is not there yet
+            "/tmp/roothooks-gate-test-no-such",
+            "--config=/tmp/roothooks-gate-test-no-such",
+            "file:///tmp/roothooks-gate-test-no-such",
+            "/usr/bin:/tmp/roothooks-gate-test-no-such",
+            // a file that is not a directory cannot hold what does not exist yet
+            "/etc/hostname/x",
+        ] {
+            assert!(value_refusal(value.as_bytes()).is_some(), "{value} passed");
+        }
+        let many = "/usr/bin:".repeat(MAX_PATHS + 1);
+        assert_eq!(value_refusal(many.as_bytes()).as_deref(), Some("names more than 64 paths"));
+        // never the value itself in the reason: it may be a secret
+        let why = value_refusal(b"/tmp/secret-part/more").unwrap();
+        assert!(!why.contains("secret-part"), "{why}");
+    }
+
+    #[test]
+    fn names_that_steer_an_interpreter_never_pass_whoever_chose_them() {
+        let gate = Gate { allowed: vec!["P*".into()], secrets: vec!["LD_*".into(), "MY_KEY".into()] };
+        for name in ["PYTHONUSERBASE", "PYTHONPATH", "LD_PRELOAD", "PERL5OPT", "BASH_ENV", "NODE_OPTIONS", "ENV"] {
+            let held = gate.admit(OsStr::new(name), OsStr::new("x"), Origin::Operator);
+            assert!(matches!(held, Err(Held::Steers { .. })), "{name}: {held:?}");
+            // from the start's environment, also when a pattern of the operator's covers it
+            let held = gate.admit(OsStr::new(name), OsStr::new("x"), Origin::Start);
+            assert!(matches!(held, Err(Held::Steers { .. } | Held::NotAllowed(_))), "{name}: {held:?}");
+        }
+        let held = gate.admit(OsStr::new("PYTHONPATH"), OsStr::new("x"), Origin::Start);
+        assert_eq!(held, Err(Held::Steers { name: "PYTHONPATH".into(), rule: "PYTHON*" }));
+        // the operator's other names pass, checked by value
+        let admit = |name: &str, value: &str| gate.admit(OsStr::new(name), OsStr::new(value), Origin::Operator);
+        assert_eq!(admit("MY_VAR", "123"), Ok(()));
+        assert_eq!(admit("PATHS_OF_MINE", "x"), Ok(()));
+        assert!(matches!(admit("XDG_CACHE_HOME", "/tmp/x/.cache"), Err(Held::BadValue { .. })));
+        // a built-in name keeps its form whoever admitted it
+        assert!(matches!(admit("LC_ALL", "../../home/jovyan/loc"), Err(Held::BadValue { .. })));
+        assert!(matches!(admit("JUPYTERHUB_USER", "../../etc"), Err(Held::BadValue { .. })));
+        // a secret of the hooks' is let through from the start's environment
+        assert_eq!(gate.admit(OsStr::new("MY_KEY"), OsStr::new("s"), Origin::Start), Ok(()));
+        assert!(gate.admit(OsStr::new("MY_KEY2"), OsStr::new("s"), Origin::Start).is_err());
+        for bad in ["PYTHON*", "PYTHONPATH", "LD_*", "LD_PRE*", "GIT_*", "ENV", "BASH_ENV"] {
+            let why = parse_pattern(bad).unwrap_err();
+            assert!(why.contains("never reach root's hooks"), "{bad}: {why}");
+        }
+        for fine in ["P*", "E*", "ENVIRONMENT", "GI*", "JUPYTERHUB_*", "LC_*"] {
+            assert_eq!(parse_pattern(fine), Ok(fine.to_string()));
+        }
+    }
+
+    #[test]
     fn operator_patterns_are_names_or_prefixes() {
         assert_eq!(parse_pattern("AWS_*"), Ok("AWS_*".into()));
         assert_eq!(parse_pattern(" GCS_KEY "), Ok("GCS_KEY".into()));
         assert!(parse_pattern("*").unwrap_err().contains("would pass every variable"));
         assert!(parse_pattern("A-B").unwrap_err().contains("not a variable name"));
-        let gate = Gate { allowed: vec!["AWS_*".into(), "TOKEN".into()] };
-        assert!(gate.admit(OsStr::new("AWS_REGION"), OsStr::new("x")).is_ok());
-        assert!(gate.admit(OsStr::new("TOKEN"), OsStr::new("x")).is_ok());
-        assert_eq!(gate.admit(OsStr::new("TOKEN2"), OsStr::new("x")), Err(Held::NotAllowed("TOKEN2".into())));
-        assert_eq!(gate.admit(OsStr::new("MY_AWS_X"), OsStr::new("x")), Err(Held::NotAllowed("MY_AWS_X".into())));
+        let gate = Gate { allowed: vec!["AWS_*".into(), "TOKEN".into()], ..Gate::default() };
+        let admit = |name: &str| gate.admit(OsStr::new(name), OsStr::new("x"), Origin::Start);
+        assert!(admit("AWS_REGION").is_ok());
+        assert!(admit("TOKEN").is_ok());
+        assert_eq!(admit("TOKEN2"), Err(Held::NotAllowed("TOKEN2".into())));
+        assert_eq!(admit("MY_AWS_X"), Err(Held::NotAllowed("MY_AWS_X".into())));
     }
 
     #[test]
     fn exports_pass_the_same_gate_on_their_way_to_the_next_root_hook() {
         let exports = Exports::parse(b"PATH=/opt/conda/bin:/usr/bin\0LD_PRELOAD=/x.so\0BASH_ENV=/x\0HOME=/home/jovyan\0GCS_KEY=k\0NB_UID=1010\0TERM=../x\0LANG\0=roothooks-end\0").unwrap();
         let mut env = os_pairs(&[("PATH", "/usr/bin"), ("HOME", "/root"), ("LANG", "C"), ("TERM", "xterm")]);
-        let gate = Gate { allowed: vec!["GCS_*".into()] };
+        let gate = Gate::default();
         let (held, _) = gate.pass_exports(&exports, &mut env);
         assert_eq!(get(&env, "PATH"), Some("/usr/bin"));
         assert_eq!((get(&env, "HOME"), get(&env, "TERM")), (Some("/root"), Some("xterm")));
         assert_eq!((get(&env, "GCS_KEY"), get(&env, "NB_UID")), (Some("k"), Some("1010")));
         assert_eq!((get(&env, "LD_PRELOAD"), get(&env, "BASH_ENV"), get(&env, "LANG")), (None, None, None));
-        assert_eq!(describe(&held, 40), "LD_PRELOAD, BASH_ENV, HOME; TERM (not a terminal name)");
+        let names: Vec<&str> = held.iter().map(Held::name).collect();
+        assert_eq!(names, ["LD_PRELOAD", "BASH_ENV", "HOME", "TERM"]);
+        assert_eq!(held[3].to_string(), "its value is not a terminal name");
         // a hook that unsets PATH leaves the next one the safe default, never none (the cwd)
         let (held, _) = gate.pass_exports(&Exports::parse(b"PATH\0=roothooks-end\0").unwrap(), &mut env);
         assert!(held.is_empty());
@@ -477,12 +733,10 @@ mod tests {
 
     #[test]
     fn of_a_name_given_twice_the_last_wins_and_root_identity_is_never_given() {
-        let given = [
-            ("ROOTHOOKS_UID".to_string(), "from-env-file".to_string()),
-            ("HOME".into(), "/home/jovyan".into()),
-            ("ROOTHOOKS_UID".into(), "1000".into()),
-        ];
-        let env = Gate::default().hook_env(Vec::new(), &RootAccount::default(), &given);
+        let operator =
+            [("ROOTHOOKS_UID".to_string(), "from-env-file".to_string()), ("HOME".into(), "/home/jovyan".into())];
+        let own = [("ROOTHOOKS_UID".to_string(), "1000".to_string())];
+        let env = Gate::default().hook_env(Vec::new(), &RootAccount::default(), &operator, &own);
         assert_eq!(env.vars.iter().filter(|(k, _)| k == "ROOTHOOKS_UID").count(), 1);
         assert_eq!((get(&env.vars, "ROOTHOOKS_UID"), get(&env.vars, "HOME")), (Some("1000"), Some("/root")));
         assert_eq!(get(&env.vars, "PATH"), Some(SAFE_PATH), "no PATH at all: the safe default");

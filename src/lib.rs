@@ -46,7 +46,7 @@ use crate::plan::{Command, CommandLine, Names, Plan, Privilege, Shown};
 use crate::privilege::DropSpec;
 use crate::provision::env::command_env;
 use crate::provision::HandOff;
-use crate::runner::{FailurePolicy, HookResult, Runner, Settings};
+use crate::runner::{FailurePolicy, HookResult, RootPhase, Runner, Settings};
 use crate::sourcing::Exports;
 use crate::system::{Credentials, Kernel, Started};
 use crate::userdb::UserDb;
@@ -280,19 +280,22 @@ fn log_hook_plan(plan: &HookPlan) {
 }
 
 /// The environment root's hooks run with: what passes the gate (see `gate`), with one log line for
-/// what it leaves out. `given` are the operator's variables: the env files, then `ROOTHOOKS_*`.
-fn hook_environment(plan: &Plan, given: &[(String, String)]) -> Vec<(OsString, OsString)> {
+/// what the allowlist leaves out and one for each variable another rule holds back. `operator` are
+/// the env files' variables, `own` roothooks' description of the target and `$ROOTHOOKS_ENV`.
+fn hook_environment(plan: &Plan, operator: &[(String, String)], own: &[(String, String)]) -> Vec<(OsString, OsString)> {
     let root = match UserDb::system().user_by_uid(nix::unistd::Uid::from_raw(0)) {
         Ok(Some(a)) => RootAccount { home: a.dir, name: a.name, shell: a.shell },
         _ => RootAccount::default(),
     };
-    let env = plan.gate.hook_env(std::env::vars_os(), &root, given);
-    if !env.held.is_empty() {
+    let env = plan.gate.hook_env(std::env::vars_os(), &root, operator, own);
+    if let Some(names) = gate::describe_not_allowed(&env.held, 500) {
         info!(
-            "not passing {} to root's hooks: they get an allowlist of the environment (--hook-env NAME, or \
-             ROOTHOOKS_HOOK_ENV, passes one; the command still gets them all)",
-            gate::describe(&env.held, 500)
+            "not passing {names} to root's hooks: they get an allowlist of the environment (--hook-env NAME, or \
+             ROOTHOOKS_HOOK_ENV, passes one; the command still gets them all)"
         );
+    }
+    for held in gate::judged(&env.held) {
+        info!("not passing {} to root's hooks: {held}; the command still gets it", held.name());
     }
     if !env.path_dropped.is_empty() {
         info!("PATH for hooks leaves out {}", env.path_dropped.join(", "));
@@ -306,11 +309,10 @@ fn run_hooks(plan: &Plan, env_files: &[(String, String)], run: &mut HookRun) -> 
         // nothing to run, so no hand-off directory; the abort policy may still refuse the plan
         return run_dir(plan, &plan.hooks, &[], None, run);
     }
-    let mut given = env_files.to_vec();
-    given.extend(plan.hook_env());
+    let mut own = plan.hook_env();
     let handoff = match HandOff::create() {
         Ok(handoff) => {
-            given.push(("ROOTHOOKS_ENV".into(), handoff.file.display().to_string()));
+            own.push(("ROOTHOOKS_ENV".into(), handoff.file.display().to_string()));
             Some(handoff)
         }
         Err(e) => {
@@ -318,7 +320,8 @@ fn run_hooks(plan: &Plan, env_files: &[(String, String)], run: &mut HookRun) -> 
             None
         }
     };
-    let ran = run_dir(plan, &plan.hooks, &hook_environment(plan, &given), Some(&plan.gate), run);
+    let root = RootPhase { gate: &plan.gate, handoff: handoff.as_ref().map(|h| h.file.as_path()) };
+    let ran = run_dir(plan, &plan.hooks, &hook_environment(plan, env_files, &own), Some(root), run);
     if let Some(handoff) = handoff {
         run.handed_over = handoff.take();
     }
@@ -337,12 +340,12 @@ fn run_user_hooks(plan: &Plan, prepared: &mut Prepared<'_>) -> (HookRun, Result<
 }
 
 /// Run the hooks of `hooks` that the plan says to run into `run`, logging the start, each result and
-/// a summary; `gate` stands between one hook's exports and the next hook (root's hooks).
+/// a summary; for root's hooks, `root` has the gate between one hook's exports and the next hook.
 fn run_dir(
     plan: &Plan,
     hooks: &HookPlan,
     env: &[(OsString, OsString)],
-    gate: Option<&gate::Gate>,
+    root: Option<RootPhase<'_>>,
     run: &mut HookRun,
 ) -> Result<()> {
     let start = Instant::now();
@@ -359,7 +362,7 @@ fn run_dir(
     info!("running {} {noun} from {} as {}", to_run.len(), hooks.dir.display(), hooks.phase.who());
     let mut runner =
         Runner::new().map_err(|e| Error::Setup(format!("cannot set up signal handling for hooks: {e}")))?;
-    let settings = Settings { env, gate, timeout: plan.hook_timeout, policy: plan.on_hook_failure };
+    let settings = Settings { env, root, timeout: plan.hook_timeout, policy: plan.on_hook_failure };
     log::write_through();
     let ran = runner.run_all(&to_run, &settings, &mut run.results, &mut run.exports);
     let finished = runner.finish();

@@ -287,6 +287,7 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
         allowed: allowed
             .collect::<std::result::Result<_, _>>()
             .map_err(|why| Error::Usage(format!("--hook-env (or ROOTHOOKS_HOOK_ENV) {why}")))?,
+        secrets: provision.unset.iter().map(|u| u.0.clone()).collect(),
     };
     Ok(Plan {
         privilege,

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use crate::children::{reap, Listener};
 use crate::error::{Error, Result};
-use crate::gate::{self, Gate};
+use crate::gate::Gate;
 use crate::hooks::{Hook, How};
 use crate::log::Relay;
 use crate::sourcing::{self, Exports, Lost};
@@ -125,13 +125,37 @@ fn read_exports(mut file: File) -> io::Result<std::result::Result<Exports, Lost>
     Ok(Exports::parse(&written))
 }
 
-/// What the hooks run with: the environment, the gate between root hooks (`None` for the user's),
-/// the timeout and the failure policy.
+/// What the hooks run with: the environment, what stands between one root hook and the next
+/// (`None` for the user's hooks), the timeout and the failure policy.
 pub struct Settings<'a> {
     pub env: &'a [(std::ffi::OsString, std::ffi::OsString)],
-    pub gate: Option<&'a Gate>,
+    pub root: Option<RootPhase<'a>>,
     pub timeout: Option<Duration>,
     pub policy: FailurePolicy,
+}
+
+/// Between one root hook and the next: the gate, and the `$ROOTHOOKS_ENV` file whose new lines
+/// reach the hooks after the one that wrote them (through the gate), as a sourced hook's exports do.
+#[derive(Clone, Copy)]
+pub struct RootPhase<'a> {
+    pub gate: &'a Gate,
+    pub handoff: Option<&'a std::path::Path>,
+}
+
+/// What of `$ROOTHOOKS_ENV` the hooks after the one that wrote it have not been given yet, as
+/// changes: the lines that are new or changed since `seen`. Lines that cannot be used are said once,
+/// when the file is taken for the command.
+fn handed_since(file: &std::path::Path, seen: &mut Vec<(String, String)>) -> Exports {
+    let text = std::fs::read(file).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    let (now, _bad) = crate::provision::env::parse(&text);
+    let mut changes = Exports::default();
+    for (name, value) in &now {
+        if seen.iter().rev().find(|(k, _)| k == name).is_none_or(|(_, v)| v != value) {
+            changes.push(name, Some(value.clone()));
+        }
+    }
+    *seen = now;
+    changes
 }
 
 /// Splits a stream into lines for the log, never holding more than [`MAX_LINE`] bytes.
@@ -365,15 +389,32 @@ impl Runner {
         let prepare = |e: io::Error| Error::Setup(format!("cannot prepare to start hooks: {e}"));
         let mut env = settings.env.to_vec();
         let mut spawner = Spawner::new(&env).map_err(prepare)?;
+        let mut handed: Vec<(String, String)> = Vec::new();
         for hook in hooks {
             // A termination signal that arrived between hooks stops us before the next one starts.
             self.check_pending()?;
             let (result, received, exported) = self.run_one(hook, &mut spawner, settings.timeout)?;
+            let mut changed = false;
             if let Some(exported) = exported.filter(|e| !e.is_empty()) {
                 // what it exported is the environment of the hooks after it
-                pass_on(&hook.name, &exported, settings.gate, &mut env);
-                spawner.set_env(&env).map_err(prepare)?;
+                pass_on(&hook.name, &exported, settings.root.map(|r| r.gate), &mut env);
                 exports.merge(exported);
+                changed = true;
+            }
+            if let Some(RootPhase { gate, handoff: Some(file) }) = settings.root {
+                let written = handed_since(file, &mut handed);
+                if !written.is_empty() {
+                    info!(
+                        hook = hook.name,
+                        "wrote {} to $ROOTHOOKS_ENV, for the command",
+                        crate::log::capped_list(&written.names(), 40)
+                    );
+                    held_back(&hook.name, gate, &written, &mut env);
+                    changed = true;
+                }
+            }
+            if changed {
+                spawner.set_env(&env).map_err(prepare)?;
             }
             results.push(result);
             if let Some(sig) = received {
@@ -594,17 +635,18 @@ fn pass_on(
         "exported or unset {} for the hooks after it and the command",
         crate::log::capped_list(&exported.names(), 40)
     );
-    let Some(gate) = gate else {
-        exported.apply(env);
-        return;
-    };
-    let (held, dropped) = gate.pass_exports(exported, env);
-    if !held.is_empty() {
-        info!(
-            hook,
-            "not passing {} to the root hooks after it (the command still gets them; --hook-env NAME passes one)",
-            gate::describe(&held, 40)
-        );
+    match gate {
+        Some(gate) => held_back(hook, gate, exported, env),
+        None => exported.apply(env),
+    }
+}
+
+/// Let what one root hook exported or handed over into `env` through the gate, with one line for
+/// each variable held back and the rule that held it.
+fn held_back(hook: &str, gate: &Gate, changes: &Exports, env: &mut Vec<(std::ffi::OsString, std::ffi::OsString)>) {
+    let (held, dropped) = gate.pass_exports(changes, env);
+    for h in &held {
+        info!(hook, "not passing {} to the root hooks after it: {h}; the command still gets it", h.name());
     }
     if !dropped.is_empty() {
         info!(hook, "PATH for the root hooks after it leaves out {}", dropped.join(", "));

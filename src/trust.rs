@@ -210,6 +210,39 @@ pub fn walk(path: &Path, last: Last) -> io::Result<Walked> {
     Ok(Walked { path: end.path, fd: end.fd, stat: end.stat, untrusted: untrusted.or(verdict) })
 }
 
+/// Why a path that a value names (a variable on its way to a root hook) could lead to something
+/// another user can change, if it could: the way there is judged as [`walk`] does; what stands at the
+/// end must be root's (a directory or regular file, also not writable by group or others; a root-owned
+/// sticky directory such as /tmp passes); and a path that does not exist yet is judged by the
+/// directory it would be made in, which must not be anyone else's or writable by others.
+pub fn judge_named(path: &Path) -> Option<String> {
+    let mut at = path;
+    loop {
+        match walk(at, Last::Reached) {
+            Ok(walked) if walked.untrusted.is_some() => return walked.untrusted,
+            Ok(walked) if at != path => {
+                return match walked.is_dir() {
+                    true => judge_dir(&walked.path, &walked.stat, false),
+                    false => Some(format!("{} is not a directory", walked.path.display())),
+                }
+            }
+            Ok(walked) if walked.is_dir() => return judge_dir(&walked.path, &walked.stat, true),
+            Ok(walked) if walked.is_file() => {
+                return judge_file(&walked.path, &walked.stat).map(|why| format!("{}: {why}", walked.path.display()))
+            }
+            Ok(walked) if walked.stat.st_uid != 0 => {
+                return Some(format!("{} is owned by uid {}, not root", walked.path.display(), walked.stat.st_uid))
+            }
+            Ok(_) => return None,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match at.parent() {
+                Some(parent) => at = parent,
+                None => return Some(e.to_string()),
+            },
+            Err(e) => return Some(e.to_string()),
+        }
+    }
+}
+
 /// Why root will not read or create a file at a path.
 #[derive(Debug, thiserror::Error)]
 pub enum PathError {

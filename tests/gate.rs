@@ -105,31 +105,189 @@ fn exports_that_load_code_stop_at_the_gate_and_still_reach_the_command() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!marker.exists(), "the user's BASH_ENV ran as root: {}", stderr(&out));
     let env = seen(&seen_by_root);
-    for name in exported {
-        assert_eq!(value(&env, name), None, "{name} reached a later root hook");
-        assert!(stdout(&out).contains(&format!("has {name}")), "the command lost {name}: {}", stdout(&out));
-    }
     let err = stderr(&out);
-    let held =
-        err.lines().find(|l| l.contains("to the root hooks after it (the command still gets them")).unwrap_or(&err);
     for name in exported {
-        assert!(held.contains(name), "{name} not said to be held back: {err}");
+        assert!(stdout(&out).contains(&format!("has {name}")), "the command lost {name}: {}", stdout(&out));
+        if name == "CONDA_ENV" {
+            // an export that names nothing of the user's is the operator's hook's to pass on
+            assert_eq!(value(&env, name), Some("mine"), "{err}");
+            continue;
+        }
+        assert_eq!(value(&env, name), None, "{name} reached a later root hook");
+        let said = format!("not passing {name} to the root hooks after it: ");
+        let line = err.lines().find(|l| l.contains(&said)).unwrap_or_else(|| panic!("{name} not said: {err}"));
+        assert!(line.ends_with("; the command still gets it"), "{line}");
     }
-    // an operator who wants a hook's export passed on names it
+}
+
+#[test]
+fn a_root_hooks_exports_and_handed_over_lines_reach_later_root_hooks_through_the_checks() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let theirs = users_dir(uid);
+    let h = Hooks::new();
+    // docker-stacks' own test: a start-notebook.d hook's export is seen by the hooks after it
+    h.raw(
+        "10-exports.sh",
+        &format!(
+            "export MY_VAR=123 PYTHONPATH={d} XDG_CACHE_HOME={d}/.cache S3_URL=s3://bucket/key
+",
+            d = theirs.path().display()
+        ),
+        0o644,
+    );
+    h.sh(
+        "20-handoff",
+        &format!(
+            "echo HANDED=yes >> \"$ROOTHOOKS_ENV\"; echo CACHE={}/x >> \"$ROOTHOOKS_ENV\"",
+            theirs.path().display()
+        ),
+    );
+    let seen_by_root = h.path("root-env");
+    env_hook(&h, "30-env", &seen_by_root);
+    let script = "echo \"$MY_VAR $HANDED ${PYTHONPATH:+py} ${CACHE:+cache}\"";
     let out = run(h.bare().args([
         "--docker-stacks",
-        "--hook-env",
-        "CONDA_ENV",
         "--uid",
         &uid.to_string(),
         "--log-file",
         "none",
         "--",
-        "true",
+        "sh",
+        "-c",
+        script,
     ]));
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(value(&seen(&seen_by_root), "CONDA_ENV"), Some("mine"));
-    assert!(!marker.exists());
+    let env = seen(&seen_by_root);
+    let err = stderr(&out);
+    assert_eq!(value(&env, "MY_VAR"), Some("123"), "{err}");
+    assert_eq!(value(&env, "S3_URL"), Some("s3://bucket/key"), "{err}");
+    assert_eq!(value(&env, "HANDED"), Some("yes"), "{err}");
+    for held in ["PYTHONPATH", "XDG_CACHE_HOME", "CACHE"] {
+        assert_eq!(value(&env, held), None, "{held} reached a later root hook: {err}");
+    }
+    assert!(err.contains("not passing PYTHONPATH to the root hooks after it: it steers an interpreter, the loader or a shell (PYTHON*)"), "{err}");
+    let owner = format!("directory {} is owned by uid {uid}, not root", theirs.path().display());
+    for name in ["XDG_CACHE_HOME", "CACHE"] {
+        let said = format!(
+            "not passing {name} to the root hooks after it: its value names a path a user could change: {owner}"
+        );
+        assert!(err.contains(&said), "{said}: {err}");
+    }
+    // the command, the user's own, still gets all of it
+    assert_eq!(stdout(&out), "123 yes py cache\n", "{err}");
+}
+
+#[test]
+fn an_env_file_for_the_server_never_steers_a_root_python_hook() {
+    if !need_root() {
+        return;
+    }
+    let python = Path::new("/usr/bin/python3");
+    if !python.exists() {
+        skip("needs Debian's /usr/bin/python3 for a root Python hook");
+        return;
+    }
+    let version =
+        Command::new(python).args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).output().unwrap();
+    let version = String::from_utf8(version.stdout).unwrap();
+    let uid = free_id();
+    let theirs = users_dir(uid);
+    // the user's per-user site-packages, with a .pth file: Python runs its import lines at start
+    let site = theirs.path().join(format!(".local/lib/python{}/site-packages", version.trim()));
+    std::fs::create_dir_all(&site).unwrap();
+    let marker = theirs.path().join("ran-as-root");
+    std::fs::write(
+        site.join("evil.pth"),
+        format!("import os; open('{}', 'w').write(str(os.getuid()))\n", marker.display()),
+    )
+    .unwrap();
+    let h = Hooks::new();
+    let env_file = h.path("server.env");
+    std::fs::write(&env_file, format!("PYTHONUSERBASE={}/.local\nLANG=C.UTF-8\nGOOD=1\n", theirs.path().display()))
+        .unwrap();
+    let seen_by_root = h.path("root-env");
+    h.raw("10-python", &format!("#!/usr/bin/python3\nimport os\nopen('{}', 'wb').write(b'\\0'.join(k.encode() + b'=' + v.encode() for k, v in os.environ.items()))\n", seen_by_root.display()), 0o755);
+    let out = run(h
+        .bare()
+        .args(["--uid", &uid.to_string(), "--log-file", "none", "--env-file"])
+        .arg(&env_file)
+        .args(["--", "sh", "-c", "echo $PYTHONUSERBASE"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!marker.exists(), "the user's .pth ran in a root hook: {err}");
+    let env = seen(&seen_by_root);
+    assert_eq!(value(&env, "PYTHONUSERBASE"), None, "{err}");
+    assert_eq!((value(&env, "GOOD"), value(&env, "LANG")), (Some("1"), Some("C.UTF-8")), "{err}");
+    assert!(err.contains("not passing PYTHONUSERBASE to root's hooks: it steers an interpreter, the loader or a shell (PYTHON*), which root's hooks never get; the command still gets it"), "{err}");
+    assert_eq!(stdout(&out).trim(), format!("{}/.local", theirs.path().display()));
+}
+
+#[test]
+fn hook_env_patterns_pass_values_only_through_the_same_checks() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    let seen_by_root = h.path("root-env");
+    env_hook(&h, "10-env", &seen_by_root);
+    let out = run(h
+        .roothooks()
+        .env("JUPYTERHUB_USER", "../../etc")
+        .env("JUPYTERHUB_API_TOKEN", "0123abcd")
+        .env("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+        .env("LC_ALL", "../../home/jovyan/loc")
+        .env("LC_TIME", "C.UTF-8")
+        .args(["--hook-env", "JUPYTERHUB_*", "--hook-env", "LC_*", "--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let env = seen(&seen_by_root);
+    let err = stderr(&out);
+    assert_eq!((value(&env, "JUPYTERHUB_USER"), value(&env, "LC_ALL")), (None, None), "{err}");
+    assert_eq!(value(&env, "JUPYTERHUB_API_TOKEN"), Some("0123abcd"));
+    assert_eq!(value(&env, "JUPYTERHUB_API_URL"), Some("http://127.0.0.1:8081/hub/api"));
+    assert_eq!(value(&env, "LC_TIME"), Some("C.UTF-8"));
+    assert!(
+        err.contains("not passing JUPYTERHUB_USER to root's hooks: its value has a '/' or a control character"),
+        "{err}"
+    );
+    assert!(err.contains("not passing LC_ALL to root's hooks: its value names a file, not a locale"), "{err}");
+    // a pattern that could only name what root never gets is a mistake said at once
+    let out = run(h.roothooks().args(["--hook-env", "PYTHON*", "--", "true"]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("'PYTHON*' names variables that steer an interpreter"), "{}", stderr(&out));
+}
+
+#[test]
+fn the_hooks_secrets_reach_root_hooks_and_never_the_command() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    let seen_by_root = h.path("root-env");
+    env_hook(&h, "10-env", &seen_by_root);
+    let uid = free_id();
+    let theirs = users_dir(uid);
+    let cmd_env = theirs.path().join("command-env");
+    let out = run(h
+        .bare()
+        .args(["--uid", &uid.to_string(), "--log-file", "none"])
+        .env("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+        .env("BUCKET_TOKEN", "t0k")
+        .env("JUPYTER_ENV_VARS_TO_UNSET", "BUCKET_TOKEN")
+        .env("NOT_A_SECRET", "x")
+        .args(["--unset-env", "AWS_*", "--", "sh", "-c"])
+        .arg(format!("env -0 > {}", cmd_env.display())));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let root = seen(&seen_by_root);
+    let user = seen(&cmd_env);
+    assert_eq!(value(&root, "AWS_SECRET_ACCESS_KEY"), Some("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"));
+    assert_eq!(value(&root, "BUCKET_TOKEN"), Some("t0k"), "docker-stacks' way to name a hook's secret");
+    assert_eq!(value(&root, "NOT_A_SECRET"), None);
+    assert_eq!((value(&user, "AWS_SECRET_ACCESS_KEY"), value(&user, "BUCKET_TOKEN")), (None, None));
+    assert_eq!(value(&user, "NOT_A_SECRET"), Some("x"));
+    assert!(!stderr(&out).contains("wJalr"), "a secret in the log: {}", stderr(&out));
 }
 
 /// Variables that make some tool load, run or write what the user chose, none of them on any list
@@ -193,7 +351,7 @@ fn no_variable_outside_the_allowlist_reaches_a_root_hook_whatever_its_name() {
     for name in STEERING {
         assert!(held.contains(&format!(" {name},")) || held.contains(&format!(" {name} ")), "{name}: {err}");
     }
-    assert!(err.contains("TZ (names a file, not a time zone)"), "{err}");
+    assert!(err.contains("not passing TZ to root's hooks: its value names a file, not a time zone"), "{err}");
     assert!(err.contains("--hook-env NAME, or ROOTHOOKS_HOOK_ENV, passes one"), "{err}");
     // the command runs as the user and gets its environment as it was
     let env = seen(&cmd_env);

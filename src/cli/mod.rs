@@ -52,8 +52,9 @@ it (--pty), so that nothing COMMAND leaves behind can read the starter's termina
 
 Hooks run in /, with root's HOME, USER, LOGNAME and SHELL, a PATH of directories only root can change, and \
 of the rest of the environment only an allowlist (ROOTHOOKS_*, NB_*, locale, TZ, TERM, JUPYTERHUB_USER; \
---hook-env adds names) and the --env-file variables: no variable outside it reaches root, whatever its name. \
-What a sourced hook exports reaches the root hooks after it through the same gate. Every path root relies on (hooks, log, report, home, skel, env files, nss dir) is walked from / \
+--hook-env and --unset-env add names), the --env-file variables and what root's hooks export: no other \
+variable reaches root, whatever its name, and none of them that steers an interpreter, the loader or a \
+shell (LD_*, PYTHON*, BASH_ENV, ...) or whose value names a path a user could change. Every path root relies on (hooks, log, report, home, skel, env files, nss dir) is walked from / \
 as written: a directory or symlink a user could change refuses it.
 
 The last step of the drop is a seccomp filter, inherited by everything COMMAND starts: it denies with \
@@ -216,13 +217,17 @@ pub struct Args {
     /// Add NAME=value lines from this file to the command's environment (repeatable)
     ///
     /// Read as root, the way systemd's EnvironmentFile= reads them; must be a regular file reached
-    /// through directories no user can change. Example: --env-file "$CREDENTIALS_DIRECTORY/envfile"
+    /// through directories no user can change. Root's hooks get its variables too, each past the
+    /// gate's checks (no name that steers an interpreter, the loader or a shell, such as PYTHONUSERBASE
+    /// or LD_PRELOAD; no value that names a path a user could change). Example: --env-file
+    /// "$CREDENTIALS_DIRECTORY/envfile"
     #[arg(long, value_name = "PATH")]
     pub env_file: Vec<PathBuf>,
 
     /// Keep a variable out of the command's environment (repeatable; a trailing * matches a prefix)
     ///
-    /// [env: ROOTHOOKS_UNSET_ENV, comma separated] For credentials only the hooks needed. The names in
+    /// [env: ROOTHOOKS_UNSET_ENV, comma separated] For credentials only the hooks needed: root's hooks
+    /// get them (past the gate's checks), the command and the user's hooks do not. The names in
     /// JUPYTER_ENV_VARS_TO_UNSET (docker-stacks', comma separated) are added. Example: --unset-env 'AWS_*'
     #[arg(long, value_name = "NAME", env = "ROOTHOOKS_UNSET_ENV", value_delimiter = ',', hide_env = true)]
     pub unset_env: Vec<String>,
@@ -344,7 +349,10 @@ pub struct Args {
     /// ROOTHOOKS_*, NB_USER/NB_UID/NB_GID/NB_GROUP/NB_UMASK, JUPYTER_ENV_VARS_TO_UNSET, REPO_DIR,
     /// JUPYTERHUB_USER, JUPYTERHUB_SERVER_NAME, TERM, TZ, LANG, LANGUAGE and LC_* (values that could
     /// name a file are held back), root's HOME/USER/LOGNAME/SHELL, a PATH of directories only root can
-    /// change, and the --env-file variables; this adds more. The command gets everything as before.
+    /// change, the --unset-env names, the --env-file variables and root's hooks' exports; this adds
+    /// more. Whatever admitted it, no name that steers an interpreter, the loader or a shell (LD_*,
+    /// PYTHON*, BASH_ENV, ...) and no value that names a path a user could change reaches root; a
+    /// pattern that names only such names is an error. The command gets everything as before.
     /// Example: --hook-env 'AWS_*'
     #[arg(long, value_name = "NAME", env = "ROOTHOOKS_HOOK_ENV", value_delimiter = ',', hide_env = true)]
     pub hook_env: Vec<String>,
