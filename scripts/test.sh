@@ -27,6 +27,10 @@ need keyctl keyutils
 need unshare util-linux
 need shellcheck shellcheck
 need systemd-analyze systemd
+# a root Python hook in tests/gate.rs is Debian's python, whatever else is first on PATH
+[ -x /usr/bin/python3 ] || { APT_UPDATED=; need /usr/bin/python3 python3; }
+# the kernel's own system call table, for the filter's test against it (src/seccomp/mod.rs)
+bash scripts/kernel-syscalls.sh
 # runc, busybox-static, a venv with jupyterhub and jupyter-server, configurable-http-proxy
 bash scripts/install-e2e.sh
 

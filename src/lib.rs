@@ -437,6 +437,7 @@ fn drop_as_root(plan: &Plan) -> Result<Credentials> {
     let creds = privilege::verify(&mut Kernel, &spec)?;
     privilege::leave_session_keyring()?;
     if !plan.allow_escalation {
+        // with no_new_privs set, adding a filter is always allowed: nothing inherited can stand in
         seccomp::install(filter.as_ref(), creds.seccomp_filters)?;
     }
     info!(
@@ -476,8 +477,14 @@ fn keep_unprivileged(plan: &Plan, uid: nix::unistd::Uid) -> Result<Credentials> 
     }
     privilege::drop_unprivileged(&mut Kernel, plan.allow_escalation)?;
     let creds = privilege::verify_unprivileged(&mut Kernel, plan.allow_escalation)?;
-    seccomp::install(plan.seccomp.program()?.as_ref(), creds.seccomp_filters)?;
-    log_seccomp(plan);
+    match seccomp::install(plan.seccomp.program()?.as_ref(), creds.seccomp_filters)? {
+        seccomp::Installed::Ours => log_seccomp(plan),
+        seccomp::Installed::Inherited(count) => warn!(
+            "a system call filter is already in place ({count} inherited: a start inside another roothooks' \
+             command, as under GRANT_SUDO); without no_new_privs this start cannot add its own, so the command \
+             runs under the one in place"
+        ),
+    }
     if creds.gids.iter().all(|g| g.as_raw() == 0) {
         let and_group = if creds.groups.iter().any(|g| g.as_raw() == 0) { " and group 0" } else { "" };
         info!(

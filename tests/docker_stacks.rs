@@ -525,6 +525,51 @@ fn grant_sudo_writes_roots_rule_in_one_step_and_allows_escalation_under_docker_s
 }
 
 #[test]
+fn a_start_inside_a_grant_sudo_command_runs_under_the_filter_it_inherited() {
+    if !ready() {
+        return;
+    }
+    // docker-stacks' own test: `start.sh sudo id` as the CMD with GRANT_SUDO=yes. The command is
+    // roothooks again, as jovyan and without no_new_privs; the outer start (here with CAP_SYS_ADMIN,
+    // so it could install its filter without no_new_privs) left its filter in place.
+    let b = image();
+    let root = b.rootfs();
+    std::fs::create_dir_all(root.join("etc/sudoers.d")).unwrap();
+    set_mode(&root.join("etc/sudoers.d"), 0o750);
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    hook_file(&b, "usr/bin", "sudo", "#!/bin/sh\necho sudo ran \"$@\"\n", 0o755);
+    let inner = "grep -E '^(Seccomp|Seccomp_filters|NoNewPrivs):' /proc/self/status; sudo id";
+    let args = [
+        "/roothooks",
+        "--log-file",
+        "none",
+        "--docker-stacks",
+        "--",
+        "/roothooks",
+        "--log-file",
+        "none",
+        "--docker-stacks",
+        "--",
+        "sh",
+        "-c",
+        inner,
+    ];
+    let mut p = process(0, 0, &[], caps(&["SYS_ADMIN"]), false, &args);
+    p["env"] = json!(["PATH=/bin:/usr/bin", "HOME=/root", "NB_USER=jovyan", "GRANT_SUDO=yes"]);
+    let (code, out, err) = b.run(p, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(out, "NoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\nsudo ran id\n", "{err}");
+    assert!(err.contains("a system call filter is already in place (1 inherited"), "{err}");
+    // with no filter in place there is nothing to stand in for ours: the start still refuses
+    let args = ["/roothooks", "--log-file", "none", "--allow-privilege-escalation", "--", "true"];
+    let mut p = process(1000, 100, &[], no_caps(), false, &args);
+    p["env"] = json!(["PATH=/bin", "HOME=/home/jovyan"]);
+    let (code, _, err) = b.run(p, &[]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cannot install the seccomp filter"), "{err}");
+}
+
+#[test]
 fn nb_user_renames_jovyan_moves_the_home_without_following_anything_in_it_and_once() {
     if !ready() {
         return;

@@ -20,6 +20,7 @@ const PROBE: &str = r#"
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,6 +43,12 @@ int main(int argc, char **argv) {
         }
         show("ioctl-tcgets", ioctl(null, TCGETS, &c));
         show("unshare-nothing", syscall(SYS_unshare, 0));
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "x32") == 0) {
+        /* getpid under the x32 ABI's number, and an ordinary socket beside the denied families */
+        show("x32-getpid", syscall(0x40000000L | SYS_getpid));
+        show("socket-unix", syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0));
         return 0;
     }
     if (argc > 2 && strcmp(argv[1], "uffd-dev") == 0) {
@@ -88,6 +95,9 @@ int main(int argc, char **argv) {
     show("move_mount", syscall(SYS_move_mount, -1, "", -1, "", -1));
     show("open_tree", syscall(SYS_open_tree, -1, "", 0));
     show("mount_setattr", syscall(SYS_mount_setattr, -1, "", 0, 0, 0));
+    show("open_tree_attr", syscall(467 /* SYS_open_tree_attr, Linux 6.15 */, -1, "", 0, 0, 0));
+    show("socket-vsock", syscall(SYS_socket, 40 /* AF_VSOCK */, SOCK_STREAM, 0));
+    show("socket-alg", syscall(SYS_socket, 38 /* AF_ALG */, SOCK_SEQPACKET, 0));
     return 0;
 }
 "#;
@@ -104,7 +114,8 @@ const TELLING: &[(&str, &[&str])] = &[
     ("perf", &["perf_event_open"]),
     ("userfaultfd", &["userfaultfd"]),
     ("io_uring", &["io_uring_setup", "io_uring_enter", "io_uring_register"]),
-    ("kernel", &["mount", "umount2", "setns", "fsconfig", "open_tree", "mount_setattr"]),
+    ("kernel", &["mount", "umount2", "setns", "fsconfig", "open_tree", "mount_setattr", "open_tree_attr"]),
+    ("sockets", &["socket-vsock", "socket-alg"]),
 ];
 
 /// On x86_64, the allowed numbers on either side of each denied one (and two numbers no kernel has),
@@ -137,6 +148,8 @@ const BESIDE: &[(i64, &str)] = &[
     (436, "clone3"),          // close_range
     (441, "mount_setattr"),   // epoll_pwait2
     (443, "mount_setattr"),   // quotactl_fd
+    (466, "open_tree_attr"),  // removexattrat
+    (468, "open_tree_attr"),  // file_getattr
     (1000, "none"),           // no such call
     (0x3fff_ffff, "none"),    // no such call
 ];
@@ -188,7 +201,7 @@ fn every_denied_call_fails_with_eperm_and_clone3_with_enosys() {
     let Some((_dir, bin)) = probe() else { return };
     let on = errnos(&bin, &[]);
     let off = errnos(&bin, &["--seccomp", "off"]);
-    assert_eq!(on.len(), 34, "{on:?}");
+    assert_eq!(on.len(), 37, "{on:?}");
     for (call, errno) in &on {
         let expected = if call == "clone3" { ENOSYS } else { EPERM };
         assert_eq!(*errno, expected, "{call} under the filter");
@@ -296,7 +309,7 @@ fn the_plan_and_the_report_name_the_groups() {
     let out = run(roothooks_as(free_id()).args(["--dry-run", "--seccomp-allow", "userns", "--", "true"]));
     let plan = stdout(&out);
     assert!(
-        plan.contains("seccomp:     denies tty-inject, keyring, bpf, perf, userfaultfd, io_uring, kernel"),
+        plan.contains("seccomp:     denies tty-inject, keyring, bpf, perf, userfaultfd, io_uring, kernel, sockets"),
         "{plan}"
     );
     assert!(plan.contains("allowed:     userns (--seccomp-allow)"), "{plan}");
@@ -306,7 +319,7 @@ fn the_plan_and_the_report_name_the_groups() {
     assert!(out.status.success(), "{}", stderr(&out));
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(json["seccomp"]["allowed"], serde_json::json!(["perf"]));
-    assert_eq!(json["seccomp"]["denied"].as_array().unwrap().len(), 7);
+    assert_eq!(json["seccomp"]["denied"].as_array().unwrap().len(), 8);
     assert_eq!(json["final_state"]["seccomp"], 2);
 }
 
@@ -408,4 +421,54 @@ fn an_empty_allow_setting_means_none_allowed_back() {
         .args(["--", "unshare", "-U", "true"]));
     assert_eq!(out.status.code(), Some(1), "unshare -U must still be denied: {}", stderr(&out));
     assert!(stderr(&out).contains("system call filter installed: denies userns"), "{}", stderr(&out));
+}
+
+/// A classic BPF instruction, as `seccomp(2)` takes it.
+fn insn(code: u32, k: u32, jt: u8, jf: u8) -> nix::libc::sock_filter {
+    nix::libc::sock_filter { code: code as u16, jt, jf, k }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn an_outer_filter_that_kills_x32_calls_still_lets_the_start_through() {
+    use nix::libc;
+    use std::os::unix::process::CommandExt;
+    if !need_root() {
+        return;
+    }
+    let Some((_dir, bin)) = probe() else { return };
+    // without an outer filter: every x32 number answers ENOSYS under ours, an ordinary socket works
+    let answers = {
+        let out = run(roothooks_as(free_id()).arg("--").arg(&bin).arg("x32"));
+        assert!(out.status.success(), "{}", stderr(&out));
+        errnos_of(&stdout(&out))
+    };
+    assert_eq!((answers["x32-getpid"], answers["socket-unix"]), (ENOSYS, 0));
+    // a runtime's profile that kills any x32 call (as some do): a start that asks the kernel whether
+    // it speaks x32 dies there; ours must not ask
+    let program = [
+        insn(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 4, 0, 0),
+        insn(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 0xC000_003E, 0, 3),
+        insn(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 0, 0),
+        insn(libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K, 0x4000_0000, 0, 1),
+        insn(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_KILL_PROCESS, 0, 0),
+        insn(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
+    ];
+    let mut cmd = roothooks_as(free_id());
+    cmd.args(["--", "sh", "-c", "grep ^Seccomp_filters /proc/self/status"]);
+    // SAFETY: between fork and exec only prctl and seccomp are called, on memory the child owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            let prog = libc::sock_fprog { len: program.len() as u16, filter: program.as_ptr().cast_mut() };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &prog) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run(&mut cmd);
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert_eq!(stdout(&out), "Seccomp_filters:\t2\n", "the outer filter and ours");
 }

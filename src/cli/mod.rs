@@ -58,8 +58,10 @@ shell (LD_*, PYTHON*, BASH_ENV, ...) or whose value names a path a user could ch
 as written: a directory or symlink a user could change refuses it.
 
 The last step of the drop is a seccomp filter, inherited by everything COMMAND starts: it denies with \
-EPERM new user namespaces, TIOCSTI, the keyring, bpf, perf, userfaultfd, io_uring and the machine's own \
-calls (modules, mounts, reboot, ...); --seccomp-allow GROUP allows a group back, --seccomp off turns it off.
+EPERM new user namespaces, TIOCSTI, the keyring, bpf, perf, userfaultfd, io_uring, the machine's own \
+calls (modules, mounts, reboot, ...) and vsock and AF_ALG sockets, and every x32 call with ENOSYS; \
+--seccomp-allow GROUP allows a group back, --seccomp off turns it off. A start inside another roothooks' \
+command that cannot add a filter (no no_new_privs, as under GRANT_SUDO) runs under the one it inherited.
 
 Started without root, it runs no hooks, clears what an unprivileged process can (ambient capabilities, \
 no_new_privs) and execs COMMAND as it is; a start with gid 0 (OpenShift) keeps the gid it cannot leave.

@@ -92,7 +92,9 @@ impl Builder {
     }
 
     fn place(&mut self, label: usize) {
-        self.places[label] = Some(self.code.len());
+        if let Some(place) = self.places.get_mut(label) {
+            *place = Some(self.code.len());
+        }
     }
 
     fn push(&mut self, code: u16, k: u32, jt: Target, jf: Target) {
@@ -104,7 +106,7 @@ impl Builder {
         let places = &self.places;
         let offset = |from: usize, target: Target| -> Result<u8, String> {
             let Target::Label(label) = target else { return Ok(0) };
-            let to = places[label].ok_or("a jump to a label never placed")?;
+            let to = places.get(label).copied().flatten().ok_or("a jump to a label never placed")?;
             let distance = to.checked_sub(from + 1).ok_or("a backward jump")?;
             u8::try_from(distance).map_err(|_| format!("a jump of {distance} instructions (at most 255)"))
         };
@@ -117,14 +119,21 @@ impl Builder {
 }
 
 /// The program for architecture `arch` (an `AUDIT_ARCH_*` value): a call made under another
-/// architecture's ABI kills the process, a number in `answers` gets its answer, every other number is
-/// allowed. Fails only when the program cannot be expressed (a jump over 255 instructions, or more
-/// than `BPF_MAXINSNS` instructions).
-pub fn program(arch: u32, answers: &BTreeMap<u32, Answer>) -> Result<Vec<Insn>, String> {
+/// architecture's ABI kills the process, a number in `answers` gets its answer, every number from
+/// `rest`'s on gets `rest`'s answer (x32's range), every other number is allowed. Fails only when the
+/// program cannot be expressed (a number of `answers` inside `rest`, a jump over 255 instructions, or
+/// more than `BPF_MAXINSNS` instructions).
+pub fn program(arch: u32, answers: &BTreeMap<u32, Answer>, rest: Option<(u32, Answer)>) -> Result<Vec<Insn>, String> {
+    if let (Some((from, _)), Some((&last, _))) = (&rest, answers.last_key_value()) {
+        if last >= *from {
+            return Err(format!("call number {last} lies in the range from {from} on"));
+        }
+    }
     // Intervals of equal answer, each by its first number; `None` is "allow".
     let mut intervals: Vec<(u32, Option<&Answer>)> = Vec::new();
     let mut next = 0u64; // the first number no interval covers yet
-    for (&nr, answer) in answers {
+    let rest_entry = rest.as_ref().map(|(from, answer)| (from, answer));
+    for (&nr, answer) in answers.iter().chain(rest_entry) {
         if u64::from(nr) > next {
             intervals.push((next as u32, None)); // a gap: allowed
         } else if intervals.last().is_some_and(|&(_, last)| last == Some(answer)) {
@@ -134,7 +143,7 @@ pub fn program(arch: u32, answers: &BTreeMap<u32, Answer>) -> Result<Vec<Insn>, 
         intervals.push((nr, Some(answer)));
         next = u64::from(nr) + 1;
     }
-    if next <= u64::from(u32::MAX) {
+    if rest.is_none() && next <= u64::from(u32::MAX) {
         intervals.push((next as u32, None));
     }
 
@@ -151,7 +160,7 @@ pub fn program(arch: u32, answers: &BTreeMap<u32, Answer>) -> Result<Vec<Insn>, 
     b.push(LD_ABS, ARCH, Target::Next, Target::Next);
     b.push(JEQ, arch, Target::Next, Target::Label(kill));
     b.push(LD_ABS, NR, Target::Next, Target::Next);
-    search(&mut b, &intervals, &places);
+    search(&mut b, &intervals, &places)?;
 
     b.place(kill);
     b.push(RET, libc::SECCOMP_RET_KILL_PROCESS, Target::Next, Target::Next);
@@ -193,30 +202,43 @@ fn errno_return(errno: u16) -> u32 {
 /// The subtree that finds which of `intervals` (at least one, by first number, in order) holds the
 /// number in the accumulator. An interval alone is a leaf: the jump to it goes straight to its
 /// answer's code, so a leaf emits nothing; a subtree starts right where it is emitted.
-fn search(b: &mut Builder, intervals: &[(u32, Option<&Answer>)], places: &BTreeMap<Option<&Answer>, usize>) {
+fn search(
+    b: &mut Builder,
+    intervals: &[(u32, Option<&Answer>)],
+    places: &BTreeMap<Option<&Answer>, usize>,
+) -> Result<(), String> {
     if let [(_, answer)] = intervals {
         // no comparison left to make (no answers at all): JGE 0 always jumps
-        let to = Target::Label(places[answer]);
+        let to = Target::Label(label_of(places, *answer)?);
         b.push(JGE, 0, to, to);
-        return;
+        return Ok(());
     }
     let (below, from) = intervals.split_at(intervals.len() / 2);
-    let side = |b: &mut Builder, side: &[(u32, Option<&Answer>)]| match side {
-        [(_, answer)] => (Target::Label(places[answer]), None),
-        _ => {
-            let label = b.label();
-            (Target::Label(label), Some(label))
-        }
+    let side = |b: &mut Builder, side: &[(u32, Option<&Answer>)]| -> Result<(Target, Option<usize>), String> {
+        Ok(match side {
+            [(_, answer)] => (Target::Label(label_of(places, *answer)?), None),
+            _ => {
+                let label = b.label();
+                (Target::Label(label), Some(label))
+            }
+        })
     };
-    let (if_below, below_label) = side(b, below);
-    let (if_from, from_label) = side(b, from);
-    b.push(JGE, from[0].0, if_from, if_below);
+    let (if_below, below_label) = side(b, below)?;
+    let (if_from, from_label) = side(b, from)?;
+    let Some(&(first, _)) = from.first() else { return Err("an empty interval list".into()) };
+    b.push(JGE, first, if_from, if_below);
     for (half, label) in [(below, below_label), (from, from_label)] {
         if let Some(label) = label {
             b.place(label);
-            search(b, half, places);
+            search(b, half, places)?;
         }
     }
+    Ok(())
+}
+
+/// The label of an answer's code, every one of which was made before the search.
+fn label_of(places: &BTreeMap<Option<&Answer>, usize>, answer: Option<&Answer>) -> Result<usize, String> {
+    places.get(&answer).copied().ok_or_else(|| "an answer without a label".to_string())
 }
 
 #[cfg(test)]
@@ -303,7 +325,7 @@ mod tests {
     #[test]
     fn every_number_gets_the_tables_answer() {
         let answers = answers();
-        let program = program(ARCH_X, &answers).unwrap();
+        let program = program(ARCH_X, &answers, None).unwrap();
         let argsets = [
             [0; 6],
             [0x1000_0000, 0x5412, 0, 0, 0, 0],
@@ -323,8 +345,23 @@ mod tests {
     }
 
     #[test]
+    fn a_range_from_one_number_up_is_one_more_interval() {
+        let table = BTreeMap::from([(16, Answer::Errno(1)), (435, Answer::Errno(38))]);
+        let program = program(ARCH_X, &table, Some((0x4000_0000, Answer::Errno(38)))).unwrap();
+        for nr in (0..1200).chain([0x3fff_ffff]) {
+            assert_eq!(run(&program, nr, ARCH_X, [0; 6]), answer_of(&table, nr, [0; 6]), "nr {nr}");
+        }
+        for nr in [0x4000_0000, 0x4000_0000 | 16, 0x4000_0000 | 514, 0x7fff_ffff, 0x8000_0000, u32::MAX] {
+            assert_eq!(run(&program, nr, ARCH_X, [0; 6]), ENOSYS, "nr {nr:#x}");
+        }
+        // a number inside the range would be shadowed by it: refused when built
+        let inside = BTreeMap::from([(0x4000_0010, Answer::Errno(1))]);
+        assert!(super::program(ARCH_X, &inside, Some((0x4000_0000, Answer::Errno(38)))).is_err());
+    }
+
+    #[test]
     fn another_architecture_is_killed_before_any_answer() {
-        let program = program(ARCH_X, &answers()).unwrap();
+        let program = program(ARCH_X, &answers(), None).unwrap();
         for nr in [0, 1, 16, 435, 1000] {
             assert_eq!(run(&program, nr, 0x4000_0003, [0; 6]), libc::SECCOMP_RET_KILL_PROCESS);
         }
@@ -332,9 +369,9 @@ mod tests {
 
     #[test]
     fn no_answers_allows_everything_and_one_answer_is_found() {
-        let none = program(ARCH_X, &BTreeMap::new()).unwrap();
+        let none = program(ARCH_X, &BTreeMap::new(), None).unwrap();
         assert_eq!(run(&none, 7, ARCH_X, [0; 6]), libc::SECCOMP_RET_ALLOW);
-        let one = program(ARCH_X, &BTreeMap::from([(7, Answer::Errno(1))])).unwrap();
+        let one = program(ARCH_X, &BTreeMap::from([(7, Answer::Errno(1))]), None).unwrap();
         assert_eq!(
             [6, 7, 8].map(|nr| run(&one, nr, ARCH_X, [0; 6])),
             [libc::SECCOMP_RET_ALLOW, EPERM, libc::SECCOMP_RET_ALLOW]
@@ -345,7 +382,7 @@ mod tests {
     fn the_search_is_a_balanced_tree_not_a_chain() {
         // 100 separate numbers, 200 intervals: a chain would take up to 200 comparisons
         let answers: BTreeMap<u32, Answer> = (0..100).map(|i| (i * 2 + 1, Answer::Errno(1))).collect();
-        let program = program(ARCH_X, &answers).unwrap();
+        let program = program(ARCH_X, &answers, None).unwrap();
         let steps = |nr: u32| {
             let (mut pc, mut n) = (3usize, 0);
             while program[pc].code == JGE {
@@ -365,7 +402,7 @@ mod tests {
         // 2,000 numbers, each with its own arguments' test: answers far beyond one jump's reach
         let answers: BTreeMap<u32, Answer> =
             (0..2000).map(|i| (i * 2, Answer::ErrnoIf(1, vec![Test::Equals { arg: 0, value: i }]))).collect();
-        let err = program(ARCH_X, &answers).unwrap_err();
+        let err = program(ARCH_X, &answers, None).unwrap_err();
         assert!(err.contains("at most 255"), "{err}");
     }
 }

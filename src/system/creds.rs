@@ -348,16 +348,6 @@ impl Syscall for Kernel {
     }
 }
 
-/// Whether this kernel answers system calls of the x86_64 x32 ABI (most distribution kernels have it
-/// off: `syscall.x32=n`, or not built). Asked with a harmless getpid under its x32 number.
-#[cfg(target_arch = "x86_64")]
-pub fn x32_abi_available() -> bool {
-    const X32: libc::c_long = 0x4000_0000;
-    // SAFETY: getpid takes no arguments and touches no memory, under any ABI's number.
-    let ret = unsafe { libc::syscall(X32 | libc::SYS_getpid) };
-    !(ret == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
-}
-
 /// Install a seccomp filter program (classic BPF, built elsewhere) for this process and what it
 /// execs. Unlike the helper of the crate that builds it, this does not set no_new_privs itself:
 /// `--allow-privilege-escalation` installs the filter while root still holds CAP_SYS_ADMIN instead.

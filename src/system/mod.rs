@@ -24,8 +24,6 @@ use std::io;
 
 use nix::libc;
 
-#[cfg(target_arch = "x86_64")]
-pub use creds::x32_abi_available;
 pub use creds::{
     install_seccomp_filter, join_new_session_keyring, session_keyring, setgroups_denied, started, CapSets, Credentials,
     Kernel, Regained, Started, Syscall,
