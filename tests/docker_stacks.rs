@@ -695,9 +695,16 @@ fn chown_home_and_chown_extra_hand_over_what_is_not_roots_and_follow_nothing() {
     std::fs::hard_link(root.join("etc/secret"), home.join("d1/hard")).unwrap();
     std::fs::write(home.join("d2/daemons"), "").unwrap();
     std::os::unix::fs::chown(home.join("d2/daemons"), Some(1), Some(1)).unwrap();
+    // another regular account's file, hard-linked into the user's home: its other name is alice's
+    let alice = root.join("home/alice");
+    std::fs::create_dir_all(&alice).unwrap();
+    std::fs::write(alice.join("notes"), "alice's\n").unwrap();
+    std::os::unix::fs::chown(alice.join("notes"), Some(1001), Some(1001)).unwrap();
+    std::fs::hard_link(alice.join("notes"), home.join("d1/alices")).unwrap();
     std::fs::write(
         root.join("etc/passwd"),
-        "root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\njovyan:x:1000:100::/home/jovyan:/bin/sh\n",
+        "root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/:/bin/false\njovyan:x:1000:100::/home/jovyan:/bin/sh\n\
+         alice:x:1001:1001::/home/alice:/bin/sh\n",
     )
     .unwrap();
     let volume = scratch("rh-volume");
@@ -718,9 +725,10 @@ fn chown_home_and_chown_extra_hand_over_what_is_not_roots_and_follow_nothing() {
     for (uid, path) in seen.chain(owners(volume.path())) {
         let name = path.file_name().unwrap().to_string_lossy();
         let expected = match &*name {
-            "hard" => 0,    // root's file, hard-linked in: left alone
-            "daemons" => 1, // a system account's
-            _ => 1000,      // everything else is the user's now, the mounted volume's files too
+            "hard" => 0,      // root's file, hard-linked in: left alone
+            "daemons" => 1,   // a system account's
+            "alices" => 1001, // another account's file, hard-linked in: left alone, said by name
+            _ => 1000,        // everything else is the user's now, the mounted volume's files too
         };
         assert_eq!(uid, expected, "{}", path.display());
     }
@@ -728,6 +736,10 @@ fn chown_home_and_chown_extra_hand_over_what_is_not_roots_and_follow_nothing() {
     assert_eq!((secret.uid(), secret.mode() & 0o777), (0, 0o600), "root's file untouched");
     assert!(err.contains("over to uid 1000 gid 100 (CHOWN_HOME)") && err.contains("2 left alone"), "{err}");
     assert!(err.contains("CHOWN_HOME_OPTS: '-v' is not supported"), "{err}");
+    let linked = "left 1 file(s) in /home/jovyan as they are (CHOWN_HOME): each has more than one link and is not \
+                  uid 1000's, so its other name may be another account's file: /home/jovyan/d1/alices";
+    assert!(err.contains(linked), "{err}");
+    assert_eq!(std::fs::metadata(alice.join("notes")).unwrap().uid(), 1001, "alice's file untouched");
     // CHOWN_EXTRA without -R: the fresh volume itself, not what is in it; the symlink is refused
     let owner = |rel: &str| std::fs::symlink_metadata(root.join(rel)).unwrap().uid();
     assert_eq!((owner("srv/fresh"), owner("srv/fresh/inside")), (1000, 0));

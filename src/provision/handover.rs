@@ -6,8 +6,11 @@
 //! directory is opened relative to its parent with O_NOFOLLOW, every entry is changed through a
 //! descriptor of the very inode that was judged (never by name after the check), and nothing owned by
 //! root or by a system account is changed: a hard link to /etc/shadow, or whatever a symlink points
-//! at, stays as it is, counted in the log. What belongs to anyone else (the image's old jovyan files,
-//! a host volume's uid 501 files) is handed over, as users of CHOWN_HOME expect. Mounts inside the
+//! at, stays as it is, counted in the log. Nor is a file with more than one link that is not the
+//! user's already: its other name may be in another account's home (uid 1001's file, hard-linked into
+//! the user's), so it is left as it is and named in a warning. What else belongs to anyone else (the
+//! image's old jovyan files, a host volume's uid 501 files) is handed over, as users of CHOWN_HOME
+//! expect. Mounts inside the
 //! tree are the operator's and are walked, as `chown -R` walks them.
 
 use std::collections::HashSet;
@@ -49,7 +52,14 @@ pub struct Tally {
     /// could not be looked at or changed (gone meanwhile, a descriptor limit): the first reason
     pub failed: u64,
     pub first_failure: Option<String>,
+    /// files with more than one link that were not the user's: left as they are, since the other
+    /// link may be anywhere (another account's home); the first [`MAX_NAMED`] by path
+    pub linked: u64,
+    pub linked_paths: Vec<PathBuf>,
 }
+
+/// How many of the files left alone for their links are named in the log.
+pub const MAX_NAMED: usize = 20;
 
 impl Tally {
     fn merge(&mut self, other: Tally) {
@@ -58,6 +68,16 @@ impl Tally {
         self.left_alone += other.left_alone;
         self.failed += other.failed;
         self.first_failure = self.first_failure.take().or(other.first_failure);
+        self.linked += other.linked;
+        let room = MAX_NAMED.saturating_sub(self.linked_paths.len());
+        self.linked_paths.extend(other.linked_paths.into_iter().take(room));
+    }
+
+    fn hard_linked(&mut self, path: PathBuf) {
+        self.linked += 1;
+        if self.linked_paths.len() < MAX_NAMED {
+            self.linked_paths.push(path);
+        }
     }
 
     fn fail(&mut self, path: &Path, what: &str, e: Errno) {
@@ -339,6 +359,10 @@ impl Walk<'_> {
         if self.unchanged(&st) {
             self.count_unchanged(&st);
             self.eager = false;
+        } else if !is_dir && st.st_nlink > 1 && st.st_uid != self.to.0.as_raw() {
+            // another name of this inode may be anywhere on this filesystem: a file of another
+            // account's, hard-linked into the tree by the user
+            self.tally.hard_linked(path());
         } else {
             match fchownat(&fd, "", Some(self.to.0), Some(self.to.1), AtFlags::AT_EMPTY_PATH) {
                 Ok(()) => self.tally.changed += 1,

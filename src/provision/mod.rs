@@ -349,6 +349,18 @@ fn hand_over(job: &handover::HandOver, target: &Target, protected: &handover::Pr
                 None => info!("{line}"),
                 Some(first) => warn!("{line}; {} could not be handed over, the first: {first}", t.failed),
             }
+            if t.linked > 0 {
+                let named: Vec<String> = t.linked_paths.iter().map(|p| p.display().to_string()).collect();
+                let more = t.linked - named.len() as u64;
+                warn!(
+                    "left {} file(s) in {path} as they are ({origin}): each has more than one link and is not uid \
+                     {}'s, so its other name may be another account's file: {}{}",
+                    t.linked,
+                    to.0,
+                    named.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                );
+            }
         }
         Err(e) => warn!("not handing {path} over ({origin}): {e}"),
     }
