@@ -7,6 +7,21 @@
 //! `children` with the hook runner). `trust` judges every path
 //! root relies on and creates every file root makes for the user. `log` and `outputs` are what the
 //! operator and the user get to read. This file is the pipeline; each step is a function of its own.
+//!
+//! No panic is reachable from input: root reads files and variables a user may have shaped, and a
+//! panic mid-start leaves the server unstarted and the account locks held. So outside tests nothing
+//! here unwraps, expects, indexes or slices (lints below, `clippy.toml` for tests); the parsers of what
+//! root reads are fed arbitrary bytes by property tests (`tests/parsers.rs`).
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::string_slice,
+    clippy::panic,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::unreachable
+)]
 
 pub mod children;
 pub mod cli;

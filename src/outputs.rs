@@ -41,46 +41,53 @@ fn hook_entry(plan: &HookPlan, results: &[HookResult]) -> Vec<Value> {
     plan.hooks
         .iter()
         .map(|hook| {
-            let mut entry = json!({ "name": hook.name, "path": hook.path, "resolved": hook.resolved });
+            // a map, not `Value` indexing: the report never panics on its own keys
+            let mut entry = serde_json::Map::new();
+            let mut set = |key: &str, value: Value| {
+                entry.insert(key.to_string(), value);
+            };
+            set("name", json!(hook.name));
+            set("path", json!(hook.path));
+            set("resolved", json!(hook.resolved));
             match &hook.decision {
                 Decision::Skip { reason, .. } => {
-                    entry["decision"] = json!("skip");
-                    entry["reason"] = json!(reason);
+                    set("decision", json!("skip"));
+                    set("reason", json!(reason));
                 }
                 Decision::Untrusted { reason } => {
-                    entry["decision"] = json!("skip");
-                    entry["reason"] = json!(reason);
-                    entry["untrusted"] = json!(true);
+                    set("decision", json!("skip"));
+                    set("reason", json!(reason));
+                    set("untrusted", json!(true));
                 }
                 Decision::Run | Decision::RunUntrusted { .. } => {
-                    entry["decision"] = json!("run");
+                    set("decision", json!("run"));
                     if let Decision::RunUntrusted { reason } = &hook.decision {
-                        entry["untrusted"] = json!(reason);
+                        set("untrusted", json!(reason));
                     }
                     match results.iter().find(|r| r.name == hook.name) {
                         Some(r) => {
-                            entry["duration_s"] = json!(r.duration.as_secs_f64());
-                            entry["outcome"] = json!(r.outcome.kind());
+                            set("duration_s", json!(r.duration.as_secs_f64()));
+                            set("outcome", json!(r.outcome.kind()));
                             match &r.outcome {
-                                HookOutcome::Ok => entry["exit_status"] = json!(0),
-                                HookOutcome::Exit(code) => entry["exit_status"] = json!(code),
-                                HookOutcome::Signal(sig) => entry["signal"] = json!(sig.as_str()),
+                                HookOutcome::Ok => set("exit_status", json!(0)),
+                                HookOutcome::Exit(code) => set("exit_status", json!(code)),
+                                HookOutcome::Signal(sig) => set("signal", json!(sig.as_str())),
                                 HookOutcome::NotStarted { why, hint } => {
-                                    entry["error"] = json!(why);
-                                    entry["hint"] = json!(hint);
+                                    set("error", json!(why));
+                                    set("hint", json!(hint));
                                 }
                                 HookOutcome::ExportsLost(lost) => {
-                                    entry["exit_status"] = json!(0);
-                                    entry["error"] = json!(lost.to_string());
+                                    set("exit_status", json!(0));
+                                    set("error", json!(lost.to_string()));
                                 }
                                 HookOutcome::TimedOut(_) => {}
                             }
                         }
-                        None => entry["outcome"] = json!("not-reached"),
+                        None => set("outcome", json!("not-reached")),
                     }
                 }
             }
-            entry
+            Value::Object(entry)
         })
         .collect()
 }

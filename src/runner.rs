@@ -179,8 +179,9 @@ impl LineBuffer {
             }
             self.pending.extend_from_slice(body);
             while self.pending.len() > MAX_LINE {
-                emit(&self.pending[..MAX_LINE], true);
-                self.pending.drain(..MAX_LINE);
+                let rest = self.pending.split_off(MAX_LINE);
+                emit(&self.pending, true);
+                self.pending = rest;
             }
             if ends {
                 emit(&self.pending, false);
@@ -233,7 +234,8 @@ impl Stream {
                 }
                 Ok(n) => {
                     let stream = self.name;
-                    self.lines.push(&buf[..n], |line, cut| relay.line(hook, stream, line, cut));
+                    let read = buf.get(..n).unwrap_or_default();
+                    self.lines.push(read, |line, cut| relay.line(hook, stream, line, cut));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -416,13 +418,14 @@ impl Runner {
             if changed {
                 spawner.set_env(&env).map_err(prepare)?;
             }
+            let failed = (!result.outcome.ok() && settings.policy == FailurePolicy::Abort)
+                .then(|| Error::HookAborted { hook: result.name.clone(), outcome: result.outcome.to_string() });
             results.push(result);
             if let Some(sig) = received {
                 return Err(Error::Signalled { name: sig.as_str(), number: sig as i32 });
             }
-            let last = results.last().expect("just pushed");
-            if !last.outcome.ok() && settings.policy == FailurePolicy::Abort {
-                return Err(Error::HookAborted { hook: last.name.clone(), outcome: last.outcome.to_string() });
+            if let Some(failed) = failed {
+                return Err(failed);
             }
         }
         self.check_pending()

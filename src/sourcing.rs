@@ -114,8 +114,8 @@ impl Exports {
 
     /// Record one change; it replaces an earlier change of the same name.
     pub fn push(&mut self, name: &str, value: Option<String>) {
-        if let Some(old) = self.index.insert(name.to_string(), self.log.len()) {
-            self.log[old] = None;
+        if let Some(old) = self.index.insert(name.to_string(), self.log.len()).and_then(|old| self.log.get_mut(old)) {
+            *old = None;
         }
         self.log.push(Some((name.to_string(), value)));
     }

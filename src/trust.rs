@@ -165,7 +165,8 @@ pub fn walk(path: &Path, last: Last) -> io::Result<Walked> {
             }
             continue;
         }
-        let parent = levels.last().expect("the root level is never popped");
+        // the root level is never popped, so there is always a parent
+        let Some(parent) = levels.last() else { return Err(error_at(Path::new("/"), Errno::ENOENT)) };
         let here = parent.path.join(&name);
         if kind(&parent.stat) != SFlag::S_IFDIR {
             return Err(error_at(&here, Errno::ENOTDIR));
@@ -200,7 +201,7 @@ pub fn walk(path: &Path, last: Last) -> io::Result<Walked> {
         }
         todo.extend(pending(target));
     }
-    let end = levels.pop().expect("at least the root level");
+    let Some(end) = levels.pop() else { return Err(error_at(path, Errno::ENOENT)) };
     let verdict = match last {
         Last::Dir if kind(&end.stat) == SFlag::S_IFDIR => judge_dir(&end.path, &end.stat, false),
         Last::CreateIn if kind(&end.stat) == SFlag::S_IFDIR => judge_dir(&end.path, &end.stat, true),
@@ -236,9 +237,10 @@ pub fn judge_named(path: &Path) -> Option<String> {
             Ok(_) => return None,
             Err(e) if e.kind() == io::ErrorKind::NotFound => match at.parent() {
                 Some(parent) => at = parent,
-                None => return Some(e.to_string()),
+                None => return Some(format!("it cannot be walked: {}", e.kind())),
             },
-            Err(e) => return Some(e.to_string()),
+            // the error names the path, which is the value's text: only what went wrong is said
+            Err(e) => return Some(format!("it cannot be walked: {}", e.kind())),
         }
     }
 }

@@ -205,7 +205,9 @@ pub fn files_only(conf: &str) -> bool {
         if services.split_whitespace().ne(["files"]) {
             return false;
         }
-        seen[slot] += 1;
+        if let Some(count) = seen.get_mut(slot) {
+            *count += 1;
+        }
     }
     // initgroups falls back to group when absent; passwd and group must be stated, once
     seen[0] == 1 && seen[1] == 1 && seen[2] <= 1
@@ -261,10 +263,14 @@ fn lines_containing<'a>(text: &'a str, needle: &'a str) -> impl Iterator<Item = 
         if at < past {
             return None; // in the line just given
         }
-        let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-        let end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+        if at == text.len() && (text.is_empty() || text.ends_with('\n')) {
+            return None; // an empty needle after the last line: no line there, as for `lines()`
+        }
+        // `at` is where a match starts, and a line starts and ends beside a '\n': all char boundaries
+        let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
+        let end = text.get(at..)?.find('\n').map_or(text.len(), |i| at + i);
         past = end + 1;
-        let line = &text[start..end];
+        let line = text.get(start..end)?;
         Some(line.strip_suffix('\r').unwrap_or(line))
     })
 }
@@ -345,6 +351,38 @@ mod tests {
         assert_eq!(lines_containing(text, "aa").collect::<Vec<_>>(), want);
         assert_eq!(lines_containing(text, "").collect::<Vec<_>>(), text.lines().collect::<Vec<_>>());
         assert_eq!(lines_containing(text, "zz").count(), 0);
+    }
+
+    use proptest::prelude::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 2000, failure_persistence: None, ..Default::default() })]
+
+        /// The one-search lookup finds what the full walk finds, for any text and any name or uid
+        /// (the lookups root makes on every start), and login.defs never panics.
+        #[test]
+        fn the_one_search_lookup_agrees_with_the_walk_on_any_text(
+            pieces in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(&["ab", "1", "10", "0", ":", "\n", "\r\n", "#", " ", "x", "+1", "UID_MIN"][..])
+                        .prop_map(str::to_string),
+                    proptest::prelude::any::<String>(),
+                ],
+                0..50,
+            ),
+            name in proptest::sample::select(&["ab", "x", "", "1", "b"][..]),
+            uid in 0u32..12,
+        ) {
+            let text = pieces.concat();
+            let walk = passwd_entries(&text).find(|a| a.name == name);
+            prop_assert_eq!(find_account(&text, name, |n, _| n == name), walk);
+            let uid = Uid::from_raw(uid);
+            let walk = passwd_entries(&text).find(|a| a.uid == uid);
+            prop_assert_eq!(find_account(&text, &uid.to_string(), |_, u| u == uid), walk);
+            let _ = login_defs_number(&text, "UID_MIN");
+            let want: Vec<&str> = text.lines().filter(|l| l.contains(name)).collect();
+            prop_assert_eq!(lines_containing(&text, name).collect::<Vec<_>>(), want);
+        }
     }
 
     #[test]

@@ -637,6 +637,31 @@ fn nb_user_with_nb_gid_and_nb_group_names_the_new_group_and_a_mounted_home_is_li
 }
 
 #[test]
+fn a_short_passwd_line_stops_only_the_rename_and_leaves_no_lock() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let root = b.rootfs();
+    // jovyan's line hand-edited down to four fields: glibc still reads it (home and shell empty)
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\njovyan:x:1000:100\n").unwrap();
+    let (code, out, err) = run(&b, &["NB_USER=alice"], &["--docker-stacks"], "id -u");
+    assert_eq!((code, out.trim()), (0, "1000"), "the server still starts: {err}");
+    assert!(
+        err.contains("passwd line 2: account 'jovyan' has 4 of the 7 fields (name:password:uid:gid:gecos:home:shell)"),
+        "{err}"
+    );
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    assert_eq!(passwd, "root:x:0:0:root:/root:/bin/sh\njovyan:x:1000:100\n", "nothing written");
+    let left: Vec<_> = std::fs::read_dir(root.join("etc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".lock") && n != ".pwd.lock")
+        .collect();
+    assert!(left.is_empty(), "locks left: {left:?}");
+}
+
+#[test]
 fn nb_user_renames_only_with_docker_stacks_and_never_a_system_account() {
     if !ready() {
         return;

@@ -89,13 +89,13 @@ pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Optio
     let mut command: &[OsString] = &[];
     let mut i = 1;
     while i < argv.len() {
-        let arg = argv[i].to_str()?;
+        let arg = argv.get(i)?.to_str()?;
         if arg == "--" {
-            command = &argv[i + 1..];
+            command = argv.get(i + 1..).unwrap_or_default();
             break;
         }
         if !arg.starts_with('-') {
-            command = &argv[i..];
+            command = argv.get(i..).unwrap_or_default();
             break;
         }
         let (name, inline) = match arg.strip_prefix("--") {
@@ -110,8 +110,8 @@ pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Optio
             },
         };
         let index = index(name)?;
-        let takes = OPTIONS[index].2;
-        if matches!(takes, Takes::Nothing | Takes::One) && !given[index].is_empty() {
+        let takes = OPTIONS.get(index)?.2;
+        if matches!(takes, Takes::Nothing | Takes::One) && !given.get(index)?.is_empty() {
             return None; // clap refuses an option given twice
         }
         let value = match (takes, inline) {
@@ -132,7 +132,7 @@ pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Optio
         if takes != Takes::Nothing && (value.is_empty() || value.starts_with('-')) {
             return None;
         }
-        given[index].push(value);
+        given.get_mut(index)?.push(value);
         i += 1;
     }
 
@@ -150,8 +150,8 @@ pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Optio
         })
         .collect::<Option<_>>()?;
     let values = |name: &str| -> Option<Vec<&str>> {
-        let index = index(name).expect("a known option");
-        let (takes, given, from_env) = (OPTIONS[index].2, &given[index], &env_values[index]);
+        let index = index(name)?;
+        let (takes, given, from_env) = (OPTIONS.get(index)?.2, given.get(index)?, env_values.get(index)?);
         let all: Vec<&str> = match (given.is_empty(), from_env) {
             (false, _) => given.clone(),
             (true, Some(value)) => vec![value.as_str()],
@@ -169,11 +169,11 @@ pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Optio
         Some(all.first().copied())
     };
     let flag = |name: &str| -> Option<bool> {
-        let index = index(name).expect("a known option");
-        if !given[index].is_empty() {
+        let index = index(name)?;
+        if !given.get(index)?.is_empty() {
             return Some(true);
         }
-        match env_values[index].as_deref() {
+        match env_values.get(index)?.as_deref() {
             None => Some(false),
             Some("true") => Some(true),
             Some("false") => Some(false),

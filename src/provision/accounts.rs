@@ -134,20 +134,26 @@ pub fn plan_renumber(change: &Renumber, passwd: &str, group: &str) -> Result<Edi
     let mut found = false;
     let mut changed = false;
     let mut out = String::with_capacity(passwd.len() + 8);
-    for line in passwd.split_inclusive('\n') {
+    for (number, line) in (1..).zip(passwd.split_inclusive('\n')) {
         let entry = userdb::passwd_entries(line).next();
         match entry {
             Some(entry) if entry.name == name && !found => {
                 found = true;
                 let body = line.trim_start().trim_end_matches(['\n', '\r']);
-                let mut fields: Vec<&str> = body.split(':').collect();
+                // glibc reads a line with fields missing at its end; an edit writes all seven, and
+                // would have to make up those it lacks: the operator's to fix, said where
+                let all: Vec<&str> = body.split(':').collect();
+                let [_, password, _, _, gecos, old_home, shell, rest @ ..] = all.as_slice() else {
+                    return Err(format!(
+                        "passwd line {number}: account '{name}' has {} of the 7 fields \
+                         (name:password:uid:gid:gecos:home:shell); not changing it (complete the line)",
+                        all.len()
+                    ));
+                };
                 let (uid, gid) = (change.uid.to_string(), change.gid.to_string());
-                fields[0] = login;
-                fields[2] = &uid;
-                fields[3] = &gid;
-                if let Some(home) = &home {
-                    fields[5] = home;
-                }
+                let home = home.as_deref().unwrap_or(old_home);
+                let mut fields = vec![login, password, &uid, &gid, gecos, home, shell];
+                fields.extend(rest.iter().copied());
                 let new = fields.join(":");
                 if new != body {
                     out.push_str(&new);

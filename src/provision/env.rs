@@ -161,7 +161,11 @@ pub fn command_env(
     let mut vars: Vec<(OsString, OsString)> =
         base.into_iter().filter(|(k, _)| !k.to_str().is_some_and(|k| last.contains_key(k))).collect();
     vars.extend(
-        added.iter().enumerate().filter(|(i, (n, _))| last[n.as_str()] == *i).map(|(_, (n, v))| (n.into(), v.into())),
+        added
+            .iter()
+            .enumerate()
+            .filter(|(i, (n, _))| last.get(n.as_str()) == Some(i))
+            .map(|(_, (n, v))| (n.into(), v.into())),
     );
     vars.retain(|(k, _)| !k.to_str().is_some_and(|k| unset.iter().any(|u| u.matches(k))));
     match target {

@@ -226,9 +226,10 @@ pub fn as_root(plan: &Provision, target: &Target) {
                 (true, false) => "/etc/passwd",
                 _ => "/etc/group",
             };
-            match plan.account.as_ref().expect("an account was planned") {
-                AccountEdit::Add(a) => info!("added account {} (uid {}, gid {}) to {what}", a.name, a.uid, a.gid),
-                AccountEdit::Renumber(r) => info!(
+            match &plan.account {
+                None => {}
+                Some(AccountEdit::Add(a)) => info!("added account {} (uid {}, gid {}) to {what}", a.name, a.uid, a.gid),
+                Some(AccountEdit::Renumber(r)) => info!(
                     "changed account {}{} from uid {} gid {} to uid {} gid {} in {what} (NB_USER, NB_UID, NB_GID)",
                     r.name,
                     r.rename.as_ref().map_or(String::new(), |n| format!(" to {} (home {})", n.to, n.home.display())),

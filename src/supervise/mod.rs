@@ -262,9 +262,9 @@ fn supervise(listener: &mut Listener, child: Pid, mut relay: Option<&mut Relay>,
         let revents: Vec<PollFlags> = fds.iter().map(|fd| fd.revents().unwrap_or(PollFlags::empty())).collect();
         drop(fds);
         if let Some(relay) = relay.as_deref_mut() {
-            relay.pump(&revents[1..]);
+            relay.pump(revents.get(1..).unwrap_or_default());
         }
-        if revents[0].is_empty() {
+        if revents.first().is_none_or(PollFlags::is_empty) {
             continue;
         }
         while let Some(signo) = listener.pending().map_err(|e| Error::Setup(format!("cannot read signals: {e}")))? {

@@ -60,11 +60,11 @@ impl Relay {
             .into();
         let terminals = [0, 1, 2].map(tty::is_terminal);
         let on_pty = if terminals.iter().any(|t| *t) { terminals } else { [true; 3] };
-        let input_is_terminal = terminals[0];
+        let [input_is_terminal, ..] = terminals;
         let ours = tty::foreground(0) == Some(process::process_group());
         let saved = if input_is_terminal && ours { Some(tty::mode_of(tty::std_fd(0))?) } else { None };
-        let output = match [1, 2].into_iter().find(|&fd| on_pty[fd]) {
-            Some(fd) => Some(File::from(tty::std_fd(fd as i32).try_clone_to_owned()?)),
+        let output = match [(1, on_pty[1]), (2, on_pty[2])].into_iter().find(|&(_, on)| on) {
+            Some((fd, _)) => Some(File::from(tty::std_fd(fd).try_clone_to_owned()?)),
             None => None,
         };
         if !input_is_terminal {
@@ -101,9 +101,9 @@ impl Relay {
     pub fn attach(&self) -> io::Result<()> {
         process::new_session()?;
         let pty = tty::open_controlling(&self.slave_path)?;
-        for fd in 0..3 {
-            if self.on_pty[fd] {
-                tty::install_as(pty.as_fd(), fd as i32)?;
+        for (fd, on) in (0..).zip(self.on_pty) {
+            if on {
+                tty::install_as(pty.as_fd(), fd)?;
             }
         }
         Ok(())
@@ -187,7 +187,7 @@ impl Relay {
                 Ok(0) => return,
                 Ok(n) => {
                     if let Some(out) = self.output.as_mut() {
-                        let _ = out.write_all(&buf[..n]);
+                        let _ = out.write_all(buf.get(..n).unwrap_or_default());
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -205,7 +205,9 @@ impl Relay {
             Ok(0) => {
                 // the end of a file or pipe: the pty's EOF key, twice if a line is still open
                 let eof = tty::mode_of(self.slave.as_fd())
-                    .map_or(4, |m| m.control_chars[SpecialCharacterIndices::VEOF as usize]);
+                    .ok()
+                    .and_then(|m| m.control_chars.get(SpecialCharacterIndices::VEOF as usize).copied())
+                    .unwrap_or(4);
                 if self.last != b'\n' {
                     self.pending.push(eof);
                 }
@@ -213,8 +215,9 @@ impl Relay {
                 self.input = false;
             }
             Ok(n) => {
-                self.pending.extend_from_slice(&buf[..n]);
-                self.last = buf[n - 1];
+                let read = buf.get(..n).unwrap_or_default();
+                self.pending.extend_from_slice(read);
+                self.last = read.last().copied().unwrap_or(self.last);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => {}
             // a hung-up or stolen terminal: nothing more to relay

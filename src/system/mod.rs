@@ -69,7 +69,7 @@ fn self_status() -> Option<String> {
         if len == status.len() {
             status.resize(len * 2, 0);
         }
-        match file.read(&mut status[len..]) {
+        match file.read(status.get_mut(len..)?) {
             Ok(0) => break,
             Ok(n) => len += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -123,7 +123,8 @@ pub fn env_with_prefix(prefix: &str) -> Vec<(String, std::ffi::OsString)> {
             if let Some(eq) =
                 bytes.strip_prefix(prefix.as_bytes()).and_then(|rest| rest.iter().position(|&b| b == b'='))
             {
-                let (name, value) = (&bytes[..prefix.len() + eq], &bytes[prefix.len() + eq + 1..]);
+                let (name, value) = bytes.split_at_checked(prefix.len() + eq).unwrap_or_default();
+                let value = value.get(1..).unwrap_or_default(); // past the '='
                 if let Ok(name) = std::str::from_utf8(name) {
                     found.push((name.to_string(), std::ffi::OsStr::from_bytes(value).to_os_string()));
                 }
@@ -146,20 +147,18 @@ fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
 fn status_fields<'a, const N: usize>(status: &'a str, names: [&str; N]) -> [Option<&'a str>; N] {
     let mut values = [None; N];
     let mut missing = N;
-    let bytes = status.as_bytes();
-    let mut start = 0;
-    while start < bytes.len() && missing > 0 {
-        let end = bytes[start..].iter().position(|&b| b == b'\n').map_or(bytes.len(), |i| start + i);
-        let line = &bytes[start..end];
-        for (slot, name) in names.iter().enumerate() {
-            let name = name.as_bytes();
-            if values[slot].is_none() && line.starts_with(name) && line.get(name.len()) == Some(&b':') {
-                // a line of ASCII text ends at a char boundary, and so does the name before its colon
-                values[slot] = Some(status[start + name.len() + 1..end].trim());
-                missing -= 1;
+    for line in status.split('\n') {
+        if missing == 0 {
+            break;
+        }
+        for (slot, name) in values.iter_mut().zip(names) {
+            if slot.is_none() {
+                if let Some(value) = line.strip_prefix(name).and_then(|rest| rest.strip_prefix(':')) {
+                    *slot = Some(value.trim());
+                    missing -= 1;
+                }
             }
         }
-        start = end + 1;
     }
     values
 }
@@ -205,6 +204,19 @@ fn check<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 2000, failure_persistence: None, ..Default::default() })]
+
+        /// What the kernel writes is trusted, but a parser never panics on any text.
+        #[test]
+        fn status_fields_never_panic_on_any_text(text in ".*", bytes in proptest::collection::vec(0u8..128, 0..200)) {
+            let _ = status_fields(&text, ["Seccomp", "CapBnd", "Se"]);
+            let text = String::from_utf8_lossy(&bytes);
+            let [a, b] = status_fields(&text, ["A", "Seccomp"]);
+            proptest::prop_assert!(a.is_none_or(|v| !v.contains('\n')) && b.is_none_or(|v| !v.contains('\n')));
+        }
+    }
 
     #[test]
     fn status_fields_are_matched_by_whole_name() {

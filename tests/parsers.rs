@@ -1,0 +1,276 @@
+//! Every parser of what root reads, fed arbitrary bytes: none may panic, whatever a user or a broken
+//! tool put in /etc/passwd, /etc/group, nsswitch.conf, an env file, `$ROOTHOOKS_ENV`, a sourced hook's
+//! exports or an NB_* / ROOTHOOKS_* variable, and what each one gives back keeps its promises (names
+//! that are names, values without a NUL byte, line numbers that exist). A panic mid-start leaves the
+//! server unstarted and the account locks held.
+//!
+//! Each property runs `ROOTHOOKS_PROPTEST_CASES` inputs (default 2,000), on arbitrary bytes and on
+//! inputs shaped like the real thing (lines of colon-separated fields, `NAME=value` lines) so that the
+//! deeper branches are reached too. `--nocapture` prints how many each parser took.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+use roothooks::gate::{self, Gate, Origin};
+use roothooks::identity::{AccountEdit, NewAccount, Rename, Renumber};
+use roothooks::provision::accounts;
+use roothooks::sourcing::{Exports, END};
+use roothooks::system::{Gid, Uid};
+
+fn cases() -> u32 {
+    std::env::var("ROOTHOOKS_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000)
+}
+
+/// Run `property` on `cases()` inputs of `strategy`, and say how many.
+fn check<S: Strategy>(parser: &str, strategy: S, property: impl Fn(S::Value) -> Result<(), TestCaseError>)
+where
+    S::Value: std::fmt::Debug,
+{
+    let mut runner = TestRunner::new(Config { cases: cases(), failure_persistence: None, ..Config::default() });
+    runner.run(&strategy, property).unwrap_or_else(|e| panic!("{parser}: {e}"));
+    eprintln!("{parser}: {} inputs, no panic, every property held", cases());
+}
+
+/// Text of lines made from `pieces`, with the separators the real files use and bytes they should not
+/// hold, so that field splitting, comments, CRLF and non-UTF-8 are all reached.
+fn shaped_text(pieces: &'static [&'static str]) -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        4 => proptest::sample::select(pieces).prop_map(str::to_string),
+        2 => "[a-z0-9_]{0,6}",
+        1 => any::<String>(),
+        1 => proptest::sample::select(&[":", "\n", "\r\n", "#", " ", "=", "\\", "\"", "'", ",", "\0", "+", "-"][..])
+            .prop_map(str::to_string),
+    ];
+    proptest::collection::vec(piece, 0..60).prop_map(|p| p.concat())
+}
+
+fn bytes() -> impl Strategy<Value = Vec<u8>> {
+    proptest::collection::vec(any::<u8>(), 0..400)
+}
+
+const ACCOUNT_PIECES: &[&str] =
+    &["jovyan", "root", "x", "1000", "100", "0", ":", ":", ":", "/home/jovyan", "/bin/sh", "\n", "users", "4294967296"];
+
+#[test]
+fn passwd_and_group_lines_never_panic_and_give_only_names() {
+    let text = prop_oneof![shaped_text(ACCOUNT_PIECES), bytes().prop_map(|b| String::from_utf8_lossy(&b).into())];
+    check("passwd and group entries", text, |text| {
+        for account in roothooks::userdb::passwd_entries(&text) {
+            prop_assert!(!account.name.is_empty() && !account.name.contains([':', '\n']), "{account:?}");
+        }
+        for group in roothooks::userdb::group_entries(&text) {
+            prop_assert!(!group.name.is_empty() && !group.name.contains([':', '\n']));
+            prop_assert!(!group.members.contains('\n'));
+        }
+        let _ = roothooks::userdb::files_only(&text);
+        let _ = roothooks::provision::handover::Protected::from_passwd(&text, &(1000..=60000));
+        Ok(())
+    });
+}
+
+/// The renumber and rename plans, and `--ensure-account`'s, over any passwd and group text: an edit or
+/// a message, never a panic; an edit keeps every other line as it was.
+#[test]
+fn account_edits_over_any_passwd_either_edit_or_say_why() {
+    let text = || prop_oneof![shaped_text(ACCOUNT_PIECES), bytes().prop_map(|b| String::from_utf8_lossy(&b).into())];
+    let rename = Renumber {
+        name: "jovyan".into(),
+        from_uid: Uid::from_raw(1000),
+        from_gid: Gid::from_raw(100),
+        uid: Uid::from_raw(1010),
+        gid: Gid::from_raw(1010),
+        rename: Some(Rename { to: "alice".into(), home: "/home/alice".into(), from_home: "/home/jovyan".into() }),
+        group_name: None,
+    };
+    let add = NewAccount {
+        name: "alice".into(),
+        uid: Uid::from_raw(1010),
+        gid: Gid::from_raw(1010),
+        home: PathBuf::from("/home/alice"),
+        shell: PathBuf::from("/bin/sh"),
+    };
+    let edits = [
+        AccountEdit::Renumber(rename.clone()),
+        AccountEdit::Renumber(Renumber { rename: None, ..rename }),
+        AccountEdit::Add(add),
+    ];
+    check("account edits (renumber, rename, add)", (text(), text(), 0..3usize), |(passwd, group, which)| {
+        let edit = &edits[which];
+        if let Ok(planned) = accounts::plan_edit(edit, &passwd, &group) {
+            if let Some(new) = planned.passwd {
+                // every line of the old text that is not the edited account's is still there
+                let kept = passwd.lines().filter(|l| !l.trim_start().starts_with("jovyan:")).count();
+                prop_assert!(new.lines().count() >= kept, "lines lost: {passwd:?} -> {new:?}");
+            }
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_short_passwd_line_being_renamed_is_a_message_that_names_the_line() {
+    let passwd = "root:x:0:0:root:/root:/bin/sh\njovyan:x:1000:100\n";
+    let rename = Renumber {
+        name: "jovyan".into(),
+        from_uid: Uid::from_raw(1000),
+        from_gid: Gid::from_raw(100),
+        uid: Uid::from_raw(1000),
+        gid: Gid::from_raw(100),
+        rename: Some(Rename { to: "alice".into(), home: "/home/alice".into(), from_home: "/home/jovyan".into() }),
+        group_name: None,
+    };
+    let err = accounts::plan_edit(&AccountEdit::Renumber(rename), passwd, "users:x:100:\n").unwrap_err();
+    assert_eq!(
+        err,
+        "passwd line 2: account 'jovyan' has 4 of the 7 fields (name:password:uid:gid:gecos:home:shell); not \
+         changing it (complete the line)"
+    );
+}
+
+const ENV_PIECES: &[&str] =
+    &["NAME", "A_1", "=", "value", "\"", "'", "\\", "\n", "#", ";", " ", "\t", "\r", "export ", "$X", "é"];
+
+#[test]
+fn env_files_and_handed_over_lines_give_names_values_and_line_numbers_that_exist() {
+    let text = prop_oneof![shaped_text(ENV_PIECES), bytes().prop_map(|b| String::from_utf8_lossy(&b).into())];
+    check("env file and $ROOTHOOKS_ENV lines", text, |text| {
+        let (vars, bad) = roothooks::provision::env::parse(&text);
+        let lines = text.split('\n').count();
+        for (name, value) in &vars {
+            prop_assert!(roothooks::provision::env::valid_name(name), "{name:?}");
+            prop_assert!(!value.contains('\0'), "{name}: a NUL byte no environment can hold");
+        }
+        for line in &bad {
+            prop_assert!((1..=lines).contains(&line.line), "line {} of {lines}", line.line);
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn a_sourced_hooks_report_is_taken_whole_or_refused_whole() {
+    let record = prop_oneof![
+        3 => ("[A-Za-z_][A-Za-z0-9_]{0,8}", proptest::option::of(any::<String>()))
+            .prop_map(|(n, v)| match v { Some(v) => format!("{n}={v}").into_bytes(), None => n.into_bytes() }),
+        1 => bytes(),
+    ];
+    let report = (proptest::collection::vec(record, 0..30), any::<bool>()).prop_map(|(records, ended)| {
+        let mut out = Vec::new();
+        for r in records {
+            out.extend(r);
+            out.push(0);
+        }
+        if ended {
+            out.extend_from_slice(END);
+            out.push(0);
+        }
+        out
+    });
+    check("a sourced hook's exports", prop_oneof![report, bytes()], |written| {
+        if let Ok(exports) = Exports::parse(&written) {
+            prop_assert!(written.windows(END.len()).any(|w| w == END), "taken without its end record");
+            for (name, value) in exports.changes() {
+                prop_assert!(roothooks::provision::env::valid_name(name));
+                prop_assert!(value.is_none_or(|v| !v.contains('\0')));
+            }
+        }
+        Ok(())
+    });
+}
+
+/// What reaches root's hooks: any name and value, from either origin, is let through or held with a
+/// reason, and a held value's reason never holds the value (it may be a secret).
+#[test]
+fn the_gate_judges_any_name_and_value_without_panicking() {
+    let gate = Gate { allowed: vec!["AWS_*".into(), "MY".into()], secrets: vec!["S3_*".into()] };
+    let value = prop_oneof![
+        shaped_text(&["/", "..", "/usr", "/tmp", "/home", ":", "=", "file://", "C.UTF-8", "secretXYZ", "/etc"]),
+        bytes().prop_map(|b| String::from_utf8_lossy(&b).into()),
+    ];
+    let name = prop_oneof!["[A-Z_]{1,12}", Just("LANG".to_string()), Just("TZ".to_string()), any::<String>()];
+    check("the gate's admission and value check", (name, value, any::<bool>()), |(name, value, start)| {
+        let origin = if start { Origin::Start } else { Origin::Operator };
+        if let Err(held) = gate.admit(OsStr::new(&name), OsStr::new(&value), origin) {
+            let said = held.to_string();
+            prop_assert!(!value.contains("secretXYZ") || !said.contains("secretXYZ"), "{said}");
+        }
+        let _ = gate::value_refusal(value.as_bytes());
+        let _ = gate::parse_pattern(&name);
+        Ok(())
+    });
+    // bytes that are no UTF-8 at all, as a start's environment may hold them
+    check("the gate on non-UTF-8 values", bytes(), |raw| {
+        let _ = gate.admit(OsStr::new("AWS_X"), OsStr::from_bytes(&raw), Origin::Start);
+        Ok(())
+    });
+}
+
+/// Every NB_* and ROOTHOOKS_* value roothooks reads, from arguments or the environment: a plan or a
+/// usage error, never a panic. (The environment is handed in; nothing of this process's is changed.)
+#[test]
+fn nb_and_roothooks_settings_with_any_value_give_a_request_or_an_error() {
+    use clap::Parser;
+    const NAMES: &[&str] = &[
+        "NB_USER",
+        "NB_UID",
+        "NB_GID",
+        "NB_GROUP",
+        "NB_UMASK",
+        "ROOTHOOKS_UID",
+        "ROOTHOOKS_GID",
+        "ROOTHOOKS_USER",
+        "ROOTHOOKS_HOOK_TIMEOUT",
+        "ROOTHOOKS_HOOK_ENV",
+        "ROOTHOOKS_UNSET_ENV",
+        "ROOTHOOKS_SECCOMP_ALLOW",
+        "ROOTHOOKS_UMASK",
+        "JUPYTER_ENV_VARS_TO_UNSET",
+        "CHOWN_HOME_OPTS",
+        "CHOWN_EXTRA",
+        "GRANT_SUDO",
+        "ROOTHOOKS_INIT",
+        "ROOTHOOKS_PTY",
+    ];
+    let value = prop_oneof![
+        shaped_text(&["0", "1000", "-1", "4294967296", "022", "yes", ",", "*", "AWS_*", "0x10", " ", "1e-300"]),
+        bytes().prop_map(|b| String::from_utf8_lossy(&b).into()),
+    ];
+    let settings = proptest::collection::vec((proptest::sample::select(NAMES), value), 0..6);
+    let flags = proptest::collection::vec(
+        prop_oneof![
+            proptest::sample::select(
+                &[
+                    "--uid",
+                    "--gid",
+                    "--user",
+                    "--umask",
+                    "--hook-timeout",
+                    "--rlimit",
+                    "--docker-stacks",
+                    "--init",
+                    "--hook-env",
+                    "--"
+                ][..]
+            )
+            .prop_map(str::to_string),
+            shaped_text(&["1000", "nofile=10:20", "x", "=", "-"]),
+        ],
+        0..8,
+    );
+    check("NB_* and ROOTHOOKS_* values and flags", (settings, flags), |(settings, flags)| {
+        let env = |name: &str| settings.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| OsString::from(v));
+        let mut argv: Vec<OsString> = vec!["roothooks".into()];
+        argv.extend(flags.iter().map(OsString::from));
+        argv.extend(["--".into(), "true".into()]);
+        let _ = roothooks::cli::fast::parse(&argv, &env);
+        if let Ok(args) = roothooks::cli::Args::try_parse_from(&argv) {
+            let _ = args.options(&env);
+            let _ = args.request(&env);
+        }
+        Ok(())
+    });
+}
