@@ -437,7 +437,10 @@ fn the_users_copy_from_the_last_start_is_rewritten_in_place_and_nothing_of_it_is
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.len() < first.len() as usize / 4 && !text.contains("the last start"), "{text}");
     assert!(text.contains(&format!("no hooks in {}", quiet.path().display())), "{text}");
-    assert!(text.ends_with("denies userns, tty-inject, keyring, bpf, perf, userfaultfd, io_uring, kernel\n"), "{text}");
+    assert!(
+        text.ends_with("denies userns, tty-inject, keyring, bpf, perf, userfaultfd, io_uring, kernel, sockets\n"),
+        "{text}"
+    );
 
     // with a second name (a hard link the user made), it is replaced, and the other name keeps its text
     let other = h.path("other-name");
