@@ -773,6 +773,37 @@ fn chown_home_and_chown_extra_hand_over_what_is_not_roots_and_follow_nothing() {
 }
 
 #[test]
+fn no_hand_over_ever_changes_the_root_directory_or_a_home_that_is_not_the_users() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let root = b.rootfs();
+    std::fs::create_dir_all(root.join("root")).unwrap();
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0::/root:/bin/sh\ndaemon:x:1:1::/usr/sbin:/bin/false\njovyan:x:1000:100::/home/jovyan:/bin/sh\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("usr/sbin")).unwrap();
+    // a uid without an account: its home is /, and CHOWN_HOME with -R would give it the whole tree;
+    // CHOWN_EXTRA naming /, root's home (spelled otherwise) and daemon's
+    let env = ["CHOWN_HOME=yes", "CHOWN_HOME_OPTS=-R", "CHOWN_EXTRA=/,//root/,/usr/sbin", "CHOWN_EXTRA_OPTS=-R"];
+    let (code, out, err) = run(&b, &env, &["--docker-stacks", "--uid", "1234"], "id -u");
+    assert_eq!((code, out.trim()), (0, "1234"), "the server still starts: {err}");
+    assert!(
+        err.contains("not handing the home over (CHOWN_HOME): uid 1234 has no account, so / is not a home of its own"),
+        "{err}"
+    );
+    assert!(err.contains("not handing / over (CHOWN_EXTRA): / is the root directory"), "{err}");
+    assert!(err.contains("//root/ is the home of root, an account that is not a regular user's"), "{err}");
+    assert!(err.contains("/usr/sbin is the home of daemon, an account that is not a regular user's"), "{err}");
+    for dir in [".", "etc", "root", "usr/sbin", "bin"] {
+        assert_eq!(std::fs::metadata(root.join(dir)).unwrap().uid(), 0, "{dir} changed hands");
+    }
+}
+
+#[test]
 fn a_user_swapping_directories_for_symlinks_during_the_hand_over_reaches_nothing_of_roots() {
     if !ready() {
         return;

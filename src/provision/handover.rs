@@ -94,15 +94,26 @@ impl Tally {
 #[derive(Debug, Clone, Default)]
 pub struct Protected {
     pub uids: HashSet<u32>,
+    /// the home directories of those accounts (root's /root, daemon's /usr/sbin, www-data's
+    /// /var/www), each with the account's name: never handed over themselves
+    pub homes: Vec<(String, PathBuf)>,
 }
 
 impl Protected {
     /// From the passwd text and the regular range (UID_MIN..UID_MAX).
     pub fn from_passwd(passwd: &str, regular: &std::ops::RangeInclusive<u32>) -> Protected {
-        let mut uids: HashSet<u32> =
-            crate::userdb::passwd_entries(passwd).map(|a| a.uid.as_raw()).filter(|u| !regular.contains(u)).collect();
-        uids.insert(0);
-        Protected { uids }
+        let mut uids = HashSet::from([0]);
+        let mut homes = Vec::new();
+        for account in crate::userdb::passwd_entries(passwd) {
+            let uid = account.uid.as_raw();
+            if uid == 0 || !regular.contains(&uid) {
+                uids.insert(uid);
+                if account.dir.is_absolute() {
+                    homes.push((account.name, account.dir));
+                }
+            }
+        }
+        Protected { uids, homes }
     }
 
     fn owns(&self, st: &FileStat) -> bool {
@@ -119,6 +130,10 @@ pub enum HandOverError {
     NotADirectory(PathBuf),
     #[error("cannot open {}: {}", .0.display(), .1.desc())]
     Open(PathBuf, Errno),
+    #[error("{} is the root directory; handing it over would give the user /etc to rename", .0.display())]
+    Root(PathBuf),
+    #[error("{} is the home of {}, an account that is not a regular user's", .0.display(), .1)]
+    ProtectedHome(PathBuf, String),
 }
 
 /// Hand `job.path` to `to`: the directory itself, whoever owns it (a fresh volume arrives root's),
@@ -146,6 +161,15 @@ pub fn hand_over(
     };
     let mut tally = Tally::default();
     let st = fstat(&top).map_err(|e| HandOverError::Open(job.path.clone(), e))?;
+    let same = |other: &FileStat| (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino);
+    if nix::sys::stat::stat("/").is_ok_and(|root| same(&root)) {
+        return Err(HandOverError::Root(job.path.clone()));
+    }
+    // by the inode, not the spelling: /root/, //root and a bind mount of it are /root
+    if let Some((name, _)) = protected.homes.iter().find(|(_, home)| nix::sys::stat::stat(home).is_ok_and(|h| same(&h)))
+    {
+        return Err(HandOverError::ProtectedHome(job.path.clone(), name.clone()));
+    }
     if (st.st_uid, st.st_gid) == (to.0.as_raw(), to.1.as_raw()) {
         tally.already += 1;
     } else {

@@ -326,6 +326,20 @@ fn move_home(rename: &Rename) {
 fn hand_over(job: &handover::HandOver, target: &Target, protected: &handover::Protected) {
     let (path, origin) = (job.path.display(), job.origin);
     let to = (target.uid, target.gid);
+    if origin == "CHOWN_HOME" {
+        // a uid without an account has `/` (or what --home says) for a home, which is nobody's own
+        let why = match target.name() {
+            None => Some(format!("uid {} has no account, so {path} is not a home of its own", target.uid)),
+            Some(name) if target.home.as_os_str().is_empty() || target.home == Path::new("/") => {
+                Some(format!("account {name}'s home is '{path}', not a home of its own"))
+            }
+            Some(_) => None,
+        };
+        if let Some(why) = why {
+            warn!("not handing the home over (CHOWN_HOME): {why}");
+            return;
+        }
+    }
     let start = std::time::Instant::now();
     let said = |entries: u64, left_alone: u64| {
         info!(
