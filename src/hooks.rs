@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::fs;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::AtFlags;
@@ -292,7 +293,7 @@ fn judge(name: &str, path: &Path, at: PathBuf, dir: &trust::Walked, style: Style
     // As the user, only the directory counts: a file the user could change runs with no more than
     // what they have anyway.
     let verdict = match style.phase {
-        Phase::Root => dir.untrusted.clone().or(verdict),
+        Phase::Root => dir.untrusted.clone().or(verdict).or_else(|| interpreter_verdict(&resolved, how)),
         Phase::User => dir.untrusted.clone(),
     };
     let decision = match verdict {
@@ -301,6 +302,70 @@ fn judge(name: &str, path: &Path, at: PathBuf, dir: &trust::Walked, style: Style
         Some(reason) => Decision::Untrusted { reason },
     };
     (resolved, decision, how)
+}
+
+/// How many `#!` interpreters the kernel follows, one script naming the next (BINPRM_MAX_RECURSION).
+const MAX_INTERPRETERS: usize = 4;
+
+/// Why the program that would really run a root hook may not be relied on, if it may not: the trust
+/// rule applied to its interpreter too (bash for a sourced hook; for a script, its `#!` program, and
+/// that one's if it is a script itself; for `#!/usr/bin/env` with a path, that path). A root-owned
+/// hook with `#!/opt/conda/bin/python3` ran the user's python as root. Only the first line of a file
+/// that already passed the rule is read.
+fn interpreter_verdict(hook: &Path, how: How) -> Option<String> {
+    let mut programs = match how {
+        How::Source => vec![PathBuf::from(crate::sourcing::BASH)],
+        How::Exec => match interpreters(hook) {
+            Ok(programs) => programs,
+            Err(why) => return Some(why),
+        },
+    };
+    for _ in 0..MAX_INTERPRETERS {
+        let mut next = Vec::new();
+        for program in &programs {
+            let walked = match trust::walk(program, Last::File) {
+                Ok(walked) => walked,
+                Err(e) => return Some(format!("its interpreter {} cannot be used: {e}", program.display())),
+            };
+            if let Some(why) = walked.untrusted {
+                return Some(format!("its interpreter {}: {why}", program.display()));
+            }
+            match interpreters(&walked.path) {
+                Ok(more) => next.extend(more),
+                Err(why) => return Some(why),
+            }
+        }
+        if next.is_empty() {
+            return None;
+        }
+        programs = next;
+    }
+    Some(format!("more than {MAX_INTERPRETERS} interpreters, one naming the next"))
+}
+
+/// The programs a script's `#!` line names (taken from `/`, where hooks run, when relative): the
+/// interpreter, and for `/usr/bin/env` also its first argument that is a path. None for a file
+/// without `#!` (a binary, or a script the shell runs); `env` that searches PATH finds only trusted
+/// directories, since PATH for hooks holds no other.
+fn interpreters(file: &Path) -> Result<Vec<PathBuf>, String> {
+    use std::io::Read;
+    let mut head = [0u8; 256];
+    let read = fs::File::open(file)
+        .and_then(|mut f| f.read(&mut head))
+        .map_err(|e| format!("cannot read the first line of {}: {e}", file.display()))?;
+    let Some(line) = head.get(..read).and_then(|h| h.strip_prefix(b"#!")) else { return Ok(Vec::new()) };
+    let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut words = line.split(|&b| b == b' ' || b == b'\t').filter(|w| !w.is_empty());
+    let Some(program) = words.next() else { return Ok(Vec::new()) };
+    let from_root = |word: &[u8]| Path::new("/").join(std::ffi::OsStr::from_bytes(word));
+    let mut programs = vec![from_root(program)];
+    if program.rsplit(|&b| b == b'/').next() == Some(b"env") {
+        // env's own options and NAME=value words come first; -S splits the rest the same way
+        if let Some(path) = words.find(|w| !w.starts_with(b"-") && !w.contains(&b'=')).filter(|w| w.contains(&b'/')) {
+            programs.push(from_root(path));
+        }
+    }
+    Ok(programs)
 }
 
 #[cfg(test)]

@@ -74,6 +74,46 @@ fn files_that_are_not_hooks_are_skipped_with_the_reason() {
 }
 
 #[test]
+fn a_root_hooks_interpreter_is_judged_as_the_hook_is() {
+    if !need_root() {
+        return;
+    }
+    let user = Account::new(0);
+    // the user's interpreter, as /opt/conda/bin/python3 is in docker-stacks images
+    let theirs = users_dir(user.uid);
+    let marker = theirs.path().join("ran-as-root");
+    let interp = theirs.path().join("python3");
+    std::fs::write(&interp, format!("#!/bin/sh\nid -u > {}\n", marker.display())).unwrap();
+    set_mode(&interp, 0o755);
+    give_to(&interp, user.uid);
+    // root's own script interpreter, which names the user's in turn
+    let h = Hooks::new();
+    let middle = h.path("middle");
+    std::fs::write(&middle, format!("#!{}\n", interp.display())).unwrap();
+    set_mode(&middle, 0o755);
+    let ran = h.path("ran");
+    h.raw("10-direct", &format!("#!{}\nprint('x')\n", interp.display()), 0o755);
+    h.raw("20-env-path", &format!("#!/usr/bin/env {}\n", interp.display()), 0o755);
+    h.raw("30-nested", &format!("#!{}\n", middle.display()), 0o755);
+    h.raw("40-env-search", &format!("#!/usr/bin/env sh\necho ok >> {}\n", ran.display()), 0o755);
+    h.raw("50-sh", &format!("#!/bin/sh\necho ok >> {}\n", ran.display()), 0o755);
+    let out = run(h.roothooks().args(["--", "true"]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!marker.exists(), "the user's interpreter ran as root: {err}");
+    assert_eq!(std::fs::read_to_string(&ran).unwrap(), "ok\nok\n", "{err}");
+    let named = format!("its interpreter {}: directory {}", interp.display(), theirs.path().display());
+    let owned = format!("{named} is owned by uid {}, not root", user.uid);
+    for name in ["10-direct", "20-env-path", "30-nested"] {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("skipping {}", h.dir().join(name).display())))
+            .unwrap_or_else(|| panic!("{name} not refused: {err}"));
+        assert!(line.contains(&owned) && line.contains("not running it as root"), "{line}");
+    }
+}
+
+#[test]
 fn hooks_a_non_root_user_could_change_are_not_run_as_root() {
     if !need_root() {
         return;
