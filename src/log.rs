@@ -163,7 +163,7 @@ impl Lines {
         let level = *event.metadata().level();
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let text = format!("{stamp} {level:>5} {}\n", fields.message);
+        let text = format!("{stamp} {level:>5} {}\n", escape_controls(&fields.message));
         match self.format {
             LogFormat::Text => (text.clone(), text),
             LogFormat::Json => (fields.json(&stamp, level), text),
@@ -295,7 +295,7 @@ impl Relay {
             self.stamp = timestamp(SystemTime::now());
         }
         let text = String::from_utf8_lossy(line);
-        let text = text.trim_end_matches('\r');
+        let text = escape_controls(text.trim_end_matches('\r'));
         let cut_note = if cut { " [line cut at 65536 bytes, continues]" } else { "" };
         let json = FORMAT.get() == Some(&LogFormat::Json);
         let want_file = json && has_file();
@@ -343,6 +343,25 @@ impl Drop for Relay {
     fn drop(&mut self) {
         self.flush();
     }
+}
+
+/// `text` with every control character but tab written as JSON writes it (`\n`, `\u001b`), so that
+/// a name or a line from the user's side can neither forge a log line nor send escape sequences to
+/// the operator's terminal; the JSON format escapes them itself.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() && c != '\t' => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// `names` joined for one log line, at most `limit` of them and then how many more: a hook that

@@ -476,3 +476,49 @@ fn a_non_root_start_with_gid_0_starts_like_openshift() {
     assert_eq!(status["NoNewPrivs"], "1");
     assert!(stderr(&out).contains("gid 0 and group 0 kept"), "{}", stderr(&out));
 }
+
+#[test]
+fn no_secret_of_a_malformed_line_and_no_raw_control_character_reaches_the_log() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    // an env file with a credentials line written the wrong way, and a quoted value with a tail
+    let env_file = h.path("server.env");
+    std::fs::write(
+        &env_file,
+        "GOOD=1\nAWS_SECRET_ACCESS_KEY: wJalrXUtnFEMI/K7MDENG=bPxRfiCYEXAMPLEKEY\nTOKEN='abc'tail-s3cr3t\n",
+    )
+    .unwrap();
+    // a bare token handed over, and hook names from a directory the operator filled carelessly: a
+    // newline that would forge a line, and an escape sequence for the operator's terminal
+    h.sh("10-hand", "echo 'c2VjcmV0+/dG9rZW4=' >> \"$ROOTHOOKS_ENV\"; printf 'out\\033[2Jput\\n'");
+    h.raw("20-a\nWARN forged line", "#!/bin/sh\n", 0o644);
+    h.raw("30-\x1b[2J", "#!/bin/sh\n", 0o644);
+    let log = h.path("copy.log");
+    let out = run(h
+        .bare()
+        .args(["--uid", &free_id().to_string(), "--env-file"])
+        .arg(&env_file)
+        .arg("--log-file")
+        .arg(&log)
+        .args(["--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    let copy = std::fs::read_to_string(&log).unwrap();
+    for text in [&err, &copy] {
+        for secret in ["wJalr", "EXAMPLEKEY", "s3cr3t", "tail", "c2VjcmV0", "dG9rZW4"] {
+            assert!(!text.contains(secret), "{secret} in the log: {text}");
+        }
+        assert!(text.contains("line 2: what stands before '=' is not a variable name"), "{text}");
+        assert!(text.contains("line 3: TOKEN: text after the closing quote"), "{text}");
+        assert!(
+            text.contains("ignoring $ROOTHOOKS_ENV line 1: what stands before '=' is not a variable name"),
+            "{text}"
+        );
+        assert!(!text.lines().any(|l| l.starts_with("WARN forged")), "a forged line: {text}");
+        assert!(text.contains("20-a\\nWARN forged line"), "{text}");
+        assert!(!text.contains('\x1b'), "an escape sequence reached the log: {text}");
+        assert!(text.contains("30-\\u001b[2J") && text.contains("out\\u001b[2Jput"), "{text}");
+    }
+}

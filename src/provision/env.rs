@@ -57,7 +57,8 @@ pub fn parse(text: &str) -> (Vec<(String, String)>, Vec<BadLine>) {
         };
         let name = name.trim_end();
         if !valid_name(name) {
-            bad.push(BadLine { line: number, why: format!("'{name}' is not a valid variable name") });
+            // not echoed: a malformed line may be a secret (`KEY: value=...`, a bare token)
+            bad.push(BadLine { line: number, why: "what stands before '=' is not a variable name".into() });
             continue;
         }
         match unquote(value.trim_start()) {
@@ -94,7 +95,7 @@ fn unquote(value: &str) -> Result<String, String> {
             }
             let rest: String = chars.collect();
             if !rest.trim().is_empty() {
-                return Err(format!("text after the closing quote: '{}'", rest.trim()));
+                return Err("text after the closing quote".into());
             }
             Ok(out)
         }
