@@ -45,6 +45,8 @@ struct LogFile<W: Write + Cut> {
     /// how long the file was before this start (0 once cut): what of it lies after `written` is to
     /// be cut off
     held: u64,
+    /// a write failed, and stderr was told
+    failed: bool,
 }
 
 /// A file that can be cut to a length (`ftruncate`).
@@ -66,7 +68,7 @@ const LOG_FILE_WAITING: usize = 64 * 1024;
 
 impl<W: Write + Cut> LogFile<W> {
     fn new(file: W, held: u64) -> Self {
-        LogFile { file, waiting: Vec::new(), through: false, written: 0, held }
+        LogFile { file, waiting: Vec::new(), through: false, written: 0, held, failed: false }
     }
 
     fn write(&mut self, buf: &[u8]) {
@@ -81,9 +83,15 @@ impl<W: Write + Cut> LogFile<W> {
     }
 
     fn put(&mut self, buf: &[u8]) {
-        // A full disk must not stop the start: the line still went to stderr.
-        if self.file.write_all(buf).is_ok() {
-            self.written += buf.len() as u64;
+        // A full disk, or `--rlimit fsize=` (roothooks ignores SIGXFSZ under it), must not stop the
+        // start: the line still went to stderr, which says once that the copy stopped.
+        match self.file.write_all(buf) {
+            Ok(()) => self.written += buf.len() as u64,
+            Err(e) if !self.failed => {
+                self.failed = true;
+                let _ = writeln!(io::stderr(), "roothooks: the log copy stops here: {e}; lines go to stderr only");
+            }
+            Err(_) => {}
         }
     }
 

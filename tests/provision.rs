@@ -283,6 +283,34 @@ fn env_files_and_unset_patterns_shape_the_commands_environment() {
 }
 
 #[test]
+fn a_file_size_limit_for_the_command_never_kills_roothooks_own_log_copy() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let theirs = users_dir(uid);
+    let logs = scratch("rh-fsize-log");
+    let log = logs.path().join("copy.log");
+    let big = theirs.path().join("big");
+    // the copy passes 200 bytes with the start's first lines; the command's own write past it is
+    // stopped by SIGXFSZ, which it gets back at its default
+    let script =
+        format!("grep ^SigIgn /proc/self/status; head -c 1000 /dev/zero > {}; echo \"write: $?\"", big.display());
+    let out = run(roothooks()
+        .args(["--uid", &uid.to_string(), "--rlimit", "fsize=200", "--log-file"])
+        .arg(&log)
+        .args(["--", "sh", "-c", &script]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    let text = stdout(&out);
+    let ignored = u64::from_str_radix(text.lines().next().unwrap().trim_start_matches("SigIgn:").trim(), 16).unwrap();
+    assert_eq!(ignored & (1 << (25 - 1)), 0, "SIGXFSZ ignored in the command: {text}");
+    assert!(text.contains("write: 153") || text.contains("write: 1"), "the command's write past the limit: {text}");
+    assert!(err.contains("roothooks: the log copy stops here: File too large"), "{err}");
+    assert!(std::fs::metadata(&log).unwrap().len() <= 200);
+}
+
+#[test]
 fn limits_umask_and_workdir_are_what_the_command_sees() {
     if !need_root() {
         return;

@@ -430,6 +430,10 @@ pub fn read_env_files(plan: &Provision) -> Vec<(String, String)> {
 
 /// Apply `--rlimit`s; any that cannot be applied is an error naming it.
 pub fn apply_rlimits(limits: &[Rlimit]) -> Result<()> {
+    if limits.iter().any(|l| l.resource == nix::sys::resource::Resource::RLIMIT_FSIZE) {
+        crate::system::ignore_file_size_limit()
+            .map_err(|e| Error::Setup(format!("cannot ignore SIGXFSZ for roothooks' own writes: {e}")))?;
+    }
     for limit in limits {
         let value = |v: Option<u64>| v.unwrap_or(nix::libc::RLIM_INFINITY);
         nix::sys::resource::setrlimit(limit.resource, value(limit.soft), value(limit.hard)).map_err(|e| {

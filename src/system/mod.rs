@@ -31,7 +31,7 @@ pub use creds::{
 pub use fds::{anonymous_file, cloexec_all_but, enter_root_dir, prepare_process, set_nonblocking};
 pub use lock::{Holder, PasswdLock};
 pub use nix::unistd::{Gid, Uid};
-pub use signals::{reset_signals, send_signal, sigrtmin};
+pub use signals::{ignore_file_size_limit, reset_signals, send_signal, sigrtmin};
 pub use spawn::{ExecVectors, Spawned, Spawner};
 
 /// What the start's read of `/proc/self/status` said that later steps need (each `None` where it

@@ -20,18 +20,34 @@ pub fn reset_signals() -> io::Result<()> {
     Ok(())
 }
 
-/// The signals this process ignores: what the launcher left ignored, and SIGPIPE, the only one
-/// roothooks ignores itself (nothing else here sets SIG_IGN). Every signal when the start's
-/// `/proc/self/status` could not be read, so that resetting them errs on the side of too many.
+/// The signals this process ignores: what the launcher left ignored, SIGPIPE, which roothooks
+/// always ignores itself, and SIGXFSZ once [`ignore_file_size_limit`] ignored it (nothing else here
+/// sets SIG_IGN). Every signal when the start's `/proc/self/status` could not be read, so that
+/// resetting them errs on the side of too many.
 pub(super) fn ignored_signals() -> Vec<libc::c_int> {
     let all = (1..=64).filter(|&s| s != libc::SIGKILL && s != libc::SIGSTOP);
+    let xfsz = if XFSZ_IGNORED.load(std::sync::atomic::Ordering::Relaxed) { 1 << (libc::SIGXFSZ - 1) } else { 0 };
     match super::at_start().ignored {
         Some(mask) => {
-            let mask = mask | 1 << (libc::SIGPIPE - 1);
+            let mask = mask | 1 << (libc::SIGPIPE - 1) | xfsz;
             all.filter(|s| mask & (1 << (s - 1)) != 0).collect()
         }
         None => all.collect(),
     }
+}
+
+static XFSZ_IGNORED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ignore SIGXFSZ from now on, so that `--rlimit fsize=` meant for the command makes a write of
+/// roothooks' own past it (the log copy) fail with EFBIG instead of killing roothooks before the
+/// command starts; the command and the user's hooks get it back at its default.
+pub fn ignore_file_size_limit() -> io::Result<()> {
+    // SAFETY: SIG_IGN is a valid disposition for SIGXFSZ; no handler code is involved.
+    if unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) } == libc::SIG_ERR {
+        return Err(io::Error::last_os_error());
+    }
+    XFSZ_IGNORED.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
 }
 
 /// Put `signal` back to SIG_DFL with the raw system call: glibc refuses to touch the two real-time
