@@ -491,3 +491,40 @@ fn the_hand_overs_memory_does_not_grow_with_the_square_of_the_depth() {
     std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut stderr).unwrap();
     assert!(stderr.contains("45001 changed"), "{stderr}");
 }
+
+#[test]
+fn a_home_whose_copy_fails_halfway_is_not_left_behind_and_the_next_start_completes_it() {
+    if !need_root() {
+        return;
+    }
+    let base = scratch("rh-full-home");
+    let skel = base.path().join("skel");
+    std::fs::create_dir_all(&skel).unwrap();
+    std::fs::write(skel.join(".profile"), "export X=1\n").unwrap();
+    std::fs::write(skel.join("big"), vec![b'x'; 256 * 1024]).unwrap();
+    let homes = base.path().join("homes");
+    std::fs::create_dir(&homes).unwrap();
+    set_mode(&homes, 0o755);
+    let uid = free_id();
+    // a volume too small for the skel, in a mount namespace of the test's own (gone with it)
+    let script = format!(
+        "mount -t tmpfs -o size=128k,mode=0755 tmpfs {homes} && \
+         {BIN} --uid {uid} --create-home --log-file none --home {homes}/alice --skel {skel} -- true; \
+         echo \"status $?\"; ls -A {homes}; rm {skel}/big; \
+         {BIN} --uid {uid} --create-home --log-file none --home {homes}/alice --skel {skel} -- sh -c 'ls -A ~'; \
+         stat -c '%u %a' {homes}/alice",
+        homes = homes.display(),
+        skel = skel.display(),
+    );
+    let mut cmd = Command::new("unshare");
+    let out = run(without_settings(&mut cmd).args(["-m", "--propagation", "private", "sh", "-c", &script]));
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{text}\n{err}");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("status 0"), "the server still starts: {err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    // nothing at the home's name, and nothing left aside: the second start found no home
+    assert_eq!(lines.next(), Some(".profile"), "the second start's home, and nothing else: {text}");
+    assert_eq!(lines.next(), Some(&*format!("{uid} 700")), "{text}\n{err}");
+    assert!(!err.contains("exists; left as it is"), "{err}");
+}

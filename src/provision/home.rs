@@ -6,7 +6,10 @@
 //! must pass its rule (or a user could swap a part of the way for a symlink), the home is made in
 //! that directory's descriptor, and no symlink is followed, nothing chowned or written through one.
 //! The skel, read as root, is walked and judged the same way, and so is every directory inside it. The
-//! new home stays root's and 0700 while it is filled, and is handed to the user last.
+//! new home is built aside, under a name of its own in the same directory (root's and 0700 while it
+//! is filled), handed to the user, and only then renamed into place: a copy that fails halfway (a
+//! full volume) leaves no home behind, and the next start makes it whole. What was built aside is
+//! removed on any error.
 
 use std::fs::{self, File};
 use std::io;
@@ -72,8 +75,36 @@ pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<HomeOutcom
         Err(nix::errno::Errno::ENOENT) => {}
         Err(e) => return Err(io("inspect")(e)),
     }
-    mkdirat(&parent.fd, name, Mode::from_bits_truncate(0o700)).map_err(io("create"))?;
-    let home_fd = open_dir(&parent.fd, name).map_err(io("open the new home"))?;
+    let mut aside = std::ffi::OsString::from(".");
+    aside.push(name.as_os_str());
+    aside.push(format!(".roothooks-new.{}", std::process::id()));
+    let aside = Path::new(&aside);
+    mkdirat(&parent.fd, aside, Mode::from_bits_truncate(0o700)).map_err(io("create"))?;
+    let built = open_dir(&parent.fd, aside)
+        .map_err(io("open the new home"))
+        .and_then(|home_fd| fill(&home_fd, home, uid, gid, skel))
+        .and_then(|skipped| {
+            let flags = nix::fcntl::RenameFlags::RENAME_NOREPLACE;
+            nix::fcntl::renameat2(&parent.fd, aside, &parent.fd, name, flags).map_err(io("move into place"))?;
+            Ok(skipped)
+        });
+    match built {
+        Ok(skipped) => Ok(HomeOutcome::Created { refused: skipped }),
+        Err(e) => {
+            // only root made and wrote what stands there, in a directory only root can change
+            let _ = fs::remove_dir_all(parent.path.join(aside));
+            Err(e)
+        }
+    }
+}
+
+/// Fill the new home, open as `home_fd`, from `skel`, then give it to `uid:gid`, mode 0700; returns
+/// the skel entries refused.
+fn fill(home_fd: &OwnedFd, home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<Vec<String>, HomeError> {
+    let io = |action: &'static str| {
+        let at = IoAt::on(action, home);
+        move |e: nix::errno::Errno| HomeError::Io(at(e))
+    };
     let mut skipped = Vec::new();
     // Root reads the skel and gives copies to the user: a skel a user could change, or a path to it
     // a user could steer, could hand them anything root can read.
@@ -83,14 +114,14 @@ pub fn create(home: &Path, uid: Uid, gid: Gid, skel: &Path) -> Result<HomeOutcom
             let reason = w.untrusted.unwrap_or_default();
             skipped.push(format!("everything: {} is not trusted ({reason})", skel.display()));
         }
-        Ok(w) => copy_tree(&w.path, &home_fd, uid, gid, Path::new(""), &mut skipped)
+        Ok(w) => copy_tree(&w.path, home_fd, uid, gid, Path::new(""), &mut skipped)
             .map_err(|e| HomeError::Io(IoAt::on("fill from the skel", home)(e)))?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => skipped.push(format!("everything: {e}")),
     }
-    fchmod(&home_fd, Mode::from_bits_truncate(0o700)).map_err(io("chmod"))?;
-    fchown(&home_fd, Some(uid), Some(gid)).map_err(io("chown"))?;
-    Ok(HomeOutcome::Created { refused: skipped })
+    fchmod(home_fd, Mode::from_bits_truncate(0o700)).map_err(io("chmod"))?;
+    fchown(home_fd, Some(uid), Some(gid)).map_err(io("chown"))?;
+    Ok(skipped)
 }
 
 /// Copy the directory `from` into the open directory `to`, entry by entry, owned by `uid:gid`.
