@@ -191,8 +191,17 @@ fn run(args: &Args, env: &dyn Fn(&str) -> Option<OsString>, inherited_fds: &BTre
     // Opened while still root, written once the final state is known.
     let report = open_output(plan.report.as_ref(), "report", &plan, outputs::create_fresh);
     let mut prepared = ran.and_then(|()| prepare_command(&plan, &started, &hooks, env_files));
+    if matches!(prepared, Ok(Some(_))) && (plan.supervision.stays() || has_user_hooks(&plan)) {
+        // Before anything of the user's runs beside roothooks (their hooks, the command under a
+        // staying roothooks): no process of the same uid may read its memory or environment (the
+        // secrets kept from the command). A drop from root does this by itself; a start that was
+        // never root does not. An exec in place needs nothing: the command replaces roothooks.
+        if let Err(e) = system::process::forbid_ptrace() {
+            prepared = Err(Error::Verify(format!("cannot make roothooks undumpable before the user's hooks: {e}")));
+        }
+    }
     let (user_hooks, user_ran) = match &mut prepared {
-        Ok(Some(prepared)) => run_user_hooks(&plan, prepared),
+        Ok(Some(prepared)) => run_user_hooks(&plan, prepared, inherited_fds),
         _ => (HookRun::default(), Ok(())),
     };
     if let Some(file) = report {
@@ -322,7 +331,7 @@ fn hook_environment(plan: &Plan, operator: &[(String, String)], own: &[(String, 
 fn run_hooks(plan: &Plan, env_files: &[(String, String)], run: &mut HookRun) -> Result<()> {
     if plan.hooks.to_run().next().is_none() {
         // nothing to run, so no hand-off directory; the abort policy may still refuse the plan
-        return run_dir(plan, &plan.hooks, &[], None, run);
+        return run_dir(plan, &plan.hooks, &[], None, None, run);
     }
     let mut own = plan.hook_env();
     let handoff = match HandOff::create() {
@@ -336,7 +345,7 @@ fn run_hooks(plan: &Plan, env_files: &[(String, String)], run: &mut HookRun) -> 
         }
     };
     let root = RootPhase { gate: &plan.gate, handoff: handoff.as_ref().map(|h| h.file.as_path()) };
-    let ran = run_dir(plan, &plan.hooks, &hook_environment(plan, env_files, &own), Some(root), run);
+    let ran = run_dir(plan, &plan.hooks, &hook_environment(plan, env_files, &own), Some(root), None, run);
     if let Some(handoff) = handoff {
         run.handed_over = handoff.take();
     }
@@ -345,13 +354,23 @@ fn run_hooks(plan: &Plan, env_files: &[(String, String)], run: &mut HookRun) -> 
 
 /// The user's hooks (`--user-hooks-dir`, docker-stacks' before-notebook.d): after the drop, with the
 /// command's environment, umask and directory; what they export goes into the command's environment.
-fn run_user_hooks(plan: &Plan, prepared: &mut Prepared<'_>) -> (HookRun, Result<()>) {
+///
+/// Like the command, each runs in a session of its own, without the starter's controlling terminal,
+/// and without the inherited descriptors above 2 that are terminals: a hook's leftover process could
+/// otherwise take the terminal once roothooks is gone and read what root types next.
+fn run_user_hooks(plan: &Plan, prepared: &mut Prepared<'_>, inherited: &BTreeSet<RawFd>) -> (HookRun, Result<()>) {
     let mut run = HookRun::default();
     let Some(hooks) = &plan.user_hooks else { return (run, Ok(())) };
     log_hook_plan(hooks);
-    let ran = run_dir(plan, hooks, &prepared.env, None, &mut run);
+    let terminals = inherited.iter().copied().filter(|&fd| fd > 2 && system::tty::is_terminal(fd)).collect();
+    let ran = run_dir(plan, hooks, &prepared.env, None, Some(terminals), &mut run);
     run.exports.apply(&mut prepared.env);
     (run, ran)
+}
+
+/// Whether there are user hooks to run.
+fn has_user_hooks(plan: &Plan) -> bool {
+    plan.user_hooks.as_ref().is_some_and(|hooks| hooks.to_run().next().is_some())
 }
 
 /// Run the hooks of `hooks` that the plan says to run into `run`, logging the start, each result and
@@ -361,6 +380,7 @@ fn run_dir(
     hooks: &HookPlan,
     env: &[(OsString, OsString)],
     root: Option<RootPhase<'_>>,
+    isolate: Option<Vec<RawFd>>,
     run: &mut HookRun,
 ) -> Result<()> {
     let start = Instant::now();
@@ -377,7 +397,7 @@ fn run_dir(
     info!("running {} {noun} from {} as {}", to_run.len(), hooks.dir.display(), hooks.phase.who());
     let mut runner =
         Runner::new().map_err(|e| Error::Setup(format!("cannot set up signal handling for hooks: {e}")))?;
-    let settings = Settings { env, root, timeout: plan.hook_timeout, policy: plan.on_hook_failure };
+    let settings = Settings { env, root, isolate, timeout: plan.hook_timeout, policy: plan.on_hook_failure };
     log::write_through();
     let ran = runner.run_all(&to_run, &settings, &mut run.results, &mut run.exports);
     let finished = runner.finish();

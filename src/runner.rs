@@ -130,6 +130,8 @@ fn read_exports(mut file: File) -> io::Result<std::result::Result<Exports, Lost>
 pub struct Settings<'a> {
     pub env: &'a [(std::ffi::OsString, std::ffi::OsString)],
     pub root: Option<RootPhase<'a>>,
+    /// the user's hooks: each in a session of its own, with these inherited descriptors closed
+    pub isolate: Option<Vec<std::os::fd::RawFd>>,
     pub timeout: Option<Duration>,
     pub policy: FailurePolicy,
 }
@@ -391,6 +393,9 @@ impl Runner {
         let prepare = |e: io::Error| Error::Setup(format!("cannot prepare to start hooks: {e}"));
         let mut env = settings.env.to_vec();
         let mut spawner = Spawner::new(&env).map_err(prepare)?;
+        if let Some(close) = &settings.isolate {
+            spawner.isolate(close.clone());
+        }
         let mut handed: Vec<(String, String)> = Vec::new();
         for hook in hooks {
             // A termination signal that arrived between hooks stops us before the next one starts.

@@ -592,3 +592,73 @@ fn started_as_the_user_as_pid_1_the_resident_roothooks_is_still_closed_to_the_us
     assert!(text.starts_with("Name:\troothooks\n"), "PID 1 is roothooks: {text}");
     assert!(!text.contains("fds-readable"), "the user reached into the resident roothooks: {text}");
 }
+
+#[test]
+fn user_hooks_run_without_the_starters_terminal_in_a_session_of_their_own() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let dir = users_dir(uid);
+    let hooks = scratch("rh-user-hooks");
+    set_mode(hooks.path(), 0o755);
+    // what a before-notebook.d hook finds: a controlling terminal (tty_nr), the terminal handed on
+    // descriptor 5, /dev/tty; a process it left could take any of them once roothooks is gone
+    let hook = hooks.path().join("10-look");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\n{ echo \"ttynr=$(cut -d' ' -f7 /proc/self/stat)\"; \
+         [ -e /proc/self/fd/5 ] && echo fd5=open || echo fd5=closed; \
+         (exec 3</dev/tty) 2>/dev/null && echo devtty=open || echo devtty=none; \
+         echo \"leader=$(cut -d' ' -f6 /proc/self/stat)/$$\"; } > $D/hook-state\n",
+    )
+    .unwrap();
+    set_mode(&hook, 0o755);
+    let shell = format!(
+        "$RH --uid {uid} --gid {uid} --log-file none --hooks-dir /nonexistent --user-hooks-dir {} -- true 5<>/dev/tty; \
+         echo roothooks-exited",
+        hooks.path().display()
+    );
+    let t = Terminal::start(&shell, &[("D", dir.path())]);
+    t.wait_for("roothooks-exited");
+    let state = std::fs::read_to_string(dir.path().join("hook-state")).unwrap();
+    let mut lines = state.lines();
+    assert_eq!(lines.next(), Some("ttynr=0"), "a controlling terminal: {state}");
+    assert_eq!(lines.next(), Some("fd5=closed"), "{state}");
+    assert_eq!(lines.next(), Some("devtty=none"), "{state}");
+    let leader = lines.next().unwrap().trim_start_matches("leader=");
+    let (sid, pid) = leader.split_once('/').unwrap();
+    assert_eq!(sid, pid, "the hook leads a session of its own: {state}");
+    assert!(t.wait().success());
+}
+
+#[test]
+fn started_without_root_a_user_hook_cannot_read_roothooks_environment() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let dir = users_dir(uid);
+    let hooks = scratch("rh-user-hooks");
+    set_mode(hooks.path(), 0o755);
+    let hook = hooks.path().join("10-peek");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nif tr '\\0' '\\n' < /proc/$PPID/environ > $D/seen 2>/dev/null; then echo read; else echo refused; fi > $D/peek\n\
+         head -c 16 /proc/$PPID/mem >/dev/null 2>&1 && echo mem-read >> $D/peek || echo mem-refused >> $D/peek\n",
+    )
+    .unwrap();
+    set_mode(&hook, 0o755);
+    // OpenShift's way: the container starts as the user; a secret kept from the command
+    let out = run(as_uid(uid, uid)
+        .env("D", dir.path())
+        .env("BUCKET_KEY", "s3cr3t")
+        .args([BIN, "--uid", &uid.to_string(), "--log-file", "none", "--unset-env", "BUCKET_KEY", "--user-hooks-dir"])
+        .arg(hooks.path())
+        .args(["--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let peek = std::fs::read_to_string(dir.path().join("peek")).unwrap();
+    assert_eq!(peek, "refused\nmem-refused\n", "{}", stderr(&out));
+    let seen = std::fs::read_to_string(dir.path().join("seen")).unwrap_or_default();
+    assert!(!seen.contains("s3cr3t"), "{seen}");
+}

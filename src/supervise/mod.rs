@@ -187,12 +187,9 @@ pub fn run(
         None => (0..3).find(|&fd| tty::foreground(fd) == Some(process::process_group())),
         Some(_) => None,
     };
+    // (roothooks was made undumpable before the user's hooks, and so before the command starts)
     let child = process::spawn_sharing(|| start_command(relay.as_ref(), foreground, command, env, inherited_fds))
         .map_err(|e| setup("start the command", e))?;
-    // (the command's process made its own group, or session, before this one went on)
-    if let Err(e) = process::forbid_ptrace() {
-        warn!("cannot make the supervisor undumpable: {e}");
-    }
     if let Err(e) = process::release_code() {
         debug!("cannot release the start-up code's mappings: {e}");
     }

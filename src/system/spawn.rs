@@ -25,6 +25,9 @@ pub struct Spawner {
     /// what this process ignores, SIGPIPE at least: hooks start with all of it at the default
     ignored: Vec<libc::c_int>,
     env: CVector,
+    /// the user's hooks: each in a session of its own (so without the starter's controlling
+    /// terminal), with these inherited descriptors (terminals) closed
+    isolated: Option<Vec<libc::c_int>>,
 }
 
 /// A started hook: its pid, which leads its own process group, and its stdout and stderr.
@@ -38,10 +41,22 @@ impl Spawner {
     /// Every hook gets exactly `env` (until [`Spawner::set_env`]).
     pub fn new(env: &[(std::ffi::OsString, std::ffi::OsString)]) -> io::Result<Spawner> {
         let dev_null = std::fs::File::open("/dev/null")?.into();
-        let mut spawner =
-            Spawner { stack: vec![0; 64 * 1024], dev_null, ignored: ignored_signals(), env: CVector::env(&[])? };
+        let mut spawner = Spawner {
+            stack: vec![0; 64 * 1024],
+            dev_null,
+            ignored: ignored_signals(),
+            env: CVector::env(&[])?,
+            isolated: None,
+        };
         spawner.set_env(env)?;
         Ok(spawner)
+    }
+
+    /// Start every hook from now on in a session of its own, without a controlling terminal, and
+    /// with the inherited descriptors `close` (the starter's terminal above 2) closed: as the command
+    /// starts, for hooks that run as the user.
+    pub fn isolate(&mut self, close: Vec<std::os::fd::RawFd>) {
+        self.isolated = Some(close);
     }
 
     /// The environment of the hooks started from now on.
@@ -69,6 +84,10 @@ impl Spawner {
         let fd3 = fd3.map_or(-1, |fd| fd.as_raw_fd());
         let envp = self.env.as_ptr();
         let ignored = self.ignored.as_slice();
+        let (own_session, close) = match &self.isolated {
+            Some(close) => (true, close.as_slice()),
+            None => (false, &[][..]),
+        };
         let exec_errno = std::sync::atomic::AtomicI32::new(0);
         let child = Box::new(|| -> isize {
             // In the child, which shares this process's memory until it execs: no allocation, no
@@ -82,7 +101,10 @@ impl Spawner {
                     && libc::dup2(fds[1], 1) != -1
                     && libc::dup2(fds[2], 2) != -1
                     && (fd3 == -1 || move_to_3(fd3))
-                    && libc::setpgid(0, 0) != -1
+                    && close
+                        .iter()
+                        .all(|&fd| fd == 3 || libc::close(fd) != -1 || *libc::__errno_location() == libc::EBADF)
+                    && (if own_session { libc::setsid() != -1 } else { libc::setpgid(0, 0) != -1 })
                     && ignored.iter().all(|&signal| set_default(signal) != -1)
                     && libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != -1;
                 if ok {
