@@ -154,6 +154,8 @@ struct Prepared<'a> {
     command: &'a CommandLine,
     env: Vec<(OsString, OsString)>,
     creds: Credentials,
+    /// the command's own pseudo-terminal, when it gets one
+    relay: Option<supervise::relay::Relay>,
 }
 
 /// The pipeline: plan, root's phase (or what an unprivileged start does instead), the drop, one
@@ -211,7 +213,7 @@ fn run(args: &Args, env: &dyn Fn(&str) -> Option<OsString>, inherited_fds: &BTre
     user_ran?;
     match prepared? {
         Some(prepared) if plan.supervision.stays() => {
-            supervise::run(&plan.supervision, prepared.command, &prepared.env, inherited_fds)
+            supervise::run(&plan.supervision, prepared.command, &prepared.env, inherited_fds, prepared.relay)
         }
         Some(prepared) => {
             // the exec closes the log file: what waits for it goes now (here, not in exec::exec,
@@ -426,6 +428,7 @@ fn prepare_command<'a>(
     let mut unset = plan.provision.unset.clone();
     unset.extend(hooks.exports.unset().map(|name| provision::env::Unset(name.to_string())));
     provision::apply_rlimits(&plan.provision.rlimits)?;
+    let relay = open_relay(plan)?;
     let (creds, identity) = match plan.privilege {
         Privilege::Root => (drop_as_root(plan)?, Some(&plan.target)),
         Privilege::Unprivileged { uid } => {
@@ -439,7 +442,22 @@ fn prepare_command<'a>(
     let home = env.iter().rev().find(|(k, _)| k == "HOME").map(|(_, v)| PathBuf::from(v));
     provision::enter_start_dir(plan.target.start_dir(started.cwd.as_deref()).as_deref(), home.as_deref());
     provision::apply_after_drop(&plan.provision)?;
-    Ok(Some(Prepared { command, env, creds }))
+    Ok(Some(Prepared { command, env, creds, relay }))
+}
+
+/// The command's own pseudo-terminal, when it gets one: opened before the drop (as root, and given
+/// to the user), before the user's hooks run. None to be had is an error: the command never shares
+/// the starter's terminal unless `--pty never` says so.
+fn open_relay(plan: &Plan) -> Result<Option<supervise::relay::Relay>> {
+    let Some(why) = plan.supervision.pty else { return Ok(None) };
+    let owner = matches!(plan.privilege, Privilege::Root).then_some(plan.target.uid);
+    supervise::relay::Relay::open(owner).map(Some).map_err(|e| {
+        Error::Setup(format!(
+            "cannot open a pseudo-terminal for the command ({why}): {e}; not starting it on this terminal, \
+             where what it leaves behind could read what is typed next (free a pseudo-terminal, or pass \
+             --pty never to share this terminal on purpose)"
+        ))
+    })
 }
 
 /// Started as root: become the target for good, verify it, and leave root's session keyring.

@@ -662,3 +662,154 @@ fn started_without_root_a_user_hook_cannot_read_roothooks_environment() {
     let seen = std::fs::read_to_string(dir.path().join("seen")).unwrap_or_default();
     assert!(!seen.contains("s3cr3t"), "{seen}");
 }
+
+/// roothooks on a terminal the test holds the other end of (`master`), as its controlling terminal,
+/// in a session of its own: the test can type into it and leave its output unread, as a slow remote
+/// terminal would.
+fn on_a_terminal_the_test_holds(args: &[&str]) -> (Child, std::fs::File) {
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut cmd = roothooks();
+    cmd.args(args).stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave);
+    // SAFETY: between fork and exec only setsid and an ioctl on descriptor 0 are called.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid()?;
+            if nix::libc::ioctl(0, nix::libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    (cmd.spawn().unwrap(), std::fs::File::from(pty.master))
+}
+
+/// Wait for `child` to end, with a generous deadline that names what was awaited.
+fn ended(child: &mut Child, what: &str) -> std::process::ExitStatus {
+    let mut status = None;
+    wait_for(what, PATIENCE, || {
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    status.unwrap()
+}
+
+#[test]
+fn under_an_output_flood_to_a_slow_terminal_keys_and_signals_still_reach_the_command() {
+    if !need_root() {
+        return;
+    }
+    use std::os::unix::process::ExitStatusExt;
+    let uid = free_id();
+    let dir = users_dir(uid);
+    let started = dir.path().join("flooding");
+    let flood = format!("touch {}; exec yes flood", started.display());
+    for (how, expected) in [("^C typed", 130), ("SIGTERM to roothooks", 143)] {
+        let _ = std::fs::remove_file(&started);
+        let uid_text = uid.to_string();
+        let args = ["--uid", &uid_text, "--log-file", "none", "--hooks-dir", "/nonexistent", "--", "sh", "-c", &flood];
+        let (mut child, mut master) = on_a_terminal_the_test_holds(&args);
+        // the state awaited: the command writes, and nothing reads the terminal, so the flood backs up
+        wait_for("the command to start flooding", PATIENCE, || started.exists());
+        let flooding = children_of(child.id());
+        assert_eq!(flooding.len(), 1, "{flooding:?}");
+        match how {
+            "^C typed" => std::io::Write::write_all(&mut master, b"\x03").unwrap(),
+            _ => signal(child.id(), Signal::SIGTERM).unwrap(),
+        }
+        // the command ends while its terminal is still unread: the key or signal was not held up
+        wait_for(&format!("the flooding command to end after {how}, the terminal unread"), PATIENCE, || {
+            children_of(child.id()).iter().all(|(pid, state)| *pid != flooding[0].0 || state == "Z")
+        });
+        // now the terminal reads again, so roothooks can say its last lines and put the mode back
+        let mut reader = master.try_clone().unwrap();
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        let status = ended(&mut child, &format!("roothooks to end after {how}"));
+        assert_eq!(status.code(), Some(expected), "{how}: {status:?} (signal {:?})", status.signal());
+    }
+}
+
+#[test]
+fn a_job_left_writing_after_the_command_exits_does_not_keep_roothooks() {
+    if !need_root() {
+        return;
+    }
+    // a job ignores the hang-up and writes without a pause, until its terminal is gone (EIO); the
+    // starter's terminal reads slowly (a remote one), so the pty is never empty while the job runs
+    let uid = free_id().to_string();
+    let job = "trap '' HUP; yes job-writes & sleep 0.2; exit 3";
+    let args = ["--uid", &uid, "--log-file", "none", "--hooks-dir", "/nonexistent", "--", "sh", "-c", job];
+    let (mut child, master) = on_a_terminal_the_test_holds(&args);
+    let mut reader = master.try_clone().unwrap();
+    let slow = std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while std::io::Read::read(&mut reader, &mut buf).is_ok_and(|n| n > 0) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let status = ended(&mut child, "roothooks to end once the command exited, a job still writing");
+    assert_eq!(status.code(), Some(3), "the command's status");
+    drop(master);
+    let _ = slow.join();
+}
+
+#[test]
+fn with_no_pseudo_terminal_to_be_had_the_command_never_gets_roots_terminal() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let dir = users_dir(uid);
+    // A devpts instance of the test's own with room for two: the starter's terminal takes one, a
+    // process of the user's holds the other (as the user can, up to a node's kernel.pty.max).
+    let holder = format!(
+        "setpriv --reuid {uid} --regid {uid} --clear-groups /usr/bin/python3 -c \"import os,sys,time\nfds=[]\n\
+         while True:\n  try: fds.append(os.openpty())\n  except OSError: break\n\
+         open(sys.argv[1],'w').write(str(len(fds)))\nwhile not os.path.exists(sys.argv[2]): time.sleep(0.1)\" \
+         $D/held $D/release"
+    );
+    let inner = format!(
+        "{holder} & for i in $(seq 1200); do [ -e $D/held ] && break; sleep 0.1; done; \
+         $RH --uid {uid} --log-file none --hooks-dir /nonexistent -- sh -c 'echo command-started'; \
+         echo status=$?; touch $D/release; wait"
+    );
+    let script = "mount -t devpts -o newinstance,max=2,ptmxmode=0666 devpts /dev/pts && \
+                  script -qec \"$INNER\" /dev/null";
+    let mut cmd = Command::new("unshare");
+    let out = run(without_settings(&mut cmd)
+        .args(["-m", "--propagation", "private", "sh", "-c", script])
+        .env("RH", BIN)
+        .env("D", dir.path())
+        .env("INNER", &inner));
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(dir.path().join("held")).unwrap(), "1", "{text}");
+    assert!(!text.contains("command-started"), "the command started without a pty of its own: {text}");
+    assert!(text.contains("status=1"), "{text}");
+    assert!(text.contains("cannot open a pseudo-terminal for the command"), "{text}");
+    assert!(text.contains("pass --pty never to share this terminal on purpose"), "{text}");
+}
+
+#[test]
+fn with_its_descriptors_away_from_the_terminal_roothooks_still_gives_the_command_a_pty() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let dir = users_dir(uid);
+    // from a root shell, every standard descriptor elsewhere: the shell's terminal is still
+    // roothooks' controlling terminal, which the command would otherwise inherit
+    let shell = format!(
+        "cut -d' ' -f7 /proc/$$/stat > $D/starter; \
+         $RH --uid {uid} --gid {uid} --log-file none --hooks-dir /nonexistent -- sh -c \
+         'cut -d\" \" -f7 /proc/self/stat > $D/command' </dev/null >$D/log 2>&1; echo roothooks-exited"
+    );
+    let t = Terminal::start(&shell, &[("D", dir.path())]);
+    t.wait_for("roothooks-exited");
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap().trim().to_string();
+    let (starter, command) = (read("starter"), read("command"));
+    assert_ne!(starter, "0");
+    assert_ne!(command, starter, "the command's controlling terminal is the starter's: {}", read("log"));
+    assert_ne!(command, "0", "{}", read("log"));
+    assert!(read("log").contains("relays a new pseudo-terminal"), "{}", read("log"));
+}

@@ -280,10 +280,12 @@ pub struct Args {
 
     /// Give the command a pseudo-terminal of its own, relayed: auto, always or never
     ///
-    /// [env: ROOTHOOKS_PTY] auto (the default): when roothooks is on a terminal and not PID 1, so that
-    /// nothing the command leaves behind can read the starter's terminal afterwards. Input, output,
-    /// window size, ^C and EOF are relayed (not ^Z: see the README), and the terminal's mode is put
-    /// back at the end.
+    /// [env: ROOTHOOKS_PTY] auto (the default): when roothooks has a controlling terminal and is not
+    /// PID 1, so that nothing the command leaves behind can read the starter's terminal afterwards.
+    /// Opened before the drop; none to be had is an error (exit 1), never the starter's terminal.
+    /// Input, output, window size, ^C and EOF are relayed without blocking (not ^Z: see the README);
+    /// at the command's exit the pty is drained for at most 1 s and hung up, and the terminal's mode
+    /// is put back.
     /// Example: --pty never
     #[arg(long, value_name = "WHEN", env = "ROOTHOOKS_PTY", hide_env = true, default_value = "auto")]
     pub pty: PtySetting,

@@ -25,7 +25,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
 use crate::children::{self, Listener};
 use crate::error::{Error, Result};
@@ -166,6 +166,7 @@ pub fn run(
     command: &CommandLine,
     env: &[(OsString, OsString)],
     inherited_fds: &BTreeSet<RawFd>,
+    mut relay: Option<Relay>,
 ) -> Result<u8> {
     // from here on the log copy gets each line as it comes: the command runs beside us
     crate::log::write_through();
@@ -174,14 +175,6 @@ pub fn run(
     if sup.init.is_some() && !sup.pid1 {
         process::become_subreaper().map_err(|e| setup("become the child subreaper (--init)", e))?;
     }
-    let mut relay = match sup.pty.map(|_| Relay::open()) {
-        Some(Ok(relay)) => Some(relay),
-        Some(Err(e)) => {
-            warn!("cannot open a pseudo-terminal for the command ({e}); it shares roothooks' terminal");
-            None
-        }
-        None => None,
-    };
     // Without a pty, a terminal whose foreground is ours goes to the command's group (^C reaches it).
     let foreground = match relay {
         None => (0..3).find(|&fd| tty::foreground(fd) == Some(process::process_group())),
@@ -198,7 +191,7 @@ pub fn run(
         mode = sup.mode(),
         "started the command as pid {child}; roothooks stays beside it: {sup}"
     );
-    if let Some(relay) = &relay {
+    if let Some(relay) = &mut relay {
         relay.begin();
     }
     let status = supervise(&mut listener, child, relay.as_mut(), sup.signals_to)?;

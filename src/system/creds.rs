@@ -208,7 +208,9 @@ pub struct Started {
     pub secure_mode: bool,
     /// it is PID 1 of its pid namespace: a container's init, whose orphans come to it
     pub pid1: bool,
-    /// one of its standard descriptors is a terminal (someone's shell started it, or `docker run -t`)
+    /// it has a controlling terminal (someone's shell started it, or `docker run -t`), whatever its
+    /// standard descriptors are: `roothooks ... </dev/null >log 2>&1` from a root shell still has
+    /// the shell's terminal, which what it starts could take
     pub on_terminal: bool,
 }
 
@@ -224,7 +226,7 @@ pub fn started() -> io::Result<Started> {
         cwd: std::env::current_dir().ok(),
         secure_mode,
         pid1: nix::unistd::getpid().as_raw() == 1,
-        on_terminal: (0..3).any(super::tty::is_terminal),
+        on_terminal: super::tty::has_controlling_terminal(),
     })
 }
 

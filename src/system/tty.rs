@@ -26,6 +26,12 @@ pub fn is_terminal(fd: RawFd) -> bool {
     unsafe { libc::isatty(fd) == 1 }
 }
 
+/// Whether this process has a controlling terminal: /dev/tty opens (ENXIO when it has none).
+pub fn has_controlling_terminal() -> bool {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOCTTY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
+    nix::fcntl::open("/dev/tty", flags, nix::sys::stat::Mode::empty()).is_ok()
+}
+
 /// The foreground process group of the terminal on standard descriptor `fd`.
 pub fn foreground(fd: RawFd) -> Option<Pid> {
     nix::unistd::tcgetpgrp(std_fd(fd)).ok()
@@ -75,7 +81,9 @@ pub struct Pty {
     pub slave: PathBuf,
 }
 
-/// Open a new pseudo-terminal, as the user roothooks now is (devpts makes its other end theirs).
+/// Open a new pseudo-terminal from the devpts instance at /dev/pts (the starter's, where the
+/// starter's terminal is a pty), before the drop: [`crate::supervise::relay::Relay::open`] gives its
+/// other end to the user.
 pub fn open_pty() -> io::Result<Pty> {
     let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)?;
     nix::pty::grantpt(&master)?;
