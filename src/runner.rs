@@ -334,13 +334,13 @@ impl Stop {
         }
     }
 
-    /// A termination signal arrived: the first is passed to the hook's process group.
+    /// A termination signal arrived: the first is passed to the hook and its process group.
     fn received(&mut self, hook: &str, pgid: Pid, sig: Signal) {
         if self.received.is_some() {
             return;
         }
         warn!(hook, "received {sig}: passing it to the hook's process group");
-        let _ = killpg(pgid, sig);
+        signal_hook(pgid, sig);
         self.received = Some(sig);
         if !self.timed_out {
             self.kill_at = Some(Instant::now() + KILL_GRACE);
@@ -353,16 +353,54 @@ impl Stop {
         if !self.stopping() && self.deadline.is_some_and(|d| now >= d) {
             let secs = timeout.unwrap_or_default().as_secs_f64();
             warn!(hook, "timed out after {secs} s: sending SIGTERM to its process group");
-            let _ = killpg(pgid, Signal::SIGTERM);
+            signal_hook(pgid, Signal::SIGTERM);
             self.timed_out = true;
             self.kill_at = Some(now + KILL_GRACE);
         } else if self.kill_at.is_some_and(|k| now >= k) {
             let grace = KILL_GRACE.as_secs();
             warn!(hook, "still running {grace} s after SIGTERM: sending SIGKILL to its process group");
-            let _ = killpg(pgid, Signal::SIGKILL);
+            signal_hook(pgid, Signal::SIGKILL);
             self.kill_at = None;
         }
     }
+}
+
+/// End what a stopped hook left running outside its process group (setsid, GNU timeout, setpgid):
+/// every process below roothooks that was not there before the hook started. Each is named in the
+/// log. (The subreaper brought them back to roothooks once their parents ended.)
+fn end_escapees(hook: &str, before: &[Pid]) {
+    let me = crate::system::process::pid();
+    // what was there before keeps its own children too
+    let earlier: Vec<Pid> = crate::system::process::descendants(before).into_iter().map(|(p, _)| p).collect();
+    let mut ended: Vec<Pid> = Vec::new();
+    // a second and third look: the children of what was just ended come back to roothooks too
+    for _ in 0..3 {
+        let left: Vec<(Pid, String)> = crate::system::process::descendants(&[me])
+            .into_iter()
+            .filter(|(pid, _)| !before.contains(pid) && !earlier.contains(pid) && !ended.contains(pid))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        for (pid, name) in left {
+            if nix::sys::signal::kill(pid, Signal::SIGKILL).is_ok() {
+                warn!(
+                    hook,
+                    pid = pid.as_raw(),
+                    "ended {name} (pid {pid}), which it left running outside its process group"
+                );
+            }
+            ended.push(pid);
+        }
+    }
+    reap(Pid::from_raw(-1), false);
+}
+
+/// Signal a hook's process group, and the hook itself: a hook that moved itself to another group
+/// (roothooks' own, say) is still reached.
+fn signal_hook(hook: Pid, sig: Signal) {
+    let _ = killpg(hook, sig);
+    let _ = nix::sys::signal::kill(hook, sig);
 }
 
 /// Owns the blocked signal mask and the signalfd for as long as hooks run.
@@ -375,9 +413,15 @@ pub struct Runner {
 
 impl Runner {
     /// Block the termination signals and SIGCHLD and start listening for them.
+    ///
+    /// While hooks run roothooks is the child subreaper, so that what a hook starts outside its
+    /// process group (setsid, GNU timeout, a double fork) comes back to roothooks when its parent
+    /// ends, and a hook that times out can be ended whole. (As PID 1 that is so anyway.)
     pub fn new() -> io::Result<Runner> {
         let mask: SigSet = TERMINATION.into_iter().chain([Signal::SIGCHLD]).collect();
-        Ok(Runner { signals: Listener::new(&mask)?, buf: vec![0; MAX_LINE], pending: Vec::new() })
+        let listener = Listener::new(&mask)?;
+        crate::system::process::become_subreaper()?;
+        Ok(Runner { signals: listener, buf: vec![0; MAX_LINE], pending: Vec::new() })
     }
 
     /// Run `hooks` in order. Stops early with an error for a termination signal, or for a failure under
@@ -461,6 +505,18 @@ impl Runner {
             Err(e) => return Ok((report(name, not_started(&e), start.elapsed()), None, None)),
         };
         let pgid = child.pid;
+        // what was already here (daemons earlier hooks left, as s3fs's) is not this hook's: one read
+        // of the kernel's list of roothooks' children, or (without one) a look through /proc
+        let before: Vec<Pid> = crate::system::process::children()
+            .unwrap_or_else(|| {
+                crate::system::process::descendants(&[crate::system::process::pid()])
+                    .into_iter()
+                    .map(|(p, _)| p)
+                    .collect()
+            })
+            .into_iter()
+            .filter(|pid| *pid != pgid)
+            .collect();
         let mut output =
             Output { stdout: Stream::new("stdout", child.stdout), stderr: Stream::new("stderr", child.stderr) };
         let mut stop = Stop::new(timeout.map(|t| start + t));
@@ -481,6 +537,7 @@ impl Runner {
             // Whatever of the group outlived its leader gets the rest of the grace, then goes too:
             // nothing of a stopped hook stays.
             self.stop_group(name, pgid, stop.kill_at, &mut output)?;
+            end_escapees(name, &before);
         }
         self.drain(name, &mut output)?;
         let exported = match written.map(read_exports).transpose() {
@@ -625,6 +682,9 @@ impl Runner {
     pub fn finish(mut self) -> Result<()> {
         let pending = self.check_pending();
         reap(Pid::from_raw(-1), false);
+        if let Err(e) = crate::system::process::stop_being_subreaper() {
+            warn!("cannot stop taking in orphans after the hooks: {e}");
+        }
         self.signals.restore().map_err(signal_error)?;
         pending
     }

@@ -7,6 +7,9 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::http::wait_for;
 
 use common::*;
 
@@ -223,6 +226,58 @@ fn a_timeout_takes_the_whole_process_group_but_a_setsid_daemon_survives_a_clean_
     let (child, daemon) = (read_pid(&child), read_pid(&daemon));
     assert!(!alive(child), "a child of the timed-out hook is still running");
     assert!(alive(daemon), "the daemon a hook left behind was killed");
+    signal(daemon, nix::sys::signal::Signal::SIGKILL).unwrap();
+}
+
+#[test]
+fn a_timeout_ends_what_the_hook_started_outside_its_process_group_too() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    let pids: Vec<_> = ["setsid", "timeout", "orphan"].iter().map(|n| h.path(&format!("{n}.pid"))).collect();
+    // a daemon a hook started earlier and left on purpose (s3fs's way) is not the timed-out hook's
+    let daemon = h.path("daemon.pid");
+    h.sh("10-daemon", &format!("setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $! > {}", daemon.display()));
+    // three ways out of the hook's process group: a new session, GNU timeout's own group, and a
+    // double fork whose middle process ends (so the escapee is no descendant of the hook any more)
+    h.sh(
+        "20-escapes",
+        &format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 300' </dev/null >/dev/null 2>&1 &\n\
+             timeout 300 sh -c 'echo $$ > {}; exec sleep 301' </dev/null >/dev/null 2>&1 &\n\
+             (setsid sh -c 'echo $$ > {}; exec sleep 302' </dev/null >/dev/null 2>&1 &)\n\
+             sleep 300",
+            pids[0].display(),
+            pids[1].display(),
+            pids[2].display()
+        ),
+    );
+    // a hook that moves itself into roothooks' own process group: only its pid reaches it
+    h.raw("30-moves", "#!/usr/bin/perl\nsetpgrp(0, getpgrp(getppid()));\nsleep 300;\n", 0o755);
+    let child = h
+        .roothooks()
+        .args(["--hook-timeout", "1", "--", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    wait_for("roothooks to end after both hooks timed out", Duration::from_secs(120), || !alive(pid));
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    for file in &pids {
+        let escapee = read_pid(file);
+        assert!(!alive(escapee), "{} is still running: {err}", file.display());
+        assert!(
+            err.contains(&format!("ended sleep (pid {escapee}), which it left running outside its process group")),
+            "{err}"
+        );
+    }
+    assert!(err.contains("hook 30-moves failed: timed out after 1 s"), "{err}");
+    let daemon = read_pid(&daemon);
+    assert!(alive(daemon), "the daemon an earlier hook left was ended: {err}");
     signal(daemon, nix::sys::signal::Signal::SIGKILL).unwrap();
 }
 

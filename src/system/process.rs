@@ -53,6 +53,47 @@ pub fn become_subreaper() -> io::Result<()> {
     Ok(nix::sys::prctl::set_child_subreaper(true)?)
 }
 
+/// No longer take orphans in (those already taken stay this process's children).
+pub fn stop_being_subreaper() -> io::Result<()> {
+    Ok(nix::sys::prctl::set_child_subreaper(false)?)
+}
+
+/// This process's children, from one read of the kernel's list (cheap enough for every hook);
+/// `None` where the kernel has no such list (CONFIG_PROC_CHILDREN).
+pub fn children() -> Option<Vec<Pid>> {
+    let me = pid();
+    let text = std::fs::read_to_string(format!("/proc/self/task/{me}/children")).ok()?;
+    Some(text.split_whitespace().filter_map(|p| p.parse().ok()).map(Pid::from_raw).collect())
+}
+
+/// Every process below `roots` (their children, theirs, ...), each with its name, from one pass over
+/// /proc: the parent of each process, from its `stat`. A process that ends meanwhile is just absent.
+pub fn descendants(roots: &[Pid]) -> Vec<(Pid, String)> {
+    let mut parents: Vec<(Pid, Pid, String)> = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        // "pid (comm) state ppid ...": the name may hold spaces and parentheses, so from the last ')'
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let name = stat.get(open + 1..close).unwrap_or_default().to_string();
+        let ppid = stat.get(close + 1..).and_then(|rest| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
+        if let Some(ppid) = ppid {
+            parents.push((Pid::from_raw(pid), Pid::from_raw(ppid), name));
+        }
+    }
+    let mut found: Vec<(Pid, String)> = Vec::new();
+    let mut frontier: Vec<Pid> = roots.to_vec();
+    while let Some(parent) = frontier.pop() {
+        for (pid, _, name) in parents.iter().filter(|(_, ppid, _)| *ppid == parent) {
+            if !found.iter().any(|(p, _)| p == pid) && !roots.contains(pid) {
+                found.push((*pid, name.clone()));
+                frontier.push(*pid);
+            }
+        }
+    }
+    found
+}
+
 /// Keep processes of the same uid from ptracing this one or opening its /proc files (fd, mem).
 pub fn forbid_ptrace() -> io::Result<()> {
     Ok(nix::sys::prctl::set_dumpable(false)?)
