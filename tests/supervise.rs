@@ -610,17 +610,33 @@ fn user_hooks_run_without_the_starters_terminal_in_a_session_of_their_own() {
         "#!/bin/sh\n{ echo \"ttynr=$(cut -d' ' -f7 /proc/self/stat)\"; \
          [ -e /proc/self/fd/5 ] && echo fd5=open || echo fd5=closed; \
          (exec 3</dev/tty) 2>/dev/null && echo devtty=open || echo devtty=none; \
-         echo \"leader=$(cut -d' ' -f6 /proc/self/stat)/$$\"; } > $D/hook-state\n",
+         echo \"leader=$(cut -d' ' -f6 /proc/self/stat)/$$\"; } > $D/hook-state\n\
+         [ -e /proc/self/fd/3 ] && echo fd3=open >> $D/fd3-state || echo fd3=closed >> $D/fd3-state\n",
     )
     .unwrap();
     set_mode(&hook, 0o755);
     let shell = format!(
         "$RH --uid {uid} --gid {uid} --log-file none --hooks-dir /nonexistent --user-hooks-dir {} -- true 5<>/dev/tty; \
-         echo roothooks-exited",
+         $RH --uid {uid} --gid {uid} --log-file none --hooks-dir /nonexistent --docker-stacks --user-hooks-dir {} \
+         -- true 3<>/dev/tty; echo roothooks-exited",
+        hooks.path().display(),
         hooks.path().display()
     );
+    // a sourced hook (docker-stacks' *.sh), whose exports come on descriptor 3, beside a terminal
+    // handed on descriptor 3 itself
+    let sourced = hooks.path().join("20-sourced.sh");
+    std::fs::write(
+        &sourced,
+        "[ -t 3 ] && echo fd3=terminal > $D/sourced-state || echo fd3=exports > $D/sourced-state\n",
+    )
+    .unwrap();
+    set_mode(&sourced, 0o644);
     let t = Terminal::start(&shell, &[("D", dir.path())]);
     t.wait_for("roothooks-exited");
+    let sourced = std::fs::read_to_string(dir.path().join("sourced-state")).unwrap();
+    assert_eq!(sourced, "fd3=exports\n", "the starter's terminal on descriptor 3 reached a user hook");
+    let fd3 = std::fs::read_to_string(dir.path().join("fd3-state")).unwrap();
+    assert_eq!(fd3, "fd3=closed\nfd3=closed\n", "the starter's terminal on descriptor 3 reached a user hook");
     let state = std::fs::read_to_string(dir.path().join("hook-state")).unwrap();
     let mut lines = state.lines();
     assert_eq!(lines.next(), Some("ttynr=0"), "a controlling terminal: {state}");

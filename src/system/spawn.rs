@@ -100,10 +100,9 @@ impl Spawner {
                 let ok = libc::dup2(fds[0], 0) != -1
                     && libc::dup2(fds[1], 1) != -1
                     && libc::dup2(fds[2], 2) != -1
+                    // the terminals first: one of them may be descriptor 3, which fd3 then takes
+                    && close.iter().all(|&fd| libc::close(fd) != -1 || *libc::__errno_location() == libc::EBADF)
                     && (fd3 == -1 || move_to_3(fd3))
-                    && close
-                        .iter()
-                        .all(|&fd| fd == 3 || libc::close(fd) != -1 || *libc::__errno_location() == libc::EBADF)
                     && (if own_session { libc::setsid() != -1 } else { libc::setpgid(0, 0) != -1 })
                     && ignored.iter().all(|&signal| set_default(signal) != -1)
                     && libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != -1;
