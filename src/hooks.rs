@@ -226,6 +226,7 @@ pub fn discover(dir: &Path, origin: DirOrigin, style: Style) -> HookPlan {
     };
     // Listed by the resolved path: when the walk found it trusted, only root can change what that
     // path names; when not, nothing in it runs unless --allow-untrusted-hooks says so.
+    let mut judged = Judged::new();
     let walker = walkdir::WalkDir::new(&walked.path).min_depth(1).max_depth(1).follow_links(false).sort_by_file_name();
     for entry in walker {
         let entry = match entry {
@@ -239,7 +240,7 @@ pub fn discover(dir: &Path, origin: DirOrigin, style: Style) -> HookPlan {
         let name = entry.file_name().to_string_lossy().into_owned();
         let path = dir.join(entry.file_name());
         let at = walked.path.join(entry.file_name());
-        let (resolved, decision, how) = judge(&name, &path, at, &walked, style);
+        let (resolved, decision, how) = judge(&name, &path, at, &walked, style, &mut judged);
         plan.hooks.push(Hook { name, path, resolved, decision, how });
     }
     plan
@@ -251,7 +252,14 @@ fn skip(reason: impl Into<String>, warn: bool) -> Decision {
 
 /// Decide about the entry `name` of the walked hooks directory, found at `at`; returns the file that
 /// would run (a symlink's target, walked by the trust rule) with the decision and how it would start.
-fn judge(name: &str, path: &Path, at: PathBuf, dir: &trust::Walked, style: Style) -> (PathBuf, Decision, How) {
+fn judge(
+    name: &str,
+    path: &Path,
+    at: PathBuf,
+    dir: &trust::Walked,
+    style: Style,
+    judged: &mut Judged,
+) -> (PathBuf, Decision, How) {
     let exec = |(resolved, decision)| (resolved, decision, How::Exec);
     if name.starts_with('.') {
         return exec((at, skip("hidden file", false)));
@@ -293,7 +301,7 @@ fn judge(name: &str, path: &Path, at: PathBuf, dir: &trust::Walked, style: Style
     // As the user, only the directory counts: a file the user could change runs with no more than
     // what they have anyway.
     let verdict = match style.phase {
-        Phase::Root => dir.untrusted.clone().or(verdict).or_else(|| interpreter_verdict(&resolved, how)),
+        Phase::Root => dir.untrusted.clone().or(verdict).or_else(|| interpreter_verdict(&resolved, how, judged)),
         Phase::User => dir.untrusted.clone(),
     };
     let decision = match verdict {
@@ -312,35 +320,42 @@ const MAX_INTERPRETERS: usize = 4;
 /// that one's if it is a script itself; for `#!/usr/bin/env` with a path, that path). A root-owned
 /// hook with `#!/opt/conda/bin/python3` ran the user's python as root. Only the first line of a file
 /// that already passed the rule is read.
-fn interpreter_verdict(hook: &Path, how: How) -> Option<String> {
-    let mut programs = match how {
+fn interpreter_verdict(hook: &Path, how: How, judged: &mut Judged) -> Option<String> {
+    let programs = match how {
         How::Source => vec![PathBuf::from(crate::sourcing::BASH)],
         How::Exec => match interpreters(hook) {
             Ok(programs) => programs,
             Err(why) => return Some(why),
         },
     };
-    for _ in 0..MAX_INTERPRETERS {
-        let mut next = Vec::new();
-        for program in &programs {
-            let walked = match trust::walk(program, Last::File) {
-                Ok(walked) => walked,
-                Err(e) => return Some(format!("its interpreter {} cannot be used: {e}", program.display())),
-            };
-            if let Some(why) = walked.untrusted {
-                return Some(format!("its interpreter {}: {why}", program.display()));
-            }
-            match interpreters(&walked.path) {
-                Ok(more) => next.extend(more),
-                Err(why) => return Some(why),
-            }
-        }
-        if next.is_empty() {
-            return None;
-        }
-        programs = next;
+    programs.iter().find_map(|program| program_verdict(program, judged, 1))
+}
+
+/// The interpreters judged so far in one listing, with their verdicts: a hundred `#!/bin/sh` hooks
+/// walk /bin/sh once.
+pub type Judged = std::collections::HashMap<PathBuf, Option<String>>;
+
+/// Why the interpreter `program` (the `depth`th of a chain) may not be relied on, if it may not: the
+/// trust rule, then its own `#!` interpreters.
+fn program_verdict(program: &Path, judged: &mut Judged, depth: usize) -> Option<String> {
+    if depth > MAX_INTERPRETERS {
+        return Some(format!("more than {MAX_INTERPRETERS} interpreters, one naming the next"));
     }
-    Some(format!("more than {MAX_INTERPRETERS} interpreters, one naming the next"))
+    if let Some(verdict) = judged.get(program) {
+        return verdict.clone();
+    }
+    let verdict = match trust::walk(program, Last::File) {
+        Err(e) => Some(format!("its interpreter {} cannot be used: {e}", program.display())),
+        Ok(walked) => match walked.untrusted {
+            Some(why) => Some(format!("its interpreter {}: {why}", program.display())),
+            None => match interpreters(&walked.path) {
+                Ok(next) => next.iter().find_map(|p| program_verdict(p, judged, depth + 1)),
+                Err(why) => Some(why),
+            },
+        },
+    };
+    judged.insert(program.to_path_buf(), verdict.clone());
+    verdict
 }
 
 /// The programs a script's `#!` line names (taken from `/`, where hooks run, when relative): the
