@@ -249,6 +249,22 @@ fn find_account(text: &str, needle: &str, wanted: impl Fn(&str, Uid) -> bool) ->
     })
 }
 
+/// The numbers of the lines of a passwd (`group: false`) or group file's text that are neither
+/// blank, a comment, nor an entry glibc would read: they are skipped, and an edit of the file says
+/// so. Only the files an edit reads whole are looked at this way; a lookup never scans for them.
+pub fn malformed_lines(text: &str, group: bool) -> Vec<usize> {
+    (1..)
+        .zip(text.lines())
+        .filter(|(_, line)| {
+            let line = line.trim_start();
+            !line.is_empty()
+                && !line.starts_with('#')
+                && if group { parse_group(line).is_none() } else { parse_account(line).is_none() }
+        })
+        .map(|(number, _)| number)
+        .collect()
+}
+
 /// The groups in a group file's text, in order, as glibc's files module reads them.
 pub fn group_entries(text: &str) -> impl Iterator<Item = GroupEntry<'_>> {
     entries(text).filter_map(parse_group)

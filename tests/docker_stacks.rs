@@ -659,6 +659,16 @@ fn a_short_passwd_line_stops_only_the_rename_and_leaves_no_lock() {
         .filter(|n| n.ends_with(".lock") && n != ".pwd.lock")
         .collect();
     assert!(left.is_empty(), "locks left: {left:?}");
+
+    // lines that are no entries at all are skipped, as glibc skips them, said by number, and kept
+    let broken = "root:x:0:0:root:/root:/bin/sh\nno colons at all\nbad:x:not-a-number:1:::\n\
+                  jovyan:x:1000:100::/home/jovyan:/bin/sh\n";
+    std::fs::write(root.join("etc/passwd"), broken).unwrap();
+    let (code, out, err) = run(&b, &["NB_USER=alice"], &["--docker-stacks"], "id -un");
+    assert_eq!((code, out.trim()), (0, "alice"), "the rename still happens: {err}");
+    assert!(err.contains("/etc/passwd line 2 and 1 more: not an entry (name:password:uid:gid:gecos:home:shell); skipped, as glibc skips it, and kept as it is"), "{err}");
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    assert!(passwd.contains("\nno colons at all\nbad:x:not-a-number:1:::\n"), "{passwd}");
 }
 
 #[test]

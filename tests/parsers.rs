@@ -67,6 +67,10 @@ fn passwd_and_group_lines_never_panic_and_give_only_names() {
             prop_assert!(!group.members.contains('\n'));
         }
         let _ = roothooks::userdb::files_only(&text);
+        for group in [false, true] {
+            let lines = text.lines().count();
+            prop_assert!(roothooks::userdb::malformed_lines(&text, group).iter().all(|n| (1..=lines).contains(n)));
+        }
         let _ = roothooks::provision::handover::Protected::from_passwd(&text, &(1000..=60000));
         Ok(())
     });

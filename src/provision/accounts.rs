@@ -388,6 +388,20 @@ fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Acco
     move |e| AccountError::Io(at(e))
 }
 
+/// Say which lines of an account file being edited are no entries: skipped, as glibc skips them,
+/// and kept as they are. Not their text: a hand-edited line may hold anything.
+fn warn_malformed(path: &Path, text: &str, group: bool) {
+    let lines = crate::userdb::malformed_lines(text, group);
+    if let Some(first) = lines.first() {
+        let more = if lines.len() > 1 { format!(" and {} more", lines.len() - 1) } else { String::new() };
+        tracing::warn!(
+            "{} line {first}{more}: not an entry (name:password:{}); skipped, as glibc skips it, and kept as it is",
+            path.display(),
+            if group { "gid:members" } else { "uid:gid:gecos:home:shell" }
+        );
+    }
+}
+
 fn read(path: &Path) -> Result<String, AccountError> {
     fs::read_to_string(path).map_err(io_error("read", path))
 }
@@ -504,7 +518,10 @@ pub fn ensure_in(etc: &Path, edit: &AccountEdit) -> Result<AccountChange, Accoun
     remove_leftovers(etc);
     // judged again under the locks: what was read before them may have been replaced since
     judge_files(etc)?;
-    let edit = plan_edit(edit, &read(&passwd_path)?, &read(&group_path)?).map_err(AccountError::Refused)?;
+    let (passwd_text, group_text) = (read(&passwd_path)?, read(&group_path)?);
+    warn_malformed(&passwd_path, &passwd_text, false);
+    warn_malformed(&group_path, &group_text, true);
+    let edit = plan_edit(edit, &passwd_text, &group_text).map_err(AccountError::Refused)?;
     if edit.passwd.is_none() && edit.group.is_none() {
         return Ok(AccountChange::AlreadyThere);
     }
