@@ -593,6 +593,17 @@ fn started_as_the_user_as_pid_1_the_resident_roothooks_is_still_closed_to_the_us
     assert!(!text.contains("fds-readable"), "the user reached into the resident roothooks: {text}");
 }
 
+/// A directory of user hooks only root can change, with each `(name, body, mode)`.
+fn user_hooks(hooks: &[(&str, &str, u32)]) -> tempfile::TempDir {
+    let dir = scratch("rh-user-hooks");
+    set_mode(dir.path(), 0o755);
+    for (name, body, mode) in hooks {
+        std::fs::write(dir.path().join(name), body).unwrap();
+        set_mode(&dir.path().join(name), *mode);
+    }
+    dir
+}
+
 #[test]
 fn user_hooks_run_without_the_starters_terminal_in_a_session_of_their_own() {
     if !need_root() {
@@ -600,21 +611,17 @@ fn user_hooks_run_without_the_starters_terminal_in_a_session_of_their_own() {
     }
     let uid = free_id();
     let dir = users_dir(uid);
-    let hooks = scratch("rh-user-hooks");
-    set_mode(hooks.path(), 0o755);
     // what a before-notebook.d hook finds: a controlling terminal (tty_nr), the terminal handed on
-    // descriptor 5, /dev/tty; a process it left could take any of them once roothooks is gone
-    let hook = hooks.path().join("10-look");
-    std::fs::write(
-        &hook,
-        "#!/bin/sh\n{ echo \"ttynr=$(cut -d' ' -f7 /proc/self/stat)\"; \
+    // descriptors 5 or 3, /dev/tty; a process it left could take any of them once roothooks is gone;
+    // and a sourced hook (docker-stacks' *.sh), whose exports come on descriptor 3, beside a
+    // terminal handed on descriptor 3 itself
+    let look = "#!/bin/sh\n{ echo \"ttynr=$(cut -d' ' -f7 /proc/self/stat)\"; \
          [ -e /proc/self/fd/5 ] && echo fd5=open || echo fd5=closed; \
          (exec 3</dev/tty) 2>/dev/null && echo devtty=open || echo devtty=none; \
          echo \"leader=$(cut -d' ' -f6 /proc/self/stat)/$$\"; } > $D/hook-state\n\
-         [ -e /proc/self/fd/3 ] && echo fd3=open >> $D/fd3-state || echo fd3=closed >> $D/fd3-state\n",
-    )
-    .unwrap();
-    set_mode(&hook, 0o755);
+         [ -e /proc/self/fd/3 ] && echo fd3=open >> $D/fd3-state || echo fd3=closed >> $D/fd3-state\n";
+    let sourced = "[ -t 3 ] && echo fd3=terminal > $D/sourced-state || echo fd3=exports > $D/sourced-state\n";
+    let hooks = user_hooks(&[("10-look", look, 0o755), ("20-sourced.sh", sourced, 0o644)]);
     let shell = format!(
         "$RH --uid {uid} --gid {uid} --log-file none --hooks-dir /nonexistent --user-hooks-dir {} -- true 5<>/dev/tty; \
          $RH --uid {uid} --gid {uid} --log-file none --hooks-dir /nonexistent --docker-stacks --user-hooks-dir {} \
@@ -622,15 +629,6 @@ fn user_hooks_run_without_the_starters_terminal_in_a_session_of_their_own() {
         hooks.path().display(),
         hooks.path().display()
     );
-    // a sourced hook (docker-stacks' *.sh), whose exports come on descriptor 3, beside a terminal
-    // handed on descriptor 3 itself
-    let sourced = hooks.path().join("20-sourced.sh");
-    std::fs::write(
-        &sourced,
-        "[ -t 3 ] && echo fd3=terminal > $D/sourced-state || echo fd3=exports > $D/sourced-state\n",
-    )
-    .unwrap();
-    set_mode(&sourced, 0o644);
     let t = Terminal::start(&shell, &[("D", dir.path())]);
     t.wait_for("roothooks-exited");
     let sourced = std::fs::read_to_string(dir.path().join("sourced-state")).unwrap();
@@ -655,16 +653,9 @@ fn started_without_root_a_user_hook_cannot_read_roothooks_environment() {
     }
     let uid = free_id();
     let dir = users_dir(uid);
-    let hooks = scratch("rh-user-hooks");
-    set_mode(hooks.path(), 0o755);
-    let hook = hooks.path().join("10-peek");
-    std::fs::write(
-        &hook,
-        "#!/bin/sh\nif tr '\\0' '\\n' < /proc/$PPID/environ > $D/seen 2>/dev/null; then echo read; else echo refused; fi > $D/peek\n\
-         head -c 16 /proc/$PPID/mem >/dev/null 2>&1 && echo mem-read >> $D/peek || echo mem-refused >> $D/peek\n",
-    )
-    .unwrap();
-    set_mode(&hook, 0o755);
+    let peek = "#!/bin/sh\nif tr '\\0' '\\n' < /proc/$PPID/environ > $D/seen 2>/dev/null; then echo read; else echo refused; fi > $D/peek\n\
+         head -c 16 /proc/$PPID/mem >/dev/null 2>&1 && echo mem-read >> $D/peek || echo mem-refused >> $D/peek\n";
+    let hooks = user_hooks(&[("10-peek", peek, 0o755)]);
     // OpenShift's way: the container starts as the user; a secret kept from the command
     let out = run(as_uid(uid, uid)
         .env("D", dir.path())
