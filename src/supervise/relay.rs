@@ -246,13 +246,16 @@ impl Relay {
             .filter(|(_, events)| !events.is_empty())
             .map(|((side, _), _)| side)
             .collect();
-        if ready.contains(&Side::Output) {
-            self.write_output();
-        }
+        // What the pty gave is written to the terminal at the next turn, when the terminal is polled
+        // for room: by then the pty has often given as much again, and a write to a terminal costs
+        // more than a read (sudo's relay does the same). The next turn comes at once: the terminal
+        // has room, or the buffer waits for it anyway.
         if ready.contains(&Side::Master) {
             self.read_master();
-            self.write_output();
             self.feed();
+        }
+        if ready.contains(&Side::Output) {
+            self.write_output();
         }
         if ready.contains(&Side::Input) {
             self.take_input();
