@@ -13,8 +13,23 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::plan::CommandLine;
 use crate::system;
+
+/// The program and its arguments, as given after `--`: what this step execs. It lives here, not
+/// in the plan, so that the steps after the drop (this one and the supervisor) never reach back
+/// into the plan; the plan holds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandLine {
+    pub program: OsString,
+    pub args: Vec<OsString>,
+}
+
+impl CommandLine {
+    /// The whole command line, for the plan and the report.
+    pub fn argv(&self) -> Vec<String> {
+        std::iter::once(&self.program).chain(&self.args).map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+}
 
 /// What a shell searches when PATH is unset.
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";

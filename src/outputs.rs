@@ -100,7 +100,7 @@ pub struct Report<'a> {
     /// the user's hooks (`--user-hooks-dir`) and what they did
     pub user_hooks: Option<(&'a HookPlan, &'a [HookResult])>,
     pub elapsed: Duration,
-    pub command: Option<&'a crate::plan::CommandLine>,
+    pub command: Option<&'a crate::exec::CommandLine>,
     /// the verified state the command starts with; `None` under `--no-exec`
     pub final_state: Option<&'a Credentials>,
     pub seccomp: &'a crate::seccomp::Seccomp,
@@ -137,7 +137,7 @@ impl Report<'_> {
                 "skipped": skipped,
                 "duration_s": self.elapsed.as_secs_f64(),
             },
-            "command": self.command.map(crate::plan::CommandLine::argv),
+            "command": self.command.map(crate::exec::CommandLine::argv),
             "seccomp": {
                 "mode": if matches!(self.seccomp, crate::seccomp::Seccomp::Off) { "off" } else { "default" },
                 "denied": self.seccomp.denied().iter().map(|g| g.name()).collect::<Vec<_>>(),

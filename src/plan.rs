@@ -12,6 +12,7 @@ use std::time::Duration;
 use tracing::warn;
 
 use crate::error::{Error, Result};
+pub use crate::exec::CommandLine;
 use crate::gate::{self, Gate};
 use crate::hooks::{self, DirOrigin, HookPlan, Phase, Style};
 use crate::identity::{self, group_label, group_list_label, Account, Request, StartedGroups, Target};
@@ -24,20 +25,6 @@ use crate::seccomp::{Group, Seccomp};
 use crate::supervise::{InitSetting, PtySetting, SignalsTo, Supervision};
 use crate::system::{Started, Uid};
 use crate::userdb::UserDb;
-
-/// The program and its arguments, as given after `--`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandLine {
-    pub program: OsString,
-    pub args: Vec<OsString>,
-}
-
-impl CommandLine {
-    /// The whole command line, for the plan and the report.
-    pub fn argv(&self) -> Vec<String> {
-        std::iter::once(&self.program).chain(&self.args).map(|a| a.to_string_lossy().into_owned()).collect()
-    }
-}
 
 /// What runs after the hooks.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,7 +29,7 @@ use tracing::{debug, error, info};
 
 use crate::children::{self, Listener};
 use crate::error::{Error, Result};
-use crate::plan::CommandLine;
+use crate::exec::CommandLine;
 use crate::system::process;
 use crate::system::tty;
 use relay::Relay;
