@@ -95,7 +95,7 @@ pub fn main() -> u8 {
             return EXIT_USAGE;
         }
     };
-    log::init(args.log_format);
+    log::init(args.log_format, args.log_level);
     let code = match run(&args, &env, &inherited_fds) {
         Ok(code) => code,
         Err(e) => {
@@ -314,11 +314,17 @@ fn hook_environment(plan: &Plan, operator: &[(String, String)], own: &[(String, 
         _ => RootAccount::default(),
     };
     let env = plan.gate.hook_env(std::env::vars_os(), &root, operator, own);
-    if let Some(names) = gate::describe_not_allowed(&env.held, 500) {
+    let not_allowed = env.held.iter().filter(|h| matches!(h, gate::Held::NotAllowed(_))).count();
+    if not_allowed > 0 {
+        // the count on every start, the names only when asked for: they are the same on every start
         info!(
-            "not passing {names} to root's hooks: they get an allowlist of the environment (--hook-env NAME, or \
-             ROOTHOOKS_HOOK_ENV, passes one; the command still gets them all)"
+            "not passing {not_allowed} variable(s) of the environment to root's hooks: they get an allowlist \
+             (--hook-env NAME, or ROOTHOOKS_HOOK_ENV, passes one; --log-level debug names them; the command \
+             still gets them all)"
         );
+    }
+    if let Some(names) = gate::describe_not_allowed(&env.held, 500) {
+        tracing::debug!("not on root's hooks' allowlist: {names}");
     }
     for held in gate::judged(&env.held) {
         info!("not passing {} to root's hooks: {held}; the command still gets it", held.name());

@@ -23,8 +23,33 @@ pub enum LogFormat {
     Json,
 }
 
+/// How much roothooks says (`--log-level`), on stderr, in the copy and in JSON alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum LogLevel {
+    /// only what stopped the start or the command
+    Error,
+    /// also what went wrong and was tolerated (a failed hook, a refused file)
+    Warn,
+    /// also one line per step: the start, each hook's outcome and output, the drop, the exec
+    Info,
+    /// also the details: each variable the gate held back, each orphan reaped, ...
+    Debug,
+}
+
+impl LogLevel {
+    fn tracing(self) -> Level {
+        match self {
+            LogLevel::Error => Level::ERROR,
+            LogLevel::Warn => Level::WARN,
+            LogLevel::Info => Level::INFO,
+            LogLevel::Debug => Level::DEBUG,
+        }
+    }
+}
+
 static FILE: Mutex<Option<LogFile<File>>> = Mutex::new(None);
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+static LEVEL: OnceLock<LogLevel> = OnceLock::new();
 
 /// The attached log file, and the lines of the start that wait to be written to it together.
 ///
@@ -114,12 +139,18 @@ impl<W: Write + Cut> LogFile<W> {
     }
 }
 
-/// From now on, roothooks' events at INFO and above go to stderr in `format`, and as text to the log
-/// file once one is attached.
-pub fn init(format: LogFormat) {
+/// From now on, roothooks' events at `level` and above go to stderr in `format`, and as text to the
+/// log file once one is attached.
+pub fn init(format: LogFormat, level: LogLevel) {
     let _ = FORMAT.set(format);
+    let _ = LEVEL.set(level);
     // Only fails if a subscriber is already set, which only a test harness does.
-    let _ = tracing::subscriber::set_global_default(Lines { format });
+    let _ = tracing::subscriber::set_global_default(Lines { format, level: level.tracing() });
+}
+
+/// Whether lines at INFO are said: a hook's output is relayed at INFO.
+fn info_enabled() -> bool {
+    LEVEL.get().is_none_or(|level| *level >= LogLevel::Info)
 }
 
 /// The subscriber: each event becomes one line, formatted here and written with one write to
@@ -129,6 +160,7 @@ pub fn init(format: LogFormat) {
 /// written in full, 16,000 instructions and eight page faults), for spans roothooks never opens.
 struct Lines {
     format: LogFormat,
+    level: Level,
 }
 
 /// Spans are not used; the one id handed out for any is never looked at.
@@ -136,11 +168,11 @@ const NO_SPAN: u64 = 1;
 
 impl tracing::Subscriber for Lines {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        *metadata.level() <= Level::INFO
+        *metadata.level() <= self.level
     }
 
     fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
-        Some(tracing::level_filters::LevelFilter::INFO)
+        Some(tracing::level_filters::LevelFilter::from_level(self.level))
     }
 
     fn new_span(&self, _: &Attributes<'_>) -> Id {
@@ -299,6 +331,9 @@ const RELAY_FLUSH: usize = 256 * 1024;
 impl Relay {
     /// Add one line of `hook`'s `stream`; `cut` marks a piece of a line longer than the limit.
     pub fn line(&mut self, hook: &str, stream: &str, line: &[u8], cut: bool) {
+        if !info_enabled() {
+            return;
+        }
         if self.stamp.is_empty() {
             self.stamp = timestamp(SystemTime::now());
         }
@@ -513,7 +548,8 @@ mod tests {
     }
 
     fn capture(format: LogFormat, log: impl FnOnce()) -> Vec<(String, String)> {
-        let capture = std::sync::Arc::new(Capture { lines: Lines { format }, got: Mutex::new(Vec::new()) });
+        let capture =
+            std::sync::Arc::new(Capture { lines: Lines { format, level: Level::INFO }, got: Mutex::new(Vec::new()) });
         tracing::subscriber::with_default(capture.clone(), log);
         let got = capture.got.lock().unwrap().clone();
         got

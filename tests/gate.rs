@@ -333,7 +333,7 @@ fn no_variable_outside_the_allowlist_reaches_a_root_hook_whatever_its_name() {
     cmd.env("LANG", "C.UTF-8").env("TZ", "/home/x/zone").env("NB_UID", "4242").env("JUPYTERHUB_USER", "alice");
     cmd.env("ROOTHOOKS_S3_BUCKET", "b");
     let out = run(cmd
-        .args(["--uid", &uid.to_string(), "--log-file", "none", "--", "sh", "-c"])
+        .args(["--uid", &uid.to_string(), "--log-file", "none", "--log-level", "debug", "--", "sh", "-c"])
         .arg(format!("env -0 > {}", cmd_env.display())));
     assert!(out.status.success(), "{}", stderr(&out));
     let env = seen(&seen_by_root);
@@ -347,7 +347,7 @@ fn no_variable_outside_the_allowlist_reaches_a_root_hook_whatever_its_name() {
     }
     assert_eq!(value(&env, "HOME"), Some("/root"));
     let err = stderr(&out);
-    let held = err.lines().find(|l| l.contains("to root's hooks: they get an allowlist")).unwrap_or(&err);
+    let held = err.lines().find(|l| l.contains("DEBUG not on root's hooks' allowlist: ")).unwrap_or(&err);
     for name in STEERING {
         assert!(held.contains(&format!(" {name},")) || held.contains(&format!(" {name} ")), "{name}: {err}");
     }

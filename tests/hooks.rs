@@ -992,3 +992,54 @@ fn user_hooks_follow_the_failure_policy_and_need_a_directory_only_root_can_chang
     );
     assert!(!stderr(&out).contains("as root (--allow-untrusted-hooks)"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_log_level_chooses_the_lines_on_stderr_in_the_copy_and_in_json_alike() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    h.sh("10-talks", "echo said-by-the-hook");
+    h.sh("20-fails", "exit 3");
+    let log = h.path("roothooks.log");
+    let uid = free_id().to_string();
+    let start = |level: &str, format: &str| {
+        let _ = std::fs::remove_file(&log);
+        let out = run(h.bare().env("HELD_BACK_NAME", "x").args(["--uid", &uid, "--log-file"]).arg(&log).args([
+            "--log-level",
+            level,
+            "--log-format",
+            format,
+            "--",
+            "true",
+        ]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        (stderr(&out), std::fs::read_to_string(&log).unwrap())
+    };
+    for format in ["text", "json"] {
+        for (level, error, warn, info, debug) in [
+            ("error", false, false, false, false),
+            ("warn", false, true, false, false),
+            ("info", false, true, true, false),
+            ("debug", false, true, true, true),
+        ] {
+            let (err, copy) = start(level, format);
+            for text in [&err, &copy] {
+                let has = |what: &str| text.contains(what);
+                assert_eq!(has("ERROR"), error, "{level} {format}: {text}");
+                assert_eq!(has("hook 20-fails failed: exit 3"), warn, "{level} {format}: {text}");
+                assert_eq!(has("said-by-the-hook") && has("hook 10-talks: ok"), info, "{level} {format}: {text}");
+                assert_eq!(has("HELD_BACK_NAME"), debug, "{level} {format}: {text}");
+            }
+            if format == "json" {
+                assert!(err.lines().all(|l| l.starts_with('{')), "{err}");
+            }
+        }
+    }
+    // the environment sets it when no flag does; a bad level is a usage error that names it
+    let out = run(h.roothooks().env("ROOTHOOKS_LOG_LEVEL", "warn").args(["--", "true"]));
+    assert!(!stderr(&out).contains("INFO"), "{}", stderr(&out));
+    let out = run(h.roothooks().args(["--log-level", "loud", "--", "true"]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("'loud'"), "{}", stderr(&out));
+}

@@ -14,7 +14,7 @@ pub mod fast;
 
 use crate::error::{Error, Result};
 use crate::identity::{Request, Sourced};
-use crate::log::LogFormat;
+use crate::log::{LogFormat, LogLevel};
 use crate::plan::{Chown, Options};
 use crate::provision::handover::HandOver;
 use crate::provision::limits::{parse_umask, Rlimit};
@@ -303,6 +303,14 @@ pub struct Args {
     /// Example: --log-format json
     #[arg(long, value_name = "FORMAT", env = "ROOTHOOKS_LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+
+    /// How much roothooks says: error, warn, info or debug, on stderr and in the user's copy alike
+    ///
+    /// [env: ROOTHOOKS_LOG_LEVEL] info (the default): one line per step (the start, each hook's
+    /// outcome and output, the drop, the filter, the exec). debug adds the details, such as the names
+    /// of the variables root's hooks do not get. Example: --log-level warn
+    #[arg(long, value_name = "LEVEL", env = "ROOTHOOKS_LOG_LEVEL", hide_env = true, default_value = "info")]
+    pub log_level: LogLevel,
 
     /// Directory whose executable files run as root, in byte order of their names
     ///
