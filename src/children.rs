@@ -79,8 +79,9 @@ pub fn signal_group(leader: Pid, signo: i32) -> nix::Result<()> {
 /// The exit status a child's end stands for, as a shell reports it: its code, or 128+N for signal N.
 pub fn exit_status(status: WaitStatus) -> Option<u8> {
     match status {
-        WaitStatus::Exited(_, code) => Some(code as u8),
-        WaitStatus::Signaled(_, sig, _) => Some(128u8.wrapping_add(sig as u8)),
+        // an exit code is its low 8 bits, as the kernel keeps them; a signal number is below 65
+        WaitStatus::Exited(_, code) => Some(u8::try_from(code & 0xff).unwrap_or(u8::MAX)),
+        WaitStatus::Signaled(_, sig, _) => Some(128u8.wrapping_add(u8::try_from(sig as i32).unwrap_or(0))),
         _ => None,
     }
 }

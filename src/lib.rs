@@ -22,6 +22,9 @@
     clippy::unimplemented,
     clippy::unreachable
 )]
+// The limits issue 16 set: no function longer than clippy's 100 lines, and no truncating cast
+// without a checked conversion, or an allow whose comment proves the range.
+#![deny(clippy::too_many_lines, clippy::cast_possible_truncation)]
 
 pub mod children;
 pub mod cli;

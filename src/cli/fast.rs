@@ -82,10 +82,9 @@ fn index(long: &str) -> Option<usize> {
     OPTIONS.iter().position(|(name, ..)| *name == long)
 }
 
-/// `argv` (with the program's name first) and the environment, as [`Args`], or `None` where clap
-/// must read them.
-pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Option<Args> {
-    // Each option's text from the command line, by its index in OPTIONS.
+/// Each option's text from the command line, by its index in [`OPTIONS`], and the command after
+/// them; `None` for anything this reader leaves to clap.
+fn given(argv: &[OsString]) -> Option<(Vec<Vec<&str>>, &[OsString])> {
     let mut given: Vec<Vec<&str>> = vec![Vec::new(); OPTIONS.len()];
     let mut command: &[OsString] = &[];
     let mut i = 1;
@@ -136,6 +135,14 @@ pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Optio
         given.get_mut(index)?.push(value);
         i += 1;
     }
+
+    Some((given, command))
+}
+
+/// `argv` (with the program's name first) and the environment, as [`Args`], or `None` where clap
+/// must read them.
+pub fn parse(argv: &[OsString], env: &dyn Fn(&str) -> Option<OsString>) -> Option<Args> {
+    let (given, command) = given(argv)?;
 
     // Each option's values: from the command line, else from its environment variable.
     let env_values: Vec<Option<String>> = OPTIONS

@@ -72,10 +72,16 @@ struct Builder {
     places: Vec<Option<usize>>,
 }
 
+// Classic BPF opcodes are 16 bits; libc declares their parts as u32 (all below 0x100).
+#[allow(clippy::cast_possible_truncation)]
 const LD_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+#[allow(clippy::cast_possible_truncation)]
 const JGE: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+#[allow(clippy::cast_possible_truncation)]
 const JEQ: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+#[allow(clippy::cast_possible_truncation)]
 const JSET: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+#[allow(clippy::cast_possible_truncation)]
 const RET: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 
 /// Offsets in `struct seccomp_data`: the call number, the architecture, the arguments.
@@ -131,11 +137,12 @@ pub fn program(arch: u32, answers: &BTreeMap<u32, Answer>, rest: Option<(u32, An
     }
     // Intervals of equal answer, each by its first number; `None` is "allow".
     let mut intervals: Vec<(u32, Option<&Answer>)> = Vec::new();
-    let mut next = 0u64; // the first number no interval covers yet
+    let mut next = 0u64; // the first number no interval covers yet: at most u32::MAX + 1
+    let start = |next: u64| u32::try_from(next).map_err(|_| format!("an interval from {next}"));
     let rest_entry = rest.as_ref().map(|(from, answer)| (from, answer));
     for (&nr, answer) in answers.iter().chain(rest_entry) {
         if u64::from(nr) > next {
-            intervals.push((next as u32, None)); // a gap: allowed
+            intervals.push((start(next)?, None)); // a gap: allowed (below `nr`, so it fits)
         } else if intervals.last().is_some_and(|&(_, last)| last == Some(answer)) {
             next = u64::from(nr) + 1; // right after a number with the same answer: one interval
             continue;
@@ -144,7 +151,7 @@ pub fn program(arch: u32, answers: &BTreeMap<u32, Answer>, rest: Option<(u32, An
         next = u64::from(nr) + 1;
     }
     if rest.is_none() && next <= u64::from(u32::MAX) {
-        intervals.push((next as u32, None));
+        intervals.push((start(next)?, None));
     }
 
     let mut b = Builder::default();
@@ -242,6 +249,7 @@ fn label_of(places: &BTreeMap<Option<&Answer>, usize>, answer: Option<&Answer>) 
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // test code: the low half of a 64-bit argument on purpose
 /// A classic BPF interpreter for what [`program`] emits, as the kernel runs it: for checking
 /// every number's path in a unit test. The integration tests run the real kernel's.
 pub(super) fn run(program: &[Insn], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
@@ -281,6 +289,7 @@ pub(super) fn run(program: &[Insn], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
 /// What `answers` says for `nr` with `args`, read off the table itself: what [`run`] must give for
 /// [`program`]'s output.
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // test code: the low half of a 64-bit argument on purpose
 pub(super) fn answer_of(answers: &BTreeMap<u32, Answer>, nr: u32, args: [u64; 6]) -> u32 {
     let holds = |t: &Test| match *t {
         Test::FlagSet { arg, mask } => args[usize::from(arg)] as u32 & mask != 0,
@@ -295,6 +304,7 @@ pub(super) fn answer_of(answers: &BTreeMap<u32, Answer>, nr: u32, args: [u64; 6]
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // test code: the low half of a 64-bit argument on purpose
 mod tests {
     use super::*;
 

@@ -171,7 +171,10 @@ const USERFAULTFD_IOC_NEW: libc::c_ulong = 0xAA00;
 
 /// ioctl's request is `request`. The kernel reads it as a 32-bit int, so only those bits are compared.
 fn request_is(request: libc::c_ulong) -> Test {
-    Test::Equals { arg: 1, value: request as u32 }
+    // the kernel's own truncation: ioctl's cmd is an unsigned int
+    #[allow(clippy::cast_possible_truncation)]
+    let value = request as u32;
+    Test::Equals { arg: 1, value }
 }
 
 /// `--seccomp`.
@@ -274,6 +277,7 @@ fn answers(
 /// On x86_64, every number from the x32 ABI's bit up, answered as a kernel built without x32 answers
 /// it: one comparison, whatever the kernel was built with. Elsewhere no such range.
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::cast_possible_truncation)] // ENOSYS is 38
 const X32_RANGE: Option<(u32, Answer)> = Some((0x4000_0000, Answer::Errno(libc::ENOSYS as u16)));
 #[cfg(not(target_arch = "x86_64"))]
 const X32_RANGE: Option<(u32, Answer)> = None;
@@ -331,6 +335,7 @@ pub fn install(program: Option<&Program>, before: Option<usize>) -> Result<Insta
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation)] // test code: call numbers and flags, small and positive
 mod tests {
     use super::*;
 

@@ -46,7 +46,7 @@ impl PasswdLock {
             Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::EACCES)) => {
                 // SAFETY: F_GETLK writes into the valid flock struct it is given.
                 let asked = check(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut lock) });
-                Ok(Err(asked.ok().filter(|_| lock.l_type != libc::F_UNLCK as i16).map(|_| lock.l_pid)))
+                Ok(Err(asked.ok().filter(|_| i32::from(lock.l_type) != libc::F_UNLCK).map(|_| lock.l_pid)))
             }
             Err(e) => Err(e),
         }
@@ -56,7 +56,9 @@ impl PasswdLock {
 fn whole_file(kind: libc::c_int) -> libc::flock {
     // SAFETY: flock is a plain C struct for which all zeroes is a valid value.
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = kind as i16;
-    lock.l_whence = libc::SEEK_SET as i16;
+    // F_RDLCK, F_WRLCK, F_UNLCK (0-2) and SEEK_SET (0): small constants libc declares as int for a
+    // short field; zero (unlocked, from the start) if one ever did not fit
+    lock.l_type = i16::try_from(kind).unwrap_or_default();
+    lock.l_whence = i16::try_from(libc::SEEK_SET).unwrap_or_default();
     lock
 }
