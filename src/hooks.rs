@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::AtFlags;
 use nix::sys::stat::{fstatat, SFlag};
 
+use tracing::{info, warn};
+
 use crate::trust::{self, Last};
 
 /// Where the hooks directory came from; decides how loud a missing directory is.
@@ -381,6 +383,38 @@ fn interpreters(file: &Path) -> Result<Vec<PathBuf>, String> {
         }
     }
     Ok(programs)
+}
+
+/// Say what the plan found about the hooks: the directory's state and every skipped file.
+pub fn log_plan(plan: &HookPlan) {
+    let dir = plan.dir.display();
+    match (&plan.state, &plan.origin) {
+        // an empty directory is named too: "were my hooks found?" needs an answer
+        (DirState::Listed, _) if plan.hooks.is_empty() => info!("no hooks in {dir}"),
+        (DirState::Listed, _) => {}
+        (DirState::Missing, DirOrigin::Default) => info!("no hooks directory at {dir} (the default); no hooks to run"),
+        (DirState::Missing, DirOrigin::Explicit) => warn!("hooks directory {dir} does not exist; no hooks to run"),
+        (DirState::NotADirectory, _) => warn!("hooks directory {dir} is not a directory; no hooks to run"),
+        (DirState::Unreadable(e), _) => warn!("cannot read hooks directory {dir}: {e}; no hooks to run"),
+    }
+    for hook in &plan.hooks {
+        let path = hook.path.display();
+        match &hook.decision {
+            Decision::Skip { reason, warn: true } => warn!(hook = hook.name, "skipping {path}: {reason}"),
+            Decision::Skip { reason, warn: false } => info!(hook = hook.name, "skipping {path}: {reason}"),
+            Decision::Untrusted { reason } => {
+                warn!(hook = hook.name, "skipping {path}: {reason}; not running it as {}", plan.phase.who());
+            }
+            Decision::RunUntrusted { reason } => {
+                warn!(
+                    hook = hook.name,
+                    "running UNTRUSTED hook {path} as {} (--allow-untrusted-hooks): {reason}",
+                    plan.phase.who()
+                );
+            }
+            Decision::Run => {}
+        }
+    }
 }
 
 #[cfg(test)]

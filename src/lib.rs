@@ -59,7 +59,7 @@ use tracing::{error, info, warn};
 use crate::cli::Args;
 use crate::error::{Error, Result, EXIT_USAGE};
 use crate::gate::RootAccount;
-use crate::hooks::{Decision, DirOrigin, DirState, Hook, HookPlan};
+use crate::hooks::{Hook, HookPlan};
 use crate::plan::{Command, CommandLine, Names, Plan, Privilege, Shown};
 use crate::privilege::DropSpec;
 use crate::provision::env::command_env;
@@ -250,7 +250,7 @@ fn print_plan(plan: &Plan) -> Result<()> {
 /// Root's phase: the hooks, then the account and home. What the hooks did is kept even when they
 /// stopped the start, for the report.
 fn run_as_root(plan: &Plan, env_files: &[(String, String)]) -> (HookRun, Result<()>) {
-    log_hook_plan(&plan.hooks);
+    hooks::log_plan(&plan.hooks);
     let mut run = HookRun::default();
     let ran = run_hooks(plan, env_files, &mut run);
     if ran.is_ok() {
@@ -274,38 +274,6 @@ fn skip_root_phase(plan: &Plan, uid: nix::unistd::Uid) -> HookRun {
     }
     provision::own_entry(p);
     HookRun::default()
-}
-
-/// Say what the plan found about the hooks: the directory's state and every skipped file.
-fn log_hook_plan(plan: &HookPlan) {
-    let dir = plan.dir.display();
-    match (&plan.state, &plan.origin) {
-        // an empty directory is named too: "were my hooks found?" needs an answer
-        (DirState::Listed, _) if plan.hooks.is_empty() => info!("no hooks in {dir}"),
-        (DirState::Listed, _) => {}
-        (DirState::Missing, DirOrigin::Default) => info!("no hooks directory at {dir} (the default); no hooks to run"),
-        (DirState::Missing, DirOrigin::Explicit) => warn!("hooks directory {dir} does not exist; no hooks to run"),
-        (DirState::NotADirectory, _) => warn!("hooks directory {dir} is not a directory; no hooks to run"),
-        (DirState::Unreadable(e), _) => warn!("cannot read hooks directory {dir}: {e}; no hooks to run"),
-    }
-    for hook in &plan.hooks {
-        let path = hook.path.display();
-        match &hook.decision {
-            Decision::Skip { reason, warn: true } => warn!(hook = hook.name, "skipping {path}: {reason}"),
-            Decision::Skip { reason, warn: false } => info!(hook = hook.name, "skipping {path}: {reason}"),
-            Decision::Untrusted { reason } => {
-                warn!(hook = hook.name, "skipping {path}: {reason}; not running it as {}", plan.phase.who());
-            }
-            Decision::RunUntrusted { reason } => {
-                warn!(
-                    hook = hook.name,
-                    "running UNTRUSTED hook {path} as {} (--allow-untrusted-hooks): {reason}",
-                    plan.phase.who()
-                );
-            }
-            Decision::Run => {}
-        }
-    }
 }
 
 /// The environment root's hooks run with: what passes the gate (see `gate`), with one log line for
@@ -372,7 +340,7 @@ fn run_hooks(plan: &Plan, env_files: &[(String, String)], run: &mut HookRun) -> 
 fn run_user_hooks(plan: &Plan, prepared: &mut Prepared<'_>, inherited: &BTreeSet<RawFd>) -> (HookRun, Result<()>) {
     let mut run = HookRun::default();
     let Some(hooks) = &plan.user_hooks else { return (run, Ok(())) };
-    log_hook_plan(hooks);
+    hooks::log_plan(hooks);
     let terminals = inherited.iter().copied().filter(|&fd| fd > 2 && system::tty::is_terminal(fd)).collect();
     let ran = run_dir(plan, hooks, &prepared.env, None, Some(terminals), &mut run);
     run.exports.apply(&mut prepared.env);

@@ -25,9 +25,14 @@ use crate::children::{reap, Listener};
 use crate::error::{Error, Result};
 use crate::gate::Gate;
 use crate::hooks::{Hook, How};
-use crate::log::Relay;
 use crate::sourcing::{self, Exports, Lost};
 use crate::system::Spawner;
+
+mod output;
+mod stop;
+
+use output::{Output, Stream};
+use stop::{end_escapees, Stop};
 
 /// What a failing hook does to the rest of the start (`--on-hook-failure`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -160,134 +165,6 @@ fn handed_since(file: &std::path::Path, seen: &mut Vec<(String, String)>) -> Exp
     changes
 }
 
-/// Splits a stream into lines for the log, never holding more than [`MAX_LINE`] bytes.
-#[derive(Debug, Default)]
-struct LineBuffer {
-    pending: Vec<u8>,
-}
-
-impl LineBuffer {
-    /// Feed bytes; `emit(line, cut)` gets each complete line, and each [`MAX_LINE`] piece of a longer
-    /// one with `cut` set. The pieces do not depend on how the bytes were split into reads.
-    fn push(&mut self, data: &[u8], mut emit: impl FnMut(&[u8], bool)) {
-        for chunk in data.split_inclusive(|b| *b == b'\n') {
-            let (body, ends) = match chunk.strip_suffix(b"\n") {
-                Some(body) => (body, true),
-                None => (chunk, false),
-            };
-            if ends && self.pending.is_empty() && body.len() <= MAX_LINE {
-                emit(body, false);
-                continue;
-            }
-            self.pending.extend_from_slice(body);
-            while self.pending.len() > MAX_LINE {
-                let rest = self.pending.split_off(MAX_LINE);
-                emit(&self.pending, true);
-                self.pending = rest;
-            }
-            if ends {
-                emit(&self.pending, false);
-                self.pending.clear();
-            }
-        }
-    }
-
-    fn finish(&mut self, emit: impl FnOnce(&[u8], bool)) {
-        if !self.pending.is_empty() {
-            emit(&self.pending, false);
-            self.pending.clear();
-        }
-    }
-}
-
-/// One of a hook's output streams, while it is open.
-struct Stream {
-    name: &'static str,
-    /// `None` once closed
-    pipe: Option<File>,
-    lines: LineBuffer,
-}
-
-impl Stream {
-    fn new(name: &'static str, pipe: File) -> Self {
-        // Non-blocking, so a read never stalls the loop; failing that, poll still guards each read.
-        let _ = crate::system::set_nonblocking(pipe.as_fd());
-        Stream { name, pipe: Some(pipe), lines: LineBuffer::default() }
-    }
-
-    fn fd(&self) -> Option<BorrowedFd<'_>> {
-        self.pipe.as_ref().map(|p| p.as_fd())
-    }
-
-    /// Relay what can be read now, up to [`PUMP_READS`] reads, so that a writer that never pauses
-    /// cannot keep the loop from its clock and signals.
-    fn pump(&mut self, hook: &str, buf: &mut [u8]) {
-        let mut relay = Relay::default();
-        let mut reads = 0;
-        while let Some(pipe) = self.pipe.as_mut() {
-            reads += 1;
-            if reads > PUMP_READS {
-                break;
-            }
-            match pipe.read(buf) {
-                Ok(0) => {
-                    relay.flush();
-                    self.close(hook);
-                }
-                Ok(n) => {
-                    let stream = self.name;
-                    let read = buf.get(..n).unwrap_or_default();
-                    self.lines.push(read, |line, cut| relay.line(hook, stream, line, cut));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    warn!(hook, "cannot read the hook's {}: {e}", self.name);
-                    self.close(hook);
-                }
-            }
-        }
-    }
-
-    fn close(&mut self, hook: &str) {
-        self.pipe = None;
-        let stream = self.name;
-        let mut relay = Relay::default();
-        self.lines.finish(|line, cut| relay.line(hook, stream, line, cut));
-    }
-}
-
-/// A hook's stdout and stderr, relayed together.
-struct Output {
-    stdout: Stream,
-    stderr: Stream,
-}
-
-impl Output {
-    fn fds(&self) -> [Option<BorrowedFd<'_>>; 2] {
-        [self.stdout.fd(), self.stderr.fd()]
-    }
-
-    fn closed(&self) -> bool {
-        self.stdout.pipe.is_none() && self.stderr.pipe.is_none()
-    }
-
-    /// The one pump: relay whichever streams [`Runner::wait`] found readable.
-    fn pump(&mut self, ready: &Ready, hook: &str, buf: &mut [u8]) {
-        if ready.stdout {
-            self.stdout.pump(hook, buf);
-        }
-        if ready.stderr {
-            self.stderr.pump(hook, buf);
-        }
-    }
-
-    fn close(&mut self, hook: &str) {
-        self.stdout.close(hook);
-        self.stderr.close(hook);
-    }
-}
-
 /// What [`Runner::wait`] found ready.
 #[derive(Debug, Default, Clone, Copy)]
 struct Ready {
@@ -302,105 +179,6 @@ struct Ready {
 struct Signals {
     hook_status: Option<WaitStatus>,
     termination: Vec<Signal>,
-}
-
-/// Why and how far a running hook is being stopped: by its timeout, or by a termination signal
-/// passed on to its process group; SIGTERM first, SIGKILL [`KILL_GRACE`] later.
-#[derive(Debug)]
-struct Stop {
-    /// when the timeout expires, if there is one
-    deadline: Option<Instant>,
-    timed_out: bool,
-    received: Option<Signal>,
-    /// SIGTERM went to the group: when SIGKILL follows; `None` again once it has
-    kill_at: Option<Instant>,
-}
-
-impl Stop {
-    fn new(deadline: Option<Instant>) -> Stop {
-        Stop { deadline, timed_out: false, received: None, kill_at: None }
-    }
-
-    fn stopping(&self) -> bool {
-        self.timed_out || self.received.is_some()
-    }
-
-    /// When the loop must look at the clock again.
-    fn wake(&self) -> Option<Instant> {
-        if self.stopping() {
-            self.kill_at
-        } else {
-            self.deadline
-        }
-    }
-
-    /// A termination signal arrived: the first is passed to the hook and its process group.
-    fn received(&mut self, hook: &str, pgid: Pid, sig: Signal) {
-        if self.received.is_some() {
-            return;
-        }
-        warn!(hook, "received {sig}: passing it to the hook's process group");
-        signal_hook(pgid, sig);
-        self.received = Some(sig);
-        if !self.timed_out {
-            self.kill_at = Some(Instant::now() + KILL_GRACE);
-        }
-    }
-
-    /// The clock moved on: a timeout sends SIGTERM, an expired grace SIGKILL.
-    fn tick(&mut self, hook: &str, pgid: Pid, timeout: Option<Duration>) {
-        let now = Instant::now();
-        if !self.stopping() && self.deadline.is_some_and(|d| now >= d) {
-            let secs = timeout.unwrap_or_default().as_secs_f64();
-            warn!(hook, "timed out after {secs} s: sending SIGTERM to its process group");
-            signal_hook(pgid, Signal::SIGTERM);
-            self.timed_out = true;
-            self.kill_at = Some(now + KILL_GRACE);
-        } else if self.kill_at.is_some_and(|k| now >= k) {
-            let grace = KILL_GRACE.as_secs();
-            warn!(hook, "still running {grace} s after SIGTERM: sending SIGKILL to its process group");
-            signal_hook(pgid, Signal::SIGKILL);
-            self.kill_at = None;
-        }
-    }
-}
-
-/// End what a stopped hook left running outside its process group (setsid, GNU timeout, setpgid):
-/// every process below roothooks that was not there before the hook started. Each is named in the
-/// log. (The subreaper brought them back to roothooks once their parents ended.)
-fn end_escapees(hook: &str, before: &[Pid]) {
-    let me = crate::system::process::pid();
-    // what was there before keeps its own children too
-    let earlier: Vec<Pid> = crate::system::process::descendants(before).into_iter().map(|(p, _)| p).collect();
-    let mut ended: Vec<Pid> = Vec::new();
-    // a second and third look: the children of what was just ended come back to roothooks too
-    for _ in 0..3 {
-        let left: Vec<(Pid, String)> = crate::system::process::descendants(&[me])
-            .into_iter()
-            .filter(|(pid, _)| !before.contains(pid) && !earlier.contains(pid) && !ended.contains(pid))
-            .collect();
-        if left.is_empty() {
-            break;
-        }
-        for (pid, name) in left {
-            if nix::sys::signal::kill(pid, Signal::SIGKILL).is_ok() {
-                warn!(
-                    hook,
-                    pid = pid.as_raw(),
-                    "ended {name} (pid {pid}), which it left running outside its process group"
-                );
-            }
-            ended.push(pid);
-        }
-    }
-    reap(Pid::from_raw(-1), false);
-}
-
-/// Signal a hook's process group, and the hook itself: a hook that moved itself to another group
-/// (roothooks' own, say) is still reached.
-fn signal_hook(hook: Pid, sig: Signal) {
-    let _ = killpg(hook, sig);
-    let _ = nix::sys::signal::kill(hook, sig);
 }
 
 /// Owns the blocked signal mask and the signalfd for as long as hooks run.
@@ -764,65 +542,4 @@ pub fn summary(results: &[HookResult], elapsed: Duration) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn lines(chunks: &[&[u8]]) -> Vec<(Vec<u8>, bool)> {
-        let mut out = Vec::new();
-        let mut buf = LineBuffer::default();
-        for chunk in chunks {
-            buf.push(chunk, |l, cut| out.push((l.to_vec(), cut)));
-        }
-        buf.finish(|l, cut| out.push((l.to_vec(), cut)));
-        out
-    }
-
-    #[test]
-    fn lines_are_split_across_reads_and_the_last_is_flushed() {
-        let got = lines(&[b"one\ntw", b"o\nthree"]);
-        assert_eq!(got, vec![(b"one".to_vec(), false), (b"two".to_vec(), false), (b"three".to_vec(), false)]);
-    }
-
-    #[test]
-    fn an_enormous_line_is_cut_and_the_buffer_stays_bounded() {
-        let big = vec![b'x'; MAX_LINE * 3 + 10];
-        let mut buf = LineBuffer::default();
-        let mut pieces = Vec::new();
-        for chunk in big.chunks(7_000) {
-            buf.push(chunk, |l, cut| pieces.push((l.len(), cut)));
-            assert!(buf.pending.len() <= MAX_LINE);
-        }
-        buf.finish(|l, cut| pieces.push((l.len(), cut)));
-        assert_eq!(pieces, vec![(MAX_LINE, true), (MAX_LINE, true), (MAX_LINE, true), (10, false)]);
-    }
-
-    #[test]
-    fn pieces_do_not_depend_on_how_reads_fall() {
-        let mut input = vec![b'y'; 100];
-        input.push(b'\n');
-        input.extend(vec![b'x'; MAX_LINE * 2 + 500]);
-        input.push(b'\n');
-        input.extend(vec![b'z'; MAX_LINE]);
-        input.push(b'\n');
-        let expected = vec![(100, false), (MAX_LINE, true), (MAX_LINE, true), (500, false), (MAX_LINE, false)];
-        for size in [1, 7, 4096, MAX_LINE - 1, MAX_LINE, MAX_LINE + 3, input.len()] {
-            let mut buf = LineBuffer::default();
-            let mut pieces = Vec::new();
-            for chunk in input.chunks(size) {
-                buf.push(chunk, |l, cut| pieces.push((l.len(), cut)));
-            }
-            buf.finish(|l, cut| pieces.push((l.len(), cut)));
-            assert_eq!(pieces, expected, "reads of {size} bytes");
-        }
-    }
-
-    #[test]
-    fn summary_names_the_failures() {
-        let r = |name: &str, outcome| HookResult { name: name.into(), outcome, duration: Duration::ZERO };
-        let results = [r("10-a", HookOutcome::Ok), r("20-mount", HookOutcome::Exit(3)), r("30-b", HookOutcome::Ok)];
-        assert_eq!(
-            summary(&results, Duration::from_millis(1400)),
-            "3 hooks: 2 ok, 1 failed (20-mount: exit 3) in 1.4 s"
-        );
-    }
-}
+mod tests;

@@ -1,0 +1,110 @@
+//! Stopping a hook: its timeout or a termination signal, SIGTERM to the hook and its process group,
+//! SIGKILL after the grace, and the end of what it left running outside its group.
+
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tracing::warn;
+
+use super::KILL_GRACE;
+use crate::children::reap;
+
+/// Why and how far a running hook is being stopped: by its timeout, or by a termination signal
+/// passed on to its process group; SIGTERM first, SIGKILL [`KILL_GRACE`] later.
+#[derive(Debug)]
+pub(super) struct Stop {
+    /// when the timeout expires, if there is one
+    pub(super) deadline: Option<Instant>,
+    pub(super) timed_out: bool,
+    pub(super) received: Option<Signal>,
+    /// SIGTERM went to the group: when SIGKILL follows; `None` again once it has
+    pub(super) kill_at: Option<Instant>,
+}
+
+impl Stop {
+    pub(super) fn new(deadline: Option<Instant>) -> Stop {
+        Stop { deadline, timed_out: false, received: None, kill_at: None }
+    }
+
+    pub(super) fn stopping(&self) -> bool {
+        self.timed_out || self.received.is_some()
+    }
+
+    /// When the loop must look at the clock again.
+    pub(super) fn wake(&self) -> Option<Instant> {
+        if self.stopping() {
+            self.kill_at
+        } else {
+            self.deadline
+        }
+    }
+
+    /// A termination signal arrived: the first is passed to the hook and its process group.
+    pub(super) fn received(&mut self, hook: &str, pgid: Pid, sig: Signal) {
+        if self.received.is_some() {
+            return;
+        }
+        warn!(hook, "received {sig}: passing it to the hook's process group");
+        signal_hook(pgid, sig);
+        self.received = Some(sig);
+        if !self.timed_out {
+            self.kill_at = Some(Instant::now() + KILL_GRACE);
+        }
+    }
+
+    /// The clock moved on: a timeout sends SIGTERM, an expired grace SIGKILL.
+    pub(super) fn tick(&mut self, hook: &str, pgid: Pid, timeout: Option<Duration>) {
+        let now = Instant::now();
+        if !self.stopping() && self.deadline.is_some_and(|d| now >= d) {
+            let secs = timeout.unwrap_or_default().as_secs_f64();
+            warn!(hook, "timed out after {secs} s: sending SIGTERM to its process group");
+            signal_hook(pgid, Signal::SIGTERM);
+            self.timed_out = true;
+            self.kill_at = Some(now + KILL_GRACE);
+        } else if self.kill_at.is_some_and(|k| now >= k) {
+            let grace = KILL_GRACE.as_secs();
+            warn!(hook, "still running {grace} s after SIGTERM: sending SIGKILL to its process group");
+            signal_hook(pgid, Signal::SIGKILL);
+            self.kill_at = None;
+        }
+    }
+}
+
+/// End what a stopped hook left running outside its process group (setsid, GNU timeout, setpgid):
+/// every process below roothooks that was not there before the hook started. Each is named in the
+/// log. (The subreaper brought them back to roothooks once their parents ended.)
+pub(super) fn end_escapees(hook: &str, before: &[Pid]) {
+    let me = crate::system::process::pid();
+    // what was there before keeps its own children too
+    let earlier: Vec<Pid> = crate::system::process::descendants(before).into_iter().map(|(p, _)| p).collect();
+    let mut ended: Vec<Pid> = Vec::new();
+    // a second and third look: the children of what was just ended come back to roothooks too
+    for _ in 0..3 {
+        let left: Vec<(Pid, String)> = crate::system::process::descendants(&[me])
+            .into_iter()
+            .filter(|(pid, _)| !before.contains(pid) && !earlier.contains(pid) && !ended.contains(pid))
+            .collect();
+        if left.is_empty() {
+            break;
+        }
+        for (pid, name) in left {
+            if nix::sys::signal::kill(pid, Signal::SIGKILL).is_ok() {
+                warn!(
+                    hook,
+                    pid = pid.as_raw(),
+                    "ended {name} (pid {pid}), which it left running outside its process group"
+                );
+            }
+            ended.push(pid);
+        }
+    }
+    reap(Pid::from_raw(-1), false);
+}
+
+/// Signal a hook's process group, and the hook itself: a hook that moved itself to another group
+/// (roothooks' own, say) is still reached.
+pub(super) fn signal_hook(hook: Pid, sig: Signal) {
+    let _ = killpg(hook, sig);
+    let _ = nix::sys::signal::kill(hook, sig);
+}
