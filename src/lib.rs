@@ -323,7 +323,7 @@ fn run_hooks(plan: &Plan, env_files: &[(String, String)], run: &mut HookRun) -> 
             None
         }
     };
-    let root = RootPhase { gate: &plan.gate, handoff: handoff.as_ref().map(|h| h.file.as_path()) };
+    let root = RootPhase { gate: &plan.gate, handoff: handoff.as_ref() };
     let ran = run_dir(plan, &plan.hooks, &hook_environment(plan, env_files, &own), Some(root), None, run);
     if let Some(handoff) = handoff {
         run.handed_over = handoff.take();

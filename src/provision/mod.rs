@@ -150,10 +150,15 @@ impl HandOff {
         }
     }
 
+    /// What the hooks have written so far: the lines that can be used, and those that cannot.
+    pub fn read(&self) -> (Vec<(String, String)>, Vec<env::BadLine>) {
+        let text = fs::read(&self.file).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        env::parse(&text)
+    }
+
     /// Read what the hooks wrote, log what could not be used, and remove the file.
     pub fn take(self) -> Vec<(String, String)> {
-        let text = fs::read(&self.file).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-        let (vars, bad) = env::parse(&text);
+        let (vars, bad) = self.read();
         for line in bad {
             warn!("ignoring $ROOTHOOKS_ENV {line}");
         }

@@ -25,6 +25,7 @@ use crate::children::{reap, Listener};
 use crate::error::{Error, Result};
 use crate::gate::Gate;
 use crate::hooks::{Hook, How};
+use crate::provision::HandOff;
 use crate::sourcing::{self, Exports, Lost};
 use crate::system::Spawner;
 
@@ -146,15 +147,14 @@ pub struct Settings<'a> {
 #[derive(Clone, Copy)]
 pub struct RootPhase<'a> {
     pub gate: &'a Gate,
-    pub handoff: Option<&'a std::path::Path>,
+    pub handoff: Option<&'a HandOff>,
 }
 
 /// What of `$ROOTHOOKS_ENV` the hooks after the one that wrote it have not been given yet, as
 /// changes: the lines that are new or changed since `seen`. Lines that cannot be used are said once,
 /// when the file is taken for the command.
-fn handed_since(file: &std::path::Path, seen: &mut Vec<(String, String)>) -> Exports {
-    let text = std::fs::read(file).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
-    let (now, _bad) = crate::provision::env::parse(&text);
+fn handed_since(handoff: &HandOff, seen: &mut Vec<(String, String)>) -> Exports {
+    let (now, _bad) = handoff.read();
     let mut changes = Exports::default();
     for (name, value) in &now {
         if seen.iter().rev().find(|(k, _)| k == name).is_none_or(|(_, v)| v != value) {
@@ -230,8 +230,8 @@ impl Runner {
                 exports.merge(exported);
                 changed = true;
             }
-            if let Some(RootPhase { gate, handoff: Some(file) }) = settings.root {
-                let written = handed_since(file, &mut handed);
+            if let Some(RootPhase { gate, handoff: Some(handoff) }) = settings.root {
+                let written = handed_since(handoff, &mut handed);
                 if !written.is_empty() {
                     info!(
                         hook = hook.name,
