@@ -593,17 +593,6 @@ fn started_as_the_user_as_pid_1_the_resident_roothooks_is_still_closed_to_the_us
     assert!(!text.contains("fds-readable"), "the user reached into the resident roothooks: {text}");
 }
 
-/// A directory of user hooks only root can change, with each `(name, body, mode)`.
-fn user_hooks(hooks: &[(&str, &str, u32)]) -> tempfile::TempDir {
-    let dir = scratch("rh-user-hooks");
-    set_mode(dir.path(), 0o755);
-    for (name, body, mode) in hooks {
-        std::fs::write(dir.path().join(name), body).unwrap();
-        set_mode(&dir.path().join(name), *mode);
-    }
-    dir
-}
-
 #[test]
 fn user_hooks_run_without_the_starters_terminal_in_a_session_of_their_own() {
     if !need_root() {
@@ -621,13 +610,16 @@ fn user_hooks_run_without_the_starters_terminal_in_a_session_of_their_own() {
          echo \"leader=$(cut -d' ' -f6 /proc/self/stat)/$$\"; } > $D/hook-state\n\
          [ -e /proc/self/fd/3 ] && echo fd3=open >> $D/fd3-state || echo fd3=closed >> $D/fd3-state\n";
     let sourced = "[ -t 3 ] && echo fd3=terminal > $D/sourced-state || echo fd3=exports > $D/sourced-state\n";
-    let hooks = user_hooks(&[("10-look", look, 0o755), ("20-sourced.sh", sourced, 0o644)]);
+    // a directory of hooks only root can change, as before-notebook.d is
+    let hooks = Hooks::new();
+    hooks.raw("10-look", look, 0o755);
+    hooks.raw("20-sourced.sh", sourced, 0o644);
     let shell = format!(
         "$RH --uid {uid} --gid {uid} --log-file none --hooks-dir /nonexistent --user-hooks-dir {} -- true 5<>/dev/tty; \
          $RH --uid {uid} --gid {uid} --log-file none --hooks-dir /nonexistent --docker-stacks --user-hooks-dir {} \
          -- true 3<>/dev/tty; echo roothooks-exited",
-        hooks.path().display(),
-        hooks.path().display()
+        hooks.dir().display(),
+        hooks.dir().display()
     );
     let t = Terminal::start(&shell, &[("D", dir.path())]);
     t.wait_for("roothooks-exited");
@@ -655,13 +647,14 @@ fn started_without_root_a_user_hook_cannot_read_roothooks_environment() {
     let dir = users_dir(uid);
     let peek = "#!/bin/sh\nif tr '\\0' '\\n' < /proc/$PPID/environ > $D/seen 2>/dev/null; then echo read; else echo refused; fi > $D/peek\n\
          head -c 16 /proc/$PPID/mem >/dev/null 2>&1 && echo mem-read >> $D/peek || echo mem-refused >> $D/peek\n";
-    let hooks = user_hooks(&[("10-peek", peek, 0o755)]);
+    let hooks = Hooks::new();
+    hooks.raw("10-peek", peek, 0o755);
     // OpenShift's way: the container starts as the user; a secret kept from the command
     let out = run(as_uid(uid, uid)
         .env("D", dir.path())
         .env("BUCKET_KEY", "s3cr3t")
         .args([BIN, "--uid", &uid.to_string(), "--log-file", "none", "--unset-env", "BUCKET_KEY", "--user-hooks-dir"])
-        .arg(hooks.path())
+        .arg(hooks.dir())
         .args(["--", "true"]));
     assert!(out.status.success(), "{}", stderr(&out));
     let peek = std::fs::read_to_string(dir.path().join("peek")).unwrap();
