@@ -510,10 +510,9 @@ pub fn trusted_path(path: &OsStr) -> (OsString, Vec<String>) {
     (OsStr::from_bytes(&kept.join(&b':')).to_owned(), dropped)
 }
 
-/// The names of `held` that were not on the allowlist, for one log line (at most `limit`).
-pub fn describe_not_allowed(held: &[Held], limit: usize) -> Option<String> {
-    let names: Vec<&str> = held.iter().filter(|h| matches!(h, Held::NotAllowed(_))).map(Held::name).collect();
-    (!names.is_empty()).then(|| crate::log::capped_list(&names, limit))
+/// The names of `held` that were not on the allowlist.
+pub fn not_allowed(held: &[Held]) -> Vec<&str> {
+    held.iter().filter(|h| matches!(h, Held::NotAllowed(_))).map(Held::name).collect()
 }
 
 /// Each of `held` that a rule other than the allowlist held back: the variable and the rule.

@@ -285,17 +285,16 @@ fn hook_environment(plan: &Plan, operator: &[(String, String)], own: &[(String, 
         _ => RootAccount::default(),
     };
     let env = plan.gate.hook_env(std::env::vars_os(), &root, operator, own);
-    let not_allowed = env.held.iter().filter(|h| matches!(h, gate::Held::NotAllowed(_))).count();
-    if not_allowed > 0 {
+    let not_allowed = gate::not_allowed(&env.held);
+    if !not_allowed.is_empty() {
         // the count on every start, the names only when asked for: they are the same on every start
         info!(
-            "not passing {not_allowed} variable(s) of the environment to root's hooks: they get an allowlist \
+            "not passing {} variable(s) of the environment to root's hooks: they get an allowlist \
              (--hook-env NAME, or ROOTHOOKS_HOOK_ENV, passes one; --log-level debug names them; the command \
-             still gets them all)"
+             still gets them all)",
+            not_allowed.len()
         );
-    }
-    if let Some(names) = gate::describe_not_allowed(&env.held, 500) {
-        tracing::debug!("not on root's hooks' allowlist: {names}");
+        tracing::debug!("not on root's hooks' allowlist: {}", log::capped_list(&not_allowed, 500));
     }
     for held in gate::judged(&env.held) {
         info!("not passing {} to root's hooks: {held}; the command still gets it", held.name());
