@@ -811,6 +811,17 @@ fn no_hand_over_ever_changes_the_root_directory_or_a_home_that_is_not_the_users(
     for dir in [".", "etc", "root", "usr/sbin", "bin"] {
         assert_eq!(std::fs::metadata(root.join(dir)).unwrap().uid(), 0, "{dir} changed hands");
     }
+    // a regular account whose home field is /: no home of its own either
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+    std::fs::write(root.join("etc/passwd"), format!("{passwd}web:x:1500:1500::/:/bin/sh\n")).unwrap();
+    let (code, out, err) =
+        run(&b, &["CHOWN_HOME=yes", "CHOWN_HOME_OPTS=-R"], &["--docker-stacks", "--user", "web"], "id -u");
+    assert_eq!((code, out.trim()), (0, "1500"), "{err}");
+    assert!(
+        err.contains("not handing the home over (CHOWN_HOME): account web's home is '/', not a home of its own"),
+        "{err}"
+    );
+    assert_eq!(std::fs::metadata(root).unwrap().uid(), 0, "/ changed hands");
 }
 
 #[test]
