@@ -114,6 +114,20 @@ fn a_root_hooks_interpreter_is_judged_as_the_hook_is() {
             .unwrap_or_else(|| panic!("{name} not refused: {err}"));
         assert!(line.contains(&owned) && line.contains("not running it as root"), "{line}");
     }
+    // interpreters that name interpreters, one deeper than the kernel follows: refused with the reason
+    let chain = Hooks::new();
+    let mut next = std::path::PathBuf::from("/bin/sh");
+    for i in 0..5 {
+        let link = chain.path(&format!("interp{i}"));
+        std::fs::write(&link, format!("#!{}\n", next.display())).unwrap();
+        set_mode(&link, 0o755);
+        next = link;
+    }
+    chain.raw("10-deep", &format!("#!{}\necho ran\n", next.display()), 0o755);
+    let out = run(chain.roothooks().args(["--", "true"]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("more than 4 interpreters, one naming the next; not running it as root"), "{err}");
 }
 
 #[test]
