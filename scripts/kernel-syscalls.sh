@@ -19,6 +19,7 @@ apt_opts=(-q -o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourcePar
 apt-get "${apt_opts[@]}" update >/dev/null
 (cd "$work" && apt-get "${apt_opts[@]}" download linux-libc-dev >/dev/null)
 rm -rf "$out" "$out.new"
+mkdir -p "$(dirname "$out")"
 dpkg-deb -x "$work"/linux-libc-dev_*.deb "$out.new"
 mv "$out.new" "$out"
 echo "kernel headers: $(basename "$work"/linux-libc-dev_*.deb) in $out"
