@@ -8,6 +8,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 host="$(rustc -vV | sed -n 's/^host: //p')"
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --quiet --target "$host" --target-dir target/static
+# A static-pie relocates itself at start: -z pack-relative-relocs stores those relocations as DT_RELR
+# bitmaps instead of 24 bytes each, 88 KiB less. Only glibc 2.36 and later (Debian 12 on) link the start
+# code that applies them; an older one would start with its pointers unrelocated, so it keeps the table.
+flags="-C target-feature=+crt-static"
+glibc="$(getconf GNU_LIBC_VERSION | cut -d' ' -f2)"
+if [ "$(printf '2.36\n%s\n' "$glibc" | sort -V | head -1)" = 2.36 ]; then
+    flags="$flags -C link-arg=-Wl,-z,pack-relative-relocs"
+fi
+RUSTFLAGS="$flags" cargo build --release --locked --quiet --target "$host" --target-dir target/static
 cp "target/static/$host/release/roothooks" target/static/roothooks
 echo "target/static/roothooks: $(stat -c %s target/static/roothooks) bytes, $(file -b target/static/roothooks | cut -d, -f1-5)"

@@ -11,10 +11,10 @@
 //!
 //! The static build (scripts/build-static.sh) always reads the files: a statically linked glibc can only
 //! reach other NSS sources by loading the system's shared modules, which is undefined unless that glibc
-//! is the very one it was linked with.
+//! is the very one it was linked with. So that build has no `Nss` variant at all, and links none of
+//! glibc's NSS code (about 110 KiB of the static binary).
 
 use std::cell::OnceCell;
-use std::ffi::CString;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -53,7 +53,9 @@ pub enum UserDb {
         /// the static build, on a system whose nsswitch.conf names more sources than files
         others_ignored: bool,
     },
-    /// glibc's getpwnam_r and friends, whatever nsswitch.conf configures
+    /// glibc's getpwnam_r and friends, whatever nsswitch.conf configures (never in the static
+    /// build, which then links none of glibc's NSS and dynamic loading)
+    #[cfg(not(target_feature = "crt-static"))]
     Nss,
 }
 
@@ -62,7 +64,8 @@ impl UserDb {
     pub fn system() -> UserDb {
         let conf = std::fs::read_to_string("/etc/nsswitch.conf");
         let plain = conf.as_deref().is_ok_and(files_only);
-        if !plain && !STATIC_BUILD {
+        #[cfg(not(target_feature = "crt-static"))]
+        if !plain {
             return UserDb::Nss;
         }
         UserDb::read(Path::new("/etc/passwd"), Path::new("/etc/group"), !plain && conf.is_ok())
@@ -102,6 +105,7 @@ impl UserDb {
                     (false, false) => "nsswitch.conf: files only",
                 }
             ),
+            #[cfg(not(target_feature = "crt-static"))]
             UserDb::Nss => "NSS, as /etc/nsswitch.conf configures it".into(),
         }
     }
@@ -111,6 +115,7 @@ impl UserDb {
             UserDb::Files { passwd, passwd_text, .. } => {
                 Ok(find_account(read_once(passwd, passwd_text)?, &uid.to_string(), |_, u| u == uid))
             }
+            #[cfg(not(target_feature = "crt-static"))]
             UserDb::Nss => Ok(nix::unistd::User::from_uid(uid)?.map(Account::from)),
         }
     }
@@ -120,6 +125,7 @@ impl UserDb {
             UserDb::Files { passwd, passwd_text, .. } => {
                 Ok(find_account(read_once(passwd, passwd_text)?, name, |n, _| n == name))
             }
+            #[cfg(not(target_feature = "crt-static"))]
             UserDb::Nss => Ok(nix::unistd::User::from_name(name)?.map(Account::from)),
         }
     }
@@ -129,6 +135,7 @@ impl UserDb {
             UserDb::Files { group, group_text, .. } => {
                 Ok(group_entries(read_once(group, group_text)?).find(|g| g.name == name).map(|g| g.gid))
             }
+            #[cfg(not(target_feature = "crt-static"))]
             UserDb::Nss => Ok(nix::unistd::Group::from_name(name)?.map(|g| g.gid)),
         }
     }
@@ -138,6 +145,7 @@ impl UserDb {
             UserDb::Files { group, group_text, .. } => {
                 Ok(group_entries(read_once(group, group_text)?).find(|g| g.gid == gid).map(|g| g.name.to_string()))
             }
+            #[cfg(not(target_feature = "crt-static"))]
             UserDb::Nss => Ok(nix::unistd::Group::from_gid(gid)?.map(|g| g.name)),
         }
     }
@@ -158,21 +166,22 @@ impl UserDb {
                 }
                 Ok(groups)
             }
+            #[cfg(not(target_feature = "crt-static"))]
             UserDb::Nss => {
-                let name = CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                let name = std::ffi::CString::new(name).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
                 crate::system::group_list(&name, gid)
             }
         }
     }
 }
 
+#[cfg(not(target_feature = "crt-static"))]
 impl From<nix::unistd::User> for Account {
     fn from(u: nix::unistd::User) -> Account {
         Account { name: u.name, uid: u.uid, gid: u.gid, dir: u.dir, shell: u.shell }
     }
 }
 
-/// Built with `+crt-static`: glibc's NSS modules are out of reach (see the module's comment).
 /// The range of regular accounts' uids: UID_MIN and UID_MAX from /etc/login.defs, as useradd reads
 /// them, else 1000 and 60000. Root, system accounts and nobody (65534) are outside it.
 pub fn regular_uids() -> std::ops::RangeInclusive<u32> {
@@ -188,6 +197,7 @@ fn login_defs_number(text: &str, key: &str) -> Option<u32> {
     })
 }
 
+/// Built with `+crt-static`: glibc's NSS modules are out of reach (see the module's comment).
 pub const STATIC_BUILD: bool = cfg!(target_feature = "crt-static");
 
 /// True when every database that decides an account and its groups is served by `files` alone.

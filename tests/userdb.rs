@@ -96,3 +96,17 @@ fn the_static_build_reads_the_account_files_whatever_nsswitch_names() {
     assert_eq!(groups(&proc_status(&stdout(&out))), [4100, 5100]);
     assert!(stderr(&out).contains("this static build reads only /etc/passwd and /etc/group"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_static_build_fits_in_2_mib_and_links_none_of_glibcs_nss() {
+    if !static_build_present() {
+        return;
+    }
+    // The size a busybox or scratch image pays for it (issue 34). glibc marks each NSS entry point it
+    // links statically with a warning naming the function; the static build has no NSS path at all.
+    let binary = std::fs::read(static_binary()).unwrap();
+    assert!(binary.len() <= 2 * 1024 * 1024, "target/static/roothooks is {} bytes", binary.len());
+    for nss in ["getpwnam_r", "getpwuid_r", "getgrnam_r", "getgrgid_r", "getgrouplist"] {
+        assert!(!binary.windows(nss.len()).any(|w| w == nss.as_bytes()), "{nss} is linked");
+    }
+}
