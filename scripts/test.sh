@@ -36,8 +36,9 @@ bash scripts/install-e2e.sh
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
-# the static build is tested inside a libc-less container (tests/e2e.rs)
-bash scripts/build-static.sh
+# the static build is tested inside a libc-less container (tests/e2e.rs), and as the wheel pip
+# installs without Rust (tests/packaging.rs, tests/docker.rs); build-wheel.sh builds both
+bash scripts/build-wheel.sh
 # Every test binary runs whatever an earlier one did (--no-fail-fast), so one failure never hides
 # whether the rest pass. cargo prints one summary per binary; end with the total and each failed test.
 log="$(mktemp)"

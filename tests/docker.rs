@@ -182,6 +182,112 @@ print('orphans left: %d' % len(left()))
     assert!(text.contains("/dev/pts/") && text.contains("stdin-is-a-tty"), "{text}\n{}", stderr(&out));
 }
 
+/// The wheel scripts/build-wheel.sh makes, as scripts/test.sh builds it.
+fn wheel() -> Option<std::path::PathBuf> {
+    let version = env!("CARGO_PKG_VERSION");
+    let name = format!("roothooks-{version}-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/wheels").join(name);
+    if path.exists() {
+        Some(path)
+    } else {
+        skip(&format!("no {}; run scripts/build-wheel.sh", path.display()));
+        None
+    }
+}
+
+/// A package index on 127.0.0.1 that serves one wheel, as PyPI would: /simple/roothooks/.
+struct Index {
+    server: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Index {
+    fn serving(wheel: &std::path::Path) -> Index {
+        let dir = scratch("rh-index");
+        let project = dir.path().join("simple/roothooks");
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::copy(wheel, project.join(wheel.file_name().unwrap())).unwrap();
+        let port = free_port();
+        let server = std::process::Command::new("/usr/bin/python3")
+            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let index = Index { server, port, _dir: dir };
+        wait_for("the package index to listen on 127.0.0.1", Duration::from_secs(60), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        index
+    }
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+#[test]
+fn the_wheel_installs_with_pip_in_an_image_without_rust_and_starts_the_server() {
+    let Some(_engine) = Engine::up() else { return };
+    if !images_ready(&[BASE]) {
+        return;
+    }
+    let Some(wheel) = wheel() else { return };
+    let _cleanup = NewDangling::since_now();
+    let index = Index::serving(&wheel);
+    // examples/pip/Dockerfile as it is, but with this index in place of PyPI
+    let tag = format!("roothooks-e2e/pip:test-{}", std::process::id());
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/pip");
+    let out = std::process::Command::new(DOCKER)
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-q", "--force-rm", "--network", "host", "-t", &tag])
+        .args(["--build-arg", &format!("BASE_IMAGE={BASE}")])
+        .args(["--build-arg", &format!("PIP_INDEX_URL=http://127.0.0.1:{}/simple/", index.port)])
+        .arg(example)
+        .output()
+        .unwrap();
+    let image = Image(tag.clone());
+    assert!(out.status.success(), "docker build examples/pip: {}\n{}", stdout(&out), stderr(&out));
+    drop(index);
+
+    // no toolchain in the image: nothing was compiled, pip took the wheel
+    let tools = "for t in cargo rustc rustup cc gcc; do command -v $t; done; true";
+    let (code, out, err) = run(&image.0, &["--entrypoint", "sh"], &["-c", tools]);
+    assert_eq!((code, out.as_str()), (0, ""), "a toolchain in the image: {err}");
+    // the command pip installed is the static build, byte for byte, in a directory only root changes
+    let script = "sha256sum /usr/local/bin/roothooks; stat -c '%U %G %a' /usr/local/bin /usr/local/bin/roothooks";
+    let (code, out, err) = run(&image.0, &["--entrypoint", "sh"], &["-c", script]);
+    assert_eq!(code, 0, "{err}");
+    let ours = std::process::Command::new("sha256sum").arg(static_binary()).output().unwrap();
+    let ours = stdout(&ours);
+    let ours = ours.split_whitespace().next().unwrap();
+    assert_eq!(out, format!("{ours}  /usr/local/bin/roothooks\nroot root 755\nroot root 755\n"));
+
+    // the server starts through it as the ENTRYPOINT, as jovyan, with nothing to get root back
+    let (port, token) = (free_port(), "roothooks-pip-test");
+    let name = format!("rh-pip-{}", std::process::id());
+    let env = [format!("JUPYTER_PORT={port}"), format!("JUPYTER_TOKEN={token}")];
+    let server = detached(&name, &["--network", "host", "-e", &env[0], "-e", &env[1]], &[&image.0]);
+    wait_for("the server's /api/status to answer 200", Duration::from_secs(120), || {
+        http("GET", port, "/api/status", token, None).map(|r| r.0) == Some(200)
+    });
+    let status = main_status(&name);
+    assert_eq!(status["Name"], "roothooks");
+    for status in [&status, &server_status(&name)] {
+        assert_eq!(status["Uid"], four(1000));
+        assert_eq!(status["NoNewPrivs"], "1");
+        assert_unprivileged(status);
+    }
+    let logs = stderr(&docker(&["logs", &name]));
+    assert!(logs.contains("dropped to uid 1000"), "{logs}");
+    drop(server);
+}
+
 // ---------------------------------------------------------------------------------------------
 // systemd
 

@@ -63,3 +63,60 @@ fn cargo_install_path_works() {
     check(&out, "cargo install --path .");
     works(&dir.path().join("bin/roothooks"));
 }
+
+/// What scripts/build-wheel.sh makes: the static build as a wheel (also in tests/docker.rs, installed
+/// in an image without Rust).
+fn static_wheel() -> Option<PathBuf> {
+    let version = env!("CARGO_PKG_VERSION");
+    let name = format!("roothooks-{version}-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
+    let path = Path::new(REPO).join("target/wheels").join(name);
+    path.exists().then_some(path).or_else(|| {
+        skip("no static wheel in target/wheels; run scripts/build-wheel.sh");
+        None
+    })
+}
+
+#[test]
+fn the_wheel_carries_the_static_build_and_pip_installs_it_with_no_index() {
+    let Some(wheel) = static_wheel() else { return };
+    // Every file is in RECORD with its own hash and size, the tags are manylinux2014 x86_64, and the
+    // one script is the static build (pip checks none of this itself)
+    let check_wheel = r#"
+import base64, hashlib, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+info = [n for n in z.namelist() if n.endswith('.dist-info/RECORD')][0]
+rows = [l.split(',') for l in z.read(info).decode().splitlines()]
+assert sorted(r[0] for r in rows) == sorted(z.namelist()), rows
+for name, digest, size in rows:
+    if name == info:
+        continue
+    data = z.read(name)
+    assert digest == 'sha256=' + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b'=').decode(), name
+    assert int(size) == len(data), name
+wheel = z.read(info.replace('RECORD', 'WHEEL')).decode()
+assert 'Root-Is-Purelib: false' in wheel and 'Tag: py3-none-manylinux2014_x86_64' in wheel, wheel
+script = [n for n in z.namelist() if '.data/scripts/' in n]
+assert [n.rsplit('/', 1)[1] for n in script] == ['roothooks'], script
+assert z.getinfo(script[0]).external_attr >> 16 == 0o100755
+sys.stdout.buffer.write(hashlib.sha256(z.read(script[0])).hexdigest().encode())
+"#;
+    let out = Command::new("/usr/bin/python3").args(["-c", check_wheel]).arg(&wheel).output().unwrap();
+    check(&out, "the wheel's RECORD, WHEEL and script");
+    let ours = Command::new("sha256sum").arg(static_binary()).output().unwrap();
+    assert_eq!(stdout(&out), stdout(&ours).split_whitespace().next().unwrap(), "the script is target/static/roothooks");
+
+    let dir = scratch("rh-wheel");
+    let venv = dir.path().join("venv");
+    check(&Command::new("/usr/bin/python3").args(["-m", "venv"]).arg(&venv).output().unwrap(), "python3 -m venv");
+    let out = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--disable-pip-version-check", "--no-index", "--only-binary", ":all:"])
+        .arg(&wheel)
+        .output()
+        .unwrap();
+    check(&out, "pip install of the wheel");
+    let bin = venv.join("bin/roothooks");
+    let out = Command::new(&bin).arg("--version").output().unwrap();
+    assert_eq!(stdout(&out), format!("roothooks {}\n", env!("CARGO_PKG_VERSION")));
+    let out = Command::new("readelf").arg("-d").arg(&bin).output().unwrap();
+    assert!(!stdout(&out).contains("NEEDED"), "a shared library is needed: {}", stdout(&out));
+}
