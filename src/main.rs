@@ -1,8 +1,8 @@
 //! The entry point, called by the C runtime directly.
 //!
 //! std's own start-up (`fn main`) also installs a stack-overflow handler, and for the main thread
-//! that means glibc reading and scanning /proc/self/maps, a noticeable part of a start (the README's
-//! Performance section has the figure). The two things of it that roothooks needs, standard
+//! that means glibc reading and scanning /proc/self/maps, a noticeable part of a start (docs/performance.md
+//! has the figure). The two things of it that roothooks needs, standard
 //! descriptors that are open and SIGPIPE ignored, are done by `system::prepare_process`. Command-line arguments still reach
 //! `std::env::args`: on glibc std takes them from the C runtime. A stack overflow now ends the
 //! process with SIGSEGV instead of a message first.

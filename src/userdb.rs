@@ -3,8 +3,8 @@
 //! Where `/etc/nsswitch.conf` names only `files` for passwd and group (and initgroups, if it has a
 //! line), as in nearly every container image, roothooks reads `/etc/passwd` and `/etc/group` itself,
 //! once each, and answers as glibc's files module would. Going through glibc for the same two files
-//! was a quarter of roothooks' own work before the exec in a files-only image (the README's
-//! Performance section has the figures): the NSS set-up, nsswitch.conf parsed again, and two probes
+//! was a quarter of roothooks' own work before the exec in a files-only image (docs/performance.md
+//! has the figures): the NSS set-up, nsswitch.conf parsed again, and two probes
 //! for an nscd socket per lookup. Any other source
 //! (sss, ldap, systemd, compat, merge actions) or no nsswitch.conf at all means NSS, so accounts that
 //! only a directory service knows resolve as before.

@@ -162,7 +162,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub chown: Vec<PathBuf>,
 
-    /// Hand DIR and everything in it to the user (repeatable), safely: see the README
+    /// Hand DIR and everything in it to the user (repeatable), safely: see docs/docker-stacks.md
     ///
     /// [with --docker-stacks also CHOWN_HOME_OPTS=-R and CHOWN_EXTRA_OPTS=-R] Walked by descriptors,
     /// no symlink followed; what root or a system account owns is left as it is and counted, so a
@@ -256,8 +256,8 @@ pub struct Args {
     /// System call filter for the command: default (deny all groups but --seccomp-allow) or off
     ///
     /// Installed after the drop, inherited by everything the command starts; denied calls fail with
-    /// EPERM. Groups: userns, tty-inject, keyring, bpf, perf, userfaultfd, io_uring, kernel (see the
-    /// README). Example: --seccomp off
+    /// EPERM. Groups: userns, tty-inject, keyring, bpf, perf, userfaultfd, io_uring, kernel, sockets
+    /// (see docs/filter.md). Example: --seccomp off
     #[arg(long, value_name = "MODE", env = "ROOTHOOKS_SECCOMP", default_value = "default")]
     pub seccomp: seccomp::Mode,
 
@@ -283,7 +283,7 @@ pub struct Args {
     /// [env: ROOTHOOKS_PTY] auto (the default): when roothooks has a controlling terminal and is not
     /// PID 1, so that nothing the command leaves behind can read the starter's terminal afterwards.
     /// Opened before the drop; none to be had is an error (exit 1), never the starter's terminal.
-    /// Input, output, window size, ^C and EOF are relayed without blocking (not ^Z: see the README);
+    /// Input, output, window size, ^C and EOF are relayed without blocking (not ^Z: see docs/resident.md);
     /// at the command's exit the pty is drained for at most 1 s and hung up, and the terminal's mode
     /// is put back.
     /// Example: --pty never
