@@ -156,6 +156,11 @@ impl Exports {
         self.changes().filter_map(|(n, v)| v.map(|v| (n.to_string(), v.to_string())))
     }
 
+    /// The names set.
+    pub fn set_names(&self) -> impl Iterator<Item = &str> {
+        self.changes().filter(|(_, v)| v.is_some()).map(|(n, _)| n)
+    }
+
     /// The names unset.
     pub fn unset(&self) -> impl Iterator<Item = &str> {
         self.changes().filter(|(_, v)| v.is_none()).map(|(n, _)| n)

@@ -114,9 +114,10 @@ fn exports_that_load_code_stop_at_the_gate_and_still_reach_the_command() {
             continue;
         }
         assert_eq!(value(&env, name), None, "{name} reached a later root hook");
-        let said = format!("not passing {name} to the root hooks after it: ");
-        let line = err.lines().find(|l| l.contains(&said)).unwrap_or_else(|| panic!("{name} not said: {err}"));
-        assert!(line.ends_with("; the command still gets it"), "{line}");
+        let said = format!(
+            "hook 10-exports.sh: exported {name} for the user's hooks and the command, not the root hooks after it: "
+        );
+        assert_eq!(err.matches(&said).count(), 1, "{name} not said once: {err}");
     }
 }
 
@@ -168,13 +169,24 @@ fn a_root_hooks_exports_and_handed_over_lines_reach_later_root_hooks_through_the
     for held in ["PYTHONPATH", "XDG_CACHE_HOME", "CACHE"] {
         assert_eq!(value(&env, held), None, "{held} reached a later root hook: {err}");
     }
-    assert!(err.contains("not passing PYTHONPATH to the root hooks after it: it steers an interpreter, the loader or a shell (PYTHON*)"), "{err}");
+    assert!(err.contains("hook 10-exports.sh: exported PYTHONPATH for the user's hooks and the command, not the root hooks after it: it steers an interpreter, the loader or a shell (PYTHON*)"), "{err}");
     let owner = format!("directory {} is owned by uid {uid}, not root", theirs.path().display());
-    for name in ["XDG_CACHE_HOME", "CACHE"] {
+    for (hook, what, place) in
+        [("10-exports.sh", "exported XDG_CACHE_HOME", ""), ("20-handoff", "wrote CACHE", " to $ROOTHOOKS_ENV,")]
+    {
         let said = format!(
-            "not passing {name} to the root hooks after it: its value names a path a user could change: {owner}"
+            "hook {hook}: {what}{place} for the user's hooks and the command, not the root hooks after it: \
+             its value names a path a user could change: {owner}"
         );
         assert!(err.contains(&said), "{said}: {err}");
+    }
+    // every variable said once, with where it goes: what passes in one line per hook
+    let whom = "for the root hooks after it, the user's hooks and the command";
+    assert!(err.contains(&format!("hook 10-exports.sh: exported MY_VAR, S3_URL {whom}")), "{err}");
+    assert!(err.contains(&format!("hook 20-handoff: wrote HANDED to $ROOTHOOKS_ENV, {whom}")), "{err}");
+    for name in ["MY_VAR", "S3_URL", "HANDED", "PYTHONPATH", "XDG_CACHE_HOME", "CACHE"] {
+        let lines = err.lines().filter(|l| l.split([' ', ',']).any(|w| w == name)).count();
+        assert_eq!(lines, 1, "{name} is not reported exactly once: {err}");
     }
     // the command, the user's own, still gets all of it
     assert_eq!(stdout(&out), "123 yes py cache\n", "{err}");
@@ -452,7 +464,11 @@ fn exports_beyond_their_bounds_are_refused_whole_and_memory_stays_small() {
     let out = run_sourced(&h, "for i in $(seq 9999); do export V$i=1; done; export EXPORTED=yes\n", "continue");
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), "command: yes\n", "{}", stderr(&out));
-    assert!(stderr(&out).contains("and 9960 more for the hooks after it"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("and 9960 more for the root hooks after it, the user's hooks and the command"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

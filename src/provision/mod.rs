@@ -164,7 +164,8 @@ impl HandOff {
         }
         if !vars.is_empty() {
             let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
-            info!("hooks passed {} to the command's environment", names.join(", "));
+            // each hook's own line has said so (runner::through_gate)
+            tracing::debug!("hooks passed {} to the command's environment", names.join(", "));
         }
         vars
     }

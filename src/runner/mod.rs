@@ -233,12 +233,7 @@ impl Runner {
             if let Some(RootPhase { gate, handoff: Some(handoff) }) = settings.root {
                 let written = handed_since(handoff, &mut handed);
                 if !written.is_empty() {
-                    info!(
-                        hook = hook.name,
-                        "wrote {} to $ROOTHOOKS_ENV, for the command",
-                        crate::log::capped_list(&written.names(), 40)
-                    );
-                    held_back(&hook.name, gate, &written, &mut env);
+                    through_gate(&hook.name, ("wrote", " to $ROOTHOOKS_ENV,"), gate, &written, &mut env);
                     changed = true;
                 }
             }
@@ -476,26 +471,50 @@ fn pass_on(
     gate: Option<&Gate>,
     env: &mut Vec<(std::ffi::OsString, std::ffi::OsString)>,
 ) {
-    info!(
-        hook,
-        "exported or unset {} for the hooks after it and the command",
-        crate::log::capped_list(&exported.names(), 40)
-    );
     match gate {
-        Some(gate) => held_back(hook, gate, exported, env),
-        None => exported.apply(env),
+        Some(gate) => through_gate(hook, ("exported", ""), gate, exported, env),
+        None => {
+            say_passed(hook, ("exported", ""), exported, &[], "the hooks after it and the command");
+            exported.apply(env);
+        }
     }
 }
 
-/// Let what one root hook exported or handed over into `env` through the gate, with one line for
-/// each variable held back and the rule that held it.
-fn held_back(hook: &str, gate: &Gate, changes: &Exports, env: &mut Vec<(std::ffi::OsString, std::ffi::OsString)>) {
+/// Let what one root hook exported or handed over into `env` through the gate, and say once of each
+/// variable where it goes: one line for those the root hooks after it get too, one for each held back
+/// with the rule that held it. `verb` is what the hook did and where (`("wrote", " to $ROOTHOOKS_ENV,")`).
+fn through_gate(
+    hook: &str,
+    verb: (&str, &str),
+    gate: &Gate,
+    changes: &Exports,
+    env: &mut Vec<(std::ffi::OsString, std::ffi::OsString)>,
+) {
     let (held, dropped) = gate.pass_exports(changes, env);
+    say_passed(hook, verb, changes, &held, "the root hooks after it, the user's hooks and the command");
+    let (did, place) = verb;
     for h in &held {
-        info!(hook, "not passing {} to the root hooks after it: {h}; the command still gets it", h.name());
+        let name = h.name();
+        info!(
+            hook,
+            "hook {hook}: {did} {name}{place} for the user's hooks and the command, not the root hooks after it: {h}"
+        );
     }
     if !dropped.is_empty() {
-        info!(hook, "PATH for the root hooks after it leaves out {}", dropped.join(", "));
+        info!(hook, "hook {hook}: PATH for the root hooks after it leaves out {}", dropped.join(", "));
+    }
+}
+
+/// One line for the variables of `changes` not `held`, those set and those unset, with who gets them.
+fn say_passed(hook: &str, (did, place): (&str, &str), changes: &Exports, held: &[crate::gate::Held], whom: &str) {
+    let passed = |name: &&str| !held.iter().any(|h| h.name() == *name);
+    let set: Vec<&str> = changes.set_names().filter(passed).collect();
+    let unset: Vec<&str> = changes.unset().filter(passed).collect();
+    if !set.is_empty() {
+        info!(hook, "hook {hook}: {did} {}{place} for {whom}", crate::log::capped_list(&set, 40));
+    }
+    if !unset.is_empty() {
+        info!(hook, "hook {hook}: unset {} for {whom}", crate::log::capped_list(&unset, 40));
     }
 }
 
