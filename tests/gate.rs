@@ -623,3 +623,57 @@ fn useradd_and_roothooks_at_once_lose_no_account() {
     }
     assert!(missing.is_empty(), "accounts lost: {missing:?}");
 }
+
+#[test]
+fn no_secret_value_reaches_the_log_or_the_users_copy_from_any_source() {
+    if !need_root() {
+        return;
+    }
+    // A secret that looks like a path (AWS keys have slashes), given through every source root reads,
+    // in every way the gate or a parser refuses it, at the most detailed level, in both formats.
+    let secret = "s3cr3t-wJalrXUtnFEMI/K7MDENG/bPxRfiCY";
+    let uid = free_id();
+    let theirs = users_dir(uid);
+    let h = Hooks::new();
+    let env_file = h.path("operator.env");
+    std::fs::write(&env_file, format!("API_TOKEN={secret}\nPASSWORD: {secret}\n{secret}\n")).unwrap();
+    h.raw(
+        "10-exports.sh",
+        &format!("export HOOK_SECRET={secret} PYTHONSECRET={secret} CACHE_KEY={}/{secret}\n", theirs.path().display()),
+        0o644,
+    );
+    h.sh("20-handoff", &format!("printf 'HANDED={secret}\\n{secret}\\nBAD LINE {secret}\\n' >> \"$ROOTHOOKS_ENV\""));
+    let seen_by_root = h.path("root-env");
+    env_hook(&h, "30-env", &seen_by_root);
+    for format in ["text", "json"] {
+        let copy = h.path(&format!("copy-{format}.log"));
+        let out = run(h
+            .bare()
+            .args(["--docker-stacks", "--uid", &uid.to_string(), "--log-level", "debug", "--log-format", format])
+            .arg("--log-file")
+            .arg(&copy)
+            .arg("--env-file")
+            .arg(&env_file)
+            .args(["--unset-env", "AWS_*", "--hook-env", "JUPYTERHUB_*", "--", "true"])
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("OTHER_TOKEN", secret)
+            .env("JUPYTERHUB_API_TOKEN", secret)
+            .env("JUPYTERHUB_USER", format!("../{secret}")));
+        assert!(out.status.success(), "{}", stderr(&out));
+        let err = stderr(&out);
+        let copy = std::fs::read_to_string(&copy).unwrap();
+        // the sources were read and judged: the root hooks got what the rules let through
+        let env = seen(&seen_by_root);
+        for name in ["AWS_SECRET_ACCESS_KEY", "JUPYTERHUB_API_TOKEN", "API_TOKEN", "HOOK_SECRET", "HANDED"] {
+            assert_eq!(value(&env, name), Some(secret), "{name} did not reach the root hooks: {err}");
+        }
+        for name in ["OTHER_TOKEN", "PYTHONSECRET", "CACHE_KEY", "JUPYTERHUB_USER"] {
+            assert_eq!(value(&env, name), None, "{name} reached the root hooks: {err}");
+        }
+        assert!(err.contains("line 2") && err.contains("line 3"), "the bad lines were reported: {err}");
+        for (what, text) in [("stderr", &err), ("the user's copy", &copy)] {
+            assert!(!text.contains("s3cr3t"), "{format}: the secret is in {what}:\n{text}");
+            assert!(!text.contains("wJalrXUtnFEMI"), "{format}: part of the secret is in {what}:\n{text}");
+        }
+    }
+}
