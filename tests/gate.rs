@@ -677,3 +677,36 @@ fn no_secret_value_reaches_the_log_or_the_users_copy_from_any_source() {
         }
     }
 }
+
+#[test]
+fn thirty_held_back_variables_are_one_line_at_info_and_named_at_debug() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    h.sh("10-quiet", "true");
+    let names: Vec<String> = (0..30).map(|i| format!("RH_HELD_{i:02}")).collect();
+    let start = |level: &str| {
+        let mut cmd = h.bare();
+        // only these 30 and PATH: the count is theirs (PATH is on the allowlist)
+        cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        for name in &names {
+            cmd.env(name, "x");
+        }
+        let out =
+            run(cmd.args(["--uid", &free_id().to_string(), "--log-file", "none", "--log-level", level, "--", "true"]));
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let info = start("info");
+    let counted: Vec<&str> = info.lines().filter(|l| l.contains("to root's hooks")).collect();
+    assert_eq!(counted.len(), 1, "{info}");
+    assert!(counted[0].contains("INFO not passing 30 variable(s) of the environment to root's hooks"), "{info}");
+    assert!(counted[0].contains("--hook-env NAME"), "the way to pass one: {info}");
+    assert!(!info.contains("RH_HELD_"), "names at info: {info}");
+    let debug = start("debug");
+    let named = debug.lines().find(|l| l.contains("DEBUG not on root's hooks' allowlist: ")).unwrap_or(&debug);
+    for name in &names {
+        assert!(named.contains(name.as_str()), "{name} not named at debug: {debug}");
+    }
+}
