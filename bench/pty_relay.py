@@ -23,8 +23,10 @@ MB = int(sys.argv[2]) if len(sys.argv) > 2 else 200
 ROUNDS = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 SIZE = MB * 1024 * 1024
 # the command reports its own CPU time last (`times`: the shell's, then its children's), so that the
-# relay's own is the tool's total less the command's
-SCRIPT = f"head -c {SIZE} /dev/zero; times | sed 's/^/CPU /'"
+# relay's own is the tool's total less the command's. `times` must run in the command's shell itself:
+# in a pipeline (`times | sed`) it runs in a subshell and reports that subshell's nothing, which left
+# the command's own time (head's writes into the pty) in every tool's figure.
+SCRIPT = f"head -c {SIZE} /dev/zero; echo; echo CPU-TIMES; times"
 PAYLOAD = ["sh", "-c", SCRIPT]
 
 TOOLS = {
@@ -66,10 +68,11 @@ def one(argv):
     os.close(master)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{argv[0]} failed: status {status}")
-    # the children's line of `times`, the last marked one: "CPU 0m0.123s 0m0.456s"
-    lines = [l for l in tail.replace(b"\r", b"").split(b"\n") if l.startswith(b"CPU ")]
-    children = lines[-1].decode().split()[1:]
-    command = sum(float(t.split("m")[0]) * 60 + float(t.split("m")[1].rstrip("s")) for t in children)
+    # the two lines after the marker: the shell's own "0m0.001s 0m0.002s", then its children's
+    after = tail.replace(b"\r", b"").rsplit(b"CPU-TIMES\n", 1)[1].decode().split()
+    if len(after) != 4:
+        sys.exit(f"{argv[0]}: no `times` report at the end of the output: {after}")
+    command = sum(float(t.split("m")[0]) * 60 + float(t.split("m")[1].rstrip("s")) for t in after)
     return seconds, got, usage.ru_utime + usage.ru_stime - command, usage.ru_maxrss
 
 
