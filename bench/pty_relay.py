@@ -8,7 +8,10 @@ interleaved so that every tool sees the same machine. For each: the bytes per se
 start to exit), the CPU time of the tool and the command together per 100 MB (the command is the
 same for all; the command's own, which it reports last, is taken off, so what is left is the
 relay's), and the peak resident size (the larger of the tool
-and the command), from the kernel's account of the tool's process (wait4).
+and the command), from the kernel's account of the tool's process (wait4). This script is the child
+subreaper of what it starts, so a process the tool leaves unreaped (sudo does not wait for its
+monitor, which holds the command's own time) comes back to it and is counted too: without that,
+sudo's relay looked three times cheaper than it is, by leaving out the command it then took off.
 
 Usage (as root): python3 bench/pty_relay.py ROOTHOOKS [MEGABYTES] [ROUNDS]
 """
@@ -35,6 +38,14 @@ TOOLS = {
     "script": ["script", "-qec", SCRIPT, "/dev/null"],
     "sudo (use_pty)": ["sudo", "-u", "nobody", "--"] + PAYLOAD,
 }
+
+
+def subreaper():
+    """Take in every orphan of what this script starts (prctl PR_SET_CHILD_SUBREAPER)."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(36, 1, 0, 0, 0) != 0:
+        sys.exit(f"prctl(PR_SET_CHILD_SUBREAPER): errno {ctypes.get_errno()}")
 
 
 def one(argv):
@@ -65,18 +76,28 @@ def one(argv):
         tail = (tail + chunk)[-4096:]
     _, status, usage = os.wait4(pid, 0)
     seconds = time.monotonic() - start
+    cpu = usage.ru_utime + usage.ru_stime
+    # what the tool left unreaped came to us: its time is the tool's too
+    while True:
+        try:
+            _, _, left = os.wait4(-1, 0)
+        except ChildProcessError:
+            break
+        cpu += left.ru_utime + left.ru_stime
     os.close(master)
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{argv[0]} failed: status {status}")
     # the two lines after the marker: the shell's own "0m0.001s 0m0.002s", then its children's
-    after = tail.replace(b"\r", b"").rsplit(b"CPU-TIMES\n", 1)[1].decode().split()
+    lines = tail.replace(b"\r", b"").rsplit(b"CPU-TIMES\n", 1)[-1].decode().split("\n")
+    after = " ".join(lines[:2]).split()
     if len(after) != 4:
         sys.exit(f"{argv[0]}: no `times` report at the end of the output: {after}")
     command = sum(float(t.split("m")[0]) * 60 + float(t.split("m")[1].rstrip("s")) for t in after)
-    return seconds, got, usage.ru_utime + usage.ru_stime - command, usage.ru_maxrss
+    return seconds, got, cpu - command, usage.ru_maxrss
 
 
 def main():
+    subreaper()
     results = {name: [] for name in TOOLS}
     for _ in range(ROUNDS):
         for name, argv in TOOLS.items():
