@@ -182,19 +182,6 @@ print('orphans left: %d' % len(left()))
     assert!(text.contains("/dev/pts/") && text.contains("stdin-is-a-tty"), "{text}\n{}", stderr(&out));
 }
 
-/// The wheel scripts/build-wheel.sh makes, as scripts/test.sh builds it.
-fn wheel() -> Option<std::path::PathBuf> {
-    let version = env!("CARGO_PKG_VERSION");
-    let name = format!("roothooks-{version}-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/wheels").join(name);
-    if path.exists() {
-        Some(path)
-    } else {
-        skip(&format!("no {}; run scripts/build-wheel.sh", path.display()));
-        None
-    }
-}
-
 /// A package index on 127.0.0.1 that serves one wheel, as PyPI would: /simple/roothooks/.
 struct Index {
     server: std::process::Child,
@@ -237,7 +224,7 @@ fn the_wheel_installs_with_pip_in_an_image_without_rust_and_starts_the_server() 
     if !images_ready(&[BASE]) {
         return;
     }
-    let Some(wheel) = wheel() else { return };
+    let Some(wheel) = static_wheel() else { return };
     let _cleanup = NewDangling::since_now();
     let index = Index::serving(&wheel);
     // examples/pip/Dockerfile as it is, but with this index in place of PyPI

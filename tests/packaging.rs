@@ -64,18 +64,6 @@ fn cargo_install_path_works() {
     works(&dir.path().join("bin/roothooks"));
 }
 
-/// What scripts/build-wheel.sh makes: the static build as a wheel (also in tests/docker.rs, installed
-/// in an image without Rust).
-fn static_wheel() -> Option<PathBuf> {
-    let version = env!("CARGO_PKG_VERSION");
-    let name = format!("roothooks-{version}-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
-    let path = Path::new(REPO).join("target/wheels").join(name);
-    path.exists().then_some(path).or_else(|| {
-        skip("no static wheel in target/wheels; run scripts/build-wheel.sh");
-        None
-    })
-}
-
 #[test]
 fn the_wheel_carries_the_static_build_and_pip_installs_it_with_no_index() {
     let Some(wheel) = static_wheel() else { return };

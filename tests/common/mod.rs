@@ -14,6 +14,19 @@ pub fn static_binary() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static/roothooks")
 }
 
+/// The wheel that carries the static build (scripts/build-wheel.sh, which scripts/test.sh runs), or a
+/// loud skip when it is missing.
+pub fn static_wheel() -> Option<std::path::PathBuf> {
+    let version = env!("CARGO_PKG_VERSION");
+    let name = format!("roothooks-{version}-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/wheels").join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    skip(&format!("no {}; run scripts/build-wheel.sh", path.display()));
+    None
+}
+
 /// The running test's name: libtest names each test's thread after it.
 pub fn test_name() -> String {
     std::thread::current().name().unwrap_or("a test").to_string()
