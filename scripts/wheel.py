@@ -63,9 +63,6 @@ def main() -> int:
             0o644,
         ),
     }
-    license_file = repo / "LICENSE"
-    if license_file.exists():
-        files[f"{info}/licenses/LICENSE"] = (license_file.read_bytes(), 0o644)
     record = "\n".join([record_line(n, d) for n, (d, _) in sorted(files.items())] + [f"{info}/RECORD,,"]) + "\n"
     files[f"{info}/RECORD"] = (record.encode(), 0o644)
     outdir.mkdir(parents=True, exist_ok=True)
