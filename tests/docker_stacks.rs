@@ -211,6 +211,12 @@ fn sourced_hooks_hand_their_exports_to_later_hooks_and_the_server() {
     assert!(err.contains("user hook: uid 1010 umask 0027 home /home/jovyan sees my env"), "{err}");
     assert!(err.contains("skipping /usr/local/bin/start-notebook.d/30-notes.txt: not executable"), "{err}");
     assert!(err.contains("running 1 hook from /usr/local/bin/before-notebook.d as the user"), "{err}");
+    // each change said once, with who gets it: root's exports and unsets pass the gate here, the
+    // user hook's go to the hooks after it and the server
+    let everyone = "for the root hooks after it, the user's hooks and the command";
+    assert!(err.contains(&format!("hook 10-conda.sh: exported CONDA_ENV, TWO_LINES {everyone}")), "{err}");
+    assert!(err.contains(&format!("hook 10-conda.sh: unset DROP_ME {everyone}")), "{err}");
+    assert!(err.contains("hook 10-user.sh: exported FROM_USER for the hooks after it and the command"), "{err}");
     // the report has both phases
     let report: Value = serde_json::from_slice(&std::fs::read(b.rootfs().join("tmp/report.json")).unwrap()).unwrap();
     assert_eq!(report["user_hooks_dir"], "/usr/local/bin/before-notebook.d");
