@@ -197,8 +197,8 @@ impl Check {
 
 /// Why a value may name a file that someone other than root could change, if it may: every path in
 /// it (what stands between `:`, `=`, `,`, `;`, white space and quotes and has a `/`; a relative one
-/// is taken from `/`, where hooks run; `file:///x` and `https://host/x` parse the same way) is walked
-/// from `/` and judged by [`trust::judge_named`], and a `..` component is refused outright. A value
+/// is taken from `/`, where hooks run, and again from its first `/`, for `-I/x` or `@/x`; `file:///x`
+/// and `https://host/x` parse the same way) is walked from `/` and judged by [`trust::judge_named`], and a `..` component is refused outright. A value
 /// without a `/` names no file. Only the directory that failed is named, never the value, which may
 /// be a secret.
 pub fn value_refusal(value: &[u8]) -> Option<String> {
@@ -213,9 +213,18 @@ pub fn value_refusal(value: &[u8]) -> Option<String> {
         if token.split(|b| *b == b'/').any(|c| c == b"..") {
             return Some("has a '..' path component".into());
         }
-        let path = Path::new("/").join(OsStr::from_bytes(token));
-        if let Some(why) = trust::judge_named(&path) {
-            return Some(format!("names a path a user could change: {why}"));
+        // a path may follow a flag or a sigil in the same token (`-I/home/jovyan/include`,
+        // `@/home/jovyan/data`): judged from its first `/` as well as from the token's start
+        let from_slash = token
+            .iter()
+            .position(|b| *b == b'/')
+            .and_then(|at| token.get(at..))
+            .filter(|_| token.first() != Some(&b'/'));
+        for candidate in std::iter::once(token).chain(from_slash) {
+            let path = Path::new("/").join(OsStr::from_bytes(candidate));
+            if let Some(why) = trust::judge_named(&path) {
+                return Some(format!("names a path a user could change: {why}"));
+            }
         }
     }
     None

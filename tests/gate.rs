@@ -218,8 +218,12 @@ fn an_env_file_for_the_server_never_steers_a_root_python_hook() {
     .unwrap();
     let h = Hooks::new();
     let env_file = h.path("server.env");
-    std::fs::write(&env_file, format!("PYTHONUSERBASE={}/.local\nLANG=C.UTF-8\nGOOD=1\n", theirs.path().display()))
-        .unwrap();
+    // a build flag naming the user's headers: a root hook that compiles would read them
+    std::fs::write(
+        &env_file,
+        format!("PYTHONUSERBASE={0}/.local\nLANG=C.UTF-8\nGOOD=1\nCFLAGS=-O2 -I{0}/include\n", theirs.path().display()),
+    )
+    .unwrap();
     let seen_by_root = h.path("root-env");
     h.raw("10-python", &format!("#!/usr/bin/python3\nimport os\nopen('{}', 'wb').write(b'\\0'.join(k.encode() + b'=' + v.encode() for k, v in os.environ.items()))\n", seen_by_root.display()), 0o755);
     let out = run(h
@@ -232,6 +236,8 @@ fn an_env_file_for_the_server_never_steers_a_root_python_hook() {
     assert!(!marker.exists(), "the user's .pth ran in a root hook: {err}");
     let env = seen(&seen_by_root);
     assert_eq!(value(&env, "PYTHONUSERBASE"), None, "{err}");
+    assert_eq!(value(&env, "CFLAGS"), None, "{err}");
+    assert!(err.contains("not passing CFLAGS to root's hooks: its value names a path a user could change"), "{err}");
     assert_eq!((value(&env, "GOOD"), value(&env, "LANG")), (Some("1"), Some("C.UTF-8")), "{err}");
     assert!(err.contains("not passing PYTHONUSERBASE to root's hooks: it steers an interpreter, the loader or a shell (PYTHON*), which root's hooks never get; the command still gets it"), "{err}");
     assert_eq!(stdout(&out).trim(), format!("{}/.local", theirs.path().display()));

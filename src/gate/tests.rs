@@ -108,6 +108,8 @@ fn a_value_that_names_a_path_passes_only_when_that_path_is_roots() {
         // a secret with slashes names nothing that exists: judged from `/`, which is root's
         "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
         "--config=/etc/hostname",
+        "-I/usr/include",
+        "-L/usr/lib:-I/usr/include",
     ] {
         assert_eq!(value_refusal(value.as_bytes()), None, "{value}");
     }
@@ -120,6 +122,11 @@ fn a_value_that_names_a_path_passes_only_when_that_path_is_roots() {
         "--config=/tmp/roothooks-gate-test-no-such",
         "file:///tmp/roothooks-gate-test-no-such",
         "/usr/bin:/tmp/roothooks-gate-test-no-such",
+        // a path behind a flag or a sigil in the same token
+        "-I/tmp/roothooks-gate-test-no-such",
+        "-I/usr/include -L/tmp/roothooks-gate-test-no-such",
+        "@/tmp/roothooks-gate-test-no-such",
+        "~/tmp/roothooks-gate-test-no-such",
         // a file that is not a directory cannot hold what does not exist yet
         "/etc/hostname/x",
     ] {
