@@ -296,6 +296,44 @@ fn a_timeout_ends_what_the_hook_started_outside_its_process_group_too() {
 }
 
 #[test]
+fn a_timeout_never_ends_what_an_earlier_hooks_daemon_forks_meanwhile() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    let (daemon, escapee) = (h.path("daemon.pid"), h.path("escapee.pid"));
+    // a daemon an earlier hook left on purpose, forking all the time (a server's workers)
+    h.sh(
+        "10-daemon",
+        &format!(
+            "setsid sh -c 'echo $$ > {}; while :; do sleep 0.3 & sleep 0.005; done' </dev/null >/dev/null 2>&1 &",
+            daemon.display()
+        ),
+    );
+    h.sh(
+        "20-escapes",
+        &format!(
+            "setsid sh -c 'echo $$ > {}; exec sleep 300' </dev/null >/dev/null 2>&1 &\nsleep 300",
+            escapee.display()
+        ),
+    );
+    let out = run(h.roothooks().args(["--hook-timeout", "1", "--", "true"]));
+    let err = stderr(&out);
+    let daemon = read_pid(&daemon);
+    let daemon_alive = alive(daemon);
+    let _ = signal(daemon, nix::sys::signal::Signal::SIGKILL);
+    assert!(out.status.success(), "{err}");
+    assert!(daemon_alive, "the daemon an earlier hook left was ended: {err}");
+    let escapee = read_pid(&escapee);
+    assert!(!alive(escapee), "the escapee is still running: {err}");
+    // only the escapee: none of the daemon's children, though it forked while the escapees were sought
+    let ended: Vec<&str> =
+        err.lines().filter(|l| l.contains("which it left running outside its process group")).collect();
+    assert_eq!(ended.len(), 1, "{err}");
+    assert!(ended[0].contains(&format!("ended sleep (pid {escapee})")), "{err}");
+}
+
+#[test]
 fn abort_policy_stops_at_the_first_failure_and_starts_nothing() {
     if !need_root() {
         return;

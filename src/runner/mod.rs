@@ -284,7 +284,7 @@ impl Runner {
             .unwrap_or_else(|| {
                 crate::system::process::descendants(&[crate::system::process::pid()])
                     .into_iter()
-                    .map(|(p, _)| p)
+                    .map(|b| b.pid)
                     .collect()
             })
             .into_iter()

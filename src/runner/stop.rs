@@ -9,6 +9,7 @@ use tracing::warn;
 
 use super::KILL_GRACE;
 use crate::children::reap;
+use crate::system::process::Below;
 
 /// Why and how far a running hook is being stopped: by its timeout, or by a termination signal
 /// passed on to its process group; SIGTERM first, SIGKILL [`KILL_GRACE`] later.
@@ -71,24 +72,24 @@ impl Stop {
     }
 }
 
+/// The most looks for what a stopped hook left running: each look ends what it finds, and the
+/// children those had come back to roothooks for the next look. Only a chain of processes that fork
+/// and exit faster than /proc can be read outruns them all, and is named as still running.
+const MAX_LOOKS: usize = 100;
+
 /// End what a stopped hook left running outside its process group (setsid, GNU timeout, setpgid):
-/// every process below roothooks that was not there before the hook started. Each is named in the
-/// log. (The subreaper brought them back to roothooks once their parents ended.)
+/// every process below roothooks that neither was there before the hook started nor descends from
+/// one that was (an earlier hook's daemon may fork while this runs), judged on one pass over /proc
+/// per look. Each is named in the log. (The subreaper brought them back to roothooks once their
+/// parents ended.) Looks again until a look finds nothing new.
 pub(super) fn end_escapees(hook: &str, before: &[Pid]) {
-    let me = crate::system::process::pid();
-    // what was there before keeps its own children too
-    let earlier: Vec<Pid> = crate::system::process::descendants(before).into_iter().map(|(p, _)| p).collect();
     let mut ended: Vec<Pid> = Vec::new();
-    // a second and third look: the children of what was just ended come back to roothooks too
-    for _ in 0..3 {
-        let left: Vec<(Pid, String)> = crate::system::process::descendants(&[me])
-            .into_iter()
-            .filter(|(pid, _)| !before.contains(pid) && !earlier.contains(pid) && !ended.contains(pid))
-            .collect();
+    for _ in 0..MAX_LOOKS {
+        let left = look(before, &ended);
         if left.is_empty() {
-            break;
+            return;
         }
-        for (pid, name) in left {
+        for Below { pid, name, .. } in left {
             if nix::sys::signal::kill(pid, Signal::SIGKILL).is_ok() {
                 warn!(
                     hook,
@@ -99,7 +100,28 @@ pub(super) fn end_escapees(hook: &str, before: &[Pid]) {
             ended.push(pid);
         }
     }
+    let still = look(before, &ended).len();
+    if still > 0 {
+        warn!(hook, "after {MAX_LOOKS} looks, what it started was still forking ({still} left at the last look)");
+    }
+}
+
+/// One look: the processes below roothooks that are not in `before`, do not descend from one of
+/// them and are not `ended` already, from one pass over /proc.
+fn look(before: &[Pid], ended: &[Pid]) -> Vec<Below> {
+    // the zombies of what the last look ended go first, so that a look sees only the living
     reap(Pid::from_raw(-1), false);
+    let mut kept: Vec<Pid> = before.to_vec();
+    let mut left = Vec::new();
+    // a parent comes before its children: what descends from a kept process is kept
+    for below in crate::system::process::descendants(&[crate::system::process::pid()]) {
+        if kept.contains(&below.pid) || kept.contains(&below.parent) {
+            kept.push(below.pid);
+        } else if !ended.contains(&below.pid) {
+            left.push(below);
+        }
+    }
+    left
 }
 
 /// Signal a hook's process group, and the hook itself: a hook that moved itself to another group

@@ -66,10 +66,19 @@ pub fn children() -> Option<Vec<Pid>> {
     Some(text.split_whitespace().filter_map(|p| p.parse().ok()).map(Pid::from_raw).collect())
 }
 
-/// Every process below `roots` (their children, theirs, ...), each with its name, from one pass over
-/// /proc: the parent of each process, from its `stat`. A process that ends meanwhile is just absent.
-pub fn descendants(roots: &[Pid]) -> Vec<(Pid, String)> {
-    let mut parents: Vec<(Pid, Pid, String)> = Vec::new();
+/// A process below roothooks, as one pass over /proc saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Below {
+    pub pid: Pid,
+    pub parent: Pid,
+    pub name: String,
+}
+
+/// Every process below `roots` (their children, theirs, ...), each with its parent and name, from
+/// one pass over /proc: the parent of each process, from its `stat`. A process that ends meanwhile
+/// is just absent. A parent comes before its children.
+pub fn descendants(roots: &[Pid]) -> Vec<Below> {
+    let mut all: Vec<Below> = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
@@ -78,16 +87,16 @@ pub fn descendants(roots: &[Pid]) -> Vec<(Pid, String)> {
         let name = stat.get(open + 1..close).unwrap_or_default().to_string();
         let ppid = stat.get(close + 1..).and_then(|rest| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
         if let Some(ppid) = ppid {
-            parents.push((Pid::from_raw(pid), Pid::from_raw(ppid), name));
+            all.push(Below { pid: Pid::from_raw(pid), parent: Pid::from_raw(ppid), name });
         }
     }
-    let mut found: Vec<(Pid, String)> = Vec::new();
+    let mut found: Vec<Below> = Vec::new();
     let mut frontier: Vec<Pid> = roots.to_vec();
     while let Some(parent) = frontier.pop() {
-        for (pid, _, name) in parents.iter().filter(|(_, ppid, _)| *ppid == parent) {
-            if !found.iter().any(|(p, _)| p == pid) && !roots.contains(pid) {
-                found.push((*pid, name.clone()));
-                frontier.push(*pid);
+        for below in all.iter().filter(|b| b.parent == parent) {
+            if !found.iter().any(|f| f.pid == below.pid) && !roots.contains(&below.pid) {
+                found.push(below.clone());
+                frontier.push(below.pid);
             }
         }
     }
