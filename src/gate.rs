@@ -113,6 +113,11 @@ pub const NEVER: &[&str] = &[
     "VISUAL",
     "PAGER",
     "MANPAGER",
+    "SYSTEMD_PAGER",
+    "SYSTEMD_EDITOR",
+    // less runs the command LESSOPEN and LESSCLOSE name on every file it opens
+    "LESSOPEN",
+    "LESSCLOSE",
     "BROWSER",
     "SSH_ASKPASS",
     "SUDO_ASKPASS",

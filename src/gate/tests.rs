@@ -142,7 +142,9 @@ fn a_value_that_names_a_path_passes_only_when_that_path_is_roots() {
 #[test]
 fn names_that_steer_an_interpreter_never_pass_whoever_chose_them() {
     let gate = Gate { allowed: vec!["P*".into()], secrets: vec!["LD_*".into(), "MY_KEY".into()] };
-    for name in ["PYTHONUSERBASE", "PYTHONPATH", "LD_PRELOAD", "PERL5OPT", "BASH_ENV", "NODE_OPTIONS", "ENV"] {
+    for name in
+        ["PYTHONUSERBASE", "PYTHONPATH", "LD_PRELOAD", "PERL5OPT", "BASH_ENV", "NODE_OPTIONS", "ENV", "LESSOPEN"]
+    {
         let held = gate.admit(OsStr::new(name), OsStr::new("x"), Origin::Operator);
         assert!(matches!(held, Err(Held::Steers { .. })), "{name}: {held:?}");
         // from the start's environment, also when a pattern of the operator's covers it
@@ -162,7 +164,7 @@ fn names_that_steer_an_interpreter_never_pass_whoever_chose_them() {
     // a secret of the hooks' is let through from the start's environment
     assert_eq!(gate.admit(OsStr::new("MY_KEY"), OsStr::new("s"), Origin::Start), Ok(()));
     assert!(gate.admit(OsStr::new("MY_KEY2"), OsStr::new("s"), Origin::Start).is_err());
-    for bad in ["PYTHON*", "PYTHONPATH", "LD_*", "LD_PRE*", "GIT_*", "ENV", "BASH_ENV"] {
+    for bad in ["PYTHON*", "PYTHONPATH", "LD_*", "LD_PRE*", "GIT_*", "ENV", "BASH_ENV", "LESSOPEN", "SYSTEMD_PAGER"] {
         let why = parse_pattern(bad).unwrap_err();
         assert!(why.contains("never reach root's hooks"), "{bad}: {why}");
     }
