@@ -151,7 +151,7 @@ struct Prepared<'a> {
 /// report, the exec (or, as PID 1 or on a terminal, the command started beside a resident roothooks).
 /// Returns roothooks' exit status when it does not exec.
 fn run(args: &Args, env: &dyn Fn(&str) -> Option<OsString>, inherited_fds: &BTreeSet<RawFd>) -> Result<u8> {
-    let started = system::started().map_err(|source| Error::Lookup { what: "own credentials", source })?;
+    let started = system::started(inherited_fds).map_err(|source| Error::Lookup { what: "own credentials", source })?;
     if started.real != started.effective || started.secure_mode {
         return Err(Error::SecureMode { real: started.real.as_raw(), effective: started.effective.as_raw() });
     }

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::io::Read;
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -661,6 +663,71 @@ fn started_without_root_a_user_hook_cannot_read_roothooks_environment() {
     assert_eq!(peek, "refused\nmem-refused\n", "{}", stderr(&out));
     let seen = std::fs::read_to_string(dir.path().join("seen")).unwrap_or_default();
     assert!(!seen.contains("s3cr3t"), "{seen}");
+}
+
+#[test]
+fn without_a_controlling_terminal_but_handed_one_roothooks_still_gives_the_command_a_pty() {
+    if !need_root() {
+        return;
+    }
+    let uid = free_id();
+    let dir = users_dir(uid);
+    // `setsid roothooks ...` from a root shell: a session of its own, no controlling terminal, but the
+    // shell's terminal on 0-2 and on 7, from which a process the command left could read what root
+    // types next
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let starters = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd())).unwrap();
+    let mut cmd = roothooks();
+    cmd.args([
+        "--uid",
+        &uid.to_string(),
+        "--gid",
+        &uid.to_string(),
+        "--log-file",
+        "none",
+        "--hooks-dir",
+        "/nonexistent",
+    ])
+    .args(["--", "sh", "-c", "readlink /proc/self/fd/0 > $D/zero; ls /proc/self/fd > $D/fds"])
+    .env("D", dir.path())
+    .stdin(slave.try_clone().unwrap())
+    .stdout(slave.try_clone().unwrap())
+    .stderr(slave.try_clone().unwrap());
+    let fd = slave.as_raw_fd();
+    // SAFETY: between fork and exec only setsid and dup2 are called.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::unistd::setsid()?;
+            if nix::libc::dup2(fd, 7) != 7 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    // the test keeps no end of the starter's terminal but the master
+    drop((cmd, slave));
+    // the relay writes the command's output to the starter's terminal: keep reading it
+    let mut master = std::fs::File::from(pty.master);
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            seen.extend_from_slice(buf.get(..n).unwrap_or_default());
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    });
+    let status = ended(&mut child, "roothooks started with setsid to end");
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default().trim().to_string();
+    let (zero, fds) = (read("zero"), read("fds"));
+    // the reader ends when the last holder of the terminal (the relay, roothooks) is gone
+    let log = reader.join().unwrap();
+    assert!(status.success(), "{log}");
+    assert!(log.contains("relays a new pseudo-terminal"), "{log}");
+    assert!(zero.starts_with("/dev/pts/"), "{zero}: {log}");
+    assert_ne!(Path::new(&zero), starters, "the command holds the starter's terminal: {log}");
+    assert!(!fds.lines().any(|fd| fd == "7"), "the starter's terminal on 7 reached the command: {fds}");
 }
 
 /// roothooks on a terminal the test holds the other end of (`master`), as its controlling terminal,

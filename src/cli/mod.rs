@@ -280,8 +280,9 @@ pub struct Args {
 
     /// Give the command a pseudo-terminal of its own, relayed: auto, always or never
     ///
-    /// [env: ROOTHOOKS_PTY] auto (the default): when roothooks has a controlling terminal and is not
-    /// PID 1, so that nothing the command leaves behind can read the starter's terminal afterwards.
+    /// [env: ROOTHOOKS_PTY] auto (the default): when roothooks has a controlling terminal or was
+    /// handed a terminal on any descriptor (`setsid roothooks ...`), and is not PID 1, so that nothing
+    /// the command leaves behind can read the starter's terminal afterwards.
     /// Opened before the drop; none to be had is an error (exit 1), never the starter's terminal.
     /// Input, output, window size, ^C and EOF are relayed without blocking (not ^Z: see docs/resident.md);
     /// at the command's exit the pty is drained for at most 1 s and hung up, and the terminal's mode

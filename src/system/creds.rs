@@ -208,13 +208,16 @@ pub struct Started {
     pub secure_mode: bool,
     /// it is PID 1 of its pid namespace: a container's init, whose orphans come to it
     pub pid1: bool,
-    /// it has a controlling terminal (someone's shell started it, or `docker run -t`), whatever its
-    /// standard descriptors are: `roothooks ... </dev/null >log 2>&1` from a root shell still has
-    /// the shell's terminal, which what it starts could take
+    /// a terminal is within its reach: a controlling terminal (someone's shell started it, or
+    /// `docker run -t`), whatever its standard descriptors are (`roothooks ... </dev/null >log 2>&1`
+    /// from a root shell still has the shell's terminal, which what it starts could take), or a
+    /// terminal on a descriptor it was handed, controlling or not (`setsid roothooks ...` from a root
+    /// shell has the shell's terminal on 0-2, from which what it starts could read what root types)
     pub on_terminal: bool,
 }
 
-pub fn started() -> io::Result<Started> {
+/// `handed`: the descriptors above 2 that roothooks was handed (see `prepare_process`).
+pub fn started(handed: &std::collections::BTreeSet<std::os::fd::RawFd>) -> io::Result<Started> {
     let uids = nix::unistd::getresuid()?;
     // SAFETY: getauxval only reads the auxiliary vector the kernel passed; an absent entry is 0.
     let secure_mode = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
@@ -226,7 +229,8 @@ pub fn started() -> io::Result<Started> {
         cwd: std::env::current_dir().ok(),
         secure_mode,
         pid1: nix::unistd::getpid().as_raw() == 1,
-        on_terminal: super::tty::has_controlling_terminal(),
+        on_terminal: super::tty::has_controlling_terminal()
+            || (0..3).chain(handed.iter().copied()).any(super::tty::is_terminal),
     })
 }
 
