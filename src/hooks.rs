@@ -361,7 +361,7 @@ fn program_verdict(program: &Path, judged: &mut Judged, depth: usize) -> Option<
 }
 
 /// The programs a script's `#!` line names (taken from `/`, where hooks run, when relative): the
-/// interpreter, and for `/usr/bin/env` also its first argument that is a path. None for a file
+/// interpreter, and for `/usr/bin/env` also every word of its arguments that is a path. None for a file
 /// without `#!` (a binary, or a script the shell runs); `env` that searches PATH finds only trusted
 /// directories, since PATH for hooks holds no other.
 fn interpreters(file: &Path) -> Result<Vec<PathBuf>, String> {
@@ -377,10 +377,22 @@ fn interpreters(file: &Path) -> Result<Vec<PathBuf>, String> {
     let from_root = |word: &[u8]| Path::new("/").join(std::ffi::OsStr::from_bytes(word));
     let mut programs = vec![from_root(program)];
     if program.rsplit(|&b| b == b'/').next() == Some(b"env") {
-        // env's own options and NAME=value words come first; -S splits the rest the same way
-        if let Some(path) = words.find(|w| !w.starts_with(b"-") && !w.contains(&b'=')).filter(|w| w.contains(&b'/')) {
-            programs.push(from_root(path));
+        // env's options (some take a word: `-u NAME`), NAME=value words, then the program and its
+        // arguments, which -S splits the same way: every word that is a path, so that no option
+        // taking a word can hide the program behind it (an argument judged too only refuses more)
+        let assignment = |w: &[u8]| {
+            w.iter().position(|&b| b == b'=').is_some_and(|eq| !w.get(..eq).unwrap_or_default().contains(&b'/'))
+        };
+        let words: Vec<&[u8]> = words.collect();
+        // `env PATH=... python3` searches that PATH: each of its directories must be root's
+        for dir in words.iter().filter_map(|w| w.strip_prefix(b"PATH=")).flat_map(|p| p.split(|&b| b == b':')) {
+            if let Some(why) = trust::judge_named(&from_root(dir)) {
+                return Err(format!("its #! line gives env a PATH a user could change: {why}"));
+            }
         }
+        programs.extend(
+            words.into_iter().filter(|w| !w.starts_with(b"-") && !assignment(w) && w.contains(&b'/')).map(from_root),
+        );
     }
     Ok(programs)
 }

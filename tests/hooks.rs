@@ -98,6 +98,10 @@ fn a_root_hooks_interpreter_is_judged_as_the_hook_is() {
     h.raw("10-direct", &format!("#!{}\nprint('x')\n", interp.display()), 0o755);
     h.raw("20-env-path", &format!("#!/usr/bin/env {}\n", interp.display()), 0o755);
     h.raw("30-nested", &format!("#!{}\n", middle.display()), 0o755);
+    // an env option that takes a word (-u NAME) before the program
+    h.raw("35-env-options", &format!("#!/usr/bin/env -S -u FOO {} -u\n", interp.display()), 0o755);
+    // env searching a PATH it is given, with the user's directory in it
+    h.raw("36-env-path-var", &format!("#!/usr/bin/env -S PATH={}:/usr/bin python3\n", theirs.path().display()), 0o755);
     h.raw("40-env-search", &format!("#!/usr/bin/env sh\necho ok >> {}\n", ran.display()), 0o755);
     h.raw("50-sh", &format!("#!/bin/sh\necho ok >> {}\n", ran.display()), 0o755);
     let out = run(h.roothooks().args(["--", "true"]));
@@ -107,13 +111,20 @@ fn a_root_hooks_interpreter_is_judged_as_the_hook_is() {
     assert_eq!(std::fs::read_to_string(&ran).unwrap(), "ok\nok\n", "{err}");
     let named = format!("its interpreter {}: directory {}", interp.display(), theirs.path().display());
     let owned = format!("{named} is owned by uid {}, not root", user.uid);
-    for name in ["10-direct", "20-env-path", "30-nested"] {
+    for name in ["10-direct", "20-env-path", "30-nested", "35-env-options"] {
         let line = err
             .lines()
             .find(|l| l.contains(&format!("skipping {}", h.dir().join(name).display())))
             .unwrap_or_else(|| panic!("{name} not refused: {err}"));
         assert!(line.contains(&owned) && line.contains("not running it as root"), "{line}");
     }
+    let path_var = format!(
+        "skipping {}: its #! line gives env a PATH a user could change: directory {} is owned by uid {}, not root",
+        h.dir().join("36-env-path-var").display(),
+        theirs.path().display(),
+        user.uid
+    );
+    assert!(err.contains(&path_var), "{err}");
     // interpreters that name interpreters, one deeper than the kernel follows: refused with the reason
     let chain = Hooks::new();
     let mut next = std::path::PathBuf::from("/bin/sh");
