@@ -310,7 +310,7 @@ impl Runner {
             // Whatever of the group outlived its leader gets the rest of the grace, then goes too:
             // nothing of a stopped hook stays.
             self.stop_group(name, pgid, stop.kill_at, &mut output)?;
-            end_escapees(name, &before);
+            end_escapees(name, pgid, &before);
         }
         self.drain(name, &mut output)?;
         let exported = match written.map(read_exports).transpose() {

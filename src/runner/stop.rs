@@ -81,16 +81,18 @@ const MAX_LOOKS: usize = 100;
 /// every process below roothooks that neither was there before the hook started nor descends from
 /// one that was (an earlier hook's daemon may fork while this runs), judged on one pass over /proc
 /// per look. Each is named in the log. (The subreaper brought them back to roothooks once their
-/// parents ended.) Looks again until a look finds nothing new.
-pub(super) fn end_escapees(hook: &str, before: &[Pid]) {
+/// parents ended.) Looks again until a look finds nothing new. `group` is the hook's process group.
+pub(super) fn end_escapees(hook: &str, group: Pid, before: &[Pid]) {
     let mut ended: Vec<Pid> = Vec::new();
     for _ in 0..MAX_LOOKS {
         let left = look(before, &ended);
         if left.is_empty() {
             return;
         }
-        for Below { pid, name, .. } in left {
-            if nix::sys::signal::kill(pid, Signal::SIGKILL).is_ok() {
+        for Below { pid, name, group: its_group, .. } in left {
+            // what is still in the hook's group was sent SIGKILL with it and may only not have died
+            // yet: ended again, but no escapee
+            if nix::sys::signal::kill(pid, Signal::SIGKILL).is_ok() && its_group != group {
                 warn!(
                     hook,
                     pid = pid.as_raw(),
@@ -109,7 +111,7 @@ pub(super) fn end_escapees(hook: &str, before: &[Pid]) {
 /// One look: the processes below roothooks that are not in `before`, do not descend from one of
 /// them and are not `ended` already, from one pass over /proc.
 fn look(before: &[Pid], ended: &[Pid]) -> Vec<Below> {
-    // the zombies of what the last look ended go first, so that a look sees only the living
+    // what the last look ended, if it has died (a look skips zombies in any case)
     reap(Pid::from_raw(-1), false);
     let mut kept: Vec<Pid> = before.to_vec();
     let mut left = Vec::new();

@@ -71,12 +71,15 @@ pub fn children() -> Option<Vec<Pid>> {
 pub struct Below {
     pub pid: Pid,
     pub parent: Pid,
+    /// its process group
+    pub group: Pid,
     pub name: String,
 }
 
 /// Every process below `roots` (their children, theirs, ...), each with its parent and name, from
 /// one pass over /proc: the parent of each process, from its `stat`. A process that ends meanwhile
-/// is just absent. A parent comes before its children.
+/// is just absent, and so is a zombie (it has ended, and has no children). A parent comes before its
+/// children.
 pub fn descendants(roots: &[Pid]) -> Vec<Below> {
     let mut all: Vec<Below> = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
@@ -85,9 +88,12 @@ pub fn descendants(roots: &[Pid]) -> Vec<Below> {
         // "pid (comm) state ppid ...": the name may hold spaces and parentheses, so from the last ')'
         let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
         let name = stat.get(open + 1..close).unwrap_or_default().to_string();
-        let ppid = stat.get(close + 1..).and_then(|rest| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
-        if let Some(ppid) = ppid {
-            all.push(Below { pid: Pid::from_raw(pid), parent: Pid::from_raw(ppid), name });
+        // then "state ppid pgrp"
+        let mut fields = stat.get(close + 1..).unwrap_or_default().split_whitespace();
+        let (state, ppid, pgrp) = (fields.next(), fields.next(), fields.next());
+        let number = |field: Option<&str>| field.and_then(|f| f.parse::<i32>().ok()).map(Pid::from_raw);
+        if let (Some(parent), Some(group), false) = (number(ppid), number(pgrp), matches!(state, Some("Z" | "X"))) {
+            all.push(Below { pid: Pid::from_raw(pid), parent, group, name });
         }
     }
     let mut found: Vec<Below> = Vec::new();
