@@ -345,7 +345,9 @@ pub struct Args {
 
     /// Seconds a hook may run before its whole process group is stopped; 0 for no limit
     ///
-    /// SIGTERM first, SIGKILL 2 s later. At least 0.001. Example: --hook-timeout 120
+    /// SIGTERM first, SIGKILL 2 s later; then what it started outside its group (setsid, a double
+    /// fork) is killed too and named in the log, but not what earlier hooks left running (a FUSE
+    /// daemon). At least 0.001. Example: --hook-timeout 120
     #[arg(long, value_name = "SECS", env = "ROOTHOOKS_HOOK_TIMEOUT", default_value = "60", value_parser = parse_timeout, allow_hyphen_values = true)]
     pub hook_timeout: Duration,
 
