@@ -262,6 +262,13 @@ impl Runner {
         timeout: Option<Duration>,
     ) -> Result<(HookResult, Option<Signal>, Option<Exports>)> {
         let name = hook.name.as_str();
+        // what was already here (daemons earlier hooks left, as s3fs's) is not this hook's: one read
+        // of the kernel's list of roothooks' children, or (without one) a look through /proc. Read
+        // before the spawn: once the hook runs, what it leaves comes back to roothooks, maybe before
+        // roothooks runs again (on a loaded machine, a quick double fork's escapee did, and was kept)
+        let before: Vec<Pid> = crate::system::process::children().unwrap_or_else(|| {
+            crate::system::process::descendants(&[crate::system::process::pid()]).into_iter().map(|b| b.pid).collect()
+        });
         let start = Instant::now();
         let (spawned, written) = match hook.how {
             How::Exec => (spawner.spawn(&hook.resolved, &[hook.path.as_os_str()], None), None),
@@ -278,18 +285,6 @@ impl Runner {
             Err(e) => return Ok((report(name, not_started(&e), start.elapsed()), None, None)),
         };
         let pgid = child.pid;
-        // what was already here (daemons earlier hooks left, as s3fs's) is not this hook's: one read
-        // of the kernel's list of roothooks' children, or (without one) a look through /proc
-        let before: Vec<Pid> = crate::system::process::children()
-            .unwrap_or_else(|| {
-                crate::system::process::descendants(&[crate::system::process::pid()])
-                    .into_iter()
-                    .map(|b| b.pid)
-                    .collect()
-            })
-            .into_iter()
-            .filter(|pid| *pid != pgid)
-            .collect();
         let mut output =
             Output { stdout: Stream::new("stdout", child.stdout), stderr: Stream::new("stderr", child.stderr) };
         let mut stop = Stop::new(timeout.map(|t| start + t));
