@@ -126,6 +126,14 @@ pub const NEVER: &[&str] = &[
 /// Always root's in a hook, whatever anything else says.
 const ROOTS: [&str; 4] = ["HOME", "USER", "LOGNAME", "SHELL"];
 
+/// The hook interface: what roothooks itself tells root's hooks about the target and where to hand
+/// variables over. A hook takes these as roothooks' word (it writes to `$ROOTHOOKS_ENV` as root), so
+/// they come only from roothooks: never from its starting environment, which repo2docker builds
+/// from the user's repository, nor from an env file, even when roothooks has no value to give (the
+/// hand-off file could not be made).
+pub const INTERFACE: [&str; 6] =
+    ["ROOTHOOKS_UID", "ROOTHOOKS_GID", "ROOTHOOKS_USER", "ROOTHOOKS_HOME", "ROOTHOOKS_GROUPS", "ROOTHOOKS_ENV"];
+
 /// What to run hooks with when every PATH entry was refused.
 pub const SAFE_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -283,6 +291,8 @@ pub enum Held {
     Steers { name: String, rule: &'static str },
     /// HOME, USER, LOGNAME and SHELL, which stay root's
     Roots(String),
+    /// a name of [`INTERFACE`] that roothooks had no value for, found elsewhere
+    Interface(String),
     /// a value that could name a file of the user's, or is not of its name's form
     BadValue { name: String, why: String },
 }
@@ -290,7 +300,7 @@ pub enum Held {
 impl Held {
     pub fn name(&self) -> &str {
         match self {
-            Held::NotAllowed(name) | Held::Roots(name) => name,
+            Held::NotAllowed(name) | Held::Roots(name) | Held::Interface(name) => name,
             Held::Steers { name, .. } | Held::BadValue { name, .. } => name,
         }
     }
@@ -305,6 +315,7 @@ impl fmt::Display for Held {
                 write!(f, "it steers an interpreter, the loader or a shell ({rule}), which root's hooks never get")
             }
             Held::Roots(_) => write!(f, "HOME, USER, LOGNAME and SHELL stay root's"),
+            Held::Interface(_) => write!(f, "only roothooks sets it for them, and it has no value to give"),
             Held::BadValue { why, .. } => write!(f, "its value {why}"),
         }
     }
@@ -404,12 +415,27 @@ impl Gate {
     ) -> HookEnv {
         let mut out = HookEnv::default();
         let later: HashSet<&str> = operator.iter().chain(own).map(|(k, _)| k.as_str()).collect();
+        let own_names: HashSet<&str> = own.iter().map(|(k, _)| k.as_str()).collect();
+        // a name of the interface roothooks does not set is held, from whichever source, once
+        let mut forged: Vec<&str> = Vec::new();
+        let mut interface = |name: &OsStr| match INTERFACE.iter().find(|n| name == **n) {
+            Some(n) => {
+                if !own_names.contains(n) && !forged.contains(n) {
+                    forged.push(n);
+                }
+                true
+            }
+            None => false,
+        };
         let mut path = None;
         for (name, value) in base {
             if name == "PATH" {
                 path = Some(value);
-            } else if ROOTS.iter().any(|r| name == *r) || name.to_str().is_some_and(|n| later.contains(n)) {
-                // replaced below
+            } else if ROOTS.iter().any(|r| name == *r)
+                || interface(&name)
+                || name.to_str().is_some_and(|n| later.contains(n))
+            {
+                // replaced below, or never taken
             } else {
                 match self.admit(&name, &value, Origin::Start) {
                     Ok(()) => out.vars.push((name, value)),
@@ -417,9 +443,8 @@ impl Gate {
                 }
             }
         }
-        let own_names: HashSet<&str> = own.iter().map(|(k, _)| k.as_str()).collect();
         for (name, value) in last_of_each(operator) {
-            if own_names.contains(name.as_str()) {
+            if own_names.contains(name.as_str()) || interface(OsStr::new(name)) {
                 continue;
             }
             if name == "PATH" {
@@ -433,6 +458,7 @@ impl Gate {
                 }
             }
         }
+        out.held.extend(forged.into_iter().map(|n| Held::Interface(n.to_string())));
         for (name, value) in last_of_each(own) {
             if !ROOTS.contains(&name.as_str()) && name != "PATH" {
                 out.vars.push((name.into(), value.into()));

@@ -125,12 +125,15 @@ impl Plan {
     /// The environment hooks get on top of the container's, describing the target.
     pub fn hook_env(&self) -> Vec<(String, String)> {
         let t = &self.target;
+        // the names of the hook interface, which only roothooks sets (the last, `$ROOTHOOKS_ENV`, when
+        // the hand-off file is made)
+        let [uid, gid, user, home, groups, _] = crate::gate::INTERFACE;
         vec![
-            ("ROOTHOOKS_UID".into(), t.uid.to_string()),
-            ("ROOTHOOKS_GID".into(), t.gid.to_string()),
-            ("ROOTHOOKS_USER".into(), t.user_name()),
-            ("ROOTHOOKS_HOME".into(), t.home.display().to_string()),
-            ("ROOTHOOKS_GROUPS".into(), t.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(",")),
+            (uid.into(), t.uid.to_string()),
+            (gid.into(), t.gid.to_string()),
+            (user.into(), t.user_name()),
+            (home.into(), t.home.display().to_string()),
+            (groups.into(), t.groups.iter().map(|g| g.to_string()).collect::<Vec<_>>().join(",")),
         ]
     }
 }

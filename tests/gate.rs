@@ -716,3 +716,69 @@ fn thirty_held_back_variables_are_one_line_at_info_and_named_at_debug() {
         assert!(named.contains(name.as_str()), "{name} not named at debug: {debug}");
     }
 }
+
+/// `script` in a mount namespace of the test's own (gone with it) where `/run` is a read-only
+/// tmpfs, as in a pod with a read-only root filesystem, and `/tmp` too when `tmp_read_only`.
+fn with_run_read_only(script: &str, tmp_read_only: bool) -> std::process::Output {
+    let tmp = if tmp_read_only { "mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp && " } else { "" };
+    let script = format!("mount -t tmpfs -o ro,mode=0755 tmpfs /run && {tmp}{script}");
+    let mut cmd = Command::new("unshare");
+    run(without_settings(&mut cmd).args(["-m", "--propagation", "private", "sh", "-c", &script]))
+}
+
+#[test]
+fn where_root_hooks_write_and_whom_they_serve_comes_only_from_roothooks() {
+    if !need_root() {
+        return;
+    }
+    // the starting environment is the user's to shape in a repo2docker image (`ENV` in their
+    // Dockerfile); where roothooks cannot make the hand-off file, it named the file root's hooks wrote
+    let h = Hooks::new();
+    let writable = h.path("writable");
+    std::fs::create_dir(&writable).unwrap();
+    let (victim, seen_by_root) = (writable.join("victim"), writable.join("root-env"));
+    env_hook(&h, "10-env", &seen_by_root);
+    h.sh("20-hand-over", "echo MOUNTED=yes >> \"$ROOTHOOKS_ENV\"");
+    let uid = free_id();
+    let script = format!(
+        "mount -t tmpfs -o mode=0755 tmpfs {w} && : > {victim} && \
+         ROOTHOOKS_ENV={victim} ROOTHOOKS_HOME=/etc {BIN} --uid {uid} --hooks-dir {hooks} --log-file none \
+         -- sh -c 'echo server started'; cat {victim}; tr '\\0' '\\n' < {seen}",
+        w = writable.display(),
+        victim = victim.display(),
+        hooks = h.dir().display(),
+        seen = seen_by_root.display(),
+    );
+    let out = with_run_read_only(&script, true);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{text}\n{err}");
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("server started"), "{err}");
+    assert!(!text.contains("MOUNTED=yes"), "a root hook wrote where the starting environment said: {text}");
+    assert!(!text.contains("ROOTHOOKS_ENV="), "{text}");
+    assert!(text.lines().any(|l| l == format!("ROOTHOOKS_HOME=/home/{uid}") || l == "ROOTHOOKS_HOME=/"), "{text}");
+    assert!(err.contains("cannot create the $ROOTHOOKS_ENV file: /run: "), "{err}");
+    assert!(
+        err.contains("not passing ROOTHOOKS_ENV to root's hooks: only roothooks sets it for them, and it has no value"),
+        "{err}"
+    );
+}
+
+#[test]
+fn with_run_read_only_hooks_still_hand_variables_over_through_tmp() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    h.sh("10-hand-over", "echo MOUNTED=yes >> \"$ROOTHOOKS_ENV\"");
+    let script = format!(
+        "{BIN} --uid {uid} --hooks-dir {hooks} --log-file none -- sh -c 'echo \"command: $MOUNTED\"'",
+        uid = free_id(),
+        hooks = h.dir().display(),
+    );
+    let out = with_run_read_only(&script, false);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{text}\n{err}");
+    assert_eq!(text.trim(), "command: yes", "{err}");
+    assert!(!err.contains("cannot create the $ROOTHOOKS_ENV file"), "{err}");
+}

@@ -215,3 +215,23 @@ fn of_a_name_given_twice_the_last_wins_and_root_identity_is_never_given() {
     assert_eq!((get(&env.vars, "ROOTHOOKS_UID"), get(&env.vars, "HOME")), (Some("1000"), Some("/root")));
     assert_eq!(get(&env.vars, "PATH"), Some(SAFE_PATH), "no PATH at all: the safe default");
 }
+
+#[test]
+fn the_hook_interface_comes_only_from_roothooks_even_when_it_has_no_value_to_give() {
+    // repo2docker builds the starting environment from the user's repository; an env file is written
+    // for the server: neither may say where root's hooks write, nor whom they serve
+    let base = os_pairs(&[("ROOTHOOKS_ENV", "/etc/ld.so.preload"), ("ROOTHOOKS_HOME", "/etc"), ("ROOTHOOKS_S3", "b")]);
+    let operator = [("ROOTHOOKS_ENV".to_string(), "/etc/profile".to_string())];
+    let own = [("ROOTHOOKS_HOME".to_string(), "/home/jovyan".to_string())];
+    let env = Gate::default().hook_env(base.clone(), &RootAccount::default(), &operator, &own);
+    assert_eq!(get(&env.vars, "ROOTHOOKS_ENV"), None, "the hand-off file could not be made: none at all");
+    assert_eq!(get(&env.vars, "ROOTHOOKS_HOME"), Some("/home/jovyan"));
+    assert_eq!(get(&env.vars, "ROOTHOOKS_S3"), Some("b"), "the operator's own settings for hooks still pass");
+    assert_eq!(env.held, vec![Held::Interface("ROOTHOOKS_ENV".into())], "said once, though given twice");
+    // with roothooks' own value, that is the only one, and nothing is said
+    let own = [("ROOTHOOKS_ENV".to_string(), "/run/roothooks-env.1.x/env".to_string())];
+    let env = Gate::default().hook_env(base, &RootAccount::default(), &operator, &own);
+    assert_eq!(env.vars.iter().filter(|(k, _)| k == "ROOTHOOKS_ENV").count(), 1);
+    assert_eq!(get(&env.vars, "ROOTHOOKS_ENV"), Some("/run/roothooks-env.1.x/env"));
+    assert!(env.held.iter().all(|h| h.name() != "ROOTHOOKS_ENV"), "{:?}", env.held);
+}

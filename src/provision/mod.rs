@@ -123,9 +123,33 @@ pub struct HandOff {
 
 const HANDOFF_PREFIX: &str = "roothooks-env.";
 
+/// Where `$ROOTHOOKS_ENV`'s directory may be made, in order.
+const HANDOFF_BASES: [&str; 2] = ["/run", "/tmp"];
+
 impl HandOff {
+    /// In `/run`, else (missing, read-only or full, as in a pod with a read-only root filesystem and
+    /// an emptyDir on `/tmp`) in `/tmp`; only in one the trust rule lets root create in, so that no
+    /// user can rename root's directory away and put one of theirs at its name.
     pub fn create() -> std::io::Result<HandOff> {
-        let base = if Path::new("/run").is_dir() { Path::new("/run") } else { Path::new("/tmp") };
+        let mut failed = Vec::new();
+        for base in HANDOFF_BASES.map(Path::new) {
+            let made = match crate::trust::walk(base, crate::trust::Last::CreateIn) {
+                Ok(walked) => match walked.untrusted {
+                    None if walked.is_dir() => HandOff::create_in(base),
+                    None => Err(std::io::Error::other("not a directory")),
+                    Some(why) => Err(std::io::Error::other(why)),
+                },
+                Err(e) => Err(e),
+            };
+            match made {
+                Ok(handoff) => return Ok(handoff),
+                Err(e) => failed.push(format!("{}: {e}", base.display())),
+            }
+        }
+        Err(std::io::Error::other(failed.join("; ")))
+    }
+
+    fn create_in(base: &Path) -> std::io::Result<HandOff> {
         remove_stale_handoffs(base);
         let pid = std::process::id();
         let mut tries = 0;
