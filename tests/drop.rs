@@ -592,3 +592,34 @@ fn closed_standard_descriptors_are_reopened_on_dev_null() {
     // Otherwise the log copy, opened first, would take fd 1 and the command would inherit it.
     assert!(stderr(&out).ends_with("/dev/null\n"), "{}", stderr(&out));
 }
+
+#[test]
+fn without_dev_null_hooks_still_run_and_a_closed_descriptor_is_still_held() {
+    if !need_root() {
+        return;
+    }
+    // a bare chroot, or a launcher with an empty /dev: in a mount namespace of the test's own
+    let h = Hooks::new();
+    h.sh("10-root", "read line; echo \"root hook read ${line:-nothing}\"");
+    let user_hooks = h.path("user-hooks");
+    std::fs::create_dir(&user_hooks).unwrap();
+    std::fs::set_permissions(&user_hooks, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(user_hooks.join("10-user"), "#!/bin/sh\nread line; echo \"user hook read ${line:-nothing}\"\n")
+        .unwrap();
+    std::fs::set_permissions(user_hooks.join("10-user"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // stdin closed: the command's own read fails as it would have, and nothing roothooks opens lands on 0
+    let script = format!(
+        "mount -t tmpfs -o mode=0755 tmpfs /dev && {BIN} --uid {uid} --hooks-dir {hooks} --user-hooks-dir {user} \
+         --log-file none -- sh -c 'echo \"command started\"; readlink /proc/self/fd/0; cat' <&-",
+        uid = free_id(),
+        hooks = h.dir().display(),
+        user = user_hooks.display(),
+    );
+    let mut cmd = Command::new("unshare");
+    let out = run(without_settings(&mut cmd).args(["-m", "--propagation", "private", "sh", "-c", &script]));
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert_eq!(text, "command started\n/\n", "{err}");
+    assert!(err.contains("root hook read nothing") && err.contains("user hook read nothing"), "{err}");
+    assert!(err.contains("1 hook: 1 ok, 0 failed") && !err.contains("cannot prepare"), "{err}");
+    assert!(err.contains("cat: -: Bad file descriptor"), "a closed stdin reads as closed: {err}");
+}

@@ -11,7 +11,8 @@ use super::check;
 use super::signals::set_default;
 
 /// What std's runtime start-up would do that roothooks needs, without the rest of it (see main.rs):
-/// open /dev/null on any of descriptors 0, 1 and 2 that is closed, so that nothing opened later (the
+/// open /dev/null (where there is none, `/` with `O_PATH`, which neither reads nor writes) on any of
+/// descriptors 0, 1 and 2 that is closed, so that nothing opened later (the
 /// log copy, a hook's pipe) can land there and be written to as if it were stdout or stderr; and ignore
 /// SIGPIPE, so a log reader that went away is an error on a write, not the end of the start. Also puts
 /// back the one disposition the hook runner relies on, SIGCHLD's.
@@ -29,7 +30,13 @@ pub fn prepare_process() -> io::Result<BTreeSet<RawFd>> {
     for pfd in fds.iter().filter(|p| p.revents & libc::POLLNVAL != 0) {
         // The lowest free descriptor is the closed one: descriptors below it are open.
         // SAFETY: a constant NUL-terminated path; the flags take no further arguments.
-        let fd = check(unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) })?;
+        let mut fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR) };
+        if fd < 0 {
+            // No /dev/null (a bare chroot): a descriptor that neither reads nor writes holds the place,
+            // failing both with EBADF as the closed one did.
+            // SAFETY: as above.
+            fd = check(unsafe { libc::open(c"/".as_ptr(), libc::O_PATH | libc::O_DIRECTORY) })?;
+        }
         if fd != pfd.fd {
             return Err(io::Error::other(format!("/dev/null opened as fd {fd}, not the closed fd {}", pfd.fd)));
         }

@@ -16,7 +16,7 @@ use nix::libc;
 
 use super::signals::{ignored_signals, set_default};
 
-/// Starts hooks. The environment, the stack, /dev/null and the list of ignored signals are prepared
+/// Starts hooks. The environment, the stack, /dev/null (or an empty pipe where there is none) and the list of ignored signals are prepared
 /// once; the child makes five system calls (six with a descriptor 3) plus one per ignored signal
 /// (usually just SIGPIPE) before the exec.
 pub struct Spawner {
@@ -40,7 +40,11 @@ pub struct Spawned {
 impl Spawner {
     /// Every hook gets exactly `env` (until [`Spawner::set_env`]).
     pub fn new(env: &[(std::ffi::OsString, std::ffi::OsString)]) -> io::Result<Spawner> {
-        let dev_null = std::fs::File::open("/dev/null")?.into();
+        let dev_null = match std::fs::File::open("/dev/null") {
+            Ok(file) => file.into(),
+            // no /dev/null (a bare chroot, an empty /dev): an empty pipe reads as it does, end of file
+            Err(_) => nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?.0,
+        };
         let mut spawner = Spawner {
             stack: vec![0; 64 * 1024],
             dev_null,
