@@ -211,20 +211,30 @@ impl Check {
 /// Why a value may name a file that someone other than root could change, if it may: every path in
 /// it (what stands between `:`, `=`, `,`, `;`, white space and quotes and has a `/`; a relative one
 /// is taken from `/`, where hooks run, and again from its first `/`, for `-I/x` or `@/x`; `file:///x`
-/// and `https://host/x` parse the same way) is walked from `/` and judged by [`trust::judge_named`], and a `..` component is refused outright. A value
+/// and `https://host/x` parse the same way) is walked from `/` and judged by [`trust::judge_named`]; a
+/// `..` component, and a `~NAME` (an account's home once expanded), are refused outright. A value
 /// without a `/` names no file. Only the directory that failed is named, never the value, which may
 /// be a secret.
 pub fn value_refusal(value: &[u8]) -> Option<String> {
-    if !value.contains(&b'/') && !value.windows(2).any(|w| w == b"..") {
+    if !value.contains(&b'/') && !value.windows(2).any(|w| w == b"..") && !value.contains(&b'~') {
         return None;
     }
-    let paths = value.split(|b| b":=,; \t\n\r\"'".contains(b)).filter(|token| token.contains(&b'/') || *token == b"..");
+    let paths = value
+        .split(|b| b":=,; \t\n\r\"'".contains(b))
+        .filter(|token| token.contains(&b'/') || *token == b".." || token.first() == Some(&b'~'));
     for (count, token) in paths.enumerate() {
         if count == MAX_PATHS {
             return Some(format!("names more than {MAX_PATHS} paths"));
         }
         if token.split(|b| *b == b'/').any(|c| c == b"..") {
             return Some("has a '..' path component".into());
+        }
+        // `~NAME` is NAME's home wherever it is expanded (Python's expanduser, conda, a shell's
+        // assignment); `~` and `~/` are the hook's HOME, root's, and judged below as written
+        if let [b'~', next, ..] = token {
+            if *next != b'/' {
+                return Some("names an account's home ('~NAME')".into());
+            }
         }
         // a path may follow a flag or a sigil in the same token (`-I/home/jovyan/include`,
         // `@/home/jovyan/data`): judged from its first `/` as well as from the token's start

@@ -782,3 +782,48 @@ fn with_run_read_only_hooks_still_hand_variables_over_through_tmp() {
     assert_eq!(text.trim(), "command: yes", "{err}");
     assert!(!err.contains("cannot create the $ROOTHOOKS_ENV file"), "{err}");
 }
+
+#[test]
+fn a_tilde_that_names_the_users_home_never_steers_a_root_python_hook() {
+    if !need_root() {
+        return;
+    }
+    let python = Path::new("/usr/bin/python3");
+    if !python.exists() {
+        skip("needs Debian's /usr/bin/python3 for a root Python hook");
+        return;
+    }
+    let account = Account::with_home(0);
+    let home = account.home.clone().unwrap();
+    // the user's startup file, where a tool that expands `~NAME` (Python's expanduser, as IPython
+    // reads IPYTHONDIR and conda its paths) would look
+    let startup = home.join(".tool/startup.py");
+    std::fs::create_dir_all(startup.parent().unwrap()).unwrap();
+    let marker = home.join("ran-as-root");
+    std::fs::write(&startup, format!("open('{}', 'w').write('x')\n", marker.display())).unwrap();
+    give_to(&home.join(".tool"), account.uid);
+    give_to(&startup, account.uid);
+    let h = Hooks::new();
+    let env_file = h.path("server.env");
+    std::fs::write(&env_file, format!("RH_TOOL_DIR=~{}/.tool\n", account.name)).unwrap();
+    h.raw(
+        "10-tool",
+        "#!/usr/bin/python3\nimport os, runpy\nd = os.environ.get('RH_TOOL_DIR')\nif d:\n    \
+         runpy.run_path(os.path.join(os.path.expanduser(d), 'startup.py'))\nprint('tool ran')\n",
+        0o755,
+    );
+    let out = run(h
+        .bare()
+        .args(["--uid", &account.uid.to_string(), "--log-file", "none", "--env-file"])
+        .arg(&env_file)
+        .args(["--", "sh", "-c", "echo \"$RH_TOOL_DIR\""]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!marker.exists(), "a root hook ran the user's startup file: {err}");
+    assert!(err.contains("10-tool: tool ran") && err.contains("hook 10-tool: ok"), "{err}");
+    assert!(
+        err.contains("not passing RH_TOOL_DIR to root's hooks: its value names an account's home ('~NAME')"),
+        "{err}"
+    );
+    assert_eq!(stdout(&out).trim(), format!("~{}/.tool", account.name), "the command still gets it");
+}

@@ -110,6 +110,10 @@ fn a_value_that_names_a_path_passes_only_when_that_path_is_roots() {
         "--config=/etc/hostname",
         "-I/usr/include",
         "-L/usr/lib:-I/usr/include",
+        // the hook's own HOME, root's; a tilde inside a word expands nowhere
+        "~",
+        "/usr/share/doc/a~b",
+        "backup~",
     ] {
         assert_eq!(value_refusal(value.as_bytes()), None, "{value}");
     }
@@ -127,6 +131,12 @@ fn a_value_that_names_a_path_passes_only_when_that_path_is_roots() {
         "-I/usr/include -L/tmp/roothooks-gate-test-no-such",
         "@/tmp/roothooks-gate-test-no-such",
         "~/tmp/roothooks-gate-test-no-such",
+        // another account's home once expanded (Python's expanduser, conda, a shell's assignment)
+        "~jovyan/.ipython",
+        "~jovyan",
+        "/usr/bin:~jovyan/bin",
+        "--dir=~jovyan/.conda",
+        "\"~jovyan/x\"",
         // a file that is not a directory cannot hold what does not exist yet
         "/etc/hostname/x",
     ] {
