@@ -192,16 +192,22 @@ fn a_root_hooks_exports_and_handed_over_lines_reach_later_root_hooks_through_the
     assert_eq!(stdout(&out), "123 yes py cache\n", "{err}");
 }
 
-#[test]
-fn an_env_file_for_the_server_never_steers_a_root_python_hook() {
-    if !need_root() {
-        return;
-    }
+/// Debian's python3, for a root Python hook, when the test can run as root; `None` (said) otherwise.
+fn root_python() -> Option<&'static Path> {
     let python = Path::new("/usr/bin/python3");
+    if !need_root() {
+        return None;
+    }
     if !python.exists() {
         skip("needs Debian's /usr/bin/python3 for a root Python hook");
-        return;
+        return None;
     }
+    Some(python)
+}
+
+#[test]
+fn an_env_file_for_the_server_never_steers_a_root_python_hook() {
+    let Some(python) = root_python() else { return };
     let version =
         Command::new(python).args(["-c", "import sys; print('%d.%d' % sys.version_info[:2])"]).output().unwrap();
     let version = String::from_utf8(version.stdout).unwrap();
@@ -785,12 +791,7 @@ fn with_run_read_only_hooks_still_hand_variables_over_through_tmp() {
 
 #[test]
 fn a_tilde_that_names_the_users_home_never_steers_a_root_python_hook() {
-    if !need_root() {
-        return;
-    }
-    let python = Path::new("/usr/bin/python3");
-    if !python.exists() {
-        skip("needs Debian's /usr/bin/python3 for a root Python hook");
+    if root_python().is_none() {
         return;
     }
     let account = Account::with_home(0);
