@@ -93,6 +93,8 @@ pub const NEVER: &[&str] = &[
     "GEM_*",
     "NODE_*",
     "NPM_CONFIG_*",
+    // npm takes its settings from the environment in either case (its registry, its script shell)
+    "npm_config_*",
     "JAVA_TOOL_OPTIONS",
     "_JAVA_OPTIONS",
     "JDK_JAVA_OPTIONS",

@@ -152,9 +152,19 @@ fn a_value_that_names_a_path_passes_only_when_that_path_is_roots() {
 #[test]
 fn names_that_steer_an_interpreter_never_pass_whoever_chose_them() {
     let gate = Gate { allowed: vec!["P*".into()], secrets: vec!["LD_*".into(), "MY_KEY".into()] };
-    for name in
-        ["PYTHONUSERBASE", "PYTHONPATH", "LD_PRELOAD", "PERL5OPT", "BASH_ENV", "NODE_OPTIONS", "ENV", "LESSOPEN"]
-    {
+    for name in [
+        "PYTHONUSERBASE",
+        "PYTHONPATH",
+        "LD_PRELOAD",
+        "PERL5OPT",
+        "BASH_ENV",
+        "NODE_OPTIONS",
+        "ENV",
+        "LESSOPEN",
+        "NPM_CONFIG_REGISTRY",
+        "npm_config_registry",
+        "npm_config_script_shell",
+    ] {
         let held = gate.admit(OsStr::new(name), OsStr::new("x"), Origin::Operator);
         assert!(matches!(held, Err(Held::Steers { .. })), "{name}: {held:?}");
         // from the start's environment, also when a pattern of the operator's covers it
