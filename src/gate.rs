@@ -212,8 +212,9 @@ impl Check {
 
 /// Why a value may name a file that someone other than root could change, if it may: every path in
 /// it (what stands between `:`, `=`, `,`, `;`, white space and quotes and has a `/`; a relative one
-/// is taken from `/`, where hooks run, and again from its first `/`, for `-I/x` or `@/x`; `file:///x`
-/// and `https://host/x` parse the same way) is walked from `/` and judged by [`trust::judge_named`]; a
+/// is taken from `/`, where hooks run, and again from its first `/`, for `-I/x` or `@/x`, and from
+/// each `/` after a character such as `|` or `(`, for `/usr/bin|/x`; `file:///x` and `https://host/x`
+/// parse the same way) is walked from `/` and judged by [`trust::judge_named`]; a
 /// `..` component, and a `~NAME` (an account's home once expanded), are refused outright. A value
 /// without a `/` names no file. Only the directory that failed is named, never the value, which may
 /// be a secret.
@@ -239,13 +240,20 @@ pub fn value_refusal(value: &[u8]) -> Option<String> {
             }
         }
         // a path may follow a flag or a sigil in the same token (`-I/home/jovyan/include`,
-        // `@/home/jovyan/data`): judged from its first `/` as well as from the token's start
-        let from_slash = token
-            .iter()
-            .position(|b| *b == b'/')
-            .and_then(|at| token.get(at..))
-            .filter(|_| token.first() != Some(&b'/'));
-        for candidate in std::iter::once(token).chain(from_slash) {
+        // `@/home/jovyan/data`), or another path and a character no path list splits at
+        // (`/usr/bin|/home/jovyan/x`, `$(/home/jovyan/x)`): judged from the token's start, from its
+        // first `/`, and from every `/` after such a character
+        let first = token.iter().position(|b| *b == b'/');
+        let starts = (0..token.len()).filter(|&at| {
+            at == 0
+                || (Some(at) == first)
+                || (token.get(at) == Some(&b'/')
+                    && token.get(at - 1).is_some_and(|b| b"|&(){}[]<>!?*$#`\\".contains(b)))
+        });
+        for (judged, candidate) in starts.filter_map(|at| token.get(at..)).enumerate() {
+            if judged == MAX_PATHS {
+                return Some(format!("names more than {MAX_PATHS} paths"));
+            }
             let path = Path::new("/").join(OsStr::from_bytes(candidate));
             if let Some(why) = trust::judge_named(&path) {
                 return Some(format!("names a path a user could change: {why}"));

@@ -114,6 +114,11 @@ fn a_value_that_names_a_path_passes_only_when_that_path_is_roots() {
         "~",
         "/usr/share/doc/a~b",
         "backup~",
+        // a path inside another only where a character no path list splits at comes before a `/`
+        "/srv/tmp/roothooks-gate-test-no-such",
+        "/usr/share/a|b",
+        "/usr/lib/x(y)/z",
+        "/usr/bin|/usr/sbin",
     ] {
         assert_eq!(value_refusal(value.as_bytes()), None, "{value}");
     }
@@ -137,6 +142,11 @@ fn a_value_that_names_a_path_passes_only_when_that_path_is_roots() {
         "/usr/bin:~jovyan/bin",
         "--dir=~jovyan/.conda",
         "\"~jovyan/x\"",
+        // a path joined to another by a character no path list splits at
+        "/usr/bin|/tmp/roothooks-gate-test-no-such",
+        "$(/tmp/roothooks-gate-test-no-such)",
+        "/usr/lib/x(/tmp/roothooks-gate-test-no-such)",
+        "-I/usr/include&&/tmp/roothooks-gate-test-no-such",
         // a file that is not a directory cannot hold what does not exist yet
         "/etc/hostname/x",
     ] {
