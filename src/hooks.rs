@@ -367,9 +367,12 @@ fn program_verdict(program: &Path, judged: &mut Judged, depth: usize) -> Option<
 fn interpreters(file: &Path) -> Result<Vec<PathBuf>, String> {
     use std::io::Read;
     let mut head = [0u8; 256];
-    let read = fs::File::open(file)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| format!("cannot read the first line of {}: {e}", file.display()))?;
+    let mut opened =
+        fs::File::open(file).map_err(|e| format!("cannot read the first line of {}: {e}", file.display()))?;
+    let read = opened.read(&mut head).map_err(|e| format!("cannot read the first line of {}: {e}", file.display()))?;
+    if head.get(..read).is_some_and(crate::elf::is_elf) {
+        return elf_loads(file, &opened);
+    }
     let Some(line) = head.get(..read).and_then(|h| h.strip_prefix(b"#!")) else { return Ok(Vec::new()) };
     let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
     let mut words = line.split(|&b| b == b' ' || b == b'\t').filter(|w| !w.is_empty());
@@ -395,6 +398,56 @@ fn interpreters(file: &Path) -> Result<Vec<PathBuf>, String> {
         );
     }
     Ok(programs)
+}
+
+/// What the ELF program `file` has loaded before its own code runs (see [`crate::elf`]): its dynamic
+/// loader and the libraries it names by path, to be judged as interpreters are; and its RPATH and
+/// RUNPATH directories, judged here as PATH's are (`$ORIGIN` is `file`'s own directory, as walked).
+fn elf_loads(file: &Path, opened: &fs::File) -> Result<Vec<PathBuf>, String> {
+    use std::os::unix::fs::FileExt;
+    let shown = file.display();
+    let loads = crate::elf::loads(&|at, buf| opened.read_at(buf, at))
+        .map_err(|why| format!("cannot read what {shown} loads: {why}"))?;
+    let from_root = |bytes: &[u8]| Path::new("/").join(std::ffi::OsStr::from_bytes(bytes));
+    let origin = file.parent().unwrap_or(Path::new("/")).as_os_str().as_bytes();
+    for entry in &loads.search {
+        // the loader's other tokens ($LIB, $PLATFORM) name directories roothooks cannot know
+        let dir = replace_all(&replace_all(entry, b"${ORIGIN}", origin), b"$ORIGIN", origin);
+        if dir.contains(&b'$') {
+            return Err(format!("{shown} searches a library directory with a token roothooks cannot judge (RUNPATH)"));
+        }
+        let dir = from_root(&dir);
+        let why = match trust::walk(&dir, Last::Dir) {
+            Ok(walked) => walked.untrusted,
+            // one that is not there yet is judged by the directory it would be made in
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => trust::judge_named(&dir),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = why {
+            return Err(format!("{shown} loads libraries from {} first (RUNPATH): {why}", dir.display()));
+        }
+    }
+    Ok(loads.interpreter.iter().chain(&loads.by_path).map(|p| from_root(p)).collect())
+}
+
+/// `text` with every `from` replaced by `to`.
+fn replace_all(text: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.strip_prefix(from) {
+            Some(after) => {
+                out.extend_from_slice(to);
+                rest = after;
+            }
+            None => {
+                let (first, after) = rest.split_at_checked(1).unwrap_or((rest, &[]));
+                out.extend_from_slice(first);
+                rest = after;
+            }
+        }
+    }
+    out
 }
 
 /// Say what the plan found about the hooks: the directory's state and every skipped file.

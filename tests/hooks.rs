@@ -1111,3 +1111,79 @@ fn the_log_level_chooses_the_lines_on_stderr_in_the_copy_and_in_json_alike() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("'loud'"), "{}", stderr(&out));
 }
+
+/// `cc` with `args`, which must succeed.
+fn compile(args: &[&str]) {
+    let out = Command::new("cc").args(args).output().expect("cc");
+    assert!(out.status.success(), "cc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn a_root_hook_that_is_a_binary_is_judged_by_what_it_loads() {
+    if !need_root() {
+        return;
+    }
+    if Command::new("cc").arg("--version").output().is_err() {
+        skip("needs a C compiler (cc) to build a binary hook");
+        return;
+    }
+    let user = Account::new(0);
+    // the user's library directory, as /opt/conda/lib is in docker-stacks images
+    let theirs = users_dir(user.uid);
+    let marker = theirs.path().join("ran-as-root");
+    let src = theirs.path().join("lib.c");
+    std::fs::write(
+        &src,
+        format!(
+            "#include <stdio.h>\n__attribute__((constructor)) static void mine(void) {{ FILE *f = \
+             fopen(\"{}\", \"w\"); if (f) fclose(f); }}\nint rh_answer(void) {{ return 42; }}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    let lib = theirs.path().join("librhx.so");
+    compile(&["-shared", "-fPIC", "-o", lib.to_str().unwrap(), src.to_str().unwrap()]);
+    give_to(&lib, user.uid);
+    // the user's copy of the dynamic loader
+    let loader = theirs.path().join("ld.so");
+    let sh = std::fs::File::open("/bin/sh").unwrap();
+    let elf = roothooks::elf::loads(&|at, buf| std::os::unix::fs::FileExt::read_at(&sh, buf, at)).unwrap();
+    let real_loader = String::from_utf8(elf.interpreter.expect("/bin/sh has a loader")).unwrap();
+    copy_program(&real_loader, &loader);
+    give_to(&loader, user.uid);
+    // root-owned hooks, built by the image: one linked with RUNPATH into the user's directory, one
+    // with the user's loader, one with a RUNPATH of root's own ($ORIGIN, where the hook is)
+    let h = Hooks::new();
+    let main = h.path("main.c");
+    std::fs::write(&main, "int rh_answer(void);\nint main(void) { return rh_answer() == 42 ? 0 : 1; }\n").unwrap();
+    let plain = h.path("plain.c");
+    std::fs::write(&plain, "#include <stdio.h>\nint main(void) { puts(\"root's own ran\"); return 0; }\n").unwrap();
+    let dir = theirs.path().to_str().unwrap();
+    let hook = |name: &str| h.dir().join(name).to_str().unwrap().to_string();
+    let (runpath, loaded, origin) = (hook("10-runpath"), hook("20-loader"), hook("30-origin"));
+    let rpath = format!("-Wl,-rpath,{dir}");
+    compile(&["-o", &runpath, main.to_str().unwrap(), "-L", dir, "-lrhx", &rpath]);
+    let interp = format!("-Wl,--dynamic-linker={}", loader.display());
+    compile(&["-o", &loaded, plain.to_str().unwrap(), &interp]);
+    compile(&["-o", &origin, plain.to_str().unwrap(), "-Wl,-rpath,$ORIGIN/../lib"]);
+    let out = run(h.roothooks().args(["--", "true"]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(!marker.exists(), "the user's library ran as root: {err}");
+    let refused = |name: &str, why: &str| {
+        let line = err
+            .lines()
+            .find(|l| l.contains(&format!("skipping {}", h.dir().join(name).display())))
+            .unwrap_or_else(|| panic!("{name} not refused: {err}"));
+        assert!(line.contains(why) && line.contains("not running it as root"), "{line}");
+    };
+    refused(
+        "10-runpath",
+        &format!("loads libraries from {dir} first (RUNPATH): directory {dir} is owned by uid {}", user.uid),
+    );
+    refused(
+        "20-loader",
+        &format!("its interpreter {}: directory {dir} is owned by uid {}", loader.display(), user.uid),
+    );
+    assert!(err.contains("30-origin: root's own ran") && err.contains("hook 30-origin: ok"), "{err}");
+}

@@ -278,3 +278,106 @@ fn nb_and_roothooks_settings_with_any_value_give_a_request_or_an_error() {
         Ok(())
     });
 }
+
+/// An ELF file of either class and byte order whose program headers and dynamic entries are chosen
+/// from the kinds that matter (PT_LOAD, PT_DYNAMIC, PT_INTERP; DT_STRTAB, DT_NEEDED, DT_RPATH,
+/// DT_RUNPATH) with offsets, sizes and addresses that may point anywhere, in or past the file; in half
+/// of them a PT_DYNAMIC, a PT_LOAD and a DT_STRTAB that fit together, so the strings are reached.
+fn shaped_elf() -> impl Strategy<Value = Vec<u8>> {
+    let number = prop_oneof![4 => 0u64..400, 1 => any::<u64>()];
+    let header =
+        (prop_oneof![Just(1u64), Just(2), Just(3), any::<u64>()], number.clone(), number.clone(), number.clone());
+    let dynamic = (prop_oneof![Just(0u64), Just(1), Just(5), Just(15), Just(29), any::<u64>()], number);
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        proptest::collection::vec(header, 0..6),
+        proptest::collection::vec(dynamic, 0..8),
+        proptest::collection::vec(prop_oneof![Just(0u8), Just(b'/'), Just(b':'), any::<u8>()], 0..300),
+    )
+        .prop_map(|(wide, big, fitting, mut headers, mut entries, tail)| {
+            let word: usize = if wide { 8 } else { 4 };
+            let put = |out: &mut Vec<u8>, n: u64, size: usize| {
+                let bytes = n.to_be_bytes();
+                let field = &bytes[8 - size..];
+                if big {
+                    out.extend_from_slice(field);
+                } else {
+                    out.extend(field.iter().rev());
+                }
+            };
+            let header_size: usize = if wide { 64 } else { 52 };
+            let entry_size: usize = if wide { 56 } else { 32 };
+            if fitting {
+                let count = headers.len() + 2;
+                let dynamic_at = header_size + count * entry_size;
+                entries.insert(0, (5, 0)); // DT_STRTAB, set below
+                let tail_at = dynamic_at + entries.len() * 2 * word;
+                entries[0].1 = tail_at as u64;
+                let total = tail_at + tail.len();
+                headers.push((2, dynamic_at as u64, dynamic_at as u64, (entries.len() * 2 * word) as u64));
+                headers.push((1, 0, 0, total as u64));
+            }
+            let mut out = b"\x7fELF".to_vec();
+            out.extend([if wide { 2 } else { 1 }, if big { 2 } else { 1 }]);
+            out.resize(header_size, 0);
+            let (phoff, phentsize, phnum) = if wide { (0x20, 0x36, 0x38) } else { (0x1c, 0x2a, 0x2c) };
+            let mut field = |at: usize, n: u64, size: usize| {
+                let mut bytes = Vec::new();
+                put(&mut bytes, n, size);
+                out.splice(at..at + size, bytes);
+            };
+            field(phoff, header_size as u64, word);
+            field(phentsize, entry_size as u64, 2);
+            field(phnum, headers.len() as u64, 2);
+            for (kind, offset, vaddr, filesz) in headers {
+                let mut entry = Vec::new();
+                put(&mut entry, kind, 4);
+                if wide {
+                    put(&mut entry, 0, 4);
+                }
+                put(&mut entry, offset, word);
+                put(&mut entry, vaddr, word);
+                put(&mut entry, 0, word);
+                put(&mut entry, filesz, word);
+                entry.resize(entry_size, 0);
+                out.extend(entry);
+            }
+            for (tag, value) in entries {
+                put(&mut out, tag, word);
+                put(&mut out, value, word);
+            }
+            out.extend(tail);
+            out
+        })
+}
+
+#[test]
+fn what_an_elf_file_loads_is_read_or_refused_never_guessed() {
+    let file = prop_oneof![1 => bytes(), 1 => bytes().prop_map(|b| [&b"\x7fELF"[..], &b].concat()), 4 => shaped_elf()];
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // how deep the shaped files reach: read whole, with a loader, with a search list
+    let reached = [AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0)];
+    check("an ELF file's loader, RUNPATH and libraries", file, |file| {
+        let read = |at: u64, buf: &mut [u8]| -> std::io::Result<usize> {
+            let rest = usize::try_from(at).ok().and_then(|at| file.get(at..)).unwrap_or_default();
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            Ok(n)
+        };
+        if let Ok(loads) = roothooks::elf::loads(&read) {
+            reached[0].fetch_add(1, Ordering::Relaxed);
+            reached[1].fetch_add(usize::from(loads.interpreter.is_some()), Ordering::Relaxed);
+            reached[2].fetch_add(usize::from(!loads.search.is_empty()), Ordering::Relaxed);
+            let within = |s: &[u8]| !s.contains(&0) && s.len() <= roothooks::elf::MAX_STRING;
+            prop_assert!(loads.interpreter.as_deref().is_none_or(within));
+            prop_assert!(loads.search.iter().all(|e| within(e) && !e.is_empty() && !e.contains(&b':')));
+            prop_assert!(loads.by_path.iter().all(|p| within(p) && p.contains(&b'/')));
+        }
+        Ok(())
+    });
+    let [whole, loader, search] = reached.map(|n| n.into_inner());
+    eprintln!("  of which read whole: {whole}, with a loader: {loader}, with a search list: {search}");
+    assert!(loader > 0 && search > 0, "the shaped files never reach the loader or the search list");
+}

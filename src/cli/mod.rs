@@ -55,8 +55,9 @@ of the rest of the environment only an allowlist (ROOTHOOKS_*, NB_*, locale, TZ,
 --hook-env and --unset-env add names), the --env-file variables and what root's hooks export: no other \
 variable reaches root, whatever its name, and none of them that steers an interpreter, the loader or a \
 shell (LD_*, PYTHON*, BASH_ENV, ...) or whose value names a path a user could change; the hook interface \
-(ROOTHOOKS_UID, _GID, _USER, _HOME, _GROUPS, _ENV) only from roothooks itself. Every path root relies on (hooks, log, report, home, skel, env files, nss dir) is walked from / \
-as written: a directory or symlink a user could change refuses it.
+(ROOTHOOKS_UID, _GID, _USER, _HOME, _GROUPS, _ENV) only from roothooks itself. Every path root relies \
+on (hooks, their #! interpreters, a binary hook's loader and RUNPATH, log, report, home, skel, env files, \
+nss dir) is walked from / as written: a directory or symlink a user could change refuses it.
 
 The last step of the drop is a seccomp filter, inherited by everything COMMAND starts: it denies with \
 EPERM new user namespaces, TIOCSTI, the keyring, bpf, perf, userfaultfd, io_uring, the machine's own \
