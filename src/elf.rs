@@ -43,9 +43,36 @@ pub fn is_elf(head: &[u8]) -> bool {
 /// Reads up to `buf.len()` bytes at an offset, as `FileExt::read_at` does.
 pub type ReadAt<'a> = &'a dyn Fn(u64, &mut [u8]) -> io::Result<usize>;
 
-/// The ELF file `read_at` reads, of either class and byte order: what it loads. An error says what is
-/// wrong with it (the kernel refuses most such files anyway).
-pub fn loads(read_at: ReadAt<'_>) -> Result<Loads, String> {
+/// Why what an ELF file loads could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unread {
+    /// its header, program headers or loader's name cannot be read: the kernel refuses to run it too,
+    /// and the exec says so
+    NotRunnable(String),
+    /// its dynamic section or strings cannot be read: what the loader would load is unknown
+    Unknown(String),
+}
+
+impl std::fmt::Display for Unread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unread::NotRunnable(why) | Unread::Unknown(why) => f.write_str(why),
+        }
+    }
+}
+
+/// The ELF file `read_at` reads, of either class and byte order: what it loads.
+pub fn loads(read_at: ReadAt<'_>) -> Result<Loads, Unread> {
+    let (form, mut out, segments, dynamic) = program(read_at).map_err(Unread::NotRunnable)?;
+    if let Some(dynamic) = dynamic {
+        linked(read_at, &form, &segments, &dynamic, &mut out).map_err(Unread::Unknown)?;
+    }
+    Ok(out)
+}
+
+/// What the kernel reads: the header, the program headers and the loader's name; with the loaded
+/// segments and the dynamic one, if any.
+fn program(read_at: ReadAt<'_>) -> Result<(Form, Loads, Vec<Segment>, Option<Segment>), String> {
     let header = exact(read_at, 0, 64).or_else(|_| exact(read_at, 0, 52))?;
     if !is_elf(&header) {
         return Err("not an ELF file".into());
@@ -62,8 +89,9 @@ pub fn loads(read_at: ReadAt<'_>) -> Result<Loads, String> {
         true => (form.uint(&header, 0x20, 8)?, form.uint(&header, 0x36, 2)?, form.uint(&header, 0x38, 2)?),
         false => (form.uint(&header, 0x1c, 4)?, form.uint(&header, 0x2a, 2)?, form.uint(&header, 0x2c, 2)?),
     };
+    let mut out = Loads::default();
     if phnum == 0 {
-        return Ok(Loads::default());
+        return Ok((form, out, Vec::new(), None));
     }
     // p_type, then p_offset, p_vaddr and p_filesz where each class keeps them
     let (offset_at, vaddr_at, filesz_at) = if form.wide { (8, 16, 32) } else { (4, 8, 16) };
@@ -71,8 +99,7 @@ pub fn loads(read_at: ReadAt<'_>) -> Result<Loads, String> {
         return Err(format!("program headers of {phentsize} bytes"));
     }
     let table = read_table(read_at, phoff, phentsize.checked_mul(phnum))?;
-    let mut out = Loads::default();
-    let mut loads: Vec<Segment> = Vec::new();
+    let mut segments: Vec<Segment> = Vec::new();
     let mut dynamic = None;
     for entry in table.chunks_exact(usize::try_from(phentsize).map_err(|_| "program header size")?) {
         let at = |field: u64| usize::try_from(field).map_err(|_| "a field offset".to_string());
@@ -88,12 +115,27 @@ pub fn loads(read_at: ReadAt<'_>) -> Result<Loads, String> {
                 out.interpreter = Some(string(read_at, segment.offset, size)?);
             }
             PT_DYNAMIC => dynamic = Some(segment),
-            PT_LOAD => loads.push(segment),
+            PT_LOAD => segments.push(segment),
             _ => {}
         }
     }
-    let Some(dynamic) = dynamic else { return Ok(out) };
-    let entries = read_table(read_at, dynamic.offset, Some(dynamic.filesz))?;
+    Ok((form, out, segments, dynamic))
+}
+
+/// What the loader reads of the dynamic section: the search lists and the libraries named by path,
+/// into `out`.
+fn linked(
+    read_at: ReadAt<'_>,
+    form: &Form,
+    segments: &[Segment],
+    dynamic: &Segment,
+    out: &mut Loads,
+) -> Result<(), String> {
+    let w = form.word();
+    // read where the loader finds it, at its address in memory, not where its header says it lies in
+    // the file (which nothing at run time reads, so it could point at a decoy)
+    let at = file_offset(segments, dynamic.vaddr).ok_or("a dynamic section outside every loaded segment")?;
+    let entries = read_table(read_at, at, Some(dynamic.filesz))?;
     let mut strtab = None;
     let mut wanted: Vec<(u64, u64)> = Vec::new();
     for entry in entries.chunks_exact(2 * usize::try_from(w).map_err(|_| "word size")?) {
@@ -106,15 +148,10 @@ pub fn loads(read_at: ReadAt<'_>) -> Result<Loads, String> {
         }
     }
     if wanted.is_empty() {
-        return Ok(out);
+        return Ok(());
     }
     let strtab = strtab.ok_or("a dynamic section without a string table")?;
-    // the string table is named by its address in memory: the file offset is the loaded segment's
-    let base = loads
-        .iter()
-        .find(|s| s.vaddr <= strtab && strtab - s.vaddr < s.filesz)
-        .and_then(|s| s.offset.checked_add(strtab - s.vaddr))
-        .ok_or("a string table outside every loaded segment")?;
+    let base = file_offset(segments, strtab).ok_or("a string table outside every loaded segment")?;
     for (tag, at) in wanted {
         let text = string(read_at, base.checked_add(at).ok_or("a string past the end")?, MAX_STRING)?;
         match tag {
@@ -123,7 +160,14 @@ pub fn loads(read_at: ReadAt<'_>) -> Result<Loads, String> {
             _ => out.search.extend(text.split(|b| *b == b':').filter(|e| !e.is_empty()).map(<[u8]>::to_vec)),
         }
     }
-    Ok(out)
+    Ok(())
+}
+
+/// Where in the file the byte the loader finds at address `vaddr` lies: in the loaded segment that
+/// holds it.
+fn file_offset(segments: &[Segment], vaddr: u64) -> Option<u64> {
+    let segment = segments.iter().find(|s| s.vaddr <= vaddr && vaddr - s.vaddr < s.filesz)?;
+    segment.offset.checked_add(vaddr - segment.vaddr)
 }
 
 /// The class (32 or 64 bits) and byte order of a file.
@@ -214,7 +258,7 @@ fn string(read_at: ReadAt<'_>, offset: u64, limit: usize) -> Result<Vec<u8>, Str
 mod tests {
     use super::*;
 
-    fn of(bytes: &[u8]) -> Result<Loads, String> {
+    fn of(bytes: &[u8]) -> Result<Loads, Unread> {
         let read = |at: u64, buf: &mut [u8]| -> io::Result<usize> {
             let rest = usize::try_from(at).ok().and_then(|at| bytes.get(at..)).unwrap_or_default();
             let n = rest.len().min(buf.len());
@@ -258,18 +302,27 @@ mod tests {
 
     #[test]
     fn cut_or_odd_headers_are_errors_never_guesses() {
-        assert_eq!(of(b"#!/bin/sh\n"), Err("cut short at byte 10".into()));
+        assert_eq!(of(b"#!/bin/sh\n"), Err(Unread::NotRunnable("cut short at byte 10".into())));
         let mut header = b"\x7fELF\x03\x01".to_vec();
         header.resize(64, 0);
-        assert!(of(&header).unwrap_err().contains("class"));
+        assert!(matches!(of(&header), Err(Unread::NotRunnable(why)) if why.contains("class")));
         // 64-bit, little-endian, one program header of 56 bytes at 64 that is not there
         header[4] = 2;
         header[0x20] = 64;
         header[0x36] = 56;
         header[0x38] = 1;
-        assert!(of(&header).unwrap_err().contains("cut short"));
+        assert!(matches!(of(&header), Err(Unread::NotRunnable(why)) if why.contains("cut short")));
         // no program headers: nothing loaded
         header[0x38] = 0;
         assert_eq!(of(&header), Ok(Loads::default()));
+        // a dynamic section at an address no loaded segment holds: the kernel would start it, but what
+        // its loader loads is unknown
+        header[0x38] = 1;
+        let mut dynamic = vec![0u8; 56];
+        dynamic[0] = 2;
+        dynamic[16..18].copy_from_slice(&1000u16.to_le_bytes());
+        dynamic[32] = 16;
+        let file = [header, dynamic].concat();
+        assert_eq!(of(&file), Err(Unread::Unknown("a dynamic section outside every loaded segment".into())));
     }
 }

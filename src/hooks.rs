@@ -406,8 +406,12 @@ fn interpreters(file: &Path) -> Result<Vec<PathBuf>, String> {
 fn elf_loads(file: &Path, opened: &fs::File) -> Result<Vec<PathBuf>, String> {
     use std::os::unix::fs::FileExt;
     let shown = file.display();
-    let loads = crate::elf::loads(&|at, buf| opened.read_at(buf, at))
-        .map_err(|why| format!("cannot read what {shown} loads: {why}"))?;
+    let loads = match crate::elf::loads(&|at, buf| opened.read_at(buf, at)) {
+        Ok(loads) => loads,
+        // the kernel refuses it too: its exec fails, and the log says so as for any such file
+        Err(crate::elf::Unread::NotRunnable(_)) => return Ok(Vec::new()),
+        Err(why) => return Err(format!("cannot read what {shown} loads: {why}")),
+    };
     let from_root = |bytes: &[u8]| Path::new("/").join(std::ffi::OsStr::from_bytes(bytes));
     let origin = file.parent().unwrap_or(Path::new("/")).as_os_str().as_bytes();
     for entry in &loads.search {

@@ -1112,6 +1112,15 @@ fn the_log_level_chooses_the_lines_on_stderr_in_the_copy_and_in_json_alike() {
     assert!(stderr(&out).contains("'loud'"), "{}", stderr(&out));
 }
 
+/// That `err` says hook `name` of `h` was not run as root, for a reason containing `why`.
+fn refused_line(err: &str, h: &Hooks, name: &str, why: &str) {
+    let line = err
+        .lines()
+        .find(|l| l.contains(&format!("skipping {}", h.dir().join(name).display())))
+        .unwrap_or_else(|| panic!("{name} not refused: {err}"));
+    assert!(line.contains(why) && line.contains("not running it as root"), "{line}");
+}
+
 /// `cc` with `args`, which must succeed.
 fn compile(args: &[&str]) {
     let out = Command::new("cc").args(args).output().expect("cc");
@@ -1166,17 +1175,23 @@ fn a_root_hook_that_is_a_binary_is_judged_by_what_it_loads() {
     let interp = format!("-Wl,--dynamic-linker={}", loader.display());
     compile(&["-o", &loaded, plain.to_str().unwrap(), &interp]);
     compile(&["-o", &origin, plain.to_str().unwrap(), "-Wl,-rpath,$ORIGIN/../lib"]);
+    // root's own program, its dynamic section moved to an address no loaded segment holds: the kernel
+    // starts it, but what its loader would load cannot be read
+    let mut bytes = std::fs::read("/bin/true").unwrap();
+    assert_eq!(bytes[4..6], [2, 1], "a 64-bit little-endian /bin/true");
+    let field = |b: &[u8], at: usize, n: usize| b[at..at + n].iter().rev().fold(0usize, |v, x| v << 8 | *x as usize);
+    let (phoff, phentsize, phnum) = (field(&bytes, 0x20, 8), field(&bytes, 0x36, 2), field(&bytes, 0x38, 2));
+    let dynamic = (0..phnum).map(|i| phoff + i * phentsize).find(|&at| field(&bytes, at, 4) == 2).unwrap();
+    bytes[dynamic + 16..dynamic + 24].copy_from_slice(&u64::MAX.to_le_bytes());
+    let unknown = h.dir().join("40-unknown");
+    std::fs::write(&unknown, &bytes).unwrap();
+    set_mode(&unknown, 0o755);
     let out = run(h.roothooks().args(["--", "true"]));
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(!marker.exists(), "the user's library ran as root: {err}");
-    let refused = |name: &str, why: &str| {
-        let line = err
-            .lines()
-            .find(|l| l.contains(&format!("skipping {}", h.dir().join(name).display())))
-            .unwrap_or_else(|| panic!("{name} not refused: {err}"));
-        assert!(line.contains(why) && line.contains("not running it as root"), "{line}");
-    };
+    refused_line(&err, &h, "40-unknown", "cannot read what");
+    let refused = |name: &str, why: &str| refused_line(&err, &h, name, why);
     refused(
         "10-runpath",
         &format!("loads libraries from {dir} first (RUNPATH): directory {dir} is owned by uid {}", user.uid),
