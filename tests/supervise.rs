@@ -675,8 +675,7 @@ fn without_a_controlling_terminal_but_handed_one_roothooks_still_gives_the_comma
     // `setsid roothooks ...` from a root shell: a session of its own, no controlling terminal, but the
     // shell's terminal on 0-2 and on 7, from which a process the command left could read what root
     // types next
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = std::fs::File::from(pty.slave);
+    let (master, slave) = pty_pair();
     let starters = std::fs::read_link(format!("/proc/self/fd/{}", slave.as_raw_fd())).unwrap();
     let mut cmd = roothooks();
     cmd.args([
@@ -709,7 +708,7 @@ fn without_a_controlling_terminal_but_handed_one_roothooks_still_gives_the_comma
     // the test keeps no end of the starter's terminal but the master
     drop((cmd, slave));
     // the relay writes the command's output to the starter's terminal: keep reading it
-    let mut master = std::fs::File::from(pty.master);
+    let mut master = master;
     let reader = std::thread::spawn(move || {
         let mut seen = Vec::new();
         let mut buf = [0u8; 4096];
@@ -734,8 +733,7 @@ fn without_a_controlling_terminal_but_handed_one_roothooks_still_gives_the_comma
 /// in a session of its own: the test can type into it and leave its output unread, as a slow remote
 /// terminal would.
 fn on_a_terminal_the_test_holds(args: &[&str]) -> (Child, std::fs::File) {
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = std::fs::File::from(pty.slave);
+    let (master, slave) = pty_pair();
     let mut cmd = roothooks();
     cmd.args(args).stdin(slave.try_clone().unwrap()).stdout(slave.try_clone().unwrap()).stderr(slave);
     // SAFETY: between fork and exec only setsid and an ioctl on descriptor 0 are called.
@@ -748,7 +746,28 @@ fn on_a_terminal_the_test_holds(args: &[&str]) -> (Child, std::fs::File) {
             Ok(())
         });
     }
-    (cmd.spawn().unwrap(), std::fs::File::from(pty.master))
+    (cmd.spawn().unwrap(), master)
+}
+
+/// A pseudo-terminal's master and slave, both close-on-exec from the moment they exist. A pair from
+/// openpty(3) is not: until it is marked, whatever another test thread starts inherits the slave, and
+/// a roothooks handed a terminal gives its command a pty of its own (its plan said "init+pty" under
+/// load).
+fn pty_pair() -> (std::fs::File, std::fs::File) {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    // std opens with O_CLOEXEC
+    let master =
+        std::fs::OpenOptions::new().read(true).write(true).custom_flags(nix::libc::O_NOCTTY).open("/dev/ptmx").unwrap();
+    let unlock: nix::libc::c_int = 0;
+    // SAFETY: TIOCSPTLCK reads one int from a valid pointer; the descriptor is the master's.
+    assert_eq!(unsafe { nix::libc::ioctl(master.as_raw_fd(), nix::libc::TIOCSPTLCK, &unlock) }, 0);
+    let flags = nix::libc::O_RDWR | nix::libc::O_NOCTTY | nix::libc::O_CLOEXEC;
+    // SAFETY: TIOCGPTPEER takes open flags by value and returns a new descriptor for the slave.
+    let slave = unsafe { nix::libc::ioctl(master.as_raw_fd(), nix::libc::TIOCGPTPEER, flags) };
+    assert!(slave >= 0, "TIOCGPTPEER: {}", std::io::Error::last_os_error());
+    // SAFETY: a descriptor just returned to this function, owned by nothing else.
+    (master, unsafe { std::fs::File::from_raw_fd(slave) })
 }
 
 /// Wait for `child` to end, with a generous deadline that names what was awaited.
