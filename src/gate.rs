@@ -139,7 +139,7 @@ pub const INTERFACE: [&str; 6] =
 /// What to run hooks with when every PATH entry was refused.
 pub const SAFE_PATH: &str = "/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The most paths one value may name: each is walked from `/`.
+/// The most paths one value may name, wherever they start in its words: each is walked from `/`.
 const MAX_PATHS: usize = 64;
 
 /// How a value on the default list is checked before a root hook gets it. Each check refuses what
@@ -225,10 +225,8 @@ pub fn value_refusal(value: &[u8]) -> Option<String> {
     let paths = value
         .split(|b| b":=,; \t\n\r\"'".contains(b))
         .filter(|token| token.contains(&b'/') || *token == b".." || token.first() == Some(&b'~'));
-    for (count, token) in paths.enumerate() {
-        if count == MAX_PATHS {
-            return Some(format!("names more than {MAX_PATHS} paths"));
-        }
+    let mut walked = 0;
+    for token in paths {
         if token.split(|b| *b == b'/').any(|c| c == b"..") {
             return Some("has a '..' path component".into());
         }
@@ -250,8 +248,9 @@ pub fn value_refusal(value: &[u8]) -> Option<String> {
                 || (token.get(at) == Some(&b'/')
                     && token.get(at - 1).is_some_and(|b| b"|&(){}[]<>!?*$#`\\".contains(b)))
         });
-        for (judged, candidate) in starts.filter_map(|at| token.get(at..)).enumerate() {
-            if judged == MAX_PATHS {
+        for candidate in starts.filter_map(|at| token.get(at..)) {
+            walked += 1;
+            if walked > MAX_PATHS {
                 return Some(format!("names more than {MAX_PATHS} paths"));
             }
             let path = Path::new("/").join(OsStr::from_bytes(candidate));
@@ -425,7 +424,8 @@ impl Gate {
     /// The hooks' environment: what of `base` (roothooks' own) passes the gate, then what of
     /// `operator` (the env files) does, PATH with only directories that pass the trust rule, HOME,
     /// USER, LOGNAME and SHELL of root's account, then `own` (roothooks' description of the target,
-    /// `$ROOTHOOKS_ENV`), as it is. Of a name given twice, the later source wins.
+    /// `$ROOTHOOKS_ENV`: names of [`INTERFACE`]), as it is. Of a name given twice, the later source
+    /// wins; an [`INTERFACE`] name only ever comes from `own`.
     pub fn hook_env(
         &self,
         base: impl IntoIterator<Item = (OsString, OsString)>,
@@ -435,24 +435,19 @@ impl Gate {
     ) -> HookEnv {
         let mut out = HookEnv::default();
         let later: HashSet<&str> = operator.iter().chain(own).map(|(k, _)| k.as_str()).collect();
-        let own_names: HashSet<&str> = own.iter().map(|(k, _)| k.as_str()).collect();
-        // a name of the interface roothooks does not set is held, from whichever source, once
-        let mut forged: Vec<&str> = Vec::new();
-        let mut interface = |name: &OsStr| match INTERFACE.iter().find(|n| name == **n) {
-            Some(n) => {
-                if !own_names.contains(n) && !forged.contains(n) {
-                    forged.push(n);
-                }
-                true
-            }
-            None => false,
+        // the interface names found in `base` or `operator`: never taken from there
+        let mut given: Vec<&'static str> = Vec::new();
+        let mut interface = |name: &OsStr| {
+            let found = INTERFACE.iter().find(|n| name == **n);
+            given.extend(found);
+            found.is_some()
         };
         let mut path = None;
         for (name, value) in base {
             if name == "PATH" {
                 path = Some(value);
-            } else if ROOTS.iter().any(|r| name == *r)
-                || interface(&name)
+            } else if interface(&name)
+                || ROOTS.iter().any(|r| name == *r)
                 || name.to_str().is_some_and(|n| later.contains(n))
             {
                 // replaced below, or never taken
@@ -464,7 +459,7 @@ impl Gate {
             }
         }
         for (name, value) in last_of_each(operator) {
-            if own_names.contains(name.as_str()) || interface(OsStr::new(name)) {
+            if interface(OsStr::new(name)) {
                 continue;
             }
             if name == "PATH" {
@@ -478,7 +473,9 @@ impl Gate {
                 }
             }
         }
-        out.held.extend(forged.into_iter().map(|n| Held::Interface(n.to_string())));
+        // one given elsewhere that roothooks has no value for is said, once
+        let unset = INTERFACE.iter().filter(|n| given.contains(n) && !own.iter().any(|(k, _)| k == *n));
+        out.held.extend(unset.map(|n| Held::Interface(n.to_string())));
         for (name, value) in last_of_each(own) {
             if !ROOTS.contains(&name.as_str()) && name != "PATH" {
                 out.vars.push((name.into(), value.into()));

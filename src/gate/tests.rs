@@ -154,6 +154,9 @@ fn a_value_that_names_a_path_passes_only_when_that_path_is_roots() {
     }
     let many = "/usr/bin:".repeat(MAX_PATHS + 1);
     assert_eq!(value_refusal(many.as_bytes()).as_deref(), Some("names more than 64 paths"));
+    // paths inside one word count alike: each is a walk from `/`
+    let joined = "/usr/bin|".repeat(MAX_PATHS + 1);
+    assert_eq!(value_refusal(joined.as_bytes()).as_deref(), Some("names more than 64 paths"));
     // never the value itself in the reason: it may be a secret
     let why = value_refusal(b"/tmp/secret-part/more").unwrap();
     assert!(!why.contains("secret-part"), "{why}");
