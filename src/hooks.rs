@@ -367,9 +367,9 @@ fn program_verdict(program: &Path, judged: &mut Judged, depth: usize) -> Option<
 fn interpreters(file: &Path) -> Result<Vec<PathBuf>, String> {
     use std::io::Read;
     let mut head = [0u8; 256];
-    let mut opened =
-        fs::File::open(file).map_err(|e| format!("cannot read the first line of {}: {e}", file.display()))?;
-    let read = opened.read(&mut head).map_err(|e| format!("cannot read the first line of {}: {e}", file.display()))?;
+    let unread = |e: std::io::Error| format!("cannot read the first line of {}: {e}", file.display());
+    let mut opened = fs::File::open(file).map_err(unread)?;
+    let read = opened.read(&mut head).map_err(unread)?;
     if head.get(..read).is_some_and(crate::elf::is_elf) {
         return elf_loads(file, &opened);
     }
@@ -401,8 +401,9 @@ fn interpreters(file: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// What the ELF program `file` has loaded before its own code runs (see [`crate::elf`]): its dynamic
-/// loader and the libraries it names by path, to be judged as interpreters are; and its RPATH and
-/// RUNPATH directories, judged here as PATH's are (`$ORIGIN` is `file`'s own directory, as walked).
+/// loader, to be judged as an interpreter is; its RPATH and RUNPATH directories, judged here as PATH's
+/// are (`$ORIGIN` at the start of one is `file`'s own directory, as walked); and the libraries it
+/// names by path, judged here as a hook is (their own RUNPATHs are not followed).
 fn elf_loads(file: &Path, opened: &fs::File) -> Result<Vec<PathBuf>, String> {
     use std::os::unix::fs::FileExt;
     let shown = file.display();
@@ -413,45 +414,34 @@ fn elf_loads(file: &Path, opened: &fs::File) -> Result<Vec<PathBuf>, String> {
         Err(why) => return Err(format!("cannot read what {shown} loads: {why}")),
     };
     let from_root = |bytes: &[u8]| Path::new("/").join(std::ffi::OsStr::from_bytes(bytes));
+    // one that is not there yet is judged by the directory it would be made in
+    let judge = |path: &Path, last: Last| match trust::walk(path, last) {
+        Ok(walked) => walked.untrusted,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => trust::judge_named(path),
+        Err(e) => Some(e.to_string()),
+    };
     let origin = file.parent().unwrap_or(Path::new("/")).as_os_str().as_bytes();
     for entry in &loads.search {
-        // the loader's other tokens ($LIB, $PLATFORM) name directories roothooks cannot know
-        let dir = replace_all(&replace_all(entry, b"${ORIGIN}", origin), b"$ORIGIN", origin);
+        let dir = match entry.strip_prefix(b"$ORIGIN").or_else(|| entry.strip_prefix(b"${ORIGIN}")) {
+            Some(rest) => [origin, rest].concat(),
+            None => entry.clone(),
+        };
+        // the loader's other tokens ($LIB, $PLATFORM, $ORIGIN further on) name directories roothooks
+        // cannot know
         if dir.contains(&b'$') {
             return Err(format!("{shown} searches a library directory with a token roothooks cannot judge (RUNPATH)"));
         }
         let dir = from_root(&dir);
-        let why = match trust::walk(&dir, Last::Dir) {
-            Ok(walked) => walked.untrusted,
-            // one that is not there yet is judged by the directory it would be made in
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => trust::judge_named(&dir),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(why) = why {
+        if let Some(why) = judge(&dir, Last::Dir) {
             return Err(format!("{shown} loads libraries from {} first (RUNPATH): {why}", dir.display()));
         }
     }
-    Ok(loads.interpreter.iter().chain(&loads.by_path).map(|p| from_root(p)).collect())
-}
-
-/// `text` with every `from` replaced by `to`.
-fn replace_all(text: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut rest = text;
-    while !rest.is_empty() {
-        match rest.strip_prefix(from) {
-            Some(after) => {
-                out.extend_from_slice(to);
-                rest = after;
-            }
-            None => {
-                let (first, after) = rest.split_at_checked(1).unwrap_or((rest, &[]));
-                out.extend_from_slice(first);
-                rest = after;
-            }
+    for library in loads.by_path.iter().map(|p| from_root(p)) {
+        if let Some(why) = judge(&library, Last::File) {
+            return Err(format!("{shown} loads the library {}: {why}", library.display()));
         }
     }
-    out
+    Ok(loads.interpreter.iter().map(|p| from_root(p)).collect())
 }
 
 /// Say what the plan found about the hooks: the directory's state and every skipped file.

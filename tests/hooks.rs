@@ -1178,6 +1178,12 @@ fn a_root_hook_that_is_a_binary_is_judged_by_what_it_loads() {
     let interp = format!("-Wl,--dynamic-linker={}", loader.display());
     compile(&["-o", &loaded, plain.to_str().unwrap(), &interp]);
     compile(&["-o", &origin, plain.to_str().unwrap(), "-Wl,-rpath,$ORIGIN/../lib"]);
+    // the user's library named by its path (it has no soname, so the path is what the binary records);
+    // a search directory behind a token only the loader can expand; one the user may make later
+    let (by_path, token, not_yet) = (hook("50-by-path"), hook("60-token"), hook("70-not-yet"));
+    compile(&["-o", &by_path, main.to_str().unwrap(), lib.to_str().unwrap()]);
+    compile(&["-o", &token, plain.to_str().unwrap(), "-Wl,-rpath,/usr/$LIB"]);
+    compile(&["-o", &not_yet, plain.to_str().unwrap(), &format!("-Wl,-rpath,{dir}/not-yet")]);
     // root's own program, its dynamic section moved to an address no loaded segment holds: the kernel
     // starts it, but what its loader would load cannot be read
     let mut bytes = std::fs::read("/bin/true").unwrap();
@@ -1204,4 +1210,8 @@ fn a_root_hook_that_is_a_binary_is_judged_by_what_it_loads() {
         &format!("its interpreter {}: directory {dir} is owned by uid {}", loader.display(), user.uid),
     );
     assert!(err.contains("30-origin: root's own ran") && err.contains("hook 30-origin: ok"), "{err}");
+    let owned = format!("directory {dir} is owned by uid {}", user.uid);
+    refused("50-by-path", &format!("loads the library {}: {owned}", lib.display()));
+    refused("60-token", "searches a library directory with a token roothooks cannot judge (RUNPATH)");
+    refused("70-not-yet", &format!("loads libraries from {dir}/not-yet first (RUNPATH): {owned}"));
 }
