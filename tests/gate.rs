@@ -723,14 +723,17 @@ fn thirty_held_back_variables_are_one_line_at_info_and_named_at_debug() {
     }
 }
 
-/// `script` in a mount namespace of the test's own (gone with it) where `/run` is a read-only
-/// tmpfs, as in a pod with a read-only root filesystem, and `/tmp` too when `tmp_read_only`.
-fn with_run_read_only(script: &str, tmp_read_only: bool) -> std::process::Output {
+/// `script` in a mount namespace of the test's own (gone with it) where `/run` is a tmpfs mounted
+/// with `run_options` (read-only, as in a pod with a read-only root filesystem; or writable by all),
+/// and `/tmp` is read-only too when `tmp_read_only`.
+fn with_run(run_options: &str, script: &str, tmp_read_only: bool) -> std::process::Output {
     let tmp = if tmp_read_only { "mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp && " } else { "" };
-    let script = format!("mount -t tmpfs -o ro,mode=0755 tmpfs /run && {tmp}{script}");
+    let script = format!("mount -t tmpfs -o {run_options} tmpfs /run && {tmp}{script}");
     let mut cmd = Command::new("unshare");
     run(without_settings(&mut cmd).args(["-m", "--propagation", "private", "sh", "-c", &script]))
 }
+
+const RUN_READ_ONLY: &str = "ro,mode=0755";
 
 #[test]
 fn where_root_hooks_write_and_whom_they_serve_comes_only_from_roothooks() {
@@ -755,7 +758,7 @@ fn where_root_hooks_write_and_whom_they_serve_comes_only_from_roothooks() {
         hooks = h.dir().display(),
         seen = seen_by_root.display(),
     );
-    let out = with_run_read_only(&script, true);
+    let out = with_run(RUN_READ_ONLY, &script, true);
     let (text, err) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "{text}\n{err}");
     let mut lines = text.lines();
@@ -782,11 +785,24 @@ fn with_run_read_only_hooks_still_hand_variables_over_through_tmp() {
         uid = free_id(),
         hooks = h.dir().display(),
     );
-    let out = with_run_read_only(&script, false);
+    let out = with_run(RUN_READ_ONLY, &script, false);
     let (text, err) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "{text}\n{err}");
     assert_eq!(text.trim(), "command: yes", "{err}");
     assert!(!err.contains("cannot create the $ROOTHOOKS_ENV file"), "{err}");
+    // a /run anyone may write to without the sticky bit (where a user could rename root's directory
+    // away and put theirs at its name) is passed over for /tmp too
+    let where_hook = Hooks::new();
+    where_hook.sh("10-where", "echo \"WHERE=$ROOTHOOKS_ENV\" >> \"$ROOTHOOKS_ENV\"");
+    let script = format!(
+        "{BIN} --uid {uid} --hooks-dir {hooks} --log-file none -- sh -c 'echo \"$WHERE\"'",
+        uid = free_id(),
+        hooks = where_hook.dir().display(),
+    );
+    let out = with_run("mode=0777", &script, false);
+    let (text, err) = (stdout(&out), stderr(&out));
+    assert!(out.status.success(), "{text}\n{err}");
+    assert!(text.starts_with("/tmp/roothooks-env."), "{text}\n{err}");
 }
 
 #[test]
