@@ -320,8 +320,7 @@ fn nothing_of_roots_session_reaches_the_command() {
     if !need_root() {
         return;
     }
-    if Command::new("keyctl").arg("--version").output().is_err() {
-        skip("needs keyctl (Debian's keyutils)");
+    if !need_program("keyctl", "--version", "needs keyctl (Debian's keyutils)") {
         return;
     }
     // a key root added to its session keyring (a mount's credentials) is not the user's to read

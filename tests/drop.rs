@@ -520,8 +520,7 @@ fn installed_setuid_setgid_or_with_file_capabilities_it_refuses_to_run_anything(
     if !need_root() {
         return;
     }
-    if Command::new("setcap").arg("-v").output().is_err() {
-        skip("needs setcap (Debian's libcap2-bin)");
+    if !need_program("setcap", "-v", "needs setcap (Debian's libcap2-bin)") {
         return;
     }
     let uid = free_id();

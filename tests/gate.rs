@@ -540,8 +540,7 @@ fn roothooks_waits_for_the_lock_useradd_holds_and_edits_after_it() {
     if !need_root() {
         return;
     }
-    if Command::new("python3").arg("--version").output().is_err() {
-        skip("needs python3 to hold the lock as useradd does");
+    if !need_program("python3", "--version", "needs python3 to hold the lock as useradd does") {
         return;
     }
     let uid = free_id();

@@ -112,11 +112,7 @@ fn a_root_hooks_interpreter_is_judged_as_the_hook_is() {
     let named = format!("its interpreter {}: directory {}", interp.display(), theirs.path().display());
     let owned = format!("{named} is owned by uid {}, not root", user.uid);
     for name in ["10-direct", "20-env-path", "30-nested", "35-env-options"] {
-        let line = err
-            .lines()
-            .find(|l| l.contains(&format!("skipping {}", h.dir().join(name).display())))
-            .unwrap_or_else(|| panic!("{name} not refused: {err}"));
-        assert!(line.contains(&owned) && line.contains("not running it as root"), "{line}");
+        refused_line(&err, &h, name, &owned);
     }
     let path_var = format!(
         "skipping {}: its #! line gives env a PATH a user could change: directory {} is owned by uid {}, not root",
@@ -1135,8 +1131,7 @@ fn a_root_hook_that_is_a_binary_is_judged_by_what_it_loads() {
     if !need_root() {
         return;
     }
-    if Command::new("cc").arg("--version").output().is_err() {
-        skip("needs a C compiler (cc) to build a binary hook");
+    if !need_program("cc", "--version", "needs a C compiler (cc) to build a binary hook") {
         return;
     }
     let user = Account::new(0);

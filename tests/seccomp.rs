@@ -161,8 +161,7 @@ const ENOSYS: i32 = 38;
 
 /// The probe, built static in a root-owned scratch directory the user can read.
 fn probe() -> Option<(tempfile::TempDir, PathBuf)> {
-    if Command::new("cc").arg("--version").output().is_err() {
-        skip("needs cc to build the probe");
+    if !need_program("cc", "--version", "needs cc to build the probe") {
         return None;
     }
     let dir = scratch("rh-seccomp");
@@ -328,8 +327,7 @@ fn tiocsti_into_the_terminal_roothooks_was_started_on_fails() {
     if !need_root() {
         return;
     }
-    if Command::new("script").arg("--version").output().is_err() {
-        skip("needs script (util-linux) for a terminal");
+    if !need_program("script", "--version", "needs script (util-linux) for a terminal") {
         return;
     }
     let Some((_dir, bin)) = probe() else { return };

@@ -38,6 +38,12 @@ pub fn need_root() -> bool {
     nix::unistd::geteuid().is_root() || skip(&format!("needs root, running as uid {}", nix::unistd::geteuid()))
 }
 
+/// Whether `program` runs (asked with `arg`, such as `--version`); if not, the test is skipped with
+/// `why` (see [`skip`]). For `if !need_program(...) { return }`.
+pub fn need_program(program: &str, arg: &str, why: &str) -> bool {
+    Command::new(program).arg(arg).output().is_ok() || skip(why)
+}
+
 /// Say loudly that the running test is skipped and why, on the terminal (past the harness's capture);
 /// under CI (CI=true), where every test must run, fail instead. Returns false, for
 /// `if !ready() { return }`.
