@@ -317,10 +317,7 @@ fn nothing_a_hook_or_the_starter_does_makes_the_start_hang() {
 
 #[test]
 fn nothing_of_roots_session_reaches_the_command() {
-    if !need_root() {
-        return;
-    }
-    if !need_program("keyctl", "--version", "needs keyctl (Debian's keyutils)") {
+    if !need_root() || !need_program("keyctl", "--version", "needs keyctl (Debian's keyutils)") {
         return;
     }
     // a key root added to its session keyring (a mount's credentials) is not the user's to read

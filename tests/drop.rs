@@ -517,10 +517,7 @@ fn started_without_root_it_still_starts_the_command_with_nothing_to_regain() {
 
 #[test]
 fn installed_setuid_setgid_or_with_file_capabilities_it_refuses_to_run_anything() {
-    if !need_root() {
-        return;
-    }
-    if !need_program("setcap", "-v", "needs setcap (Debian's libcap2-bin)") {
+    if !need_root() || !need_program("setcap", "-v", "needs setcap (Debian's libcap2-bin)") {
         return;
     }
     let uid = free_id();

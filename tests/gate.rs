@@ -537,10 +537,7 @@ fn hold_pwd_lock() -> std::process::Child {
 
 #[test]
 fn roothooks_waits_for_the_lock_useradd_holds_and_edits_after_it() {
-    if !need_root() {
-        return;
-    }
-    if !need_program("python3", "--version", "needs python3 to hold the lock as useradd does") {
+    if !need_root() || !need_program("python3", "--version", "needs python3 to hold the lock as useradd does") {
         return;
     }
     let uid = free_id();
@@ -777,14 +774,13 @@ fn with_run_read_only_hooks_still_hand_variables_over_through_tmp() {
     if !need_root() {
         return;
     }
+    // roothooks on `hooks`, then the command's `shell`
+    let start = |hooks: &Hooks, shell: &str| {
+        format!("{BIN} --uid {} --hooks-dir {} --log-file none -- sh -c '{shell}'", free_id(), hooks.dir().display())
+    };
     let h = Hooks::new();
     h.sh("10-hand-over", "echo MOUNTED=yes >> \"$ROOTHOOKS_ENV\"");
-    let script = format!(
-        "{BIN} --uid {uid} --hooks-dir {hooks} --log-file none -- sh -c 'echo \"command: $MOUNTED\"'",
-        uid = free_id(),
-        hooks = h.dir().display(),
-    );
-    let out = with_run(RUN_READ_ONLY, &script, false);
+    let out = with_run(RUN_READ_ONLY, &start(&h, "echo \"command: $MOUNTED\""), false);
     let (text, err) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "{text}\n{err}");
     assert_eq!(text.trim(), "command: yes", "{err}");
@@ -793,12 +789,7 @@ fn with_run_read_only_hooks_still_hand_variables_over_through_tmp() {
     // away and put theirs at its name) is passed over for /tmp too
     let where_hook = Hooks::new();
     where_hook.sh("10-where", "echo \"WHERE=$ROOTHOOKS_ENV\" >> \"$ROOTHOOKS_ENV\"");
-    let script = format!(
-        "{BIN} --uid {uid} --hooks-dir {hooks} --log-file none -- sh -c 'echo \"$WHERE\"'",
-        uid = free_id(),
-        hooks = where_hook.dir().display(),
-    );
-    let out = with_run("mode=0777", &script, false);
+    let out = with_run("mode=0777", &start(&where_hook, "echo \"$WHERE\""), false);
     let (text, err) = (stdout(&out), stderr(&out));
     assert!(out.status.success(), "{text}\n{err}");
     assert!(text.starts_with("/tmp/roothooks-env."), "{text}\n{err}");

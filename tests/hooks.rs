@@ -1128,10 +1128,7 @@ fn compile(args: &[&str]) {
 
 #[test]
 fn a_root_hook_that_is_a_binary_is_judged_by_what_it_loads() {
-    if !need_root() {
-        return;
-    }
-    if !need_program("cc", "--version", "needs a C compiler (cc) to build a binary hook") {
+    if !need_root() || !need_program("cc", "--version", "needs a C compiler (cc) to build a binary hook") {
         return;
     }
     let user = Account::new(0);

@@ -324,10 +324,7 @@ fn the_plan_and_the_report_name_the_groups() {
 
 #[test]
 fn tiocsti_into_the_terminal_roothooks_was_started_on_fails() {
-    if !need_root() {
-        return;
-    }
-    if !need_program("script", "--version", "needs script (util-linux) for a terminal") {
+    if !need_root() || !need_program("script", "--version", "needs script (util-linux) for a terminal") {
         return;
     }
     let Some((_dir, bin)) = probe() else { return };
