@@ -567,6 +567,22 @@ pub fn trusted_path(path: &OsStr) -> (OsString, Vec<String>) {
     (OsStr::from_bytes(&kept.join(&b':')).to_owned(), dropped)
 }
 
+/// Every directory a root hook's PATH may hold: the trusted part of `start` (roothooks' own PATH),
+/// then of [`SAFE_PATH`], which hooks get when none of it passes. Where `#!/usr/bin/env NAME` may
+/// find NAME: each is judged.
+pub fn hook_search_dirs(start: Option<&OsStr>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for path in [start.unwrap_or(OsStr::new(SAFE_PATH)), OsStr::new(SAFE_PATH)] {
+        let (kept, _) = trusted_path(path);
+        for dir in kept.as_bytes().split(|b| *b == b':').map(|d| PathBuf::from(OsStr::from_bytes(d))) {
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    dirs
+}
+
 /// The names of `held` that were not on the allowlist.
 pub fn not_allowed(held: &[Held]) -> Vec<&str> {
     held.iter().filter(|h| matches!(h, Held::NotAllowed(_))).map(Held::name).collect()

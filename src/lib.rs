@@ -28,7 +28,6 @@
 
 pub mod children;
 pub mod cli;
-pub mod elf;
 pub mod error;
 pub mod exec;
 pub mod gate;

@@ -279,12 +279,13 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
             .map_err(|why| Error::Usage(format!("--hook-env (or ROOTHOOKS_HOOK_ENV) {why}")))?,
         secrets: provision.unset.iter().map(|u| u.0.clone()).collect(),
     };
+    let search = gate::hook_search_dirs(std::env::var_os("PATH").as_deref());
     Ok(Plan {
         privilege,
         provision,
         gate,
-        hooks: hooks::discover(&dir, origin, style(Phase::Root)),
-        user_hooks: user_dir.map(|(dir, origin)| hooks::discover(&dir, origin, style(Phase::User))),
+        hooks: hooks::discover(&dir, origin, style(Phase::Root), &search),
+        user_hooks: user_dir.map(|(dir, origin)| hooks::discover(&dir, origin, style(Phase::User), &search)),
         hook_timeout: Some(options.hook_timeout).filter(|t| !t.is_zero()),
         on_hook_failure: options.on_hook_failure.unwrap_or(FailurePolicy::Continue),
         log_file,

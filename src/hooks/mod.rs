@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::AtFlags;
@@ -17,6 +16,15 @@ use nix::sys::stat::{fstatat, SFlag};
 use tracing::{info, warn};
 
 use crate::trust::{self, Last};
+
+pub mod binfmt;
+pub mod elf;
+pub mod judge;
+pub mod ldcache;
+pub mod loader;
+pub mod script;
+
+use judge::Judge;
 
 /// Where the hooks directory came from; decides how loud a missing directory is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,7 +216,8 @@ fn leftover(name: &str) -> Option<&'static str> {
 
 /// List and judge the hooks of `dir` (absolute). `style.allow_untrusted` runs what the trust rule
 /// would refuse (`--allow-untrusted-hooks`); the reason still shows in the plan and the log.
-pub fn discover(dir: &Path, origin: DirOrigin, style: Style) -> HookPlan {
+/// `search`: every directory a root hook's PATH may hold, where `#!/usr/bin/env NAME` finds NAME.
+pub fn discover(dir: &Path, origin: DirOrigin, style: Style, search: &[PathBuf]) -> HookPlan {
     let mut plan =
         HookPlan { dir: dir.to_path_buf(), origin, state: DirState::Listed, phase: style.phase, hooks: Vec::new() };
     let walked = match trust::walk(dir, Last::Dir) {
@@ -228,7 +237,7 @@ pub fn discover(dir: &Path, origin: DirOrigin, style: Style) -> HookPlan {
     };
     // Listed by the resolved path: when the walk found it trusted, only root can change what that
     // path names; when not, nothing in it runs unless --allow-untrusted-hooks says so.
-    let mut judged = Judged::new();
+    let mut judged = Judge::new(search.to_vec());
     let walker = walkdir::WalkDir::new(&walked.path).min_depth(1).max_depth(1).follow_links(false).sort_by_file_name();
     for entry in walker {
         let entry = match entry {
@@ -260,7 +269,7 @@ fn judge(
     at: PathBuf,
     dir: &trust::Walked,
     style: Style,
-    judged: &mut Judged,
+    judged: &mut Judge,
 ) -> (PathBuf, Decision, How) {
     let exec = |(resolved, decision)| (resolved, decision, How::Exec);
     if name.starts_with('.') {
@@ -303,7 +312,9 @@ fn judge(
     // As the user, only the directory counts: a file the user could change runs with no more than
     // what they have anyway.
     let verdict = match style.phase {
-        Phase::Root => dir.untrusted.clone().or(verdict).or_else(|| interpreter_verdict(&resolved, how, judged)),
+        Phase::Root => {
+            dir.untrusted.clone().or(verdict).or_else(|| judged.hook(&resolved, how).err().map(|r| r.to_string()))
+        }
         Phase::User => dir.untrusted.clone(),
     };
     let decision = match verdict {
@@ -312,136 +323,6 @@ fn judge(
         Some(reason) => Decision::Untrusted { reason },
     };
     (resolved, decision, how)
-}
-
-/// How many `#!` interpreters the kernel follows, one script naming the next (BINPRM_MAX_RECURSION).
-const MAX_INTERPRETERS: usize = 4;
-
-/// Why the program that would really run a root hook may not be relied on, if it may not: the trust
-/// rule applied to its interpreter too (bash for a sourced hook; for a script, its `#!` program, and
-/// that one's if it is a script itself; for `#!/usr/bin/env` with a path, that path). A root-owned
-/// hook with `#!/opt/conda/bin/python3` ran the user's python as root. Only the first line of a file
-/// that already passed the rule is read.
-fn interpreter_verdict(hook: &Path, how: How, judged: &mut Judged) -> Option<String> {
-    let programs = match how {
-        How::Source => vec![PathBuf::from(crate::sourcing::BASH)],
-        How::Exec => match interpreters(hook) {
-            Ok(programs) => programs,
-            Err(why) => return Some(why),
-        },
-    };
-    programs.iter().find_map(|program| program_verdict(program, judged, 1))
-}
-
-/// The interpreters judged so far in one listing, with their verdicts: a hundred `#!/bin/sh` hooks
-/// walk /bin/sh once.
-pub type Judged = std::collections::HashMap<PathBuf, Option<String>>;
-
-/// Why the interpreter `program` (the `depth`th of a chain) may not be relied on, if it may not: the
-/// trust rule, then its own `#!` interpreters.
-fn program_verdict(program: &Path, judged: &mut Judged, depth: usize) -> Option<String> {
-    if depth > MAX_INTERPRETERS {
-        return Some(format!("more than {MAX_INTERPRETERS} interpreters, one naming the next"));
-    }
-    if let Some(verdict) = judged.get(program) {
-        return verdict.clone();
-    }
-    let verdict = match trust::walk(program, Last::File) {
-        Err(e) => Some(format!("its interpreter {} cannot be used: {e}", program.display())),
-        Ok(walked) => match walked.untrusted {
-            Some(why) => Some(format!("its interpreter {}: {why}", program.display())),
-            None => match interpreters(&walked.path) {
-                Ok(next) => next.iter().find_map(|p| program_verdict(p, judged, depth + 1)),
-                Err(why) => Some(why),
-            },
-        },
-    };
-    judged.insert(program.to_path_buf(), verdict.clone());
-    verdict
-}
-
-/// The programs a script's `#!` line names (taken from `/`, where hooks run, when relative): the
-/// interpreter, and for `/usr/bin/env` also every word of its arguments that is a path. None for a file
-/// without `#!` (a binary, or a script the shell runs); `env` that searches PATH finds only trusted
-/// directories, since PATH for hooks holds no other.
-fn interpreters(file: &Path) -> Result<Vec<PathBuf>, String> {
-    use std::io::Read;
-    let mut head = [0u8; 256];
-    let unread = |e: std::io::Error| format!("cannot read the first line of {}: {e}", file.display());
-    let mut opened = fs::File::open(file).map_err(unread)?;
-    let read = opened.read(&mut head).map_err(unread)?;
-    if head.get(..read).is_some_and(crate::elf::is_elf) {
-        return elf_loads(file, &opened);
-    }
-    let Some(line) = head.get(..read).and_then(|h| h.strip_prefix(b"#!")) else { return Ok(Vec::new()) };
-    let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
-    let mut words = line.split(|&b| b == b' ' || b == b'\t').filter(|w| !w.is_empty());
-    let Some(program) = words.next() else { return Ok(Vec::new()) };
-    let from_root = |word: &[u8]| Path::new("/").join(std::ffi::OsStr::from_bytes(word));
-    let mut programs = vec![from_root(program)];
-    if program.rsplit(|&b| b == b'/').next() == Some(b"env") {
-        // env's options (some take a word: `-u NAME`), NAME=value words, then the program and its
-        // arguments, which -S splits the same way: every word that is a path, so that no option
-        // taking a word can hide the program behind it (an argument judged too only refuses more)
-        let assignment = |w: &[u8]| {
-            w.iter().position(|&b| b == b'=').is_some_and(|eq| !w.get(..eq).unwrap_or_default().contains(&b'/'))
-        };
-        let words: Vec<&[u8]> = words.collect();
-        // `env PATH=... python3` searches that PATH: each of its directories must be root's
-        for dir in words.iter().filter_map(|w| w.strip_prefix(b"PATH=")).flat_map(|p| p.split(|&b| b == b':')) {
-            if let Some(why) = trust::judge_named(&from_root(dir)) {
-                return Err(format!("its #! line gives env a PATH a user could change: {why}"));
-            }
-        }
-        programs.extend(
-            words.into_iter().filter(|w| !w.starts_with(b"-") && !assignment(w) && w.contains(&b'/')).map(from_root),
-        );
-    }
-    Ok(programs)
-}
-
-/// What the ELF program `file` has loaded before its own code runs (see [`crate::elf`]): its dynamic
-/// loader, to be judged as an interpreter is; its RPATH and RUNPATH directories, judged here as PATH's
-/// are (`$ORIGIN` at the start of one is `file`'s own directory, as walked); and the libraries it
-/// names by path, judged here as a hook is (their own RUNPATHs are not followed).
-fn elf_loads(file: &Path, opened: &fs::File) -> Result<Vec<PathBuf>, String> {
-    use std::os::unix::fs::FileExt;
-    let shown = file.display();
-    let loads = match crate::elf::loads(&|at, buf| opened.read_at(buf, at)) {
-        Ok(loads) => loads,
-        // the kernel refuses it too: its exec fails, and the log says so as for any such file
-        Err(crate::elf::Unread::NotRunnable(_)) => return Ok(Vec::new()),
-        Err(why) => return Err(format!("cannot read what {shown} loads: {why}")),
-    };
-    let from_root = |bytes: &[u8]| Path::new("/").join(std::ffi::OsStr::from_bytes(bytes));
-    // one that is not there yet is judged by the directory it would be made in
-    let judge = |path: &Path, last: Last| match trust::walk(path, last) {
-        Ok(walked) => walked.untrusted,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => trust::judge_named(path),
-        Err(e) => Some(e.to_string()),
-    };
-    let origin = file.parent().unwrap_or(Path::new("/")).as_os_str().as_bytes();
-    for entry in &loads.search {
-        let dir = match entry.strip_prefix(b"$ORIGIN").or_else(|| entry.strip_prefix(b"${ORIGIN}")) {
-            Some(rest) => [origin, rest].concat(),
-            None => entry.clone(),
-        };
-        // the loader's other tokens ($LIB, $PLATFORM, $ORIGIN further on) name directories roothooks
-        // cannot know
-        if dir.contains(&b'$') {
-            return Err(format!("{shown} searches a library directory with a token roothooks cannot judge (RUNPATH)"));
-        }
-        let dir = from_root(&dir);
-        if let Some(why) = judge(&dir, Last::Dir) {
-            return Err(format!("{shown} loads libraries from {} first (RUNPATH): {why}", dir.display()));
-        }
-    }
-    for library in loads.by_path.iter().map(|p| from_root(p)) {
-        if let Some(why) = judge(&library, Last::File) {
-            return Err(format!("{shown} loads the library {}: {why}", library.display()));
-        }
-    }
-    Ok(loads.interpreter.iter().map(|p| from_root(p)).collect())
 }
 
 /// Say what the plan found about the hooks: the directory's state and every skipped file.
@@ -493,12 +374,12 @@ mod tests {
     #[test]
     fn missing_directory_is_a_state_not_an_error() {
         let style = Style { phase: Phase::Root, source_sh: false, allow_untrusted: false };
-        let plan = discover(Path::new("/nonexistent/roothooks.d"), DirOrigin::Default, style);
+        let plan = discover(Path::new("/nonexistent/roothooks.d"), DirOrigin::Default, style, &[]);
         assert_eq!(plan.state, DirState::Missing);
         assert!(plan.hooks.is_empty());
-        let plan = discover(Path::new("/etc/hostname"), DirOrigin::Explicit, style);
+        let plan = discover(Path::new("/etc/hostname"), DirOrigin::Explicit, style, &[]);
         assert_eq!(plan.state, DirState::NotADirectory);
-        let plan = discover(Path::new("/etc/hostname/x"), DirOrigin::Explicit, style);
+        let plan = discover(Path::new("/etc/hostname/x"), DirOrigin::Explicit, style, &[]);
         assert_eq!(plan.state, DirState::NotADirectory);
     }
 }
