@@ -409,6 +409,64 @@ fn a_timeout_never_ends_what_an_earlier_hooks_daemon_forks_meanwhile() {
 }
 
 #[test]
+fn a_timeout_never_ends_the_worker_an_earlier_hooks_daemon_double_forks_meanwhile() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    let [daemon, worker, escapee, trigger] = ["daemon.pid", "worker.pid", "escapee.pid", "trigger"].map(|n| h.path(n));
+    let _cleanup = KillOnDrop(vec![daemon.clone(), worker.clone(), escapee.clone()]);
+    // a daemon an earlier hook left on purpose (a double fork into a session of its own) that, when
+    // asked, double-forks a worker: the worker's middle process ends, so the worker comes back to
+    // roothooks and descends from the daemon no more
+    h.sh(
+        "10-daemon",
+        &format!(
+            "(setsid sh -c 'echo $$ > {d}.new; mv {d}.new {d}\n\
+              while [ ! -e {t} ]; do sleep 0.05; done\n\
+              (sh -c \"echo \\$\\$ > {w}.new; mv {w}.new {w}; exec sleep 300\" &)\n\
+              exec sleep 300' </dev/null >/dev/null 2>&1 &)",
+            d = daemon.display(),
+            t = trigger.display(),
+            w = worker.display()
+        ),
+    );
+    // a later hook that leaves an escapee of its own, asks the daemon for its worker, waits until the
+    // worker is roothooks' child, and hangs past its timeout
+    h.sh(
+        "20-escapes",
+        &format!(
+            "setsid sh -c 'echo $$ > {e}.new; mv {e}.new {e}; exec sleep 300' </dev/null >/dev/null 2>&1 &\n\
+             touch {t}\n\
+             while [ ! -e {w} ] || [ ! -e {e} ]; do sleep 0.05; done\n\
+             while [ \"$(cut -d' ' -f4 /proc/$(cat {w})/stat)\" != \"$PPID\" ]; do sleep 0.05; done\n\
+             echo the daemons worker came back to roothooks\n\
+             sleep 300",
+            e = escapee.display(),
+            t = trigger.display(),
+            w = worker.display()
+        ),
+    );
+    let out = run(h.roothooks().args(["--hook-timeout", "5", "--", "true"]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("hook 20-escapes failed: timed out after 5 s"), "{err}");
+    assert!(
+        err.contains("20-escapes: the daemons worker came back to roothooks"),
+        "the worker was not roothooks' child within the timeout: {err}"
+    );
+    let (daemon, worker, escapee) = (read_pid(&daemon), read_pid(&worker), read_pid(&escapee));
+    assert!(alive(daemon), "the daemon an earlier hook left was ended: {err}");
+    assert!(alive(worker), "the worker the daemon forked was ended: {err}");
+    wait_for("the timed-out hook's escapee to end", Duration::from_secs(30), || !alive(escapee));
+    // the escapee alone is named
+    let ended: Vec<&str> =
+        err.lines().filter(|l| l.contains("which it left running outside its process group")).collect();
+    assert_eq!(ended.len(), 1, "{err}");
+    assert!(ended[0].contains(&format!("ended sleep (pid {escapee})")), "{err}");
+}
+
+#[test]
 fn abort_policy_stops_at_the_first_failure_and_starts_nothing() {
     if !need_root() {
         return;

@@ -155,6 +155,11 @@ pub fn process_group() -> Pid {
     nix::unistd::getpgrp()
 }
 
+/// This process's session.
+pub fn session() -> io::Result<Pid> {
+    Ok(nix::unistd::getsid(None)?)
+}
+
 /// Stop this process until something continues it (a shell's `fg`).
 pub fn stop_self() -> io::Result<()> {
     Ok(nix::sys::signal::kill(pid(), nix::sys::signal::Signal::SIGSTOP)?)
