@@ -299,6 +299,69 @@ fn a_timeout_ends_what_the_hook_started_outside_its_process_group_too() {
     signal(daemon, nix::sys::signal::Signal::SIGKILL).unwrap();
 }
 
+/// Kills, whatever becomes of the test, each process whose pid a hook wrote to one of these files.
+struct KillOnDrop(Vec<std::path::PathBuf>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for file in &self.0 {
+            if let Some(pid) = std::fs::read_to_string(file).ok().and_then(|p| p.trim().parse().ok()) {
+                let _ = signal(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_timeout_ends_an_escapee_whose_main_thread_ended_while_its_other_threads_run() {
+    if !need_root() || !need_program("/usr/bin/python3", "--version", "needs Debian's python3 (/usr/bin/python3)") {
+        return;
+    }
+    let h = Hooks::new();
+    let pid = h.path("escapee.pid");
+    let _cleanup = KillOnDrop(vec![pid.clone()]);
+    // A process of its own session whose main thread ends (pthread_exit) while another runs on as
+    // root: /proc/PID/stat shows its leader as a zombie. The other thread writes the pid once the
+    // leader shows so, and the hook hangs only then, so the timeout finds that state.
+    let python = format!(
+        "import ctypes, os, threading, time\n\
+         def work():\n    \
+             while open(\"/proc/self/stat\").read().rsplit(\")\", 1)[1].split()[0] != \"Z\":\n        \
+                 time.sleep(0.01)\n    \
+             open(\"{pid}.new\", \"w\").write(str(os.getpid()))\n    \
+             os.rename(\"{pid}.new\", \"{pid}\")\n    \
+             time.sleep(300)\n\
+         threading.Thread(target=work).start()\n\
+         ctypes.CDLL(None).pthread_exit(None)\n",
+        pid = pid.display()
+    );
+    h.sh(
+        "10-escapes",
+        &format!(
+            "setsid /usr/bin/python3 -c '{python}' </dev/null >/dev/null 2>&1 &\n\
+             while [ ! -e {pid} ]; do sleep 0.05; done\n\
+             echo its main thread has ended\n\
+             sleep 300",
+            pid = pid.display()
+        ),
+    );
+    let out = run(h.roothooks().args(["--hook-timeout", "5", "--", "true"]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("hook 10-escapes failed: timed out after 5 s"), "{err}");
+    assert!(
+        err.contains("10-escapes: its main thread has ended"),
+        "the escapee's main thread had not ended within the timeout: {err}"
+    );
+    let escapee = read_pid(&pid);
+    // SIGKILL ends all its threads, but not all at the same instant
+    wait_for("the escapee's last thread to end after roothooks", Duration::from_secs(30), || !alive(escapee));
+    assert!(
+        err.contains(&format!("ended python3 (pid {escapee}), which it left running outside its process group")),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_timeout_never_ends_what_an_earlier_hooks_daemon_forks_meanwhile() {
     if !need_root() {
@@ -336,6 +399,64 @@ fn a_timeout_never_ends_what_an_earlier_hooks_daemon_forks_meanwhile() {
     assert!(err.contains("hook 30-stubborn failed: timed out after 1 s"), "{err}");
     // only the escapee: none of the daemon's children, though it forked while the escapees were
     // sought, and none of the stubborn group
+    let ended: Vec<&str> =
+        err.lines().filter(|l| l.contains("which it left running outside its process group")).collect();
+    assert_eq!(ended.len(), 1, "{err}");
+    assert!(ended[0].contains(&format!("ended sleep (pid {escapee})")), "{err}");
+}
+
+#[test]
+fn a_timeout_never_ends_the_worker_an_earlier_hooks_daemon_double_forks_meanwhile() {
+    if !need_root() {
+        return;
+    }
+    let h = Hooks::new();
+    let [daemon, worker, escapee, trigger] = ["daemon.pid", "worker.pid", "escapee.pid", "trigger"].map(|n| h.path(n));
+    let _cleanup = KillOnDrop(vec![daemon.clone(), worker.clone(), escapee.clone()]);
+    // a daemon an earlier hook left on purpose (a double fork into a session of its own) that, when
+    // asked, double-forks a worker: the worker's middle process ends, so the worker comes back to
+    // roothooks and descends from the daemon no more
+    h.sh(
+        "10-daemon",
+        &format!(
+            "(setsid sh -c 'echo $$ > {d}.new; mv {d}.new {d}\n\
+              while [ ! -e {t} ]; do sleep 0.05; done\n\
+              (sh -c \"echo \\$\\$ > {w}.new; mv {w}.new {w}; exec sleep 300\" &)\n\
+              exec sleep 300' </dev/null >/dev/null 2>&1 &)",
+            d = daemon.display(),
+            t = trigger.display(),
+            w = worker.display()
+        ),
+    );
+    // a later hook that leaves an escapee of its own, asks the daemon for its worker, waits until the
+    // worker is roothooks' child, and hangs past its timeout
+    h.sh(
+        "20-escapes",
+        &format!(
+            "setsid sh -c 'echo $$ > {e}.new; mv {e}.new {e}; exec sleep 300' </dev/null >/dev/null 2>&1 &\n\
+             touch {t}\n\
+             while [ ! -e {w} ] || [ ! -e {e} ]; do sleep 0.05; done\n\
+             while [ \"$(cut -d' ' -f4 /proc/$(cat {w})/stat)\" != \"$PPID\" ]; do sleep 0.05; done\n\
+             echo the daemons worker came back to roothooks\n\
+             sleep 300",
+            e = escapee.display(),
+            t = trigger.display(),
+            w = worker.display()
+        ),
+    );
+    let out = run(h.roothooks().args(["--hook-timeout", "5", "--", "true"]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("hook 20-escapes failed: timed out after 5 s"), "{err}");
+    assert!(
+        err.contains("20-escapes: the daemons worker came back to roothooks"),
+        "the worker was not roothooks' child within the timeout: {err}"
+    );
+    let (daemon, worker, escapee) = (read_pid(&daemon), read_pid(&worker), read_pid(&escapee));
+    assert!(alive(daemon), "the daemon an earlier hook left was ended: {err}");
+    assert!(alive(worker), "the worker the daemon forked was ended: {err}");
+    wait_for("the timed-out hook's escapee to end", Duration::from_secs(30), || !alive(escapee));
+    // the escapee alone is named
     let ended: Vec<&str> =
         err.lines().filter(|l| l.contains("which it left running outside its process group")).collect();
     assert_eq!(ended.len(), 1, "{err}");

@@ -500,3 +500,42 @@ fn binfmt_entries_and_the_preload_list_give_entries_and_names_or_nothing() {
         Ok(())
     });
 }
+
+#[test]
+fn a_proc_stat_line_gives_its_process_or_nothing_never_a_guess() {
+    use roothooks::system::process::{parse_stat, Stat};
+    // a line as the kernel writes it, its name any 1-15 characters (spaces and parentheses too)
+    let line = (
+        "[^\0]{1,15}",
+        proptest::sample::select(&["R", "S", "D", "Z", "X", "T", "t", "I"][..]),
+        (any::<i32>(), any::<i32>(), any::<i32>(), 0u64..5),
+        proptest::collection::vec(0u64..100_000, 30),
+    );
+    let fields = "0 -1 4194560 1221 0 2 0 1 0 0 0 20 0";
+    check("a /proc/PID/stat line", line, |(name, state, (ppid, pgrp, sid, threads), rest)| {
+        let rest: Vec<String> = rest.iter().map(u64::to_string).collect();
+        let text = format!("4242 ({name}) {state} {ppid} {pgrp} {sid} {fields} {threads} {}\n", rest.join(" "));
+        let stat = parse_stat(&text);
+        let running = !matches!(state, "Z" | "X") || (state == "Z" && threads > 1);
+        let expected = Stat {
+            name: name.clone(),
+            parent: nix::unistd::Pid::from_raw(ppid),
+            group: nix::unistd::Pid::from_raw(pgrp),
+            session: nix::unistd::Pid::from_raw(sid),
+            running,
+        };
+        prop_assert_eq!(stat, Some(expected), "{}", text);
+        Ok(())
+    });
+    // and any text at all: nothing but a line's own values, or nothing
+    let text = prop_oneof![
+        shaped_text(&["4242", " ", "(", ")", "Z", "S", "-1", "1", "2", "\n", "9999999999"]),
+        bytes().prop_map(|b| String::from_utf8_lossy(&b).into())
+    ];
+    check("any text as a /proc/PID/stat line", text, |text| {
+        if let Some(stat) = parse_stat(&text) {
+            prop_assert!(text.contains(&format!("({})", stat.name)), "{}", text);
+        }
+        Ok(())
+    });
+}

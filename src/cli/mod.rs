@@ -349,7 +349,8 @@ pub struct Args {
     ///
     /// SIGTERM first, SIGKILL 2 s later; then what it started outside its group (setsid, a double
     /// fork) is killed too and named in the log, but not what earlier hooks left running (a FUSE
-    /// daemon). At least 0.001. Example: --hook-timeout 120
+    /// daemon) nor what shares their session or group (their workers). At least 0.001. Example:
+    /// --hook-timeout 120
     #[arg(long, value_name = "SECS", env = "ROOTHOOKS_HOOK_TIMEOUT", default_value = "60", value_parser = parse_timeout, allow_hyphen_values = true)]
     pub hook_timeout: Duration,
 

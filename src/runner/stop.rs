@@ -78,14 +78,14 @@ impl Stop {
 const MAX_LOOKS: usize = 100;
 
 /// End what a stopped hook left running outside its process group (setsid, GNU timeout, setpgid):
-/// every process below roothooks that neither was there before the hook started nor descends from
-/// one that was (an earlier hook's daemon may fork while this runs), judged on one pass over /proc
-/// per look. Each is named in the log. (The subreaper brought them back to roothooks once their
-/// parents ended.) Looks again until a look finds nothing new. `group` is the hook's process group.
+/// every process below roothooks that is not kept (see [`Kin`]), judged on one pass over /proc per
+/// look. Each is named in the log. (The subreaper brought them back to roothooks once their parents
+/// ended.) Looks again until a look finds nothing new. `group` is the hook's process group.
 pub(super) fn end_escapees(hook: &str, group: Pid, before: &[Pid]) {
+    let kin = Kin::new(group);
     let mut ended: Vec<Pid> = Vec::new();
     for _ in 0..MAX_LOOKS {
-        let left = look(before, &ended);
+        let left = look(before, &ended, &kin);
         if left.is_empty() {
             return;
         }
@@ -102,27 +102,70 @@ pub(super) fn end_escapees(hook: &str, group: Pid, before: &[Pid]) {
             ended.push(pid);
         }
     }
-    let still = look(before, &ended).len();
+    let still = look(before, &ended, &kin).len();
     if still > 0 {
         warn!(hook, "after {MAX_LOOKS} looks, what it started was still forking ({still} left at the last look)");
     }
 }
 
-/// One look: the processes below roothooks that are not in `before`, do not descend from one of
-/// them and are not `ended` already, from one pass over /proc.
-fn look(before: &[Pid], ended: &[Pid]) -> Vec<Below> {
+/// What is kept while a stopped hook's escapees are ended: what was there before the hook started
+/// (daemons earlier hooks left on purpose, as s3fs), and what belongs to it. A process belongs to a
+/// kept one when it is its child, or shares its session or process group: a daemon's worker forked
+/// through a double fork comes back to roothooks, not to the daemon, but keeps the daemon's session
+/// and group (it cannot join a session it was not forked into, nor a group outside its session).
+/// Roothooks' own session and group are shared by every root hook, and the stopped hook's own group
+/// (for a user hook its session too) is the one being ended, so none of them keeps anything.
+pub(super) struct Kin {
+    /// groups (and, being a process's pid, sessions) that keep nothing: roothooks' own group and the
+    /// stopped hook's
+    pub(super) shared: [Pid; 2],
+    /// roothooks' session, `None` if it could not be read: then no session keeps anything
+    pub(super) session: Option<Pid>,
+}
+
+impl Kin {
+    fn new(hook_group: Pid) -> Kin {
+        let session = crate::system::process::session().ok();
+        Kin { shared: [crate::system::process::process_group(), hook_group], session }
+    }
+
+    pub(super) fn belongs(&self, below: &Below, kept: &[Below]) -> bool {
+        let session_keeps =
+            self.session.is_some_and(|ours| below.session != ours) && !self.shared.contains(&below.session);
+        let group_keeps = !self.shared.contains(&below.group);
+        kept.iter().any(|k| {
+            k.pid == below.parent
+                || (session_keeps && k.session == below.session)
+                || (group_keeps && k.group == below.group)
+        })
+    }
+}
+
+/// One look: the processes below roothooks that are neither in `before` nor belong to what is kept
+/// ([`Kin`]), and are not `ended` already, from one pass over /proc.
+fn look(before: &[Pid], ended: &[Pid], kin: &Kin) -> Vec<Below> {
     // what the last look ended, if it has died (a look skips zombies in any case)
     reap(Pid::from_raw(-1), false);
-    let mut kept: Vec<Pid> = before.to_vec();
-    let mut left = Vec::new();
-    // a parent comes before its children: what descends from a kept process is kept
-    for below in crate::system::process::descendants(&[crate::system::process::pid()]) {
-        if kept.contains(&below.pid) || kept.contains(&below.parent) {
-            kept.push(below.pid);
-        } else if !ended.contains(&below.pid) {
-            left.push(below);
+    let mut kept: Vec<Below> = Vec::new();
+    let mut left = crate::system::process::descendants(&[crate::system::process::pid()]);
+    // a parent comes before its children, but a worker that came back to roothooks may come before
+    // the daemon whose session it shares: pass again until nothing more is kept
+    loop {
+        let had = kept.len();
+        let mut rest = Vec::new();
+        for below in left {
+            if before.contains(&below.pid) || kin.belongs(&below, &kept) {
+                kept.push(below);
+            } else {
+                rest.push(below);
+            }
+        }
+        left = rest;
+        if kept.len() == had {
+            break;
         }
     }
+    left.retain(|below| !ended.contains(&below.pid));
     left
 }
 

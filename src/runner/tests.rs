@@ -56,3 +56,39 @@ fn summary_names_the_failures() {
     let results = [r("10-a", HookOutcome::Ok), r("20-mount", HookOutcome::Exit(3)), r("30-b", HookOutcome::Ok)];
     assert_eq!(summary(&results, Duration::from_millis(1400)), "3 hooks: 2 ok, 1 failed (20-mount: exit 3) in 1.4 s");
 }
+
+#[test]
+fn what_shares_a_kept_daemons_session_or_group_is_kept_and_roothooks_own_keep_nothing() {
+    use crate::system::process::Below;
+    let pid = Pid::from_raw;
+    // roothooks is 10, its session 1 and its group 5; the stopped hook is 20
+    let (session, group, hook) = (pid(1), pid(5), pid(20));
+    let kin = stop::Kin { shared: [group, hook], session: Some(session) };
+    let below = |p: i32, parent: i32, group: i32, session: i32| Below {
+        pid: pid(p),
+        parent: pid(parent),
+        group: pid(group),
+        session: pid(session),
+        name: "x".into(),
+    };
+    // a daemon of its own session, and one left in roothooks' session in its old hook's group (15)
+    let kept = [below(30, 10, 30, 30), below(40, 10, 15, 1)];
+    let cases = [
+        (below(31, 10, 30, 30), true, "a setsid daemon's double-forked worker"),
+        (below(32, 10, 32, 30), true, "a worker that made a group of its own in the daemon's session"),
+        (below(41, 10, 15, 1), true, "the worker of a daemon left in its old hook's group"),
+        (below(50, 30, 50, 50), true, "a daemon's child in a session of its own"),
+        (below(60, 10, 60, 60), false, "an escapee in a session of its own"),
+        (below(61, 10, 61, 1), false, "an escapee in a group of its own (GNU timeout)"),
+        (below(62, 10, 20, 1), false, "an escapee in the hook's group"),
+        (below(63, 10, 5, 1), false, "an escapee in roothooks' group"),
+        (below(64, 10, 64, 20), false, "a user hook's escapee in the hook's session"),
+    ];
+    for (process, keeps, what) in cases {
+        assert_eq!(kin.belongs(&process, &kept), keeps, "{what}");
+    }
+    // with roothooks' session unknown, no session keeps anything; a group still does
+    let blind = stop::Kin { shared: [group, hook], session: None };
+    assert!(!blind.belongs(&below(32, 10, 32, 30), &kept));
+    assert!(blind.belongs(&below(31, 10, 30, 30), &kept));
+}

@@ -73,27 +73,58 @@ pub struct Below {
     pub parent: Pid,
     /// its process group
     pub group: Pid,
+    pub session: Pid,
     pub name: String,
+}
+
+/// What a process's `/proc/PID/stat` line says of it, for [`descendants`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub name: String,
+    pub parent: Pid,
+    pub group: Pid,
+    pub session: Pid,
+    /// whether anything of it still runs: not a zombie, or a thread group whose leader has ended
+    /// (`pthread_exit` in the main thread) while its other threads run on, which the kernel shows as a
+    /// zombie leader with more than one thread
+    pub running: bool,
+}
+
+/// Read one `/proc/PID/stat` line: "pid (comm) state ppid pgrp session ... num_threads ...". `None`
+/// for a line that is not one. The name may hold spaces and parentheses, so the fields are taken from
+/// after the last ')'.
+pub fn parse_stat(line: &str) -> Option<Stat> {
+    let (open, close) = (line.find('(')?, line.rfind(')')?);
+    let name = line.get(open + 1..close)?.to_string();
+    let mut fields = line.get(close + 1..)?.split_whitespace();
+    let number = |field: Option<&str>| field.and_then(|f| f.parse::<i32>().ok()).map(Pid::from_raw);
+    let state = fields.next()?;
+    let (parent, group, session) = (number(fields.next())?, number(fields.next())?, number(fields.next())?);
+    // after session: tty_nr tpgid flags minflt cminflt majflt cmajflt utime stime cutime cstime
+    // priority nice, then num_threads: the kernel counts a zombie leader until it is reaped, so a real
+    // zombie shows 1 (whether its threads ended together or its last one after it), and a leader
+    // whose other threads run 1 and theirs (all three measured)
+    let threads = fields.nth(13).and_then(|f| f.parse::<u64>().ok());
+    let running = match state {
+        "Z" => threads.is_some_and(|t| t > 1),
+        "X" => false,
+        _ => true,
+    };
+    Some(Stat { name, parent, group, session, running })
 }
 
 /// Every process below `roots` (their children, theirs, ...), each with its parent and name, from
 /// one pass over /proc: the parent of each process, from its `stat`. A process that ends meanwhile
-/// is just absent, and so is a zombie (it has ended, and has no children). A parent comes before its
+/// is just absent, and so is a zombie (it has ended, and has no children); a thread group whose
+/// leader ended while its other threads run is no zombie, and is there. A parent comes before its
 /// children.
 pub fn descendants(roots: &[Pid]) -> Vec<Below> {
     let mut all: Vec<Below> = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // "pid (comm) state ppid ...": the name may hold spaces and parentheses, so from the last ')'
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
-        let name = stat.get(open + 1..close).unwrap_or_default().to_string();
-        // then "state ppid pgrp"
-        let mut fields = stat.get(close + 1..).unwrap_or_default().split_whitespace();
-        let (state, ppid, pgrp) = (fields.next(), fields.next(), fields.next());
-        let number = |field: Option<&str>| field.and_then(|f| f.parse::<i32>().ok()).map(Pid::from_raw);
-        if let (Some(parent), Some(group), false) = (number(ppid), number(pgrp), matches!(state, Some("Z" | "X"))) {
-            all.push(Below { pid: Pid::from_raw(pid), parent, group, name });
+        let Ok(line) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        if let Some(Stat { name, parent, group, session, running: true }) = parse_stat(&line) {
+            all.push(Below { pid: Pid::from_raw(pid), parent, group, session, name });
         }
     }
     let mut found: Vec<Below> = Vec::new();
@@ -122,6 +153,11 @@ pub fn pid() -> Pid {
 /// This process's process group.
 pub fn process_group() -> Pid {
     nix::unistd::getpgrp()
+}
+
+/// This process's session.
+pub fn session() -> io::Result<Pid> {
+    Ok(nix::unistd::getsid(None)?)
 }
 
 /// Stop this process until something continues it (a shell's `fg`).
@@ -154,3 +190,6 @@ pub fn release_code() -> io::Result<()> {
     let ret = unsafe { nix::libc::madvise(start as *mut nix::libc::c_void, end - start, nix::libc::MADV_DONTNEED) };
     super::check(ret).map(drop)
 }
+
+#[cfg(test)]
+mod tests;

@@ -316,12 +316,15 @@ impl Hooks {
     }
 }
 
-/// Whether process `pid` is still running (a zombie counts as gone).
+/// Whether process `pid` is still running: any of its threads is (a zombie counts as gone, but a
+/// thread group whose leader ended while its other threads run does not).
 pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !matches!(stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()), Some("Z" | "X")),
-        Err(_) => false,
-    }
+    let state = |stat: String| stat.rsplit(')').next().and_then(|s| s.split_whitespace().next()).map(str::to_string);
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    tasks.flatten().any(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).ok();
+        stat.and_then(state).is_some_and(|s| s != "Z" && s != "X")
+    })
 }
 
 /// Read a pid a hook wrote to `path`.
