@@ -805,28 +805,43 @@ fn no_hand_over_ever_changes_the_root_directory_or_a_home_that_is_not_the_users(
     // a uid without an account: its home is /, and CHOWN_HOME with -R would give it the whole tree;
     // CHOWN_EXTRA naming /, root's home (spelled otherwise) and daemon's
     let env = ["CHOWN_HOME=yes", "CHOWN_HOME_OPTS=-R", "CHOWN_EXTRA=/,//root/,/usr/sbin", "CHOWN_EXTRA_OPTS=-R"];
-    let (code, out, err) = run(&b, &env, &["--docker-stacks", "--uid", "1234"], "id -u");
+    let flags = ["--docker-stacks", "--uid", "1234"];
+    // the dry run says what the start will refuse, and why; the start refuses the same, in the same words
+    let (code, plan, err) = run(&b, &env, &[&flags[..], &["--dry-run"]].concat(), "id -u");
+    assert_eq!(code, 0, "{err}");
+    let refused = [
+        ("/", "CHOWN_HOME", "uid 1234 has no account, so / is not a home of its own"),
+        ("/", "CHOWN_EXTRA", "/ is the root directory"),
+        ("/root", "CHOWN_EXTRA", "/root is the home of root, an account that is not a regular user's"),
+        ("/usr/sbin", "CHOWN_EXTRA", "/usr/sbin is the home of daemon, an account that is not a regular user's"),
+    ];
+    let reasons: Vec<String> = refused
+        .iter()
+        .map(|(path, origin, why)| {
+            let reason = plan_refusal(&plan, path, origin);
+            assert!(reason.starts_with(why), "{reason}");
+            reason
+        })
+        .collect();
+    assert!(!plan.contains("hand over:"), "{plan}");
+    let (code, out, err) = run(&b, &env, &flags, "id -u");
     assert_eq!((code, out.trim()), (0, "1234"), "the server still starts: {err}");
-    assert!(
-        err.contains("not handing the home over (CHOWN_HOME): uid 1234 has no account, so / is not a home of its own"),
-        "{err}"
-    );
-    assert!(err.contains("not handing / over (CHOWN_EXTRA): / is the root directory"), "{err}");
-    assert!(err.contains("//root/ is the home of root, an account that is not a regular user's"), "{err}");
-    assert!(err.contains("/usr/sbin is the home of daemon, an account that is not a regular user's"), "{err}");
+    for ((path, origin, _), why) in refused.iter().zip(&reasons) {
+        assert!(err.contains(&hand_over_refused(path, origin, why)), "{err}");
+    }
     for dir in [".", "etc", "root", "usr/sbin", "bin"] {
         assert_eq!(std::fs::metadata(root.join(dir)).unwrap().uid(), 0, "{dir} changed hands");
     }
     // a regular account whose home field is /: no home of its own either
     let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
     std::fs::write(root.join("etc/passwd"), format!("{passwd}web:x:1500:1500::/:/bin/sh\n")).unwrap();
-    let (code, out, err) =
-        run(&b, &["CHOWN_HOME=yes", "CHOWN_HOME_OPTS=-R"], &["--docker-stacks", "--user", "web"], "id -u");
+    let env = ["CHOWN_HOME=yes", "CHOWN_HOME_OPTS=-R"];
+    let (_, plan, _) = run(&b, &env, &["--docker-stacks", "--user", "web", "--dry-run"], "id -u");
+    let why = plan_refusal(&plan, "/", "CHOWN_HOME");
+    assert_eq!(why, "account web's home is '/', not a home of its own");
+    let (code, out, err) = run(&b, &env, &["--docker-stacks", "--user", "web"], "id -u");
     assert_eq!((code, out.trim()), (0, "1500"), "{err}");
-    assert!(
-        err.contains("not handing the home over (CHOWN_HOME): account web's home is '/', not a home of its own"),
-        "{err}"
-    );
+    assert!(err.contains(&hand_over_refused("/", "CHOWN_HOME", &why)), "{err}");
     assert_eq!(std::fs::metadata(root).unwrap().uid(), 0, "/ changed hands");
 }
 
