@@ -17,8 +17,9 @@ use crate::gate::{self, Gate};
 use crate::hooks::{self, DirOrigin, HookPlan, Phase, Style};
 use crate::identity::{self, group_label, group_list_label, Account, Request, StartedGroups, Target};
 use crate::provision::env::Unset;
-use crate::provision::handover::HandOver;
+use crate::provision::handover::{HandOver, Protected};
 use crate::provision::limits::Rlimit;
+use crate::provision::refusal::{self, Guarded, Judged, Verdict};
 use crate::provision::Provision;
 use crate::runner::FailurePolicy;
 use crate::seccomp::{Group, Seccomp};
@@ -202,12 +203,44 @@ fn own_entry(db: &UserDb, options: &Options, request: &Request, started: &Starte
     })
 }
 
-/// The hand-overs, the home's first (it is made or moved before), every path absolute.
-fn hand_over_jobs(chown: &Chown, target: &identity::Target, cwd: Option<&Path>) -> Result<Vec<HandOver>> {
+/// The directories root relies on besides the system's own (see `refusal`): every directory a root
+/// hook's PATH may hold (`search`), the hooks directories, the skel and nss directories.
+fn guarded(search: &[PathBuf], hooks: [Option<&Path>; 2], skel: &Path, nss_dir: Option<&Path>) -> Guarded {
+    let on_path = search.iter().map(|dir| (dir.clone(), "a directory on root's hooks' PATH".to_string()));
+    let [root_hooks, user_hooks] = hooks.map(|dir| dir.map(Path::to_path_buf));
+    let named = [
+        (root_hooks, "root's hooks directory"),
+        (user_hooks, "the user's hooks directory"),
+        (Some(skel.to_path_buf()), "the --skel directory new homes are copied from"),
+        (nss_dir.map(Path::to_path_buf), "the --nss-dir directory root writes passwd and group to"),
+    ];
+    let named = named.into_iter().filter_map(|(dir, what)| Some((dir?, what.to_string())));
+    Guarded::new(on_path.chain(named))
+}
+
+/// The hand-overs, the home's first (it is made or moved before), every path absolute and
+/// normalised (what is judged is what the walk opens), each with the plan's verdict. `guarded` is
+/// asked only when there is something to hand over.
+fn hand_over_jobs(
+    chown: &Chown,
+    target: &identity::Target,
+    cwd: Option<&Path>,
+    guarded: impl FnOnce() -> Guarded,
+) -> Result<Vec<Judged>> {
     let home = chown.home.map(|recursive| HandOver { path: target.home.clone(), recursive, origin: "CHOWN_HOME" });
-    home.into_iter()
-        .chain(chown.jobs.iter().cloned())
-        .map(|job| Ok(HandOver { path: absolute(&job.path, cwd)?, ..job }))
+    let jobs: Vec<HandOver> = home.into_iter().chain(chown.jobs.iter().cloned()).collect();
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (guarded, accounts) = (guarded(), Protected::system());
+    jobs.into_iter()
+        .map(|job| {
+            if let Some(why) = (job.origin == "CHOWN_HOME").then(|| refusal::home_refusal(target)).flatten() {
+                return Ok(Judged { job, verdict: Verdict::Refused(why) });
+            }
+            let job = HandOver { path: refusal::normalise(&absolute(&job.path, cwd)?), ..job };
+            Ok(Judged { verdict: refusal::judge(&job.path, &guarded, &accounts), job })
+        })
         .collect()
 }
 
@@ -258,18 +291,25 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
         Some(path) => Some(abs(path)?),
         None => Some(PathBuf::from(format!("/tmp/roothooks-{}.log", target.uid))),
     };
+    let (nss_dir, skel) = (options.nss_dir.as_ref().map(abs).transpose()?, abs(&options.skel)?);
+    let hooks_dirs = [Some(dir.as_path()), user_dir.as_ref().map(|(d, _)| d.as_path())];
+    // every directory a root hook's PATH may hold: where `#!/usr/bin/env NAME` finds NAME, and
+    // what no hand-over may give the user
+    let search = gate::hook_search_dirs(std::env::var_os("PATH").as_deref());
+    let hand_over =
+        hand_over_jobs(&options.chown, &target, cwd, || guarded(&search, hooks_dirs, &skel, nss_dir.as_deref()))?;
     let provision = Provision {
         account: target.account_edit(),
-        nss_dir: options.nss_dir.as_ref().map(abs).transpose()?,
+        nss_dir,
         create_home: options.create_home,
-        skel: abs(&options.skel)?,
+        skel,
         env_files: options.env_files.iter().map(abs).collect::<Result<_>>()?,
         unset: options.unset_env.iter().filter(|u| !u.is_empty()).map(|u| Unset(u.clone())).collect(),
         rlimits: options.rlimits.clone(),
         umask: options.umask,
         workdir: options.workdir.clone(),
         grant_sudo: options.grant_sudo,
-        hand_over: hand_over_jobs(&options.chown, &target, cwd)?,
+        hand_over,
         own_entry: own_entry(&db, options, request, started),
     };
     let allowed = options.hook_env.iter().filter(|p| !p.trim().is_empty()).map(|p| gate::parse_pattern(p));
@@ -279,7 +319,6 @@ pub fn build(options: &Options, request: &Request, started: &Started) -> Result<
             .map_err(|why| Error::Usage(format!("--hook-env (or ROOTHOOKS_HOOK_ENV) {why}")))?,
         secrets: provision.unset.iter().map(|u| u.0.clone()).collect(),
     };
-    let search = gate::hook_search_dirs(std::env::var_os("PATH").as_deref());
     Ok(Plan {
         privilege,
         provision,

@@ -805,29 +805,113 @@ fn no_hand_over_ever_changes_the_root_directory_or_a_home_that_is_not_the_users(
     // a uid without an account: its home is /, and CHOWN_HOME with -R would give it the whole tree;
     // CHOWN_EXTRA naming /, root's home (spelled otherwise) and daemon's
     let env = ["CHOWN_HOME=yes", "CHOWN_HOME_OPTS=-R", "CHOWN_EXTRA=/,//root/,/usr/sbin", "CHOWN_EXTRA_OPTS=-R"];
-    let (code, out, err) = run(&b, &env, &["--docker-stacks", "--uid", "1234"], "id -u");
+    let flags = ["--docker-stacks", "--uid", "1234"];
+    // the dry run says what the start will refuse, and why; the start refuses the same, in the same words
+    let (code, plan, err) = run(&b, &env, &[&flags[..], &["--dry-run"]].concat(), "id -u");
+    assert_eq!(code, 0, "{err}");
+    let refused = [
+        ("/", "CHOWN_HOME", "uid 1234 has no account, so / is not a home of its own"),
+        ("/", "CHOWN_EXTRA", "/ is the root directory"),
+        ("/root", "CHOWN_EXTRA", "/root is the home of root, an account that is not a regular user's"),
+        ("/usr/sbin", "CHOWN_EXTRA", "/usr/sbin is the home of daemon, an account that is not a regular user's"),
+    ];
+    let reasons: Vec<String> = refused
+        .iter()
+        .map(|(path, origin, why)| {
+            let reason = plan_refusal(&plan, path, origin);
+            assert!(reason.starts_with(why), "{reason}");
+            reason
+        })
+        .collect();
+    assert!(!plan.contains("hand over:"), "{plan}");
+    let (code, out, err) = run(&b, &env, &flags, "id -u");
     assert_eq!((code, out.trim()), (0, "1234"), "the server still starts: {err}");
-    assert!(
-        err.contains("not handing the home over (CHOWN_HOME): uid 1234 has no account, so / is not a home of its own"),
-        "{err}"
-    );
-    assert!(err.contains("not handing / over (CHOWN_EXTRA): / is the root directory"), "{err}");
-    assert!(err.contains("//root/ is the home of root, an account that is not a regular user's"), "{err}");
-    assert!(err.contains("/usr/sbin is the home of daemon, an account that is not a regular user's"), "{err}");
+    for ((path, origin, _), why) in refused.iter().zip(&reasons) {
+        assert!(err.contains(&hand_over_refused(path, origin, why)), "{err}");
+    }
     for dir in [".", "etc", "root", "usr/sbin", "bin"] {
         assert_eq!(std::fs::metadata(root.join(dir)).unwrap().uid(), 0, "{dir} changed hands");
     }
     // a regular account whose home field is /: no home of its own either
     let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
     std::fs::write(root.join("etc/passwd"), format!("{passwd}web:x:1500:1500::/:/bin/sh\n")).unwrap();
-    let (code, out, err) =
-        run(&b, &["CHOWN_HOME=yes", "CHOWN_HOME_OPTS=-R"], &["--docker-stacks", "--user", "web"], "id -u");
+    let env = ["CHOWN_HOME=yes", "CHOWN_HOME_OPTS=-R"];
+    let (_, plan, _) = run(&b, &env, &["--docker-stacks", "--user", "web", "--dry-run"], "id -u");
+    let why = plan_refusal(&plan, "/", "CHOWN_HOME");
+    assert_eq!(why, "account web's home is '/', not a home of its own");
+    let (code, out, err) = run(&b, &env, &["--docker-stacks", "--user", "web"], "id -u");
     assert_eq!((code, out.trim()), (0, "1500"), "{err}");
-    assert!(
-        err.contains("not handing the home over (CHOWN_HOME): account web's home is '/', not a home of its own"),
-        "{err}"
-    );
+    assert!(err.contains(&hand_over_refused("/", "CHOWN_HOME", &why)), "{err}");
     assert_eq!(std::fs::metadata(root).unwrap().uid(), 0, "/ changed hands");
+}
+
+#[test]
+fn a_hand_over_of_a_directory_root_relies_on_is_refused_by_the_plan_and_by_the_start() {
+    if !ready() {
+        return;
+    }
+    let b = image();
+    let root = b.rootfs();
+    for dir in ["var/lib/dpkg", "var/log", "srv/roothooks.d", "tmp/scratch/inside"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    std::fs::write(root.join("var/lib/dpkg/status"), "root's\n").unwrap();
+    std::os::unix::fs::chown(root.join("tmp/scratch/inside"), Some(501), Some(501)).unwrap();
+    // /etc with every entry under it, and the user's tree of a PATH they cannot reach: handed in full
+    let env = ["CHOWN_EXTRA=/etc,/tmp/scratch", "CHOWN_EXTRA_OPTS=-R"];
+    let flags = [
+        "--docker-stacks",
+        "--hooks-dir",
+        "/srv/roothooks.d",
+        "--chown",
+        "/usr/local",
+        "--chown-tree",
+        "/var",
+        "--chown",
+        "/usr/local/bin/before-notebook.d",
+        "--chown-tree",
+        "/srv/",
+        "--chown",
+        "/home/jovyan/../../bin",
+    ];
+    let refused = [
+        ("/etc", "CHOWN_EXTRA", "/etc is the system's configuration: "),
+        ("/usr/local", "--chown", "/usr/local lies inside /usr, the system's programs and libraries: "),
+        ("/var", "--chown-tree", "/var contains /var/lib, the system's state"),
+        (
+            "/usr/local/bin/before-notebook.d",
+            "--chown",
+            "/usr/local/bin/before-notebook.d is the user's hooks directory",
+        ),
+        ("/srv", "--chown-tree", "/srv contains /srv/roothooks.d, root's hooks directory"),
+        ("/bin", "--chown", "/bin is the system's programs"),
+    ];
+    // the plan first: if it did not refuse each of these, no real start is made
+    let (code, plan, err) = run(&b, &env, &[&flags[..], &["--dry-run"]].concat(), "id -u");
+    assert_eq!(code, 0, "{err}");
+    let reasons: Vec<String> = refused
+        .iter()
+        .map(|(path, origin, why)| {
+            let reason = plan_refusal(&plan, path, origin);
+            assert!(reason.starts_with(why), "{reason}");
+            assert!(reason.contains("hand over a directory of the user's own outside it instead"), "{reason}");
+            reason
+        })
+        .collect();
+    assert!(plan.contains("  hand over:   /tmp/scratch and everything in it"), "{plan}");
+
+    let before: Vec<_> = ["etc", "var", "usr", "srv", "bin"].iter().flat_map(|d| owners(&root.join(d))).collect();
+    let (code, out, err) = run(&b, &env, &flags, "id -u");
+    assert_eq!((code, out.trim()), (0, "1000"), "the server still starts: {err}");
+    for ((path, origin, _), why) in refused.iter().zip(&reasons) {
+        assert!(err.contains(&hand_over_refused(path, origin, why)), "{err}");
+    }
+    let after: Vec<_> = ["etc", "var", "usr", "srv", "bin"].iter().flat_map(|d| owners(&root.join(d))).collect();
+    assert_eq!(before, after, "a directory root relies on changed hands");
+    assert!(after.iter().all(|(uid, _)| *uid == 0), "{after:?}");
+    // below /tmp is anyone's: that hand-over was made
+    let owner = |rel: &str| std::fs::metadata(root.join(rel)).unwrap().uid();
+    assert_eq!((owner("tmp/scratch"), owner("tmp/scratch/inside"), owner("tmp")), (1000, 1000, 0), "{err}");
 }
 
 #[test]

@@ -517,3 +517,70 @@ fn a_home_whose_copy_fails_halfway_is_not_left_behind_and_the_next_start_complet
     assert_eq!(lines.next(), Some(&*format!("{uid} 700")), "{text}\n{err}");
     assert!(!err.contains("exists; left as it is"), "{err}");
 }
+
+#[test]
+fn a_hand_over_of_a_directory_root_relies_on_is_refused_by_the_plan_and_by_the_start() {
+    if !need_root() {
+        return;
+    }
+    let hooks = Hooks::new();
+    // a directory of root's on root's hooks' PATH, outside the system's trees, and a fresh volume
+    let tools = scratch("rh-tools");
+    std::fs::create_dir(tools.path().join("bin")).unwrap();
+    set_mode(&tools.path().join("bin"), 0o755);
+    let volume = scratch("rh-volume");
+    let uid = free_id();
+    let path_var = format!("{}/bin:/usr/bin:/bin", tools.path().display());
+    let (hooks_dir, hooks_top) = (hooks.dir(), hooks.root.path().to_path_buf());
+    let shown = |p: &Path| p.display().to_string();
+    let (hooks, top, tools_dir, tools_bin) =
+        (shown(&hooks_dir), shown(&hooks_top), shown(tools.path()), shown(&tools.path().join("bin")));
+    // (flag, path as given, how the reason starts)
+    let affordable = [
+        ("--chown", hooks.clone(), format!("{hooks} is root's hooks directory")),
+        ("--chown", top.clone(), format!("{top} contains {hooks}, root's hooks directory")),
+        ("--chown-tree", format!("{tools_bin}/"), format!("{tools_bin} is a directory on root's hooks' PATH")),
+        ("--chown", tools_dir.clone(), format!("{tools_dir} contains {tools_bin}, a directory on root's hooks' PATH")),
+    ];
+    // this machine's own: only ever in the dry run
+    let system = [
+        ("--chown-tree", "/etc".to_string(), "/etc is the system's configuration".to_string()),
+        ("--chown", "/usr/local".to_string(), "/usr/local lies inside /usr".to_string()),
+        ("--chown-tree", "/var".to_string(), "/var contains /var/lib".to_string()),
+    ];
+    // a dry run of a start with a command, or a start that only runs root's phase (--no-exec)
+    let start = |jobs: &[&(&str, String, String)], dry_run: bool| {
+        let mut cmd = roothooks_as(uid);
+        cmd.env("PATH", &path_var).arg("--hooks-dir").arg(&hooks_dir).arg("--chown").arg(volume.path());
+        for (flag, path, _) in jobs {
+            cmd.args([flag, path.as_str()]);
+        }
+        run(if dry_run { cmd.args(["--dry-run", "--", "true"]) } else { cmd.arg("--no-exec") })
+    };
+    let out = start(&affordable.iter().chain(&system).collect::<Vec<_>>(), true);
+    let plan = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mut reasons = Vec::new();
+    for (flag, path, why) in affordable.iter().chain(&system) {
+        let path = path.trim_end_matches('/');
+        let reason = plan_refusal(&plan, path, flag);
+        assert!(reason.starts_with(why.as_str()), "{reason}");
+        reasons.push((flag, path.to_string(), reason));
+    }
+    assert!(plan.contains(&format!("  hand over:   {} itself (--chown)", shown(volume.path()))), "{plan}");
+
+    // the real start, only with what this test made: the plan above refused each of them
+    let owner = |p: &Path| std::fs::metadata(p).unwrap().uid();
+    let mine = [hooks_dir.clone(), hooks_top.clone(), tools.path().join("bin"), tools.path().to_path_buf()];
+    assert!(mine.iter().all(|p| owner(p) == 0));
+    let out = start(&affordable.iter().collect::<Vec<_>>(), false);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    for (flag, path, why) in reasons.iter().take(affordable.len()) {
+        assert!(err.contains(&hand_over_refused(path, flag, why)), "{err}");
+    }
+    for p in &mine {
+        assert_eq!(owner(p), 0, "{} changed hands: {err}", p.display());
+    }
+    assert_eq!(owner(volume.path()), uid, "the fresh volume is handed over: {err}");
+}

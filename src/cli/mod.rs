@@ -160,7 +160,13 @@ pub struct Args {
     /// Hand directory DIR itself to the user (repeatable), whoever owns it, unless a symlink is on the way
     ///
     /// [with --docker-stacks also CHOWN_HOME=yes (the home) and CHOWN_EXTRA=DIR,DIR, as start.sh]
-    /// Example: --chown /srv/data
+    /// Refused, by --dry-run and the start alike, since the owner of a directory can rename what is in
+    /// it: / itself; a directory root relies on (/etc, /usr, /bin, /sbin, /lib, /lib32, /lib64,
+    /// /libx32, /boot, /root, /var/lib, /proc, /sys, /dev, /tmp, /run, each directory on root's hooks'
+    /// PATH, the hooks, --skel and --nss-dir directories); one that contains one (/var holds /var/lib);
+    /// one inside one, but for /tmp and /run (/tmp/x, /run/user/1000 are fine); the home of root or a
+    /// system account; CHOWN_HOME without an account or a home of its own. DIR is compared with `.`
+    /// and `..` resolved as written. Example: --chown /srv/data
     #[arg(long, value_name = "DIR")]
     pub chown: Vec<PathBuf>,
 
@@ -168,7 +174,8 @@ pub struct Args {
     ///
     /// [with --docker-stacks also CHOWN_HOME_OPTS=-R and CHOWN_EXTRA_OPTS=-R] Walked by descriptors,
     /// no symlink followed; what root or a system account owns is left as it is and counted, so a
-    /// link the user planted gives nothing. Progress is logged every 5 s. Example: --chown-tree /home/jovyan
+    /// link the user planted gives nothing. The same directories as --chown's are refused. Progress
+    /// is logged every 5 s. Example: --chown-tree /home/jovyan
     #[arg(long, value_name = "DIR")]
     pub chown_tree: Vec<PathBuf>,
 

@@ -117,6 +117,12 @@ impl Protected {
         Protected { uids, homes }
     }
 
+    /// From this system's /etc/passwd and /etc/login.defs.
+    pub fn system() -> Protected {
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        Protected::from_passwd(&passwd, &crate::userdb::regular_uids())
+    }
+
     fn owns(&self, st: &FileStat) -> bool {
         self.uids.contains(&st.st_uid)
     }
@@ -139,8 +145,9 @@ pub enum HandOverError {
 
 /// Hand `job.path` to `to`: the directory itself, whoever owns it (a fresh volume arrives root's),
 /// unless a symlink is on the way to it; with `recursive`, then everything below that `protected`
-/// does not own, on as many threads as there are cores (at most 8). `progress` is called every
-/// [`PROGRESS_EVERY`] with the entries done and those left alone so far.
+/// does not own, on as many threads as there are cores (at most 8). Only for a job the plan let
+/// through (`refusal::Judged`). `progress` is called every [`PROGRESS_EVERY`] with the entries done
+/// and those left alone so far.
 pub fn hand_over(
     job: &HandOver,
     to: (Uid, Gid),
@@ -163,10 +170,12 @@ pub fn hand_over(
     let mut tally = Tally::default();
     let st = fstat(&top).map_err(|e| HandOverError::Open(job.path.clone(), e))?;
     let same = |other: &FileStat| (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino);
+    // The plan refused `/` and these homes by path and by the inode the path named then (see
+    // `refusal::judge`); the directory opened is what counts, and only a mount made since (a hook's)
+    // could make it one of them now, so it is looked at once more.
     if nix::sys::stat::stat("/").is_ok_and(|root| same(&root)) {
         return Err(HandOverError::Root(job.path.clone()));
     }
-    // by the inode, not the spelling: /root/, //root and a bind mount of it are /root
     if let Some((name, _)) = protected.homes.iter().find(|(_, home)| nix::sys::stat::stat(home).is_ok_and(|h| same(&h)))
     {
         return Err(HandOverError::ProtectedHome(job.path.clone(), name.clone()));

@@ -11,6 +11,7 @@ pub mod env;
 pub mod handover;
 pub mod home;
 pub mod limits;
+pub mod refusal;
 pub mod sudo;
 
 use std::fmt;
@@ -41,8 +42,9 @@ pub struct Provision {
     pub workdir: Option<PathBuf>,
     /// passwordless sudo for the user, and what asked for it (`--grant-sudo`, GRANT_SUDO)
     pub grant_sudo: Option<&'static str>,
-    /// trees to hand to the user (CHOWN_HOME, CHOWN_EXTRA, `--chown`, `--chown-tree`), in order
-    pub hand_over: Vec<handover::HandOver>,
+    /// trees to hand to the user (CHOWN_HOME, CHOWN_EXTRA, `--chown`, `--chown-tree`), in order, each
+    /// with the plan's verdict, which the start only carries out
+    pub hand_over: Vec<refusal::Judged>,
     /// a non-root start whose uid has no account (OpenShift): the entry to write for it, in place,
     /// where /etc/passwd lets this uid write
     pub own_entry: Option<crate::identity::NewAccount>,
@@ -93,13 +95,18 @@ impl fmt::Display for Provision {
         if let Some(dir) = &self.workdir {
             writeln!(f, "  workdir:     {}", dir.display())?;
         }
-        for job in &self.hand_over {
+        for refusal::Judged { job, verdict } in &self.hand_over {
             let how = if job.recursive {
                 "and everything in it (what root or a system account owns stays)"
             } else {
                 "itself"
             };
-            writeln!(f, "  hand over:   {} {how} ({})", job.path.display(), job.origin)?;
+            match verdict {
+                refusal::Verdict::Ok => writeln!(f, "  hand over:   {} {how} ({})", job.path.display(), job.origin)?,
+                refusal::Verdict::Refused(why) => {
+                    writeln!(f, "  refused:     {} ({}): {why}", job.path.display(), job.origin)?
+                }
+            }
         }
         if let Some(setting) = self.grant_sudo {
             writeln!(f, "  sudo:        passwordless for the user, in {} ({setting})", sudo::SUDOERS_FILE)?;
@@ -284,10 +291,11 @@ pub fn as_root(plan: &Provision, target: &Target) {
         grant_sudo(setting, target);
     }
     if !plan.hand_over.is_empty() {
-        let passwd = fs::read_to_string(etc.join("passwd")).unwrap_or_default();
-        let protected = handover::Protected::from_passwd(&passwd, &crate::userdb::regular_uids());
-        for job in &plan.hand_over {
-            hand_over(job, target, &protected);
+        // read again after the hooks and the account edit: the walk leaves alone what the system
+        // accounts own now, one a hook added too
+        let protected = handover::Protected::system();
+        for judged in &plan.hand_over {
+            hand_over(judged, target, &protected);
         }
     }
     if plan.create_home {
@@ -352,24 +360,16 @@ fn move_home(rename: &Rename) {
     }
 }
 
-/// CHOWN_HOME, CHOWN_EXTRA: one tree handed to the user, with progress and a summary in the log.
-fn hand_over(job: &handover::HandOver, target: &Target, protected: &handover::Protected) {
+/// CHOWN_HOME, CHOWN_EXTRA: one tree handed to the user, with progress and a summary in the log; or,
+/// when the plan refused it, that refusal, in the words `--dry-run` printed.
+fn hand_over(judged: &refusal::Judged, target: &Target, protected: &handover::Protected) {
+    let job = &judged.job;
     let (path, origin) = (job.path.display(), job.origin);
-    let to = (target.uid, target.gid);
-    if origin == "CHOWN_HOME" {
-        // a uid without an account has `/` (or what --home says) for a home, which is nobody's own
-        let why = match target.name() {
-            None => Some(format!("uid {} has no account, so {path} is not a home of its own", target.uid)),
-            Some(name) if target.home.as_os_str().is_empty() || target.home == Path::new("/") => {
-                Some(format!("account {name}'s home is '{path}', not a home of its own"))
-            }
-            Some(_) => None,
-        };
-        if let Some(why) = why {
-            warn!("not handing the home over (CHOWN_HOME): {why}");
-            return;
-        }
+    if let refusal::Verdict::Refused(why) = &judged.verdict {
+        warn!("not handing {path} over ({origin}): {why}");
+        return;
     }
+    let to = (target.uid, target.gid);
     let start = std::time::Instant::now();
     let said = |entries: u64, left_alone: u64| {
         info!(

@@ -256,6 +256,20 @@ pub fn copy_program(from: impl AsRef<std::path::Path>, to: impl AsRef<std::path:
     assert!(out.status.success(), "cp {} {}: {}", from.display(), to.display(), String::from_utf8_lossy(&out.stderr));
 }
 
+/// Why `--dry-run`'s plan refuses to hand `path` over (asked for by `origin`: CHOWN_EXTRA, --chown):
+/// the reason on its `refused:` line. A plan that does not refuse fails the test here, before a
+/// test can go on to a real start.
+pub fn plan_refusal(plan: &str, path: &str, origin: &str) -> String {
+    let line = format!("  refused:     {path} ({origin}): ");
+    let found = plan.lines().find_map(|l| l.strip_prefix(&line));
+    found.unwrap_or_else(|| panic!("the plan does not refuse {path} ({origin}):\n{plan}")).to_string()
+}
+
+/// The log line of a start that refused to hand `path` over, with the reason the plan gave.
+pub fn hand_over_refused(path: &str, origin: &str, why: &str) -> String {
+    format!("not handing {path} over ({origin}): {why}")
+}
+
 /// A root-owned, world-readable scratch directory (tempfile's default 0700 would hide it from users).
 pub fn scratch(prefix: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("tempdir");
