@@ -219,3 +219,82 @@ fn the_hash_bang_line_is_read_as_the_kernel_reads_it() {
         .unwrap();
     eprintln!("#! lines: {} run and compared with the kernel", count.into_inner());
 }
+
+/// `cc` with `args`, which must succeed.
+fn cc(args: &[&str]) {
+    let out = Command::new("cc").args(args).output().expect("cc");
+    assert!(out.status.success(), "cc {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn what_the_judge_says_a_crafted_binary_loads_covers_what_the_real_loader_loads() {
+    if !need_root() || !need_program("cc", "--version", "needs a C compiler (cc) to build crafted binaries") {
+        return;
+    }
+    // all root's: the forms are what is compared, not who owns them
+    let top = scratch("rh-crafted");
+    let dir = |rel: &str| {
+        let path = top.path().join(rel);
+        std::fs::create_dir_all(&path).unwrap();
+        path
+    };
+    let src = top.path().join("lib.c");
+    std::fs::write(&src, "int rh_lib(void) { return 1; }\n").unwrap();
+    let lib = |at: &Path, soname: &str, extra: &[&str]| {
+        let out = at.join(soname.rsplit('/').next().unwrap());
+        let mut args = vec!["-shared", "-fPIC", "-o", out.to_str().unwrap(), src.to_str().unwrap()];
+        let soname = format!("-Wl,-soname,{soname}");
+        args.push(&soname);
+        args.extend(extra);
+        cc(&args);
+        out
+    };
+    // a library with hwcaps and legacy subdirectory copies, which the loader may prefer
+    let (d, e, f) = (dir("d"), dir("e"), dir("f"));
+    lib(&d, "librha.so", &[]);
+    lib(&dir("d/glibc-hwcaps/x86-64-v2"), "librha.so", &[]);
+    lib(&dir("d/tls"), "librha.so", &[]);
+    // a library that needs another, found only through the RPATH of the program that loads it
+    lib(&f, "librhc.so", &[]);
+    let libc_path = f.join("librhc.so");
+    lib(&e, "librhb.so", &["-Wl,--no-as-needed", libc_path.to_str().unwrap()]);
+    let main = top.path().join("main.c");
+    std::fs::write(&main, "int main(void) { return 0; }\n").unwrap();
+    let rpath = format!("-Wl,--disable-new-dtags,-rpath,{}:{}:{}", d.display(), e.display(), f.display());
+    let programs = dir("bin");
+    let p = programs.join("rpath-chain");
+    let (la, lb) = (d.join("librha.so"), e.join("librhb.so"));
+    cc(&[
+        "-o",
+        p.to_str().unwrap(),
+        main.to_str().unwrap(),
+        "-Wl,--no-as-needed",
+        la.to_str().unwrap(),
+        lb.to_str().unwrap(),
+        &rpath,
+    ]);
+    // $ORIGIN in a needed name, and in a RUNPATH
+    let origin_lib = lib(&dir("bin/lib"), "$ORIGIN/lib/librho.so", &[]);
+    let q = programs.join("origin-needed");
+    cc(&["-o", q.to_str().unwrap(), main.to_str().unwrap(), "-Wl,--no-as-needed", origin_lib.to_str().unwrap()]);
+    let r = programs.join("origin-runpath");
+    cc(&[
+        "-o",
+        r.to_str().unwrap(),
+        main.to_str().unwrap(),
+        "-Wl,--no-as-needed",
+        "-L",
+        d.to_str().unwrap(),
+        "-lrha",
+        "-Wl,-rpath,$ORIGIN/../d",
+    ]);
+    let search = roothooks::gate::hook_search_dirs(None);
+    for program in [&p, &q, &r] {
+        let real = ld_so_list(&loader_for(program).unwrap(), program).expect("ld.so lists it");
+        let judged = roothooks::hooks::judge::loaded_by(program, search.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let judged: BTreeSet<PathBuf> = judged.iter().map(|p| std::fs::canonicalize(p).unwrap()).collect();
+        let missed: Vec<&PathBuf> = real.difference(&judged).collect();
+        assert!(missed.is_empty(), "{}: the loader loads {missed:?}, the judge names {judged:?}", program.display());
+        assert!(real.len() >= 3, "{}: {real:?}", program.display());
+    }
+}
