@@ -249,8 +249,12 @@ impl Image<'_> {
         Ok(bytes)
     }
 
-    /// The NUL-terminated string the loader finds at address `at`.
+    /// The NUL-terminated string the loader finds at address `at` (a short read first: most are).
     fn string(&self, at: u64) -> Result<Vec<u8>, Unknown> {
+        let short = self.memory(at, 256, "string")?;
+        if let Some(end) = short.iter().position(|&c| c == 0) {
+            return Ok(short.get(..end).unwrap_or_default().to_vec());
+        }
         let bytes = self.memory(at, MAX_STRING + 1, "string")?;
         let table = elf::string_table::StringTable::new(&bytes);
         match table.get_raw(0) {
@@ -321,7 +325,10 @@ pub fn read(read_at: ReadAt<'_>, dynamic: bool) -> Result<Object, Unread> {
 
 /// The dynamic section at address `at`, read entry by entry until `DT_NULL`, as the loader reads it.
 fn dynamic_section(image: &Image<'_>, class: Class, at: u64) -> Result<Dynamic, Unknown> {
-    let bytes = image.memory(at, MAX_TABLE + 1, "dynamic section")?;
+    // a short read first, which holds most dynamic sections whole; the bound only if it does not
+    let short = image.memory(at, 1024, "dynamic section")?;
+    let whole = short.len() < 1024 || ends(&short, class);
+    let bytes = if whole { short } else { image.memory(at, MAX_TABLE + 1, "dynamic section")? };
     let entries: ParsingIterator<'_, NativeEndian, elf::dynamic::Dyn> =
         ParsingIterator::new(NativeEndian, class, &bytes);
     let mut strtab = Vec::new();
@@ -366,6 +373,13 @@ fn dynamic_section(image: &Image<'_>, class: Class, at: u64) -> Result<Dynamic, 
         }
     }
     Ok(out)
+}
+
+/// Whether `bytes` hold a whole dynamic section: an entry whose tag is DT_NULL.
+fn ends(bytes: &[u8], class: Class) -> bool {
+    let entries: ParsingIterator<'_, NativeEndian, elf::dynamic::Dyn> =
+        ParsingIterator::new(NativeEndian, class, bytes);
+    entries.into_iter().any(|e| e.d_tag == abi::DT_NULL)
 }
 
 /// The dynamic tags that make the loader open nothing: addresses, sizes, flags, symbol versions,

@@ -67,6 +67,25 @@ fn string_at(bytes: &[u8], at: usize) -> Option<&[u8]> {
 
 /// Parse the cache's bytes.
 pub fn parse(bytes: &[u8]) -> Result<Cache<'_>, Bad> {
+    let spans = index(bytes)?;
+    let at = |span: &Span| bytes.get(span.clone()).unwrap_or_default();
+    Ok(Cache {
+        entries: spans
+            .iter()
+            .map(|(flags, name, path)| Entry { flags: *flags, name: at(name), path: at(path) })
+            .collect(),
+    })
+}
+
+/// Where in the cache's bytes an entry's name and path lie.
+pub type Span = std::ops::Range<usize>;
+
+/// An entry as [`index`] gives it: its flags, and where its name and path lie.
+pub type Indexed = (i32, Span, Span);
+
+/// The cache's entries as their flags and the places of their names and paths in `bytes`: what a
+/// reader that keeps the bytes looks names up in, without parsing them again.
+pub fn index(bytes: &[u8]) -> Result<Vec<Indexed>, Bad> {
     // the new table either starts the file or follows the old one, 8-byte aligned
     let start = if bytes.starts_with(NEW_MAGIC) {
         0
@@ -104,11 +123,14 @@ pub fn parse(bytes: &[u8]) -> Result<Cache<'_>, Bad> {
         let word = |n: usize| u32_at(new, at + 4 * n).ok_or(Bad::CutShort);
         let flags = i32::from_ne_bytes(word(0)?.to_ne_bytes());
         let offset = |w: u32| usize::try_from(w).map_err(|_| Bad::CutShort);
-        let name = string_at(new, offset(word(1)?)?).ok_or(Bad::CutShort)?;
-        let path = string_at(new, offset(word(2)?)?).ok_or(Bad::CutShort)?;
-        entries.push(Entry { flags, name, path });
+        let span = |w: u32| -> Result<Span, Bad> {
+            let from = offset(w)?;
+            let len = string_at(new, from).ok_or(Bad::CutShort)?.len();
+            Ok(start + from..start + from + len)
+        };
+        entries.push((flags, span(word(1)?)?, span(word(2)?)?));
     }
-    Ok(Cache { entries })
+    Ok(entries)
 }
 
 impl Cache<'_> {

@@ -27,6 +27,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::elf::{self, Object};
+use super::ldcache::{Indexed, Span};
 use crate::trust::{self, Last};
 
 /// The loader's cache of library paths, and the list of libraries it loads into every program.
@@ -64,12 +65,21 @@ type Found = Vec<PathBuf>;
 /// The loader's view of this machine, read once and shared by every program judged in one listing.
 #[derive(Default)]
 pub struct Loader {
-    /// the cache's bytes (empty when there is none), or why it cannot be relied on
-    cache: Option<Result<Vec<u8>, Refusal>>,
+    /// the cache's bytes (empty when there is none) and where its entries lie, or why it cannot be
+    /// relied on
+    cache: Option<Result<CacheIndex, Refusal>>,
+    /// each library judged, by the path it was looked for at
+    libraries: HashMap<PathBuf, Result<Option<PathBuf>, (PathBuf, String)>>,
     preload: Option<Result<Vec<Vec<u8>>, Refusal>>,
     musl_path: Option<Vec<PathBuf>>,
     /// each search directory, judged, with the hwcaps subdirectories that exist in it (searched first)
     dirs: HashMap<PathBuf, Result<Vec<PathBuf>, String>>,
+}
+
+/// The loader's cache, and where its entries lie in it.
+struct CacheIndex {
+    bytes: Vec<u8>,
+    entries: Vec<Indexed>,
 }
 
 /// One object the loader loads, and the RPATH of the objects that loaded it.
@@ -174,16 +184,30 @@ fn takes(head: &[u8], wide: bool, machine: u16) -> bool {
 }
 
 impl Loader {
-    /// The cache's bytes, checked to parse once (empty when there is no cache).
-    fn cache(&mut self) -> Result<&[u8], Refusal> {
+    /// Every path the cache gives for `name` (none when there is no cache), parsed once.
+    fn cached(&mut self, name: &[u8]) -> Result<Vec<PathBuf>, Refusal> {
         let cache = self.cache.get_or_insert_with(|| {
             let bytes = read_trusted(CACHE).map_err(|why| Refusal::Cache { why })?.unwrap_or_default();
-            if !bytes.is_empty() {
-                super::ldcache::parse(&bytes).map_err(|why| Refusal::Cache { why: why.to_string() })?;
-            }
-            Ok(bytes)
+            let index = match bytes.is_empty() {
+                true => Vec::new(),
+                false => super::ldcache::index(&bytes).map_err(|why| Refusal::Cache { why: why.to_string() })?,
+            };
+            Ok(CacheIndex { bytes, entries: index })
         });
-        cache.as_deref().map_err(Clone::clone)
+        let CacheIndex { bytes, entries: index } = cache.as_ref().map_err(Clone::clone)?;
+        let at = |span: &Span| bytes.get(span.clone()).unwrap_or_default();
+        let named = index.iter().filter(|(_, key, _)| super::ldcache::same_name(at(key), name));
+        Ok(named.map(|(_, _, path)| from_root(at(path))).collect())
+    }
+
+    /// The library at `path`, judged once per listing (see [`library_at`]).
+    fn library(&mut self, path: &Path, wide: bool, machine: u16) -> Result<Option<PathBuf>, (PathBuf, String)> {
+        if let Some(known) = self.libraries.get(path) {
+            return known.clone();
+        }
+        let judged = library_at(path, wide, machine);
+        self.libraries.insert(path.to_path_buf(), judged.clone());
+        judged
     }
 
     fn preload(&mut self) -> Result<Vec<Vec<u8>>, Refusal> {
@@ -329,7 +353,7 @@ impl Loader {
         };
         if name.contains(&b'/') {
             let path = from_root(name);
-            return match library_at(&path, wide, machine) {
+            return match self.library(&path, wide, machine) {
                 Ok(found) => Ok(found.into_iter().collect()),
                 Err((at, why)) => Err(library(&at, why)),
             };
@@ -340,16 +364,9 @@ impl Loader {
                 return Ok(found);
             }
         }
-        let cached: Vec<PathBuf> = {
-            let bytes = self.cache()?;
-            match super::ldcache::parse(bytes) {
-                Ok(cache) => cache.paths_of(name).map(from_root).collect(),
-                Err(_) => Vec::new(),
-            }
-        };
         let mut found = Vec::new();
-        for path in cached {
-            match library_at(&path, wide, machine) {
+        for path in self.cached(name)? {
+            match self.library(&path, wide, machine) {
                 Ok(Some(at)) => found.push(at),
                 Ok(None) => {}
                 Err((at, why)) => return Err(library(&at, why)),
