@@ -7,11 +7,10 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata};
 
 /// How roothooks' own lines on stderr look (`--log-format`).
@@ -48,8 +47,6 @@ impl LogLevel {
 }
 
 static FILE: Mutex<Option<LogFile<File>>> = Mutex::new(None);
-static FORMAT: OnceLock<LogFormat> = OnceLock::new();
-static LEVEL: OnceLock<LogLevel> = OnceLock::new();
 
 /// The attached log file, and the lines of the start that wait to be written to it together.
 ///
@@ -139,159 +136,59 @@ impl<W: Write + Cut> LogFile<W> {
     }
 }
 
+/// The target of hook output lines: the writers batch them (see [`Batched`]).
+const HOOK_OUTPUT: &str = "roothooks::hook";
+
 /// From now on, roothooks' events at `level` and above go to stderr in `format`, and as text to the
-/// log file once one is attached.
+/// log file once one is attached: two tracing-subscriber layers over its registry.
 pub fn init(format: LogFormat, level: LogLevel) {
-    let _ = FORMAT.set(format);
-    let _ = LEVEL.set(level);
+    use tracing_subscriber::layer::SubscriberExt;
+    let filter = tracing_subscriber::filter::LevelFilter::from_level(level.tracing());
+    let subscriber = tracing_subscriber::registry().with(layers(format, Stamp, ToStderr, ToFile).with_filter(filter));
     // Only fails if a subscriber is already set, which only a test harness does.
-    let _ = tracing::subscriber::set_global_default(Lines { format, level: level.tracing() });
+    let _ = tracing::subscriber::set_global_default(subscriber);
 }
 
-/// Whether lines at INFO are said: a hook's output is relayed at INFO.
-fn info_enabled() -> bool {
-    LEVEL.get().is_none_or(|level| *level >= LogLevel::Info)
+use tracing_subscriber::fmt::time::FormatTime;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+/// The two layers: stderr in `format`, the user's copy as text, each line stamped by `timer`.
+fn layers<S, T, E, F>(format: LogFormat, timer: T, stderr: E, copy: F) -> impl Layer<S>
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    T: FormatTime + Clone + Send + Sync + 'static,
+    E: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+    F: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
+    let copy = tracing_subscriber::fmt::layer().event_format(TextLine(timer.clone())).with_writer(copy);
+    let stderr = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().event_format(TextLine(timer)).with_writer(stderr).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_target(false)
+            .with_current_span(false)
+            .with_span_list(false)
+            .with_timer(timer)
+            .with_writer(stderr)
+            .boxed(),
+    };
+    stderr.and_then(copy)
 }
 
-/// The subscriber: each event becomes one line, formatted here and written with one write to
-/// stderr and one to the log copy. What tracing-subscriber's fmt layers did for roothooks, in its
-/// layout (`2026-11-22T22:36:21.259161Z  INFO message`, or a flat JSON object with the event's fields),
-/// without its registry: that set up span storage for 4096 threads at every start (a 32 KiB table
-/// written in full, 16,000 instructions and eight page faults), for spans roothooks never opens.
-struct Lines {
-    format: LogFormat,
-    level: Level,
-}
+/// The time as every line shows it: `2026-11-22T22:36:21.259161Z`.
+#[derive(Clone, Copy)]
+struct Stamp;
 
-/// Spans are not used; the one id handed out for any is never looked at.
-const NO_SPAN: u64 = 1;
-
-impl tracing::Subscriber for Lines {
-    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        *metadata.level() <= self.level
-    }
-
-    fn max_level_hint(&self) -> Option<tracing::level_filters::LevelFilter> {
-        Some(tracing::level_filters::LevelFilter::from_level(self.level))
-    }
-
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(NO_SPAN)
-    }
-
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-
-    fn event(&self, event: &Event<'_>) {
-        let (line, text) = self.render(event, SystemTime::now());
-        let _ = io::stderr().lock().write_all(line.as_bytes());
-        if let Some(file) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            file.write(text.as_bytes());
-        }
-    }
-
-    fn enter(&self, _: &Id) {}
-
-    fn exit(&self, _: &Id) {}
-}
-
-impl Lines {
-    /// The event's line for stderr, in this format, and its text line for the log copy.
-    fn render(&self, event: &Event<'_>, now: SystemTime) -> (String, String) {
-        let stamp = timestamp(now);
-        let level = *event.metadata().level();
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let text = format!("{stamp} {level:>5} {}\n", escape_controls(&fields.message));
-        match self.format {
-            LogFormat::Text => (text.clone(), text),
-            LogFormat::Json => (fields.json(&stamp, level), text),
-        }
+impl FormatTime for Stamp {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        w.write_str(&timestamp(SystemTime::now()))
     }
 }
 
-/// An event's message, and its other fields as JSON values, in the order they were given.
-#[derive(Default)]
-struct Fields {
-    message: String,
-    others: Vec<(&'static str, serde_json::Value)>,
-}
-
-impl Fields {
-    /// `{"timestamp":..,"level":..,"message":..,<fields>}`, one line.
-    fn json(&self, stamp: &str, level: Level) -> String {
-        let mut line = format!(r#"{{"timestamp":"{stamp}","level":"{level}","message":"#);
-        line.push_str(&serde_json::Value::from(self.message.as_str()).to_string());
-        for (name, value) in &self.others {
-            line.push(',');
-            line.push_str(&serde_json::Value::from(*name).to_string());
-            line.push(':');
-            line.push_str(&value.to_string());
-        }
-        line.push_str("}\n");
-        line
-    }
-
-    fn put(&mut self, field: &Field, value: serde_json::Value) {
-        self.others.push((field.name(), value));
-    }
-}
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "message" {
-            self.message = format!("{value:?}");
-        } else {
-            self.put(field, format!("{value:?}").into());
-        }
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "message" {
-            self.message = value.to_string();
-        } else {
-            self.put(field, value.into());
-        }
-    }
-
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.put(field, value.into());
-    }
-
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.put(field, value.into());
-    }
-
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.put(field, value.into());
-    }
-
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.put(field, value.into());
-    }
-}
-
-fn has_file() -> bool {
-    FILE.lock().map(|f| f.is_some()).unwrap_or(false)
-}
-
-/// From now on, every log line also goes to `file`; `held`: the length of the user's copy from the
-/// last start, rewritten from its beginning, of which what lies after this start's lines is cut off
-/// (0 for a new file).
-pub fn attach_file(file: File, held: u64) {
-    *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(LogFile::new(file, held));
-}
-
-/// Write out the log file's waiting lines now, and each later line as it comes: before anything else
-/// runs (a hook, the command) and before roothooks ends, so that no line is lost with the process.
-pub fn write_through() {
-    if let Some(file) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        file.write_through();
-    }
-}
-
-/// `2026-11-22T22:36:21.259161Z`, as tracing-subscriber prints it.
+/// `2026-11-22T22:36:21.259161Z`, as every line shows it (tracing-subscriber's layout).
 fn timestamp(now: SystemTime) -> String {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
@@ -315,77 +212,168 @@ fn timestamp(now: SystemTime) -> String {
     )
 }
 
-/// Relays hook output in batches: the lines of one read share a timestamp and one write, in the same
-/// layout as roothooks' other log lines. A flood of output costs a write per read, not per line.
-#[derive(Default)]
-pub struct Relay {
-    stderr: Vec<u8>,
-    /// the text copy for the log file, when stderr is JSON
-    file: Vec<u8>,
-    stamp: String,
+/// The text line of stderr and the user's copy: `2026-11-22T22:36:21.259161Z  INFO message`, the
+/// event's message alone, every control character in it escaped ([`escape_controls`]).
+struct TextLine<T>(T);
+
+impl<S, N, T: FormatTime> tracing_subscriber::fmt::FormatEvent<S, N> for TextLine<T>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        self.0.format_time(&mut writer)?;
+        let mut message = Message::default();
+        event.record(&mut message);
+        writeln!(writer, " {:>5} {}", event.metadata().level(), escape_controls(&message.0))
+    }
 }
+
+/// An event's message field.
+#[derive(Default)]
+struct Message(String);
+
+impl Visit for Message {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.0 = value.to_string();
+        }
+    }
+}
+
+/// Hook output waiting to be written, one write for the lines of one read instead of one a line:
+/// a flood of short lines would otherwise cost a system call each. Any other event writes what
+/// waits first, so the order of lines is kept; the runner says when a read's lines are done.
+struct Batched {
+    stderr: Vec<u8>,
+    file: Vec<u8>,
+}
+
+static BATCHED: Mutex<Batched> = Mutex::new(Batched { stderr: Vec::new(), file: Vec::new() });
 
 /// Flush once this much is waiting, so memory stays bounded whatever a hook prints.
-const RELAY_FLUSH: usize = 256 * 1024;
+const BATCH_FLUSH: usize = 256 * 1024;
 
-impl Relay {
-    /// Add one line of `hook`'s `stream`; `cut` marks a piece of a line longer than the limit.
-    pub fn line(&mut self, hook: &str, stream: &str, line: &[u8], cut: bool) {
-        if !info_enabled() {
-            return;
-        }
-        if self.stamp.is_empty() {
-            self.stamp = timestamp(SystemTime::now());
-        }
-        let text = String::from_utf8_lossy(line);
-        let text = escape_controls(text.trim_end_matches('\r'));
-        let cut_note = if cut { " [line cut at 65536 bytes, continues]" } else { "" };
-        let json = FORMAT.get() == Some(&LogFormat::Json);
-        let want_file = json && has_file();
-        let write_text = |buf: &mut Vec<u8>| {
-            let _ = writeln!(buf, "{}  INFO {hook}: {text}{cut_note}", self.stamp);
-        };
-        if json {
-            let event = serde_json::json!({
-                "timestamp": self.stamp,
-                "level": "INFO",
-                "message": format!("{hook}: {text}{cut_note}"),
-                "hook": hook,
-                "stream": stream,
-            });
-            let _ = serde_json::to_writer(&mut self.stderr, &event);
-            self.stderr.push(b'\n');
-            if want_file {
-                write_text(&mut self.file);
-            }
-        } else {
-            write_text(&mut self.stderr);
-        }
-        if self.stderr.len() >= RELAY_FLUSH {
-            self.flush();
-        }
+fn batched() -> std::sync::MutexGuard<'static, Batched> {
+    BATCHED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Write out the hook output waiting, to stderr and the copy.
+pub fn flush_hook_output() {
+    let (stderr, file) = {
+        let mut waiting = batched();
+        (std::mem::take(&mut waiting.stderr), std::mem::take(&mut waiting.file))
+    };
+    if !stderr.is_empty() {
+        let _ = io::stderr().lock().write_all(&stderr);
     }
-
-    /// Write out what is waiting.
-    pub fn flush(&mut self) {
-        if self.stderr.is_empty() {
-            return;
+    if !file.is_empty() {
+        if let Some(log) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            log.write(&file);
         }
-        let _ = io::stderr().lock().write_all(&self.stderr);
-        if let Some(file) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-            let copy = if FORMAT.get() == Some(&LogFormat::Json) { &self.file } else { &self.stderr };
-            file.write(copy);
-        }
-        self.stderr.clear();
-        self.file.clear();
-        self.stamp.clear();
     }
 }
 
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.flush();
+/// Where a layer writes one event: hook output into the batch, anything else straight out after
+/// what waits.
+enum Sink {
+    Stderr { batch: bool },
+    File { batch: bool },
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Stderr { batch: true } | Sink::File { batch: true } => {
+                let full = {
+                    let mut waiting = batched();
+                    let into =
+                        if matches!(self, Sink::Stderr { .. }) { &mut waiting.stderr } else { &mut waiting.file };
+                    into.extend_from_slice(buf);
+                    waiting.stderr.len() + waiting.file.len() >= BATCH_FLUSH
+                };
+                if full {
+                    flush_hook_output();
+                }
+            }
+            Sink::Stderr { batch: false } => {
+                flush_hook_output();
+                io::stderr().lock().write_all(buf)?;
+            }
+            Sink::File { batch: false } => {
+                flush_hook_output();
+                if let Some(log) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                    log.write(buf);
+                }
+            }
+        }
+        Ok(buf.len())
     }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// stderr, unbuffered, so every line is out before the exec replaces this process.
+struct ToStderr;
+/// The user's copy, once attached.
+struct ToFile;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ToStderr {
+    type Writer = Sink;
+    fn make_writer(&'a self) -> Sink {
+        Sink::Stderr { batch: false }
+    }
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Sink {
+        Sink::Stderr { batch: meta.target() == HOOK_OUTPUT }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ToFile {
+    type Writer = Sink;
+    fn make_writer(&'a self) -> Sink {
+        Sink::File { batch: false }
+    }
+    fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Sink {
+        Sink::File { batch: meta.target() == HOOK_OUTPUT }
+    }
+}
+
+/// From now on, every log line also goes to `file`; `held`: the length of the user's copy from the
+/// last start, rewritten from its beginning, of which what lies after this start's lines is cut off
+/// (0 for a new file).
+pub fn attach_file(file: File, held: u64) {
+    *FILE.lock().unwrap_or_else(|e| e.into_inner()) = Some(LogFile::new(file, held));
+}
+
+/// Write out the log file's waiting lines now, and each later line as it comes: before anything else
+/// runs (a hook, the command) and before roothooks ends, so that no line is lost with the process.
+pub fn write_through() {
+    flush_hook_output();
+    if let Some(file) = FILE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        file.write_through();
+    }
+}
+
+/// One line of `hook`'s `stream`, at INFO, as `hook: line`; `cut` marks a piece of a line longer
+/// than the limit. Batched with the other lines of the same read until [`flush_hook_output`].
+pub fn hook_line(hook: &str, stream: &'static str, line: &[u8], cut: bool) {
+    let text = String::from_utf8_lossy(line);
+    let text = text.trim_end_matches('\r');
+    let cut = if cut { " [line cut at 65536 bytes, continues]" } else { "" };
+    tracing::info!(target: HOOK_OUTPUT, hook, stream, "{hook}: {text}{cut}");
 }
 
 /// `text` with every control character but tab written as JSON writes it (`\n`, `\u001b`), so that
@@ -524,35 +512,48 @@ mod tests {
         }
     }
 
-    /// Renders what it gets with [`Lines`], at a fixed time, and keeps the lines.
-    struct Capture {
-        lines: Lines,
-        got: Mutex<Vec<(String, String)>>,
+    /// The time of every captured line.
+    #[derive(Clone, Copy)]
+    struct Fixed;
+
+    impl FormatTime for Fixed {
+        fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+            w.write_str(&timestamp(UNIX_EPOCH + Duration::from_micros(1_764_590_000_123_456)))
+        }
     }
 
-    impl tracing::Subscriber for Capture {
-        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-            self.lines.enabled(metadata)
+    /// Text written to it, kept.
+    #[derive(Clone, Default)]
+    struct Kept(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Kept {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
         }
-        fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Id::from_u64(NO_SPAN)
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
         }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &Event<'_>) {
-            let at = UNIX_EPOCH + Duration::from_micros(1_764_590_000_123_456);
-            self.got.lock().unwrap().push(self.lines.render(event, at));
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
     }
 
+    impl<'a> MakeWriter<'a> for Kept {
+        type Writer = Kept;
+        fn make_writer(&'a self) -> Kept {
+            self.clone()
+        }
+    }
+
+    /// The lines the layers write for what `log` logs at INFO: stderr's and the copy's, in order.
     fn capture(format: LogFormat, log: impl FnOnce()) -> Vec<(String, String)> {
-        let capture =
-            std::sync::Arc::new(Capture { lines: Lines { format, level: Level::INFO }, got: Mutex::new(Vec::new()) });
-        tracing::subscriber::with_default(capture.clone(), log);
-        let got = capture.got.lock().unwrap().clone();
-        got
+        use tracing_subscriber::layer::SubscriberExt;
+        let (stderr, copy) = (Kept::default(), Kept::default());
+        let filter = tracing_subscriber::filter::LevelFilter::INFO;
+        let layers = layers(format, Fixed, stderr.clone(), copy.clone()).with_filter(filter);
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layers), log);
+        let lines = |kept: &Kept| -> Vec<String> {
+            String::from_utf8(kept.0.lock().unwrap().clone()).unwrap().split_inclusive('\n').map(String::from).collect()
+        };
+        lines(&stderr).into_iter().zip(lines(&copy)).collect()
     }
 
     #[test]

@@ -6,7 +6,6 @@ use std::io::{self, Read};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::{Ready, MAX_LINE, PUMP_READS};
-use crate::log::Relay;
 use tracing::warn;
 
 /// Splits a stream into lines for the log, never holding more than [`MAX_LINE`] bytes.
@@ -71,7 +70,6 @@ impl Stream {
     /// Relay what can be read now, up to [`PUMP_READS`] reads, so that a writer that never pauses
     /// cannot keep the loop from its clock and signals.
     pub(super) fn pump(&mut self, hook: &str, buf: &mut [u8]) {
-        let mut relay = Relay::default();
         let mut reads = 0;
         while let Some(pipe) = self.pipe.as_mut() {
             reads += 1;
@@ -79,14 +77,11 @@ impl Stream {
                 break;
             }
             match pipe.read(buf) {
-                Ok(0) => {
-                    relay.flush();
-                    self.close(hook);
-                }
+                Ok(0) => self.close(hook),
                 Ok(n) => {
                     let stream = self.name;
                     let read = buf.get(..n).unwrap_or_default();
-                    self.lines.push(read, |line, cut| relay.line(hook, stream, line, cut));
+                    self.lines.push(read, |line, cut| crate::log::hook_line(hook, stream, line, cut));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -96,13 +91,15 @@ impl Stream {
                 }
             }
         }
+        // the lines of these reads go out in one write
+        crate::log::flush_hook_output();
     }
 
     pub(super) fn close(&mut self, hook: &str) {
         self.pipe = None;
         let stream = self.name;
-        let mut relay = Relay::default();
-        self.lines.finish(|line, cut| relay.line(hook, stream, line, cut));
+        self.lines.finish(|line, cut| crate::log::hook_line(hook, stream, line, cut));
+        crate::log::flush_hook_output();
     }
 }
 
