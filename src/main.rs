@@ -1,11 +1,13 @@
-//! The entry point, called by the C runtime directly.
+//! The entry point, called by the C runtime directly, so that a start with its standard
+//! descriptors closed and no /dev/null (a bare chroot, an empty /dev) still runs.
 //!
-//! std's own start-up (`fn main`) also installs a stack-overflow handler, and for the main thread
-//! that means glibc reading and scanning /proc/self/maps, a noticeable part of a start (docs/performance.md
-//! has the figure). The two things of it that roothooks needs, standard
-//! descriptors that are open and SIGPIPE ignored, are done by `system::prepare_process`. Command-line arguments still reach
-//! `std::env::args`: on glibc std takes them from the C runtime. A stack overflow now ends the
-//! process with SIGSEGV instead of a message first.
+//! std's own start-up (`fn main`) makes sure descriptors 0-2 are open before any code of ours runs,
+//! and where one is closed and /dev/null cannot be opened it aborts the process: no hook would run
+//! and no server start (`drop::without_dev_null_hooks_still_run_and_a_closed_descriptor_is_still_held`
+//! holds this). `system::prepare_process` does what roothooks needs of that start-up instead: the
+//! standard descriptors held open (by /dev/null, or by `/` opened with `O_PATH` where there is none)
+//! and SIGPIPE ignored. Command-line arguments still reach `std::env::args`: on glibc std takes them
+//! from the C runtime. A stack overflow ends the process with SIGSEGV, without std's message first.
 // (In `cargo test`, libtest's own main is the entry, so this one steps aside.)
 #![cfg_attr(not(test), no_main)]
 
@@ -18,7 +20,3 @@ pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     // exit, not return: it flushes std's stdout buffer (--dry-run's plan) first
     std::process::exit(c_int::from(roothooks::main()))
 }
-
-// Without libgcc_s: see the module. Only where nothing unwinds and the unwinder is not linked in.
-#[cfg(all(not(test), panic = "abort", target_os = "linux", target_env = "gnu", not(target_feature = "crt-static")))]
-mod unwind;
