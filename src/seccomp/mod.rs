@@ -286,8 +286,7 @@ const X32_RANGE: Option<(u32, Answer)> = None;
 /// which takes CAP_SYS_ADMIN: without it (`docker run`'s default capabilities) nothing is installed and
 /// `Ok(false)` says so, so that the start the operator asked for still happens, without the filter.
 pub fn install_without_nnp(program: Option<&Program>) -> Result<bool> {
-    const CAP_SYS_ADMIN: u32 = 21;
-    if program.is_some() && !crate::system::has_effective_cap(CAP_SYS_ADMIN) {
+    if program.is_some() && !crate::system::has_sys_admin() {
         return Ok(false);
     }
     install(program, None).map(|installed| installed == Installed::Ours)

@@ -2,9 +2,11 @@
 //! written to the kernel; the system calls of a privilege drop ([`Syscall`], with [`Kernel`] the real
 //! one); and its session keyring, which outlives both.
 //!
-//! Capabilities are read and written as raw 64-bit masks, not as a list of names known at compile time:
-//! a kernel newer than this binary may know capabilities we have never heard of, and those must be
-//! dropped and verified all the same.
+//! Capability sets are changed through the `caps` crate. It knows the capabilities of its release
+//! (0-40); a kernel newer than this binary may know more, and those must be dropped and verified all
+//! the same: the bounding set is also emptied past the crate's list, up to the last number the
+//! kernel knows, and the sets are read back as the kernel's own 64-bit masks
+//! (`/proc/self/status`), with the crate's reads only where /proc is not mounted.
 
 use std::io;
 
@@ -89,35 +91,9 @@ pub struct Regained {
 #[derive(Debug, Default)]
 pub struct Kernel;
 
-// Not exported by the libc crate: the capget/capset header and data of _LINUX_CAPABILITY_VERSION_3.
-const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-fn capget() -> io::Result<(u64, u64, u64)> {
-    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: header and data are valid, writable and of the layout version 3 expects (two elements).
-    let ret = unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) };
-    check(ret)?;
-    let join = |lo: u32, hi: u32| u64::from(lo) | (u64::from(hi) << 32);
-    Ok((
-        join(data[0].effective, data[1].effective),
-        join(data[0].permitted, data[1].permitted),
-        join(data[0].inheritable, data[1].inheritable),
-    ))
+/// A capability-crate error as an `io::Error`, keeping the OS error where there is one.
+fn caps_error(e: caps::errors::CapsError) -> io::Error {
+    io::Error::other(e.to_string())
 }
 
 /// The supplementary groups. nix's getgroups sizes its buffer from sysconf(_SC_NGROUPS_MAX), which
@@ -143,53 +119,74 @@ fn groups() -> io::Result<Vec<Gid>> {
     }
 }
 
-fn capset_empty() -> io::Result<()> {
-    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
-    let data = [CapData::default(); 2];
-    // SAFETY: header and data are valid and of the layout version 3 expects; the kernel only reads data.
-    let ret = unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) };
-    check(ret).map(drop)
-}
-
 fn prctl(option: libc::c_int, arg2: libc::c_ulong) -> io::Result<libc::c_int> {
     // SAFETY: every option used here takes integer arguments only; unused ones must be zero.
     check(unsafe { libc::prctl(option, arg2, 0 as libc::c_ulong, 0 as libc::c_ulong, 0 as libc::c_ulong) })
 }
 
-fn prctl_ambient(op: libc::c_ulong, cap: libc::c_ulong) -> io::Result<libc::c_int> {
+/// The first capability number the `caps` crate does not know.
+fn past_the_crate() -> u32 {
+    caps::all().iter().map(|c| u32::from(c.index()) + 1).max().unwrap_or(0)
+}
+
+/// The capability numbers past the `caps` crate's list that this kernel knows: probed until it
+/// says it does not know one (EINVAL).
+fn past_the_crates_list() -> impl Iterator<Item = u32> {
+    (past_the_crate()..64).take_while(|&cap| prctl(libc::PR_CAPBSET_READ, cap.into()).is_ok())
+}
+
+/// A set as a 64-bit mask, from the crate's names.
+fn mask(set: &caps::CapsHashSet) -> u64 {
+    set.iter().fold(0, |mask, cap| mask | cap.bitmask())
+}
+
+/// The five sets as the `caps` crate reads them, with the bounding and ambient numbers it does not
+/// know probed from the kernel: where /proc is not mounted.
+fn crate_caps() -> io::Result<CapSets> {
+    let read = |set| caps::read(None, set).map(|s| mask(&s)).map_err(caps_error);
+    let past = |probe: &dyn Fn(u32) -> io::Result<libc::c_int>| -> io::Result<u64> {
+        past_the_crates_list().try_fold(0, |mask, cap| Ok(if probe(cap)? == 1 { mask | 1 << cap } else { mask }))
+    };
+    let ambient_past = past(&|cap| check(ambient_is_set(cap)))?;
+    Ok(CapSets {
+        effective: read(caps::CapSet::Effective)?,
+        permitted: read(caps::CapSet::Permitted)?,
+        inheritable: read(caps::CapSet::Inheritable)?,
+        ambient: read(caps::CapSet::Ambient)? | ambient_past,
+        bounding: read(caps::CapSet::Bounding)? | past(&|cap| prctl(libc::PR_CAPBSET_READ, cap.into()))?,
+    })
+}
+
+/// PR_CAP_AMBIENT_IS_SET for `cap`: 1 when it is in the ambient set.
+fn ambient_is_set(cap: u32) -> libc::c_int {
     // SAFETY: PR_CAP_AMBIENT takes integer arguments only; the unused ones must be zero.
-    check(unsafe { libc::prctl(libc::PR_CAP_AMBIENT, op, cap, 0 as libc::c_ulong, 0 as libc::c_ulong) })
-}
-
-/// Walk capability numbers until the kernel says it does not know one (EINVAL), collecting those for
-/// which `probe` answers 1.
-fn cap_mask(probe: impl Fn(libc::c_ulong) -> io::Result<libc::c_int>) -> io::Result<u64> {
-    let mut mask = 0u64;
-    for cap in 0..64u32 {
-        match probe(cap.into()) {
-            Ok(1) => mask |= 1 << cap,
-            Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
-            Err(e) => return Err(e),
-        }
+    unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_IS_SET as libc::c_ulong,
+            libc::c_ulong::from(cap),
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
     }
-    Ok(mask)
 }
 
-fn bounding_mask() -> io::Result<u64> {
-    cap_mask(|cap| prctl(libc::PR_CAPBSET_READ, cap))
-}
-
-fn ambient_mask() -> io::Result<u64> {
-    cap_mask(|cap| prctl_ambient(libc::PR_CAP_AMBIENT_IS_SET as libc::c_ulong, cap))
-}
-
-/// CapAmb, CapBnd and Seccomp_filters as `/proc/self/status` reports them, if it can be read.
-fn proc_status_caps() -> Option<(u64, u64, Option<usize>)> {
+/// The five sets, CapEff to CapBnd, and Seccomp_filters as `/proc/self/status` reports them, if it
+/// can be read: the kernel's own masks, every bit.
+fn proc_status_caps() -> Option<(CapSets, Option<usize>)> {
     let status = super::self_status()?;
-    let [ambient, bounding, filters] = super::status_fields(&status, ["CapAmb", "CapBnd", "Seccomp_filters"]);
+    let names = ["CapEff", "CapPrm", "CapInh", "CapAmb", "CapBnd", "Seccomp_filters"];
+    let [effective, permitted, inheritable, ambient, bounding, filters] = super::status_fields(&status, names);
     let filters = filters.and_then(|n| n.parse().ok());
-    Some((super::hex_mask(ambient?)?, super::hex_mask(bounding?)?, filters))
+    let masked = |value: Option<&str>| super::hex_mask(value?);
+    let sets = CapSets {
+        effective: masked(effective)?,
+        permitted: masked(permitted)?,
+        inheritable: masked(inheritable)?,
+        ambient: masked(ambient)?,
+        bounding: masked(bounding)?,
+    };
+    Some((sets, filters))
 }
 
 /// Who this process is, without the cost of reading its capabilities: real and effective uid, the
@@ -279,9 +276,8 @@ fn fsgid() -> Gid {
 }
 
 /// The capabilities to drop from the bounding set, in order: those it held at the start, since
-/// nothing can add one back (PR_CAPBSET_DROP is the only change there is). Each drop makes the kernel
-/// build new credentials, about 1 us, even for a capability already gone: docker's default 14 cost 14
-/// instead of 41. Unknown at the start: every number, until the kernel knows no more.
+/// nothing can add one back (PR_CAPBSET_DROP is the only change there is). Unknown at the start:
+/// every number, until the kernel knows no more. (The crate drops those it knows of that are held.)
 fn bounding_to_drop(at_start: Option<u64>) -> impl Iterator<Item = u32> {
     (0..64u32).filter(move |&cap| at_start.is_none_or(|mask| mask & (1 << cap) != 0))
 }
@@ -292,11 +288,13 @@ impl Syscall for Kernel {
     }
 
     fn clear_ambient(&mut self) -> io::Result<()> {
-        prctl_ambient(libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0).map(drop)
+        caps::clear(None, caps::CapSet::Ambient).map_err(caps_error)
     }
 
     fn clear_bounding(&mut self) -> io::Result<()> {
-        for cap in bounding_to_drop(super::at_start().bounding) {
+        caps::clear(None, caps::CapSet::Bounding).map_err(caps_error)?;
+        // what the crate does not know of, this kernel may: of what was held at the start
+        for cap in bounding_to_drop(super::at_start().bounding).filter(|&cap| cap >= past_the_crate()) {
             match prctl(libc::PR_CAPBSET_DROP, cap.into()) {
                 Ok(_) => {}
                 // past the last capability this kernel knows
@@ -320,7 +318,10 @@ impl Syscall for Kernel {
     }
 
     fn clear_capabilities(&mut self) -> io::Result<()> {
-        capset_empty()
+        // the permitted set with the effective one, then the inheritable: every bit of each, known
+        // to the crate or not (capset writes whole masks)
+        caps::clear(None, caps::CapSet::Permitted).map_err(caps_error)?;
+        caps::clear(None, caps::CapSet::Inheritable).map_err(caps_error)
     }
 
     fn set_no_new_privs(&mut self) -> io::Result<()> {
@@ -330,18 +331,16 @@ impl Syscall for Kernel {
     fn credentials(&self) -> io::Result<Credentials> {
         let uids = nix::unistd::getresuid()?;
         let gids = nix::unistd::getresgid()?;
-        let (effective, permitted, inheritable) = capget()?;
-        // One read of the kernel's own report instead of two walks of 41+ prctl calls each; the walks
-        // remain for a container without /proc.
-        let (ambient, bounding, seccomp_filters) = match proc_status_caps() {
+        // the kernel's own report; the crate's reads for a container without /proc
+        let (caps, seccomp_filters) = match proc_status_caps() {
             Some(read) => read,
-            None => (ambient_mask()?, bounding_mask()?, None),
+            None => (crate_caps()?, None),
         };
         Ok(Credentials {
             uids: [uids.real, uids.effective, uids.saved, fsuid()],
             gids: [gids.real, gids.effective, gids.saved, fsgid()],
             groups: groups()?,
-            caps: CapSets { effective, permitted, inheritable, ambient, bounding },
+            caps,
             no_new_privs: nix::sys::prctl::get_no_new_privs()?,
             seccomp_filters,
         })
@@ -403,9 +402,11 @@ mod tests {
     }
 
     #[test]
-    fn the_prctl_walks_agree_with_proc_status() {
-        let (ambient, bounding, filters) = proc_status_caps().unwrap();
-        assert_eq!((ambient, bounding), (ambient_mask().unwrap(), bounding_mask().unwrap()));
+    fn the_reads_without_proc_agree_with_proc_status() {
+        let (sets, filters) = proc_status_caps().unwrap();
+        // the reads for a container without /proc: the crate's, and past its list the kernel's
+        assert_eq!((sets.ambient, sets.bounding), (crate_caps().unwrap().ambient, crate_caps().unwrap().bounding));
+        assert_eq!(sets, crate_caps().unwrap());
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
         let field = |name| status.lines().find_map(|l| l.strip_prefix(name)).map(|v| v.trim().parse().unwrap());
         assert_eq!(filters, field("Seccomp_filters:"), "the filter count comes with the capabilities");

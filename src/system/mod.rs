@@ -169,13 +169,14 @@ fn hex_mask(value: &str) -> Option<u64> {
 }
 
 /// A hexadecimal mask field of the status (`CapBnd`, `SigIgn`).
+#[cfg(test)]
 fn status_mask(status: &str, name: &str) -> Option<u64> {
     hex_mask(status_field(status, name)?)
 }
 
-/// Whether this process holds capability number `cap` in its effective set (CAP_SYS_ADMIN is 21).
-pub fn has_effective_cap(cap: u32) -> bool {
-    self_status().and_then(|s| status_mask(&s, "CapEff")).is_some_and(|mask| mask & (1 << cap) != 0)
+/// Whether this process holds CAP_SYS_ADMIN in its effective set.
+pub fn has_sys_admin() -> bool {
+    caps::has_cap(None, caps::CapSet::Effective, caps::Capability::CAP_SYS_ADMIN).unwrap_or(false)
 }
 
 /// This process's seccomp mode (2: filtered) and number of filters, as `/proc/self/status` says.
