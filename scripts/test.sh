@@ -27,6 +27,8 @@ need keyctl keyutils
 need unshare util-linux
 need shellcheck shellcheck
 need systemd-analyze systemd
+# a FUSE file system that refuses RENAME_NOREPLACE, as NFS does: --create-home's fallback (tests/provision.rs)
+need bindfs bindfs
 # a root Python hook in tests/gate.rs is Debian's python, whatever else is first on PATH
 [ -x /usr/bin/python3 ] || { APT_UPDATED=; need /usr/bin/python3 python3; }
 # the kernel's own system call table, for the filter's test against it (src/seccomp/mod.rs)

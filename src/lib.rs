@@ -5,7 +5,8 @@
 //! verified (`privilege`, over the kernel layer `system`) → exec (`exec`), or, as PID 1 or on a
 //! terminal, the command started beside a resident, equally dropped roothooks (`supervise`, sharing
 //! `children` with the hook runner). `trust` judges every path
-//! root relies on and creates every file root makes for the user. `log` and `outputs` are what the
+//! root relies on and creates every file root makes for the user; `own_program` says when a user could
+//! replace the program root itself runs from. `log` and `outputs` are what the
 //! operator and the user get to read. This file is the pipeline; each step is a function of its own.
 //!
 //! No panic is reachable from input: root reads files and variables a user may have shaped, and a
@@ -35,6 +36,7 @@ pub mod hooks;
 pub mod identity;
 pub mod log;
 pub mod outputs;
+pub mod own_program;
 pub mod phases;
 pub mod plan;
 pub mod privilege;
@@ -164,12 +166,14 @@ fn run(args: &Args, env: &dyn Fn(&str) -> Option<OsString>, inherited_fds: &BTre
     }
     let plan = plan::build(&args.options(env)?, &request, &started)?;
     if args.dry_run {
+        warn_if_own_program_replaceable(&started);
         return print_plan(&plan).map(|()| 0);
     }
     system::enter_root_dir().map_err(|e| Error::Setup(format!("cannot change to the directory /: {e}")))?;
     if let Some((file, held)) = open_output(plan.log_file.as_ref(), "log file", &plan, outputs::open_log_copy) {
         log::attach_file(file, held);
     }
+    warn_if_own_program_replaceable(&started);
     if plan.allow_escalation {
         privilege::warn_escalation_allowed();
     }
@@ -213,6 +217,15 @@ fn run(args: &Args, env: &dyn Fn(&str) -> Option<OsString>, inherited_fds: &BTre
         None => {
             info!("--no-exec: hooks done, not starting a command");
             Ok(0)
+        }
+    }
+}
+
+/// Started as root, say whether a user could replace the program root is running (see `own_program`).
+fn warn_if_own_program_replaceable(started: &Started) {
+    if started.effective.is_root() {
+        if let Some(warning) = own_program::replaceable(system::exec_path(), started.cwd.as_deref()) {
+            warn!("{warning}");
         }
     }
 }

@@ -63,6 +63,29 @@ pub struct Walked {
     /// the first reason, from `/` on, why someone other than root could have steered the way or
     /// changed the object; `None` when root may rely on it
     pub untrusted: Option<String>,
+    /// who that reason says could: set whenever `untrusted` is
+    pub changer: Option<Changer>,
+}
+
+/// Who other than root could change or steer what the rule refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changer {
+    /// the owner of the file, directory or symlink
+    Uid(u32),
+    /// the members of a group that may write it
+    Group(u32),
+    /// any user: it is writable by others
+    Anyone,
+}
+
+impl std::fmt::Display for Changer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Changer::Uid(uid) => write!(f, "uid {uid}"),
+            Changer::Group(gid) => write!(f, "group {gid}"),
+            Changer::Anyone => write!(f, "any user"),
+        }
+    }
 }
 
 impl Walked {
@@ -82,39 +105,47 @@ pub(crate) fn kind(stat: &FileStat) -> SFlag {
 
 const STICKY: u32 = 0o1000;
 
+/// The rule itself: who other than root could change what `stat` describes, if anyone could. A
+/// sticky directory (`sticky_ok`) passes when it is root's.
+fn changer(stat: &FileStat, sticky_ok: bool) -> Option<Changer> {
+    if stat.st_uid != 0 {
+        return Some(Changer::Uid(stat.st_uid));
+    }
+    if sticky_ok && stat.st_mode & STICKY != 0 {
+        return None;
+    }
+    if stat.st_mode & 0o020 != 0 {
+        return Some(Changer::Group(stat.st_gid));
+    }
+    (stat.st_mode & 0o002 != 0).then_some(Changer::Anyone)
+}
+
+/// Why `path` may not be relied on, in words that name `what` (e.g. "directory /x", "it") and the
+/// fix, and who could change it.
+fn verdict(what: &str, path: &Path, stat: &FileStat, sticky_ok: bool) -> Option<(String, Changer)> {
+    let p = path.display();
+    let who = changer(stat, sticky_ok)?;
+    let why = match who {
+        Changer::Uid(uid) => format!("{what} is owned by uid {uid}, not root (chown root {p})"),
+        Changer::Group(gid) => format!("{what} is writable by group {gid} (chmod g-w {p})"),
+        Changer::Anyone => format!("{what} is writable by others (chmod o-w {p})"),
+    };
+    Some((why, who))
+}
+
+fn dir_verdict(path: &Path, stat: &FileStat, sticky_ok: bool) -> Option<(String, Changer)> {
+    verdict(&format!("directory {}", path.display()), path, stat, sticky_ok)
+}
+
 /// Why the directory `path` may not be passed through, or (`sticky_ok` false) relied on, if it may
 /// not.
 pub fn judge_dir(path: &Path, stat: &FileStat, sticky_ok: bool) -> Option<String> {
-    let p = path.display();
-    if stat.st_uid != 0 {
-        return Some(format!("directory {p} is owned by uid {}, not root (chown root {p})", stat.st_uid));
-    }
-    let mode = stat.st_mode;
-    if sticky_ok && mode & STICKY != 0 {
-        return None;
-    }
-    if mode & 0o020 != 0 {
-        return Some(format!("directory {p} is writable by group {} (chmod g-w {p})", stat.st_gid));
-    }
-    if mode & 0o002 != 0 {
-        return Some(format!("directory {p} is writable by others (chmod o-w {p})"));
-    }
-    None
+    dir_verdict(path, stat, sticky_ok).map(|(why, _)| why)
 }
 
 /// Why the file `path` may not be run as root, if it may not.
 pub fn judge_file(path: &Path, stat: &FileStat) -> Option<String> {
-    let p = path.display();
-    if stat.st_uid != 0 {
-        return Some(format!("it is owned by uid {}, not root (chown root {p})", stat.st_uid));
-    }
-    if stat.st_mode & 0o020 != 0 {
-        return Some(format!("it is writable by group {} (chmod g-w {p})", stat.st_gid));
-    }
-    if stat.st_mode & 0o002 != 0 {
-        return Some(format!("it is writable by others (chmod o-w {p})"));
-    }
-    None
+    verdict("it", path, stat, false).map(|(why, _)| why)
 }
 
 fn open_path(dir: impl AsFd, name: &Path) -> nix::Result<OwnedFd> {
@@ -156,7 +187,7 @@ pub fn walk(path: &Path, last: Last) -> io::Result<Walked> {
     let stat = fstat(&root).map_err(|e| error_at(Path::new("/"), e))?;
     let mut levels = vec![Level { fd: root, path: PathBuf::from("/"), stat }];
     let mut todo = pending(path);
-    let mut untrusted: Option<String> = None;
+    let mut untrusted: Option<(String, Changer)> = None;
     let mut links = 0;
     while let Some(name) = todo.pop() {
         if name == ".." {
@@ -172,7 +203,7 @@ pub fn walk(path: &Path, last: Last) -> io::Result<Walked> {
             return Err(error_at(&here, Errno::ENOTDIR));
         }
         if untrusted.is_none() {
-            untrusted = judge_dir(&parent.path, &parent.stat, true);
+            untrusted = dir_verdict(&parent.path, &parent.stat, true);
         }
         let fd = open_path(&parent.fd, Path::new(&name)).map_err(|e| error_at(&here, e))?;
         let stat = fstat(&fd).map_err(|e| error_at(&here, e))?;
@@ -187,12 +218,13 @@ pub fn walk(path: &Path, last: Last) -> io::Result<Walked> {
         // A sticky directory passes only because nobody can replace root's entries in it; anyone can
         // add their own, so a symlink there leads somewhere only if root made it.
         if untrusted.is_none() && parent.stat.st_mode & STICKY != 0 && stat.st_uid != 0 {
-            untrusted = Some(format!(
+            let why = format!(
                 "{} is a symbolic link owned by uid {} in the sticky directory {}; not following it",
                 here.display(),
                 stat.st_uid,
                 parent.path.display()
-            ));
+            );
+            untrusted = Some((why, Changer::Uid(stat.st_uid)));
         }
         let target = readlinkat(&parent.fd, Path::new(&name)).map_err(|e| error_at(&here, e))?;
         let target = Path::new(&target);
@@ -202,13 +234,14 @@ pub fn walk(path: &Path, last: Last) -> io::Result<Walked> {
         todo.extend(pending(target));
     }
     let Some(end) = levels.pop() else { return Err(error_at(path, Errno::ENOENT)) };
-    let verdict = match last {
-        Last::Dir if kind(&end.stat) == SFlag::S_IFDIR => judge_dir(&end.path, &end.stat, false),
-        Last::CreateIn if kind(&end.stat) == SFlag::S_IFDIR => judge_dir(&end.path, &end.stat, true),
-        Last::File if kind(&end.stat) == SFlag::S_IFREG => judge_file(&end.path, &end.stat),
+    let at_end = match last {
+        Last::Dir if kind(&end.stat) == SFlag::S_IFDIR => dir_verdict(&end.path, &end.stat, false),
+        Last::CreateIn if kind(&end.stat) == SFlag::S_IFDIR => dir_verdict(&end.path, &end.stat, true),
+        Last::File if kind(&end.stat) == SFlag::S_IFREG => verdict("it", &end.path, &end.stat, false),
         _ => None,
     };
-    Ok(Walked { path: end.path, fd: end.fd, stat: end.stat, untrusted: untrusted.or(verdict) })
+    let (untrusted, changer) = untrusted.or(at_end).unzip();
+    Ok(Walked { path: end.path, fd: end.fd, stat: end.stat, untrusted, changer })
 }
 
 /// Why a path that a value names (a variable on its way to a root hook) could lead to something
@@ -477,6 +510,7 @@ mod tests {
         .unwrap();
         let why = walk(&sticky.join("theirs"), Last::Dir).unwrap().untrusted.unwrap();
         assert!(why.contains("is a symbolic link owned by uid 4242 in the sticky directory"), "{why}");
+        assert_eq!(walk(&sticky.join("theirs"), Last::Dir).unwrap().changer, Some(Changer::Uid(4242)));
     }
 
     #[test]
@@ -500,8 +534,10 @@ mod tests {
         let w = walk(&top.path().join("rel/x/.."), Last::Dir);
         assert!(w.is_err(), "a missing component is an error");
         std::fs::create_dir(real.join("x")).unwrap();
-        let why = walk(&top.path().join("rel/x"), Last::Dir).unwrap().untrusted.unwrap();
+        let walked = walk(&top.path().join("rel/x"), Last::Dir).unwrap();
+        let why = walked.untrusted.unwrap();
         assert!(why.contains(&format!("directory {} is writable by group", real.display())), "{why}");
+        assert_eq!(walked.changer, Some(Changer::Group(0)), "who the reason names");
         // a loop ends
         symlink("loop", top.path().join("loop")).unwrap();
         assert!(walk(&top.path().join("loop"), Last::Dir).is_err());

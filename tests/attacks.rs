@@ -518,3 +518,51 @@ fn no_secret_of_a_malformed_line_and_no_raw_control_character_reaches_the_log() 
         assert!(text.contains("30-\\u001b[2J") && text.contains("out\\u001b[2Jput"), "{text}");
     }
 }
+
+#[test]
+fn a_start_as_root_says_when_a_user_could_replace_roothooks_own_program() {
+    if !need_root() {
+        return;
+    }
+    let user = Account::new(0);
+    // a start as root of the program at `program` (relative ones in `cwd`), with nothing else to do
+    let start = |program: &Path, cwd: &Path| {
+        let mut cmd = Command::new(program);
+        without_settings(&mut cmd).stdin(Stdio::null()).current_dir(cwd);
+        cmd.args(["--uid", &free_id().to_string(), "--log-file", "none", "--hooks-dir", "/nonexistent", "--", "true"]);
+        let out = run(&mut cmd);
+        assert!(out.status.success(), "{}", stderr(&out));
+        stderr(&out)
+    };
+    let warned = |err: &str, path: &Path| {
+        err.contains(&format!("roothooks itself runs from {}, which uid {} could replace", path.display(), user.uid))
+    };
+    // a root-owned copy in the user's directory (their /opt/conda/bin)
+    let theirs = users_dir(user.uid);
+    let planted = theirs.path().join("roothooks");
+    copy_program(BIN, &planted);
+    let err = start(&planted, Path::new("/"));
+    assert!(warned(&err, &planted), "{err}");
+    assert!(err.contains(&format!("directory {} is owned by uid {}", theirs.path().display(), user.uid)), "{err}");
+    assert!(err.contains("install it where only root can change it, e.g. /usr/local/bin"), "{err}");
+    // the same, started by a relative path: judged from the directory it was started in
+    let err = start(Path::new("./roothooks"), theirs.path());
+    assert!(warned(&err, &planted), "{err}");
+    // a root-only directory: nothing to say
+    let roots = scratch("rh-own-program");
+    let trusted = roots.path().join("roothooks");
+    copy_program(BIN, &trusted);
+    let err = start(&trusted, Path::new("/"));
+    assert!(!err.contains("roothooks itself runs from"), "{err}");
+    // root's copy, reached through the user's directory and a symlink in it: the path as written is
+    // judged, not where /proc/self/exe says the program lies
+    symlink(roots.path(), theirs.path().join("bin")).unwrap();
+    let via = theirs.path().join("bin/roothooks");
+    let err = start(&via, Path::new("/"));
+    assert!(warned(&err, &via), "{err}");
+    // started as the user, who could replace it anyway: not said
+    let mut cmd = as_uid(user.uid, user.gid);
+    let out = run(cmd.arg(&planted).args(["--log-file", "none", "--hooks-dir", "/nonexistent", "--", "true"]));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("roothooks itself runs from"), "{}", stderr(&out));
+}

@@ -290,12 +290,13 @@ fn the_docker_stacks_example_starts_its_hooks_and_command_like_start_sh() {
     );
     // the ENTRYPOINT as written: roothooks is PID 1 of the container, and stays as its init
     let entrypoint = exec_form(&dockerfile, "ENTRYPOINT");
-    assert_eq!(entrypoint[0], "roothooks", "no tini in front: roothooks is the init");
+    assert_eq!(entrypoint[0], "/usr/local/bin/roothooks", "no tini in front: roothooks is the init");
     let args: Vec<&str> = entrypoint.iter().chain(&cmd).map(String::as_str).collect();
     let mut p = process(0, 0, &[], caps(&[]), false, &args);
     p["env"] = json!(["PATH=/usr/local/bin:/bin", "HOME=/root", "NB_USER=jovyan", "NB_UID=1010"]);
     let (code, out, err) = b.run(p, &[]);
     assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!err.contains("roothooks itself runs from"), "the image has it where only root can change it: {err}");
     assert!(out.contains("server: uid=1010(jovyan) gid=100(users)"), "{out}\n{err}");
     assert!(out.contains("scratch=/srv/scratch/jovyan"), "{out}\n{err}");
     assert!(out.contains("drwx------") && out.contains("jovyan"), "the scratch directory is the user's: {out}");

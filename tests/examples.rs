@@ -151,7 +151,11 @@ fn the_zero_to_jupyterhub_configs_parse_and_say_what_they_claim() {
     let command: Vec<&str> = init["command"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert!(command.contains(&"--no-exec") && command.contains(&"--nss-dir=/nss"), "{command:?}");
     // the emptyDir is 0777 when made; --nss-dir needs a directory only root can change
-    assert_eq!(command[..4], ["sh", "-c", "chmod 0755 /nss && exec \"$0\" \"$@\"", "roothooks"], "{command:?}");
+    assert_eq!(
+        command[..4],
+        ["sh", "-c", "chmod 0755 /nss && exec \"$0\" \"$@\"", "/usr/local/bin/roothooks"],
+        "{command:?}"
+    );
     assert_eq!(init["securityContext"]["runAsUser"], 0);
     assert_eq!(split["singleuser"]["allowPrivilegeEscalation"], false);
     assert_eq!(split["singleuser"]["cmd"], serde_json::json!(["jupyterhub-singleuser"]));
@@ -201,9 +205,12 @@ fn the_repo2docker_start_script_runs_the_repositorys_hooks_then_the_server_as_th
     let repo = work.path().join("repo");
     let out = Command::new("cp").arg("-a").arg(R2D).arg(&repo).output().unwrap();
     assert!(out.status.success());
+    // the image's /usr/local/bin/roothooks is the one built here
+    let start = std::fs::read_to_string(repo.join("start")).unwrap();
+    assert!(start.contains("exec /usr/local/bin/roothooks"), "{start}");
+    std::fs::write(repo.join("start"), start.replace("/usr/local/bin/roothooks", BIN)).unwrap();
     let out = Command::new("chown").args(["-R", &format!("{0}:{0}", user.uid)]).arg(&repo).output().unwrap();
     assert!(out.status.success());
-    let bin_dir = Path::new(BIN).parent().unwrap();
     let scratch_dir = work.path().join("scratch");
     let out = run(Command::new(repo.join("start"))
         .args(["sh", "-c", "id -u; stat -c %U $ROOTHOOKS_SCRATCH_DIR"])
@@ -211,7 +218,7 @@ fn the_repo2docker_start_script_runs_the_repositorys_hooks_then_the_server_as_th
         .env("NB_USER", &user.name)
         .env("ROOTHOOKS_SCRATCH_DIR", &scratch_dir)
         .env("ROOTHOOKS_LOG_FILE", "none")
-        .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display())));
+        .env("PATH", "/usr/bin:/bin"));
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(stdout(&out), format!("{}\n{}\n", user.uid, user.name));
     let err = stderr(&out);
@@ -242,4 +249,51 @@ fn the_scratch_hook_mounts_a_private_tmpfs_the_user_owns_and_cannot_unmount() {
     let text = stdout(&out);
     assert!(text.starts_with(&format!("{uid} 700\n")), "{text}");
     assert!(!text.contains("umount=0"), "the user could unmount it: {text}");
+}
+
+/// Whether a word of a command line names roothooks: the program itself, by whatever path.
+fn names_roothooks(word: &str) -> bool {
+    Path::new(word).file_name().is_some_and(|name| name == "roothooks")
+}
+
+/// Root finds the first `roothooks` on PATH, and the images' PATH starts with directories the user
+/// can write (docker-stacks' /opt/conda/bin, repo2docker's ~/.local/bin): every example starts it by
+/// its path in /usr/local/bin, where each image puts it and only root can change it.
+#[test]
+fn every_entrypoint_names_roothooks_by_an_absolute_path() {
+    const PROGRAM: &str = "/usr/local/bin/roothooks";
+    for rel in ["Dockerfile.example", "examples/docker-stacks/Dockerfile", "examples/pip/Dockerfile"] {
+        let dockerfile = std::fs::read_to_string(Path::new(REPO).join(rel)).unwrap();
+        let entrypoint = exec_form(&dockerfile, "ENTRYPOINT");
+        assert_eq!(entrypoint.first().map(String::as_str), Some(PROGRAM), "{rel}: {entrypoint:?}");
+        // and the image has it there: copied in, or installed by pip with that prefix
+        let installed = dockerfile.lines().any(|l| {
+            (l.starts_with("COPY ") && l.ends_with(&format!(" {PROGRAM}")))
+                || l.contains("--prefix /usr/local roothooks")
+        });
+        assert!(installed, "{rel} does not put roothooks at {PROGRAM}");
+    }
+    // every line of the examples that starts it (exec, ExecStart=, a command list) names the path
+    let mut files = vec![Path::new(REPO).join("examples/repo2docker/start")];
+    for dir in ["examples/systemd", "examples/zero-to-jupyterhub"] {
+        files.extend(std::fs::read_dir(Path::new(REPO).join(dir)).unwrap().map(|e| e.unwrap().path()));
+    }
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+            let words = line.split(|c: char| c.is_whitespace() || "\"'[],=`".contains(c)).filter(|w| !w.is_empty());
+            for word in words.filter(|w| names_roothooks(w)) {
+                assert_eq!(word, PROGRAM, "{}: {line}", file.display());
+            }
+        }
+    }
+    // and so does every example in --help
+    let help = stdout(&run(roothooks().arg("--help")));
+    let examples = help.split("Examples").nth(1).expect("--help has examples");
+    for line in examples.lines() {
+        let words = line.split(|c: char| c.is_whitespace() || "\"[],=".contains(c)).filter(|w| !w.is_empty());
+        for word in words.filter(|w| names_roothooks(w)) {
+            assert_eq!(word, PROGRAM, "--help: {line}");
+        }
+    }
 }

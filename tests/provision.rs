@@ -1,6 +1,7 @@
 //! Built-in provisioning, from the outside: accounts for arbitrary uids (also under concurrency), home
 //! directories (also against planted symlinks), the environment hand-off, env files, unset patterns,
-//! and the limits the command sees in its own /proc/self/limits.
+//! and the limits the command sees in its own /proc/self/limits; homes also on a file system that
+//! refuses RENAME_NOREPLACE, as NFS does.
 
 mod common;
 
@@ -516,6 +517,105 @@ fn a_home_whose_copy_fails_halfway_is_not_left_behind_and_the_next_start_complet
     assert_eq!(lines.next(), Some(".profile"), "the second start's home, and nothing else: {text}");
     assert_eq!(lines.next(), Some(&*format!("{uid} 700")), "{text}\n{err}");
     assert!(!err.contains("exists; left as it is"), "{err}");
+}
+
+/// The kernel's answer to `renameat2(RENAME_NOREPLACE)` in `dir`: the tests below prove something
+/// only on a file system that refuses it.
+fn rename_noreplace_refused(dir: &Path) -> bool {
+    let (from, to) = (dir.join("probe"), dir.join("probe-renamed"));
+    std::fs::create_dir(&from).unwrap();
+    let flags = nix::fcntl::RenameFlags::RENAME_NOREPLACE;
+    let res = nix::fcntl::renameat2(nix::fcntl::AT_FDCWD, &from, nix::fcntl::AT_FDCWD, &to, flags);
+    let _ = std::fs::remove_dir(&from);
+    let _ = std::fs::remove_dir(&to);
+    res == Err(nix::errno::Errno::EINVAL)
+}
+
+/// `base/under` shown at `base/mnt` through bindfs (unmounted when the guard drops), root's and 0755.
+fn fuse_over(base: &Path) -> Option<FuseMount> {
+    let (under, over) = (base.join("under"), base.join("mnt"));
+    for dir in [&under, &over] {
+        std::fs::create_dir(dir).unwrap();
+        set_mode(dir, 0o755);
+    }
+    let mount = FuseMount::bindfs(&under, &over)?;
+    assert!(
+        rename_noreplace_refused(&over),
+        "bindfs accepts RENAME_NOREPLACE now; this test needs one that refuses it"
+    );
+    Some(mount)
+}
+
+#[test]
+fn a_home_is_created_on_a_file_system_that_refuses_rename_noreplace() {
+    if !need_root() {
+        return;
+    }
+    let base = scratch("rh-fuse-home");
+    let skel = base.path().join("skel");
+    std::fs::create_dir_all(skel.join(".config/app")).unwrap();
+    std::fs::write(skel.join(".profile"), "export X=1\n").unwrap();
+    std::fs::write(skel.join(".config/app/settings"), "a=b\n").unwrap();
+    let Some(mount) = fuse_over(base.path()) else { return };
+    // a root-owned parent, and a sticky one where anyone may add names (/tmp on the share)
+    let sticky = mount.path.join("tmp");
+    std::fs::create_dir(&sticky).unwrap();
+    set_mode(&sticky, 0o1777);
+    let uid = free_id();
+    for home in [mount.path.join("alice"), sticky.join("bob")] {
+        let out = run(roothooks()
+            .args(["--uid", &uid.to_string(), "--create-home", "--log-file", "none", "--home"])
+            .arg(&home)
+            .arg("--skel")
+            .arg(&skel)
+            .args(["--", "sh", "-c", "cd && cat .config/app/settings && ls -A | sort | tr '\\n' ' '"]));
+        let err = stderr(&out);
+        assert!(out.status.success(), "{err}");
+        assert!(err.contains(&format!("created home {}", home.display())), "{err}");
+        assert_eq!(stdout(&out), "a=b\n.config .profile ", "{err}");
+        let meta = std::fs::symlink_metadata(&home).unwrap();
+        assert!(meta.is_dir(), "{}", home.display());
+        assert_eq!((meta.uid(), meta.gid(), meta.mode() & 0o7777), (uid, uid, 0o700), "{}", home.display());
+        assert_eq!(std::fs::metadata(home.join(".config/app/settings")).unwrap().uid(), uid);
+    }
+    // nothing left aside: the holders are gone
+    let names = |dir: &Path| {
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(names(&mount.path), ["alice", "tmp"]);
+    assert_eq!(names(&sticky), ["bob"]);
+}
+
+#[test]
+fn an_nb_user_home_moves_on_a_file_system_that_refuses_rename_noreplace() {
+    use roothooks::provision::home::{move_home, Moved, NO_SAFE_RENAME};
+    if !need_root() {
+        return;
+    }
+    let base = scratch("rh-fuse-move");
+    let Some(mount) = fuse_over(base.path()) else { return };
+    let user = Account::new(0);
+    // a root-owned parent: only root can rename the home's entry, so it is renamed
+    let (from, to) = (mount.path.join("jovyan"), mount.path.join("kitten"));
+    std::fs::create_dir(&from).unwrap();
+    std::fs::write(from.join("notes"), "mine\n").unwrap();
+    give_to(&from, user.uid);
+    assert_eq!(move_home(&from, &to).unwrap(), Moved::Moved);
+    assert_eq!(std::fs::read_to_string(to.join("notes")).unwrap(), "mine\n");
+    assert_eq!(std::fs::read_link(&from).unwrap(), to, "a link at the old place");
+    // a sticky parent: the user could swap their home for a symlink mid-rename; linked instead
+    let sticky = mount.path.join("tmp");
+    std::fs::create_dir(&sticky).unwrap();
+    set_mode(&sticky, 0o1777);
+    let (from, to) = (sticky.join("jovyan"), sticky.join("kitten"));
+    std::fs::create_dir(&from).unwrap();
+    give_to(&from, user.uid);
+    assert_eq!(move_home(&from, &to).unwrap(), Moved::Linked(NO_SAFE_RENAME));
+    assert_eq!(std::fs::read_link(&to).unwrap(), from);
+    assert!(std::fs::symlink_metadata(&from).unwrap().is_dir());
 }
 
 #[test]

@@ -81,13 +81,15 @@ while hooks ran, 127 when COMMAND is not found, 126 when it cannot be executed, 
 (with roothooks staying beside it: COMMAND's exit code, or 128+N when signal N killed it).
 
 Examples:
-  Dockerfile:      ENTRYPOINT [\"roothooks\", \"--uid\", \"1000\", \"--gid\", \"100\", \"--hooks-dir\", \"/srv/roothooks.d\", \"--\"]
-  repo2docker:     exec roothooks --user \"$NB_USER\" -- \"$@\"   (hooks from $REPO_DIR/roothooks.d)
-  docker-stacks:   ENTRYPOINT [\"roothooks\", \"--docker-stacks\", \"--\"]   (no tini: PID 1 stays as init)
-  Kubernetes:      env ROOTHOOKS_UID=1000 ROOTHOOKS_GID=100 roothooks -- jupyterhub-singleuser
-  initContainer:   roothooks --no-exec --uid 1000 --hooks-dir /srv/init.d
-  systemd:         ExecStart=/usr/local/bin/roothooks --user %i -- jupyterhub-singleuser
-  check a setup:   roothooks --dry-run --user jovyan -- jupyter lab";
+  Dockerfile:     ENTRYPOINT [\"/usr/local/bin/roothooks\", \"--hooks-dir\", \"/srv/roothooks.d\", \"--\"]
+  repo2docker:    exec /usr/local/bin/roothooks --user \"$NB_USER\" -- \"$@\"
+  docker-stacks:  ENTRYPOINT [\"/usr/local/bin/roothooks\", \"--docker-stacks\", \"--\"]
+  Kubernetes:     env ROOTHOOKS_UID=1000 /usr/local/bin/roothooks -- jupyterhub-singleuser
+  initContainer:  /usr/local/bin/roothooks --no-exec --uid 1000 --hooks-dir /srv/init.d
+  systemd:        ExecStart=/usr/local/bin/roothooks --user %i -- jupyterhub-singleuser
+  check a setup:  /usr/local/bin/roothooks --dry-run --user jovyan -- jupyter lab
+Start it by its path, in a directory only root can change: root runs the first one PATH finds, \
+and PATH may start with a directory the user can write (/opt/conda/bin, ~/.local/bin).";
 
 /// The shortest timeout that means something: a millisecond, the resolution of the runner's clock.
 const MIN_TIMEOUT: f64 = 0.001;

@@ -351,9 +351,7 @@ fn move_home(rename: &Rename) {
     let (from, to) = (rename.from_home.display(), rename.home.display());
     match home::move_home(&rename.from_home, &rename.home) {
         Ok(home::Moved::Moved) => info!("moved home {from} to {to} (NB_USER), leaving a link at {from}"),
-        Ok(home::Moved::Linked) => {
-            info!("home {from} is a mount point and cannot be renamed: {to} links to it (NB_USER)")
-        }
+        Ok(home::Moved::Linked(why)) => info!("home {from} {why}: {to} links to it (NB_USER)"),
         Ok(home::Moved::Exists) => info!("home {to} exists; {from} left as it is"),
         Ok(home::Moved::Missing) => info!("no home at {from} to move to {to}"),
         Err(e) => warn!("home not moved from {from} to {to}: {e}"),

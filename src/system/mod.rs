@@ -80,6 +80,23 @@ fn self_status() -> Option<String> {
     String::from_utf8(status).ok()
 }
 
+/// The path the launcher gave execve(2) for this program, as it wrote it: relative if it was, through
+/// whatever symlinks it named (the kernel's AT_EXECFN, not /proc/self/exe's resolved path). `None`
+/// where the kernel passed none.
+pub fn exec_path() -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    // SAFETY: getauxval only reads the auxiliary vector the kernel passed; an absent entry is 0.
+    let at = unsafe { libc::getauxval(libc::AT_EXECFN) };
+    if at == 0 {
+        return None;
+    }
+    // SAFETY: a present AT_EXECFN is the address of the NUL-terminated file name the kernel copied
+    // onto the initial stack at exec; it stays there for the life of the process, and nothing here
+    // writes to it. It is copied out at once.
+    let name = unsafe { std::ffi::CStr::from_ptr(at as *const libc::c_char) };
+    Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(name.to_bytes())))
+}
+
 /// getgrouplist(3): `gid` and every group that lists `name` as a member, through NSS. nix's wrapper
 /// sizes its first buffer from sysconf(_SC_NGROUPS_MAX), a read of /proc/sys/kernel/ngroups_max; this
 /// starts with room for 32 and takes the number glibc says it needs when that is too few.
@@ -233,6 +250,13 @@ mod tests {
             status_fields(status, ["CapBnd", "Seccomp", "Nope", "Seccomp_filters"]),
             [Some("000001ffffffffff"), Some("2"), None, Some("3")]
         );
+    }
+
+    #[test]
+    fn the_exec_path_is_the_program_this_process_runs() {
+        let path = exec_path().expect("the kernel passes AT_EXECFN");
+        let running = std::fs::canonicalize("/proc/self/exe").unwrap();
+        assert_eq!(std::fs::canonicalize(&path).unwrap(), running, "{}", path.display());
     }
 
     #[test]

@@ -270,6 +270,42 @@ pub fn hand_over_refused(path: &str, origin: &str, why: &str) -> String {
     format!("not handing {path} over ({origin}): {why}")
 }
 
+/// A FUSE file system (bindfs, a passthrough) mounted over a directory, and unmounted when dropped,
+/// whatever the test did. bindfs is built on libfuse 2, whose protocol has no rename with flags, so
+/// the kernel refuses RENAME_NOREPLACE on it with EINVAL, as NFS, CephFS and 9p do.
+pub struct FuseMount {
+    pub path: std::path::PathBuf,
+}
+
+impl FuseMount {
+    /// `source` shown at `mountpoint` through bindfs (all users may enter it, as an NFS home), or a
+    /// loud skip (see [`skip`]) when the kernel has no FUSE or bindfs is missing.
+    pub fn bindfs(source: &std::path::Path, mountpoint: &std::path::Path) -> Option<FuseMount> {
+        let fuse = std::fs::read_to_string("/proc/filesystems").is_ok_and(|f| f.lines().any(|l| l.ends_with("\tfuse")));
+        if !fuse || !std::path::Path::new("/dev/fuse").exists() {
+            skip("no FUSE here (no fuse in /proc/filesystems, or no /dev/fuse)");
+            return None;
+        }
+        if !need_program("bindfs", "--version", "needs bindfs (Debian package bindfs; scripts/test.sh installs it)") {
+            return None;
+        }
+        let out =
+            Command::new("bindfs").args(["-o", "allow_other"]).arg(source).arg(mountpoint).output().expect("bindfs");
+        assert!(out.status.success(), "bindfs {}: {}", mountpoint.display(), String::from_utf8_lossy(&out.stderr));
+        Some(FuseMount { path: mountpoint.to_path_buf() })
+    }
+}
+
+impl Drop for FuseMount {
+    fn drop(&mut self) {
+        let done = |cmd: &mut Command| cmd.output().is_ok_and(|o| o.status.success());
+        // lazily if a process still has it open: the mount must not outlive the test
+        if !done(Command::new("fusermount").arg("-u").arg(&self.path)) {
+            done(Command::new("umount").arg("-l").arg(&self.path));
+        }
+    }
+}
+
 /// A root-owned, world-readable scratch directory (tempfile's default 0700 would hide it from users).
 pub fn scratch(prefix: &str) -> tempfile::TempDir {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("tempdir");
