@@ -83,13 +83,17 @@ if ! have roothooks-e2e/base-notebook "$tag"; then
 fi
 
 sysroot="$(rustc --print sysroot)"
-tag="$(hash_of tests/docker/builder.Dockerfile "$ca" <<<"$(rustc -vV)")"
+auditable="$(command -v cargo-auditable || true)"
+tag="$(hash_of tests/docker/builder.Dockerfile "$ca" <<<"$(rustc -vV; [ -z "$auditable" ] || sha256sum "$auditable")")"
 if ! have roothooks-e2e/builder "$tag"; then
     dir="$(context tests/docker/builder.Dockerfile)"
     mkdir "$dir/toolchain"
     # the toolchain without its documentation
     cp -a "$sysroot/bin" "$sysroot/lib" "$dir/toolchain/"
     if [ -d "$sysroot/libexec" ]; then cp -a "$sysroot/libexec" "$dir/toolchain/"; fi
+    # scripts/build-static.sh builds with cargo-auditable, which would otherwise be compiled in every
+    # image build of Dockerfile.example
+    if [ -n "$auditable" ]; then cp "$auditable" "$dir/toolchain/bin/"; fi
     DOCKER_BUILDKIT=0 "$DOCKER" build -q --force-rm --network host -f "$dir/builder.Dockerfile" \
         -t "roothooks-e2e/builder:$tag" "$dir" >/dev/null
     "$DOCKER" tag "roothooks-e2e/builder:$tag" roothooks-e2e/builder:latest

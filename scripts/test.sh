@@ -33,14 +33,15 @@ need bindfs bindfs
 [ -x /usr/bin/python3 ] || { APT_UPDATED=; need /usr/bin/python3 python3; }
 # the kernel's own system call table, for the filter's test against it (src/seccomp/mod.rs)
 bash scripts/kernel-syscalls.sh
+# the static build is tested inside a libc-less container (tests/e2e.rs), and as the wheel pip
+# installs without Rust (tests/packaging.rs, tests/docker.rs); first, since the container images
+# take cargo-auditable from this machine
+bash scripts/build-static.sh --wheel
 # runc, busybox-static, a venv with jupyterhub and jupyter-server, configurable-http-proxy
 bash scripts/install-e2e.sh
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
-# the static build is tested inside a libc-less container (tests/e2e.rs), and as the wheel pip
-# installs without Rust (tests/packaging.rs, tests/docker.rs); build-wheel.sh builds both
-bash scripts/build-wheel.sh
 # Every test binary runs whatever an earlier one did (--no-fail-fast), so one failure never hides
 # whether the rest pass. cargo prints one summary per binary; end with the total and each failed test.
 log="$(mktemp)"

@@ -98,14 +98,16 @@ fn the_static_build_reads_the_account_files_whatever_nsswitch_names() {
 }
 
 #[test]
-fn the_static_build_fits_in_2_mib_and_links_none_of_glibcs_nss() {
+fn the_static_build_fits_in_its_budget_and_links_none_of_glibcs_nss() {
     if !static_build_present() {
         return;
     }
-    // The size a busybox or scratch image pays for it (issue 34). glibc marks each NSS entry point it
-    // links statically with a warning naming the function; the static build has no NSS path at all.
+    // The size a busybox or scratch image pays for it: 2 MiB (issue 34), 2.5 MiB since it is built on
+    // the crates made for each thing and carries its dependency list (issue 45). glibc marks each NSS
+    // entry point it links statically with a warning naming the function; the static build has no
+    // NSS path at all.
     let binary = std::fs::read(static_binary()).unwrap();
-    assert!(binary.len() <= 2 * 1024 * 1024, "target/static/roothooks is {} bytes", binary.len());
+    assert!(binary.len() <= 5 * 512 * 1024, "target/static/roothooks is {} bytes", binary.len());
     for nss in ["getpwnam_r", "getpwuid_r", "getgrnam_r", "getgrgid_r", "getgrouplist"] {
         assert!(!binary.windows(nss.len()).any(|w| w == nss.as_bytes()), "{nss} is linked");
     }

@@ -14,16 +14,16 @@ pub fn static_binary() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/static/roothooks")
 }
 
-/// The wheel that carries the static build (scripts/build-wheel.sh, which scripts/test.sh runs), or a
-/// loud skip when it is missing.
+/// The wheel that carries the static build (`scripts/build-static.sh --wheel`, which scripts/test.sh
+/// runs), or a loud skip when it is missing.
 pub fn static_wheel() -> Option<std::path::PathBuf> {
     let version = env!("CARGO_PKG_VERSION");
-    let name = format!("roothooks-{version}-py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/wheels").join(name);
-    if path.exists() {
-        return Some(path);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/wheels");
+    let name = format!("roothooks-{version}-py3-none-manylinux2014_x86_64.manylinux_2_17_x86_64.whl");
+    if dir.join(&name).exists() {
+        return Some(dir.join(name));
     }
-    skip(&format!("no {}; run scripts/build-wheel.sh", path.display()));
+    skip(&format!("no {}; run scripts/build-static.sh --wheel", dir.join(name).display()));
     None
 }
 
