@@ -687,6 +687,61 @@ fn no_secret_value_reaches_the_log_or_the_users_copy_from_any_source() {
 }
 
 #[test]
+fn a_sourced_root_hooks_shell_settings_neither_trace_a_secret_nor_lose_its_exports() {
+    if !need_root() {
+        return;
+    }
+    // The wrapper that sources a hook then compares every exported value, the hooks' secrets among
+    // them, under whatever the hook left set: its `set -x` traced the comparison into the log.
+    let secret = "s3cr3t-Qv7TraceMe";
+    let settings = [
+        ("set -x", Some("EXPORTED=yes")),
+        ("set -v", Some("export EXPORTED=yes")),
+        ("set -eu", None),
+        ("trap 'echo \"debug: $BASH_COMMAND\" >&2' DEBUG; set -T", Some("debug: ")),
+        ("trap 'echo \"debug: ${!SECRET*}\" >&2' DEBUG ERR RETURN; set -ET; shopt -s extdebug", Some("debug: ")),
+        ("exec 9>&2; BASH_XTRACEFD=9; set -x", Some("EXPORTED=yes")),
+        ("set -af; shopt -s nocasematch; IFS=:", None),
+        (
+            "shopt -s expand_aliases; alias builtin=echo compgen=echo; printf() { echo \"$@\" >&2; }; builtin() { echo \"$@\" >&2; }",
+            None,
+        ),
+    ];
+    let uid = free_id();
+    for (setting, evidence) in settings {
+        let h = Hooks::new();
+        // CASE comes in as abc and leaves as ABC: under nocasematch the two compared equal
+        h.raw("10-settings.sh", &format!("{setting}\nexport EXPORTED=yes CASE=ABC\n"), 0o644);
+        h.sh("20-later", &format!("echo \"later: $EXPORTED\" > {}", h.path("later").display()));
+        let copy = h.path("copy.log");
+        let out = run(h
+            .bare()
+            .args(["--docker-stacks", "--uid", &uid.to_string(), "--log-level", "debug", "--log-file"])
+            .arg(&copy)
+            .args(["--unset-env", "SECRET", "--hook-env", "CASE", "--", "sh", "-c", "echo \"$EXPORTED $CASE\""])
+            .env("SECRET", secret)
+            .env("CASE", "abc"));
+        assert!(out.status.success(), "{setting}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("hook 10-settings.sh: ok"), "{setting}: {err}");
+        if let Some(evidence) = evidence {
+            assert!(err.contains(evidence), "{setting} did not take effect in the hook: {err}");
+        }
+        assert_eq!(stdout(&out), "yes ABC\n", "{setting}: the exports were not taken whole: {err}");
+        let later = std::fs::read_to_string(h.path("later")).unwrap_or_default();
+        assert_eq!(later, "later: yes\n", "{setting}: the next root hook lost the export: {err}");
+        let copy = std::fs::read_to_string(&copy).unwrap();
+        for (what, text) in [("stderr", &err), ("the user's copy", &copy)] {
+            assert!(!text.contains("Qv7TraceMe"), "{setting}: the secret is in {what}:\n{text}");
+        }
+        // nor the wrapper's own text, but the reset's first lines where the hook moved the trace
+        if !setting.contains("BASH_XTRACEFD") {
+            assert!(!err.contains("__roothooks"), "{setting}: the wrapper was traced or echoed: {err}");
+        }
+    }
+}
+
+#[test]
 fn thirty_held_back_variables_are_one_line_at_info_and_named_at_debug() {
     if !need_root() {
         return;
