@@ -205,6 +205,75 @@ fn root_python() -> Option<&'static Path> {
     Some(python)
 }
 
+/// The `NAME=value` entries of a process's own environment, as the kernel holds it, `/proc/PID/environ`
+/// as written to `file`: a name given twice is there twice.
+fn environ_entries(file: &Path, name: &str) -> Vec<String> {
+    let text = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let prefix = format!("{name}=");
+    text.split(|b| *b == 0)
+        .map(|r| String::from_utf8_lossy(r).into_owned())
+        .filter(|entry| entry.starts_with(&prefix))
+        .collect()
+}
+
+#[test]
+fn a_name_given_twice_at_the_start_reaches_root_hooks_and_the_command_once_with_its_first_value() {
+    let Some(_) = root_python() else { return };
+    // `env -i SECRET=one SECRET=two roothooks ...` as execve can give it: getenv, and roothooks,
+    // read `one`; a shell hook read `two`, and a hook that reads its environ whole got both
+    let h = Hooks::new();
+    let (sh_environ, sh_read) = (h.path("sh-environ"), h.path("sh-read"));
+    h.sh(
+        "10-sh",
+        &format!("cat /proc/$$/environ > {}\necho \"$SECRET\" > {}", sh_environ.display(), sh_read.display()),
+    );
+    let (py_environ, py_read) = (h.path("py-environ"), h.path("py-read"));
+    h.raw(
+        "20-python",
+        &format!(
+            "#!/usr/bin/python3\nimport os\nopen('{}', 'wb').write(open('/proc/self/environ', 'rb').read())\nopen('{}', 'w').write(os.environ['SECRET'] + '\\n')\n",
+            py_environ.display(),
+            py_read.display()
+        ),
+        0o755,
+    );
+    let uid = free_id();
+    let theirs = users_dir(uid);
+    let (cmd_environ, cmd_read) = (theirs.path().join("environ"), theirs.path().join("read"));
+    let script = format!("cat /proc/$$/environ > {}; echo \"$SECRET\" > {}", cmd_environ.display(), cmd_read.display());
+    let (dir, uid) = (h.dir(), uid.to_string());
+    let args: Vec<&std::ffi::OsStr> = [
+        "--hooks-dir".as_ref(),
+        dir.as_os_str(),
+        "--uid".as_ref(),
+        uid.as_ref(),
+        "--log-file".as_ref(),
+        "none".as_ref(),
+        "--hook-env".as_ref(),
+        "SECRET".as_ref(),
+        "--".as_ref(),
+        "/bin/sh".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+    ]
+    .into();
+    let envp = ["SECRET=one", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SECRET=two", "PATH=/nowhere"];
+    let out = run(&mut with_raw_env(&envp, BIN, &args));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("2 hooks: 2 ok, 0 failed"), "{err}");
+    for (who, environ, read) in [
+        ("the sh hook", &sh_environ, &sh_read),
+        ("the Python hook", &py_environ, &py_read),
+        ("the command", &cmd_environ, &cmd_read),
+    ] {
+        assert_eq!(environ_entries(environ, "SECRET"), ["SECRET=one"], "{who}'s environment: {err}");
+        assert_eq!(environ_entries(environ, "PATH").len(), 1, "{who}'s environment: {err}");
+        let read = std::fs::read_to_string(read).unwrap_or_else(|e| panic!("{who}: {e}: {err}"));
+        assert_eq!(read, "one\n", "{who} read another value than roothooks did: {err}");
+    }
+}
+
 #[test]
 fn an_env_file_for_the_server_never_steers_a_root_python_hook() {
     let Some(python) = root_python() else { return };
