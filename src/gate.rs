@@ -24,7 +24,7 @@ use std::fmt;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use crate::provision::env::valid_name;
+use crate::provision::env::{first_of_each, valid_name};
 use crate::sourcing::Exports;
 use crate::trust::{self, Last};
 
@@ -425,7 +425,9 @@ impl Gate {
     /// `operator` (the env files) does, PATH with only directories that pass the trust rule, HOME,
     /// USER, LOGNAME and SHELL of root's account, then `own` (roothooks' description of the target,
     /// `$ROOTHOOKS_ENV`: names of [`INTERFACE`]), as it is. Of a name given twice, the later source
-    /// wins; an [`INTERFACE`] name only ever comes from `own`.
+    /// wins; within `base`, its first value, the one roothooks read (see [`first_of_each`]); within
+    /// an env file, its last line. An [`INTERFACE`] name only ever comes from `own`. One value per
+    /// name.
     pub fn hook_env(
         &self,
         base: impl IntoIterator<Item = (OsString, OsString)>,
@@ -443,7 +445,7 @@ impl Gate {
             found.is_some()
         };
         let mut path = None;
-        for (name, value) in base {
+        for (name, value) in first_of_each(base) {
             if name == "PATH" {
                 path = Some(value);
             } else if interface(&name)

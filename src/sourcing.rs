@@ -11,18 +11,48 @@ use std::path::Path;
 /// The shell that sources: docker-stacks' images have it, and start.sh is a bash script.
 pub const BASH: &str = "/bin/bash";
 
-/// Sources `$1`, keeps its status, and reports what it changed in the exported environment. Runs
-/// under the hook's own settings, so it restores what it relies on first: IFS, no `set -e`/`-u`, and
-/// builtins (a hook may define a function called printf). The variables the shell keeps for itself
-/// (`_`, PWD, OLDPWD, SHLVL) are not the hook's to hand over.
-const WRAPPER: &str = r#"declare -A __roothooks_before=()
-for __roothooks_n in $(compgen -e); do __roothooks_before[$__roothooks_n]=${!__roothooks_n}; done
+/// Sources `$1`, keeps its status, and reports what it changed in the exported environment.
+///
+/// What runs after `. "$1"` runs under whatever the hook left set, and it compares every exported
+/// value, the hooks' secrets among them: with the hook's `set -x` (or a DEBUG trap) that comparison
+/// was traced into the hook's stderr, which is relayed to the log and the user's copy. So:
+/// - the whole wrapper is one `{ ...; }`, which bash reads whole before running any of it: an alias
+///   the hook defines, or its `set -v` (which echoes what bash reads), never reaches the wrapper's text;
+/// - right after `. "$1"`, with stdout and stderr on /dev/null (where the trace of the reset itself
+///   goes, unless the hook moved it with BASH_XTRACEFD: then its three lines, which hold no value),
+///   the status is kept and every option the rest relies on is reset: allexport (which would export
+///   the wrapper's own variables), noclobber, errexit, keyword, nounset, verbose, xtrace, errtrace,
+///   functrace, noglob, pipefail, extdebug (under which a failing DEBUG trap skips the next command),
+///   nocasematch (which makes `ABC` equal `abc`), expand_aliases (bash reads `<(...)` only when it
+///   runs it), and the DEBUG, ERR and RETURN traps;
+/// - every command is a builtin called through `builtin` (a hook may define a function called
+///   printf), and a function the hook called `builtin` is removed first;
+/// - names are read with `mapfile`, one a line, so IFS is never used, nor changed: a hook may export
+///   IFS, and it is reported as the hook left it;
+/// - descriptor 3 is closed before the exit, so an EXIT trap of the hook cannot write past the end.
+///
+/// What still defeats it is the hook's own doing and fails closed, with no report (the exports are
+/// lost, the hook failed): `exit`, `exec`, `set -n`, a builtin disabled with `enable -n`, a DEBUG trap
+/// that fails under extdebug; and with `set -e` left on, a hook whose status is not 0 ends the shell
+/// at `. "$1"`, as `set -e` asks; so does a bash older than 5.1 started in posix mode (POSIXLY_CORRECT),
+/// which has no `<(...)`. The variables the shell keeps for itself (`_`, PWD, OLDPWD, SHLVL)
+/// are not the hook's to hand over.
+const WRAPPER: &str = r#"{
+declare -A __roothooks_before=()
+mapfile -t __roothooks_names < <(compgen -e)
+for __roothooks_n in "${__roothooks_names[@]}"; do __roothooks_before[$__roothooks_n]=${!__roothooks_n}; done
 . "$1"
-__roothooks_status=$?
-builtin set +eu
-IFS=$' \t\n'
-declare -A __roothooks_after=()
-for __roothooks_n in $(builtin compgen -e); do
+{
+    __roothooks_status=$?
+    unset -f builtin
+    builtin set +aCefkuvxET +o pipefail
+    builtin shopt -u expand_aliases extdebug nocasematch
+    builtin trap - DEBUG ERR RETURN
+    builtin declare +x __roothooks_status
+} >/dev/null 2>&1
+builtin declare -A __roothooks_after
+builtin mapfile -t __roothooks_names < <(builtin compgen -e)
+for __roothooks_n in "${__roothooks_names[@]}"; do
     __roothooks_after[$__roothooks_n]=1
     case $__roothooks_n in _|PWD|OLDPWD|SHLVL) continue ;; esac
     if [[ ! -v "__roothooks_before[$__roothooks_n]" || "${__roothooks_before[$__roothooks_n]}" != "${!__roothooks_n}" ]]; then
@@ -34,7 +64,9 @@ for __roothooks_n in "${!__roothooks_before[@]}"; do
     [[ -v "__roothooks_after[$__roothooks_n]" ]] || builtin printf '%s\0' "$__roothooks_n" >&3
 done
 builtin printf '=roothooks-end\0' >&3
-builtin exit "$__roothooks_status""#;
+builtin exec 3>&-
+builtin exit "$__roothooks_status"
+}"#;
 
 /// The argument list that sources `hook` (`shown` is its name in bash's own messages, `$0`).
 pub fn argv<'a>(shown: &'a Path, hook: &'a Path) -> [&'a OsStr; 7] {

@@ -2,7 +2,10 @@
 //!
 //! Where `/etc/nsswitch.conf` names only `files` for passwd and group (and initgroups, if it has a
 //! line), as in nearly every container image, roothooks reads `/etc/passwd` and `/etc/group` itself,
-//! once each, and answers as glibc's files module would. Going through glibc for the same two files
+//! once each, and answers as glibc's files module would: the same lines, cut where glibc cuts them
+//! (only at `\n`: a `\r` before it stays in the last field), the same blanks skipped (C's `isspace`,
+//! never Unicode's), the same numbers, and getgrouplist's own reading of /etc/group, which takes
+//! every line as it is, comments too. Going through glibc for the same two files
 //! was a quarter of roothooks' own work before the exec in a files-only image (docs/performance.md
 //! has the figures): the NSS set-up, nsswitch.conf parsed again, and two probes
 //! for an nscd socket per lookup. Any other source
@@ -133,7 +136,7 @@ impl UserDb {
     pub fn group_by_name(&self, name: &str) -> io::Result<Option<Gid>> {
         match self {
             UserDb::Files { group, group_text, .. } => {
-                Ok(group_entries(read_once(group, group_text)?).find(|g| g.name == name).map(|g| g.gid))
+                Ok(group_entries(read_once(group, group_text)?).find(|g| !nis(g.name) && g.name == name).map(|g| g.gid))
             }
             #[cfg(not(target_feature = "crt-static"))]
             UserDb::Nss => Ok(nix::unistd::Group::from_name(name)?.map(|g| g.gid)),
@@ -143,7 +146,8 @@ impl UserDb {
     pub fn group_name(&self, gid: Gid) -> io::Result<Option<String>> {
         match self {
             UserDb::Files { group, group_text, .. } => {
-                Ok(group_entries(read_once(group, group_text)?).find(|g| g.gid == gid).map(|g| g.name.to_string()))
+                let found = group_entries(read_once(group, group_text)?).find(|g| !nis(g.name) && g.gid == gid);
+                Ok(found.map(|g| g.name.to_string()))
             }
             #[cfg(not(target_feature = "crt-static"))]
             UserDb::Nss => Ok(nix::unistd::Group::from_gid(gid)?.map(|g| g.name)),
@@ -151,16 +155,17 @@ impl UserDb {
     }
 
     /// The account's groups as getgrouplist(3) gives them: `gid` first, then every group that lists
-    /// `name` as a member.
+    /// `name` as a member. glibc's files module reads /etc/group for it on its own
+    /// (`_nss_files_initgroups_dyn`): every line is parsed as it is, so blanks before a line, a
+    /// comment's `#` and a `+`/`-` name do not keep a line from counting, as they do for a lookup.
     pub fn groups_of(&self, name: &str, gid: Gid) -> io::Result<Vec<Gid>> {
         match self {
             UserDb::Files { group, group_text, .. } => {
                 let mut groups = vec![gid];
                 // a line without the name anywhere cannot list it as a member: no need to parse it
                 let lines = lines_containing(read_once(group, group_text)?, name);
-                for g in lines.flat_map(group_entries) {
-                    // glibc skips blanks before each member name
-                    if g.gid != gid && g.members.split(',').any(|m| m.trim_start() == name) {
+                for g in lines.filter_map(|line| parse_group(c_string(line))) {
+                    if g.gid != gid && g.members().any(|m| m == name) {
                         groups.push(g.gid);
                     }
                 }
@@ -237,20 +242,21 @@ fn read_once<'a>(path: &Path, cell: &'a OnceCell<String>) -> io::Result<&'a str>
     Ok(cell.get_or_init(|| text))
 }
 
-/// The accounts in a passwd file's text, in order, as glibc's files module reads them.
+/// The accounts in a passwd file's text, in order, as glibc's getpwent reads them (a `+` or `-`
+/// entry of nss_compat's among them, which lookups skip).
 pub fn passwd_entries(text: &str) -> impl Iterator<Item = Account> + '_ {
     entries(text).filter_map(parse_account)
 }
 
-/// The first account in a passwd file's text whose name and uid `wanted` accepts, as
-/// [`passwd_entries`] would find it, but looking only at the lines that contain `needle`: text
-/// every wanted line contains (the name, or the uid's digits, which any spelling of the uid field
-/// that parses to it contains: `0100` and `+100` hold `100`).
+/// The first account in a passwd file's text whose name and uid `wanted` accepts, as getpwnam and
+/// getpwuid find it (a `+`/`-` entry never), but looking only at the lines that contain `needle`:
+/// text every wanted line contains (the name, or the uid's digits, which any spelling of the uid
+/// field that parses to it contains: `0100`, ` +100` and `-0` hold `100` and `0`).
 fn find_account(text: &str, needle: &str, wanted: impl Fn(&str, Uid) -> bool) -> Option<Account> {
-    lines_containing(text, needle).flat_map(entries).find_map(|line| {
+    lines_containing(text, needle).filter_map(entry_line).find_map(|line| {
         let mut f = line.split(':');
-        let name = f.next().filter(|n| !n.is_empty())?;
-        let uid = f.nth(1)?.parse().ok()?;
+        let name = f.next().filter(|n| !nis(n))?;
+        let uid = c_id(f.nth(1)?)?;
         if wanted(name, Uid::from_raw(uid)) {
             parse_account(line)
         } else {
@@ -264,24 +270,21 @@ fn find_account(text: &str, needle: &str, wanted: impl Fn(&str, Uid) -> bool) ->
 /// so. Only the files an edit reads whole are looked at this way; a lookup never scans for them.
 pub fn malformed_lines(text: &str, group: bool) -> Vec<usize> {
     (1..)
-        .zip(text.lines())
-        .filter(|(_, line)| {
-            let line = line.trim_start();
-            !line.is_empty()
-                && !line.starts_with('#')
-                && if group { parse_group(line).is_none() } else { parse_account(line).is_none() }
-        })
+        .zip(text.split_terminator('\n'))
+        .filter_map(|(number, line)| Some((number, entry_line(line)?)))
+        .filter(|(_, line)| if group { parse_group(line).is_none() } else { parse_account(line).is_none() })
         .map(|(number, _)| number)
         .collect()
 }
 
-/// The groups in a group file's text, in order, as glibc's files module reads them.
+/// The groups in a group file's text, in order, as glibc's getgrent reads them (a `+` or `-` entry
+/// among them, which lookups skip).
 pub fn group_entries(text: &str) -> impl Iterator<Item = GroupEntry<'_>> {
     entries(text).filter_map(parse_group)
 }
 
-/// Each line of `text` that contains `needle`, once, in order, as `lines()` gives it (without the
-/// line's `\n` or `\r\n`): found with one search of the whole text instead of one per line, which for
+/// Each line of `text` that contains `needle`, once, in order, cut at `\n` as glibc cuts them (a
+/// `\r` before it stays): found with one search of the whole text instead of one per line, which for
 /// a small database is most of the lookup. An empty needle is in every line.
 fn lines_containing<'a>(text: &'a str, needle: &'a str) -> impl Iterator<Item = &'a str> + 'a {
     let mut past = 0; // where the next line not yet given starts
@@ -290,29 +293,91 @@ fn lines_containing<'a>(text: &'a str, needle: &'a str) -> impl Iterator<Item = 
             return None; // in the line just given
         }
         if at == text.len() && (text.is_empty() || text.ends_with('\n')) {
-            return None; // an empty needle after the last line: no line there, as for `lines()`
+            return None; // an empty needle after the last line: no line there
         }
         // `at` is where a match starts, and a line starts and ends beside a '\n': all char boundaries
         let start = text.get(..at)?.rfind('\n').map_or(0, |i| i + 1);
         let end = text.get(at..)?.find('\n').map_or(text.len(), |i| at + i);
         past = end + 1;
-        let line = text.get(start..end)?;
-        Some(line.strip_suffix('\r').unwrap_or(line))
+        text.get(start..end)
     })
 }
 
-/// The entry lines of a files database: leading blanks, empty lines and comments skipped, as glibc does.
-fn entries(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().map(str::trim_start).filter(|l| !l.is_empty() && !l.starts_with('#'))
+/// The blanks glibc skips before a line and before a member name: `isspace` in the C locale, where
+/// NSS parses. Never Unicode's wider set: `\u{a0}atk` is not the member `atk` for glibc.
+fn is_c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
 }
 
-/// `name:password:uid:gid:gecos:dir:shell`; a line without a numeric uid and gid is not an entry.
+/// A line as C reads it: up to its first NUL byte.
+fn c_string(line: &str) -> &str {
+    line.split('\0').next().unwrap_or_default()
+}
+
+/// What a lookup or a listing reads of a line (glibc's `__nss_readline`): the blanks before it
+/// skipped; an empty line or a comment is no entry. `line` is cut at `\n` already.
+pub fn entry_line(line: &str) -> Option<&str> {
+    let line = c_string(line).trim_start_matches(is_c_space);
+    (!line.is_empty() && !line.starts_with('#')).then_some(line)
+}
+
+/// The entry lines of a files database, as lookups and listings read them.
+fn entries(text: &str) -> impl Iterator<Item = &str> {
+    text.split_terminator('\n').filter_map(entry_line)
+}
+
+/// An nss_compat name (`+`, `+name`, `-name`): glibc's files module reads such a line, with its
+/// numbers allowed to be empty, and its lookups then never answer with it.
+fn nis(name: &str) -> bool {
+    name.starts_with(['+', '-'])
+}
+
+/// A uid or gid field as glibc reads it (strtoul, base 10): blanks, a sign, digits, nothing else. A
+/// value past 32 bits, or below 0 (`-0` is 0), makes the line no entry, as Debian's glibc 2.36 has
+/// it (upstream's files-parse.c would hold it to 4294967295, the id no one may have; refusing the
+/// line never gives more).
+fn c_id(field: &str) -> Option<u32> {
+    let field = field.trim_start_matches(is_c_space);
+    let (negative, digits) = match field.strip_prefix('-') {
+        Some(digits) => (true, digits),
+        None => (false, field.strip_prefix('+').unwrap_or(field)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let value = digits.parse::<u64>().ok().and_then(|v| u32::try_from(v).ok())?;
+    (!negative || value == 0).then_some(value)
+}
+
+/// A uid or gid field of a `+`/`-` entry (glibc's INT_FIELD_MAYBE_NULL): empty is 0, but the line
+/// may not end where the field starts (`last`: no `:` after it).
+fn c_id_or_zero(field: Option<&str>, last: bool) -> Option<u32> {
+    match field? {
+        "" if last => None,
+        "" => Some(0),
+        field => c_id(field),
+    }
+}
+
+/// `name:password:uid:gid:gecos:dir:shell`, glibc's way: the shell is the rest of the line (colons
+/// and a `\r` included), missing fields after the gid are empty; a `+`/`-` name alone is an entry
+/// with uid and gid 0; a line without a numeric uid and gid is not an entry.
 fn parse_account(line: &str) -> Option<Account> {
-    let mut f = line.split(':');
-    let name = f.next().filter(|n| !n.is_empty())?;
-    let _password = f.next()?;
-    let uid = f.next()?.parse().ok()?;
-    let gid = f.next()?.parse().ok()?;
+    let mut f = line.splitn(7, ':').peekable();
+    let name = f.next()?;
+    let rest = line.get(name.len() + 1..).unwrap_or_default();
+    let (uid, gid) = if nis(name) && rest.is_empty() {
+        (0, 0)
+    } else {
+        let _password = f.next()?;
+        if nis(name) {
+            let uid = f.next();
+            let gid = f.next();
+            (c_id_or_zero(uid, gid.is_none())?, c_id_or_zero(gid, f.peek().is_none())?)
+        } else {
+            (c_id(f.next()?)?, c_id(f.next()?)?)
+        }
+    };
     let _gecos = f.next();
     let dir = f.next().unwrap_or_default();
     let shell = f.next().unwrap_or_default();
@@ -333,151 +398,31 @@ pub struct GroupEntry<'a> {
     pub members: &'a str,
 }
 
-/// `name:password:gid:member,member`
+impl<'a> GroupEntry<'a> {
+    /// The member names as glibc lists them: blanks before each skipped, everything after it kept
+    /// (a `\r`, a space), empty ones left out.
+    pub fn members(&self) -> impl Iterator<Item = &'a str> {
+        self.members.split(',').map(|m| m.trim_start_matches(is_c_space)).filter(|m| !m.is_empty())
+    }
+}
+
+/// `name:password:gid:member,member`, glibc's way; a `+`/`-` name alone is an entry with gid 0.
 fn parse_group(line: &str) -> Option<GroupEntry<'_>> {
-    let mut f = line.splitn(4, ':');
-    let name = f.next().filter(|n| !n.is_empty())?;
+    let mut f = line.splitn(4, ':').peekable();
+    let name = f.next()?;
+    if nis(name) && line.get(name.len() + 1..).unwrap_or_default().is_empty() {
+        return Some(GroupEntry { name, gid: Gid::from_raw(0), members: "" });
+    }
     let _password = f.next()?;
-    let gid = f.next()?.parse().ok()?;
+    let gid = match nis(name) {
+        true => {
+            let field = f.next();
+            c_id_or_zero(field, f.peek().is_none())?
+        }
+        false => c_id(f.next()?)?,
+    };
     Some(GroupEntry { name, gid: Gid::from_raw(gid), members: f.next().unwrap_or_default() })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_account_is_found_as_the_full_walk_finds_it() {
-        let text =
-            "# c\n\nbad:x:1:oops:::\n:x:2:2:::\nroot:x:0:0:root:/root:/bin/sh\n  two:x:2:2::/h:/s\nbad:x:3:3:::\n\
-                    again:x:2:9:::\n#six:x:6:6:::\nzeros:x:0010:1:::\r\nplus:x:+11:1::/p:/s\r\nlast:x:12:12:::";
-        for uid in 0..14 {
-            let uid = Uid::from_raw(uid);
-            let walk = passwd_entries(text).find(|a| a.uid == uid);
-            assert_eq!(find_account(text, &uid.to_string(), |_, u| u == uid), walk, "uid {uid}");
-        }
-        for name in ["root", "two", "bad", "again", "", "none", "six", "zeros", "plus", "last", "x"] {
-            let walk = passwd_entries(text).find(|a| a.name == name);
-            assert_eq!(find_account(text, name, |n, _| n == name), walk, "{name}");
-        }
-        assert_eq!(
-            find_account(text, "1", |_, u| u.as_raw() == 1),
-            None,
-            "a line whose gid is not a number is no entry"
-        );
-        assert_eq!(find_account(text, "2", |_, u| u.as_raw() == 2).unwrap().name, "two");
-        assert_eq!(find_account(text, "10", |_, u| u.as_raw() == 10).unwrap().name, "zeros");
-        assert_eq!(find_account(text, "11", |_, u| u.as_raw() == 11).unwrap().shell, Path::new("/s"), "no \\r left");
-    }
-
-    #[test]
-    fn lines_containing_gives_each_matching_line_once_as_lines_does() {
-        let text = "aa:aa\nb\r\n\nxaax\r\nlast aa";
-        let want: Vec<&str> = text.lines().filter(|l| l.contains("aa")).collect();
-        assert_eq!(lines_containing(text, "aa").collect::<Vec<_>>(), want);
-        assert_eq!(lines_containing(text, "").collect::<Vec<_>>(), text.lines().collect::<Vec<_>>());
-        assert_eq!(lines_containing(text, "zz").count(), 0);
-    }
-
-    use proptest::prelude::*;
-
-    proptest::proptest! {
-        #![proptest_config(proptest::test_runner::Config { cases: 2000, failure_persistence: None, ..Default::default() })]
-
-        /// The one-search lookup finds what the full walk finds, for any text and any name or uid
-        /// (the lookups root makes on every start), and login.defs never panics.
-        #[test]
-        fn the_one_search_lookup_agrees_with_the_walk_on_any_text(
-            pieces in proptest::collection::vec(
-                proptest::prop_oneof![
-                    proptest::sample::select(&["ab", "1", "10", "0", ":", "\n", "\r\n", "#", " ", "x", "+1", "UID_MIN"][..])
-                        .prop_map(str::to_string),
-                    proptest::prelude::any::<String>(),
-                ],
-                0..50,
-            ),
-            name in proptest::sample::select(&["ab", "x", "", "1", "b"][..]),
-            uid in 0u32..12,
-        ) {
-            let text = pieces.concat();
-            let walk = passwd_entries(&text).find(|a| a.name == name);
-            prop_assert_eq!(find_account(&text, name, |n, _| n == name), walk);
-            let uid = Uid::from_raw(uid);
-            let walk = passwd_entries(&text).find(|a| a.uid == uid);
-            prop_assert_eq!(find_account(&text, &uid.to_string(), |_, u| u == uid), walk);
-            let _ = login_defs_number(&text, "UID_MIN");
-            let want: Vec<&str> = text.lines().filter(|l| l.contains(name)).collect();
-            prop_assert_eq!(lines_containing(&text, name).collect::<Vec<_>>(), want);
-        }
-    }
-
-    #[test]
-    fn uid_min_is_read_as_useradd_reads_it() {
-        let defs = "# UID_MIN 5\nUID_MIN\t\t 500\nUID_MAX 60000\n";
-        assert_eq!((login_defs_number(defs, "UID_MIN"), login_defs_number(defs, "UID_MAX")), (Some(500), Some(60000)));
-        assert_eq!(login_defs_number("UID_MINX 7\n", "UID_MIN"), None);
-        assert_eq!(login_defs_number("UID_MIN oops\n", "UID_MIN"), None);
-    }
-
-    #[test]
-    fn only_a_plain_files_configuration_is_read_directly() {
-        assert!(files_only("passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"));
-        assert!(files_only("# Debian\npasswd:   files  # local\ngroup:\tfiles\ninitgroups: files\n"));
-        for conf in [
-            "passwd: files systemd\ngroup: files systemd\n",
-            "passwd: files\ngroup: files sss\n",
-            "passwd: files\ngroup: files\ninitgroups: files ldap\n",
-            "passwd: compat\ngroup: compat\n",
-            "passwd: files\ngroup: files [SUCCESS=merge] ldap\n",
-            "passwd: files\n",
-            "passwd: files\ngroup: files\ngroup: ldap\n",
-            "",
-        ] {
-            assert!(!files_only(conf), "{conf:?}");
-        }
-    }
-
-    fn db(passwd: &str, group: &str) -> (tempfile::TempDir, UserDb) {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("passwd"), passwd).unwrap();
-        std::fs::write(dir.path().join("group"), group).unwrap();
-        let db = UserDb::files(&dir.path().join("passwd"), &dir.path().join("group"));
-        (dir, db)
-    }
-
-    #[test]
-    fn files_answer_as_glibc_does() {
-        let (_dir, db) = db(
-            "root:x:0:0:root:/root:/bin/bash\n# a comment\n\nbroken:x:abc:1::/:\n  jovyan:x:1000:100:J:/home/jovyan:/bin/bash\ndup:x:1000:1::/dup:\n",
-            "root:x:0:\nusers:x:100:\nsudo:x:27:alice, jovyan\ndocker:x:999:jovyanx\nfuse:x:998:jovyan\nshort:x:997\n",
-        );
-        let j = db.user_by_uid(Uid::from_raw(1000)).unwrap().unwrap();
-        assert_eq!(
-            j,
-            Account {
-                name: "jovyan".into(),
-                uid: Uid::from_raw(1000),
-                gid: Gid::from_raw(100),
-                dir: "/home/jovyan".into(),
-                shell: "/bin/bash".into()
-            }
-        );
-        assert_eq!(db.user_by_name("jovyan").unwrap(), Some(j));
-        assert_eq!(db.user_by_name("broken").unwrap(), None);
-        assert_eq!(db.user_by_uid(Uid::from_raw(4242)).unwrap(), None);
-        assert_eq!(db.group_by_name("fuse").unwrap(), Some(Gid::from_raw(998)));
-        assert_eq!(db.group_name(Gid::from_raw(100)).unwrap().as_deref(), Some("users"));
-        assert_eq!(db.group_name(Gid::from_raw(997)).unwrap().as_deref(), Some("short"));
-        assert_eq!(db.group_name(Gid::from_raw(4242)).unwrap(), None);
-        let groups: Vec<u32> = db.groups_of("jovyan", Gid::from_raw(100)).unwrap().iter().map(|g| g.as_raw()).collect();
-        assert_eq!(groups, [100, 27, 998]);
-    }
-
-    #[test]
-    fn a_missing_group_file_is_an_empty_database() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = UserDb::files(&dir.path().join("passwd"), &dir.path().join("group"));
-        assert_eq!(db.user_by_uid(Uid::from_raw(0)).unwrap(), None);
-        assert_eq!(db.groups_of("x", Gid::from_raw(5)).unwrap(), [Gid::from_raw(5)]);
-    }
-}
+mod tests;

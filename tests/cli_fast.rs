@@ -1,6 +1,8 @@
 //! The fast argument reader against clap: whatever it accepts, clap accepts with the same result.
 //! One test sets the environment, so it is alone in this file's process.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::ffi::OsString;
 
@@ -54,8 +56,17 @@ const PIECES: &[&[&str]] = &[
     &["--init", "off"],
     &["--init=on"],
     &["--init", "--"],
+    &["--init=1"],
+    &["--init=yes"],
+    &["--init", "no"],
+    &["--init=0"],
+    &["--init=TRUE"],
+    &["--init=2"],
     &["--pty", "never"],
     &["--pty", "Never"],
+    &["--pty", "true"],
+    &["--pty=0"],
+    &["--pty", "on"],
     &["--signals-to", "command"],
     &["--log-format", "json"],
     &["--log-format", "xml"],
@@ -113,7 +124,12 @@ const SETTINGS: &[(&str, &str)] = &[
     ("ROOTHOOKS_SECCOMP_ALLOW", "perf,bpf"),
     ("ROOTHOOKS_INIT", "on"),
     ("ROOTHOOKS_INIT", "maybe"),
+    ("ROOTHOOKS_INIT", "1"),
+    ("ROOTHOOKS_INIT", "false"),
+    ("ROOTHOOKS_INIT", "Yes"),
     ("ROOTHOOKS_PTY", "always"),
+    ("ROOTHOOKS_PTY", "no"),
+    ("ROOTHOOKS_PTY", "1"),
     ("ROOTHOOKS_SIGNALS_TO", "command"),
     ("ROOTHOOKS_LOG_FORMAT", "json"),
     ("ROOTHOOKS_HOOKS_DIR", "/env-hooks"),
@@ -175,6 +191,9 @@ fn whatever_the_fast_reader_takes_clap_reads_the_same() {
         (&["--no-exec", "--uid", "1000", "--hooks-dir", "/srv/init.d"], &[]),
         (&["--init", "--", "sleep", "5"], &[]),
         (&["--log-file", "none", "--seccomp", "off", "--pty", "never", "--", "x"], &[]),
+        // an image written for a switch
+        (&["--", "jupyterhub-singleuser"], &[("ROOTHOOKS_INIT", "1"), ("ROOTHOOKS_PTY", "false")]),
+        (&["--init=yes", "--pty=0", "--", "x"], &[]),
     ];
     for (words, settings) in usual {
         assert!(agrees(words, settings), "{words:?} with {settings:?} must take the fast way");
@@ -218,26 +237,9 @@ fn the_fast_reader_knows_every_option_and_its_environment_name() {
 /// duplicates included, by an execve of its own in the child.
 #[test]
 fn settings_come_from_the_environment_block_as_getenv_reads_it() {
-    use std::ffi::CString;
-    use std::os::unix::process::CommandExt;
-    let exe = env!("CARGO_BIN_EXE_roothooks");
     let plan = |env: &[&str]| -> String {
-        let path = CString::new(exe).unwrap();
-        let args: Vec<CString> =
-            [exe, "--dry-run", "--uid", "65534", "--", "true"].iter().map(|a| CString::new(*a).unwrap()).collect();
-        let envs: Vec<CString> = env.iter().map(|e| CString::new(*e).unwrap()).collect();
-        let argv = Pointers(args.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect());
-        let envp = Pointers(envs.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect());
-        let mut cmd = std::process::Command::new(exe);
-        // SAFETY: execve is async-signal-safe; every pointer was made before the fork and lives in
-        // this closure, which owns them; if the exec fails the child returns the error to std.
-        unsafe {
-            cmd.pre_exec(move || {
-                let (_keep, argv, envp) = ((&path, &args, &envs), &argv, &envp);
-                nix::libc::execve(path.as_ptr(), argv.0.as_ptr(), envp.0.as_ptr());
-                Err(std::io::Error::last_os_error())
-            });
-        }
+        let args = ["--dry-run", "--uid", "65534", "--", "true"].map(std::ffi::OsStr::new);
+        let mut cmd = common::with_raw_env(env, common::BIN, &args);
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "{env:?}: {}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -255,11 +257,3 @@ fn settings_come_from_the_environment_block_as_getenv_reads_it() {
     assert_eq!(plan(&[path, "ROOTHOOKS_HOOKS_DIR=/first", "ROOTHOOKS_HOOKS_DIR="]), default);
     assert_eq!(plan(&[path, "ROOTHOOKS_HOOKS_DIRX=/x", "XROOTHOOKS_HOOKS_DIR=/y"]), default, "only the exact name");
 }
-
-/// The argv and envp arrays for an execve in a forked child, made before the fork (nothing may be
-/// allocated after it); they point into CStrings the same closure owns.
-struct Pointers(Vec<*const nix::libc::c_char>);
-// SAFETY: only read, by the one child the closure runs in, while their CStrings live.
-unsafe impl Send for Pointers {}
-// SAFETY: as above.
-unsafe impl Sync for Pointers {}

@@ -205,6 +205,75 @@ fn root_python() -> Option<&'static Path> {
     Some(python)
 }
 
+/// The `NAME=value` entries of a process's own environment, as the kernel holds it, `/proc/PID/environ`
+/// as written to `file`: a name given twice is there twice.
+fn environ_entries(file: &Path, name: &str) -> Vec<String> {
+    let text = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let prefix = format!("{name}=");
+    text.split(|b| *b == 0)
+        .map(|r| String::from_utf8_lossy(r).into_owned())
+        .filter(|entry| entry.starts_with(&prefix))
+        .collect()
+}
+
+#[test]
+fn a_name_given_twice_at_the_start_reaches_root_hooks_and_the_command_once_with_its_first_value() {
+    let Some(_) = root_python() else { return };
+    // `env -i SECRET=one SECRET=two roothooks ...` as execve can give it: getenv, and roothooks,
+    // read `one`; a shell hook read `two`, and a hook that reads its environ whole got both
+    let h = Hooks::new();
+    let (sh_environ, sh_read) = (h.path("sh-environ"), h.path("sh-read"));
+    h.sh(
+        "10-sh",
+        &format!("cat /proc/$$/environ > {}\necho \"$SECRET\" > {}", sh_environ.display(), sh_read.display()),
+    );
+    let (py_environ, py_read) = (h.path("py-environ"), h.path("py-read"));
+    h.raw(
+        "20-python",
+        &format!(
+            "#!/usr/bin/python3\nimport os\nopen('{}', 'wb').write(open('/proc/self/environ', 'rb').read())\nopen('{}', 'w').write(os.environ['SECRET'] + '\\n')\n",
+            py_environ.display(),
+            py_read.display()
+        ),
+        0o755,
+    );
+    let uid = free_id();
+    let theirs = users_dir(uid);
+    let (cmd_environ, cmd_read) = (theirs.path().join("environ"), theirs.path().join("read"));
+    let script = format!("cat /proc/$$/environ > {}; echo \"$SECRET\" > {}", cmd_environ.display(), cmd_read.display());
+    let (dir, uid) = (h.dir(), uid.to_string());
+    let args: Vec<&std::ffi::OsStr> = [
+        "--hooks-dir".as_ref(),
+        dir.as_os_str(),
+        "--uid".as_ref(),
+        uid.as_ref(),
+        "--log-file".as_ref(),
+        "none".as_ref(),
+        "--hook-env".as_ref(),
+        "SECRET".as_ref(),
+        "--".as_ref(),
+        "/bin/sh".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+    ]
+    .into();
+    let envp = ["SECRET=one", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SECRET=two", "PATH=/nowhere"];
+    let out = run(&mut with_raw_env(&envp, BIN, &args));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("2 hooks: 2 ok, 0 failed"), "{err}");
+    for (who, environ, read) in [
+        ("the sh hook", &sh_environ, &sh_read),
+        ("the Python hook", &py_environ, &py_read),
+        ("the command", &cmd_environ, &cmd_read),
+    ] {
+        assert_eq!(environ_entries(environ, "SECRET"), ["SECRET=one"], "{who}'s environment: {err}");
+        assert_eq!(environ_entries(environ, "PATH").len(), 1, "{who}'s environment: {err}");
+        let read = std::fs::read_to_string(read).unwrap_or_else(|e| panic!("{who}: {e}: {err}"));
+        assert_eq!(read, "one\n", "{who} read another value than roothooks did: {err}");
+    }
+}
+
 #[test]
 fn an_env_file_for_the_server_never_steers_a_root_python_hook() {
     let Some(python) = root_python() else { return };
@@ -682,6 +751,61 @@ fn no_secret_value_reaches_the_log_or_the_users_copy_from_any_source() {
         for (what, text) in [("stderr", &err), ("the user's copy", &copy)] {
             assert!(!text.contains("s3cr3t"), "{format}: the secret is in {what}:\n{text}");
             assert!(!text.contains("wJalrXUtnFEMI"), "{format}: part of the secret is in {what}:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn a_sourced_root_hooks_shell_settings_neither_trace_a_secret_nor_lose_its_exports() {
+    if !need_root() {
+        return;
+    }
+    // The wrapper that sources a hook then compares every exported value, the hooks' secrets among
+    // them, under whatever the hook left set: its `set -x` traced the comparison into the log.
+    let secret = "s3cr3t-Qv7TraceMe";
+    let settings = [
+        ("set -x", Some("EXPORTED=yes")),
+        ("set -v", Some("export EXPORTED=yes")),
+        ("set -eu", None),
+        ("trap 'echo \"debug: $BASH_COMMAND\" >&2' DEBUG; set -T", Some("debug: ")),
+        ("trap 'echo \"debug: ${!SECRET*}\" >&2' DEBUG ERR RETURN; set -ET; shopt -s extdebug", Some("debug: ")),
+        ("exec 9>&2; BASH_XTRACEFD=9; set -x", Some("EXPORTED=yes")),
+        ("set -af; shopt -s nocasematch; IFS=:", None),
+        (
+            "shopt -s expand_aliases; alias builtin=echo compgen=echo; printf() { echo \"$@\" >&2; }; builtin() { echo \"$@\" >&2; }",
+            None,
+        ),
+    ];
+    let uid = free_id();
+    for (setting, evidence) in settings {
+        let h = Hooks::new();
+        // CASE comes in as abc and leaves as ABC: under nocasematch the two compared equal
+        h.raw("10-settings.sh", &format!("{setting}\nexport EXPORTED=yes CASE=ABC\n"), 0o644);
+        h.sh("20-later", &format!("echo \"later: $EXPORTED\" > {}", h.path("later").display()));
+        let copy = h.path("copy.log");
+        let out = run(h
+            .bare()
+            .args(["--docker-stacks", "--uid", &uid.to_string(), "--log-level", "debug", "--log-file"])
+            .arg(&copy)
+            .args(["--unset-env", "SECRET", "--hook-env", "CASE", "--", "sh", "-c", "echo \"$EXPORTED $CASE\""])
+            .env("SECRET", secret)
+            .env("CASE", "abc"));
+        assert!(out.status.success(), "{setting}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(err.contains("hook 10-settings.sh: ok"), "{setting}: {err}");
+        if let Some(evidence) = evidence {
+            assert!(err.contains(evidence), "{setting} did not take effect in the hook: {err}");
+        }
+        assert_eq!(stdout(&out), "yes ABC\n", "{setting}: the exports were not taken whole: {err}");
+        let later = std::fs::read_to_string(h.path("later")).unwrap_or_default();
+        assert_eq!(later, "later: yes\n", "{setting}: the next root hook lost the export: {err}");
+        let copy = std::fs::read_to_string(&copy).unwrap();
+        for (what, text) in [("stderr", &err), ("the user's copy", &copy)] {
+            assert!(!text.contains("Qv7TraceMe"), "{setting}: the secret is in {what}:\n{text}");
+        }
+        // nor the wrapper's own text, but the reset's first lines where the hook moved the trace
+        if !setting.contains("BASH_XTRACEFD") {
+            assert!(!err.contains("__roothooks"), "{setting}: the wrapper was traced or echoed: {err}");
         }
     }
 }

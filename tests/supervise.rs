@@ -353,6 +353,38 @@ fn the_settings_are_read_from_the_environment_and_bad_ones_named() {
     assert!(stdout(&plan).contains("supervisor:  exec"), "{}", stdout(&plan));
 }
 
+#[test]
+fn init_and_pty_take_the_boolean_words_images_write() {
+    // ROOTHOOKS_INIT=1 in an image written for a switch stopped every start with a usage error
+    let dry_run = |flags: &[&str], env: &[(&str, &str)]| {
+        let out =
+            run(roothooks().args(["--dry-run", "--uid", "1000"]).args(flags).args(["--", "true"]).envs(env.to_vec()));
+        assert!(out.status.success(), "{flags:?} {env:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        text.lines().find(|l| l.contains("supervisor:")).unwrap_or_default().trim().to_string()
+    };
+    let init = "supervisor:  init (--init)";
+    for word in ["1", "true", "yes"] {
+        assert!(dry_run(&[], &[("ROOTHOOKS_INIT", word)]).starts_with(init), "ROOTHOOKS_INIT={word}");
+        assert!(dry_run(&["--init", word], &[]).starts_with(init), "--init {word}");
+        assert!(dry_run(&["--pty", word], &[]).starts_with("supervisor:  pty (--pty always)"), "--pty {word}");
+    }
+    for word in ["0", "false", "no"] {
+        let plan = dry_run(&["--pty", "never"], &[("ROOTHOOKS_INIT", word)]);
+        assert!(plan.starts_with("supervisor:  exec"), "ROOTHOOKS_INIT={word}: {plan}");
+        let plan = dry_run(&["--init", word], &[("ROOTHOOKS_PTY", word)]);
+        assert!(plan.starts_with("supervisor:  exec"), "--init {word}, ROOTHOOKS_PTY={word}: {plan}");
+    }
+    // any other word is still a usage error that names it
+    for (flags, env, word) in
+        [(&[][..], &[("ROOTHOOKS_INIT", "maybe")][..], "maybe"), (&["--pty", "TRUE"], &[], "TRUE")]
+    {
+        let out = run(roothooks().args(["--uid", "1000"]).args(flags).args(["--", "true"]).envs(env.to_vec()));
+        assert_eq!(out.status.code(), Some(2), "{word}: {}", stderr(&out));
+        assert!(stderr(&out).contains(&format!("invalid value '{word}'")), "{}", stderr(&out));
+    }
+}
+
 /// A root shell on a terminal of its own (`script`), as someone starting roothooks by hand; what it
 /// prints is collected as it comes, what the test types goes to the terminal.
 struct Terminal {

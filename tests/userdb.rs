@@ -63,6 +63,60 @@ fn files_only_images_resolve_accounts_as_glibc_does() {
     assert!(plan.contains("groups:      3900(users),3927(sudo),3998(fuse),3996(lead)"), "{plan}");
 }
 
+// Lines glibc reads its own way, each with what getgrouplist (glibc 2.36) makes of it for `atk`: a
+// line ends at its `\n` alone, so a `\r` before it is the last member's; blanks are C's isspace, so
+// U+00A0 is part of a name; a number is strtoul's; getgrouplist parses every line as it is, comments
+// and nss_compat's `-` names too.
+const TRICKY_GROUP: &str = "root:x:0:\nusers:x:3900:\n\
+    cr:x:3920:atk\r\n\
+    crlast:x:3921:bob,atk\r\n\
+    crfirst:x:3922:atk,bob\r\n\
+    crlead:x:3923:\ratk\n\
+    nbsp:x:3924:\u{a0}atk\n\
+    vt:x:3925:\x0batk\n\
+    #off:x:3926:atk\n\
+    \x20 lead:x:3927:atk\n\
+    gidsp:x: 3928:atk\n\
+    gidtrail:x:3929 :atk\n\
+    nul:x:3930:a\0tk,atk\n\
+    big:x:4294967296:atk\n\
+    neg:x:-3931:atk\n\
+    -minus:x:3932:atk\n\
+    trail:x:3933:atk \n";
+const TRICKY_GRANTED: [u32; 8] = [3900, 3922, 3923, 3925, 3926, 3927, 3928, 3932];
+
+#[test]
+fn crlf_and_other_odd_lines_give_the_groups_and_shell_glibc_gives() {
+    if !need_root() {
+        return;
+    }
+    // the account's own line ends in \r\n too: glibc's pw_shell keeps the \r
+    let passwd = "root:x:0:0:root:/root:/bin/sh\natk:x:3901:3900:A:/home/atk:/bin/sh\r\n";
+    let nsswitch = "passwd: files\ngroup: files\n";
+    let probe = "cat /proc/self/status; echo \"glibc groups: $(id -G atk)\"; printf 'shell: [%s]\\n' \"$SHELL\"; \
+                 printf 'glibc shell: [%s]\\n' \"$(getent passwd atk | cut -d: -f7)\"";
+    let args = ["--user", "atk", "--log-file", "none", "--", "sh", "-c", probe];
+    let out = with_account_files(Path::new(BIN), nsswitch, passwd, TRICKY_GROUP, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line = |key: &str| text.lines().find_map(|l| l.strip_prefix(key)).unwrap_or_else(|| panic!("no {key}: {text}"));
+    let by_glibc: Vec<u32> = line("glibc groups: ").split(' ').map(|g| g.parse().unwrap()).collect();
+    let status = proc_status(&text);
+    assert_eq!(groups(&status), sorted(&by_glibc), "roothooks' groups are not glibc's getgrouplist's");
+    assert_eq!(groups(&status), TRICKY_GRANTED);
+    assert_eq!(line("shell: "), line("glibc shell: "));
+    assert_eq!(line("shell: "), "[/bin/sh\r]");
+    // and what it read was its own reading, not glibc's
+    let plan = with_account_files(
+        Path::new(BIN),
+        nsswitch,
+        passwd,
+        TRICKY_GROUP,
+        &["--dry-run", "--user", "atk", "--", "true"],
+    );
+    assert!(stdout(&plan).contains("accounts:    /etc/passwd and /etc/group, read directly"), "{}", stdout(&plan));
+}
+
 #[test]
 fn other_sources_in_nsswitch_go_through_nss() {
     if !need_root() {

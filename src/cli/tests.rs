@@ -187,3 +187,24 @@ fn log_format_and_dry_run() {
     assert!(a.dry_run);
     assert!(Args::try_parse_from(["roothooks", "--log-format", "xml", "x"]).is_err());
 }
+
+#[test]
+fn init_and_pty_take_the_boolean_words_images_write_and_refuse_others() {
+    use crate::supervise::{InitSetting, PtySetting};
+    for (words, init, pty) in [
+        (["1", "true", "yes"], InitSetting::On, PtySetting::Always),
+        (["0", "false", "no"], InitSetting::Off, PtySetting::Never),
+    ] {
+        for word in words {
+            let a = parse(&["--init", word, "--pty", word, "--", "x"]);
+            assert_eq!((a.init, a.pty), (init, pty), "{word}");
+            assert_eq!(parse(&[&format!("--init={word}"), "x"]).init, init, "{word}");
+        }
+    }
+    for bad in ["TRUE", "Yes", "2", "y", "always", "maybe"] {
+        let e = Args::try_parse_from(["roothooks", &format!("--init={bad}"), "x"]).unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::InvalidValue, "{bad}");
+        assert!(e.to_string().contains(&format!("'{bad}'")), "{bad}: {e}");
+    }
+    assert!(Args::try_parse_from(["roothooks", "--pty", "on", "x"]).is_err(), "on is --init's word, not --pty's");
+}

@@ -240,7 +240,7 @@ fn exports_pass_the_same_gate_on_their_way_to_the_next_root_hook() {
 }
 
 #[test]
-fn of_a_name_given_twice_the_last_wins_and_root_identity_is_never_given() {
+fn of_a_name_two_sources_give_the_later_source_wins_and_root_identity_is_never_given() {
     let operator = [("ROOTHOOKS_UID".to_string(), "from-env-file".to_string()), ("HOME".into(), "/home/jovyan".into())];
     let own = [("ROOTHOOKS_UID".to_string(), "1000".to_string())];
     let env = Gate::default().hook_env(Vec::new(), &RootAccount::default(), &operator, &own);
@@ -267,4 +267,32 @@ fn the_hook_interface_comes_only_from_roothooks_even_when_it_has_no_value_to_giv
     assert_eq!(env.vars.iter().filter(|(k, _)| k == "ROOTHOOKS_ENV").count(), 1);
     assert_eq!(get(&env.vars, "ROOTHOOKS_ENV"), Some("/run/roothooks-env.1.x/env"));
     assert!(env.held.iter().all(|h| h.name() != "ROOTHOOKS_ENV"), "{:?}", env.held);
+}
+
+#[test]
+fn a_name_given_twice_in_roothooks_environment_reaches_root_hooks_once_with_its_first_value() {
+    // `env -i SECRET=one SECRET=two roothooks ...`: getenv (a C or Python hook, roothooks itself)
+    // reads the first, a shell the last; the hooks must get one value, the one roothooks read
+    let base = os_pairs(&[
+        ("SECRET", "one"),
+        ("NB_USER", "jovyan"),
+        ("PATH", "/usr/bin"),
+        ("SECRET", "two"),
+        ("NB_USER", "root"),
+        ("PATH", "/bin"),
+        ("LANG", "../../home/jovyan/loc"),
+        ("LANG", "C.UTF-8"),
+    ]);
+    let gate = Gate { secrets: vec!["SECRET".into()], ..Gate::default() };
+    let env = gate.hook_env(base, &RootAccount::default(), &[], &[]);
+    let mut names: Vec<&OsString> = env.vars.iter().map(|(k, _)| k).collect();
+    let count = names.len();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), count, "a name given twice: {:?}", env.vars);
+    assert_eq!((get(&env.vars, "SECRET"), get(&env.vars, "NB_USER")), (Some("one"), Some("jovyan")));
+    assert_eq!(get(&env.vars, "PATH"), Some("/usr/bin"));
+    // the first is judged, and a later good one does not stand in for it
+    assert_eq!(get(&env.vars, "LANG"), None);
+    assert_eq!(judged(&env.held).map(|h| h.name()).collect::<Vec<_>>(), ["LANG"]);
 }

@@ -139,7 +139,8 @@ pub fn plan_renumber(change: &Renumber, passwd: &str, group: &str) -> Result<Edi
         match entry {
             Some(entry) if entry.name == name && !found => {
                 found = true;
-                let body = line.trim_start().trim_end_matches(['\n', '\r']);
+                // the text the entry was read from: a \r at its end is the shell's, as for glibc
+                let body = userdb::entry_line(line.strip_suffix('\n').unwrap_or(line)).unwrap_or_default();
                 // glibc reads a line with fields missing at its end; an edit writes all seven, and
                 // would have to make up those it lacks: the operator's to fix, said where
                 let all: Vec<&str> = body.split(':').collect();

@@ -127,6 +127,15 @@ impl Unset {
     }
 }
 
+/// `vars` with one value per name: the first, which is the one getenv(3) returns, and so the one
+/// roothooks itself reads (its settings, NB_UID, ...). An environment can hold a name twice
+/// (`env -i A=1 A=2 ...`, any execve); passed on as it came, a hook that asks getenv (C, Python)
+/// would read the first and a shell the last, and the gate, which judges each entry, would pass both.
+pub fn first_of_each(vars: impl IntoIterator<Item = (OsString, OsString)>) -> Vec<(OsString, OsString)> {
+    let mut seen = std::collections::HashSet::new();
+    vars.into_iter().filter(|(name, _)| seen.insert(name.clone())).collect()
+}
+
 /// `base` with HOME, USER, LOGNAME and SHELL describing `target`; the last step of
 /// [`command_env`], which builds the command's whole environment.
 pub fn with_identity(
@@ -146,8 +155,9 @@ pub fn with_identity(
     env
 }
 
-/// The command's environment: the one roothooks got, then the env files, then what hooks handed
-/// over, less `--unset-env`, with the identity variables last (when `target` is given).
+/// The command's environment: the one roothooks got (the first value of a name given twice, see
+/// [`first_of_each`]), then the env files, then what hooks handed over, less `--unset-env`, with the
+/// identity variables last (when `target` is given). One value per name.
 pub fn command_env(
     base: impl IntoIterator<Item = (OsString, OsString)>,
     added: &[(String, String)],
@@ -159,8 +169,8 @@ pub fn command_env(
     for (i, (name, _)) in added.iter().enumerate() {
         last.insert(name.as_str(), i);
     }
-    let mut vars: Vec<(OsString, OsString)> =
-        base.into_iter().filter(|(k, _)| !k.to_str().is_some_and(|k| last.contains_key(k))).collect();
+    let mut vars: Vec<(OsString, OsString)> = first_of_each(base);
+    vars.retain(|(k, _)| !k.to_str().is_some_and(|k| last.contains_key(k)));
     vars.extend(
         added
             .iter()
@@ -268,6 +278,27 @@ mod tests {
     fn uid_without_account_is_named_by_number_and_keeps_no_root_shell() {
         let env = with_identity(&target(None, None), os_pairs(&[("SHELL", "/bin/bash"), ("LOGNAME", "root")]));
         assert_eq!(env, os_pairs(&[("HOME", "/home/x"), ("USER", "4000"), ("LOGNAME", "4000")]));
+    }
+
+    #[test]
+    fn a_name_given_twice_reaches_the_command_once_with_its_first_value() {
+        let base = os_pairs(&[("SECRET", "one"), ("A", "a"), ("SECRET", "two"), ("HOME", "/r"), ("HOME", "/x")]);
+        let env = command_env(base, &pairs(&[("B", "b"), ("B", "later")]), &[], Some(&target(Some("alice"), None)));
+        assert_eq!(
+            env,
+            os_pairs(&[
+                ("SECRET", "one"),
+                ("A", "a"),
+                ("B", "later"),
+                ("HOME", "/home/x"),
+                ("USER", "alice"),
+                ("LOGNAME", "alice")
+            ])
+        );
+        // and once when a hook replaces it, or gone when it is unset
+        let twice = || os_pairs(&[("SECRET", "one"), ("SECRET", "two")]);
+        assert_eq!(command_env(twice(), &pairs(&[("SECRET", "new")]), &[], None), os_pairs(&[("SECRET", "new")]));
+        assert_eq!(command_env(twice(), &[], &[Unset("SECRET".into())], None), os_pairs(&[]));
     }
 
     #[test]

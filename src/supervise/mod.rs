@@ -34,27 +34,35 @@ use crate::system::process;
 use crate::system::tty;
 use relay::Relay;
 
-/// `--init`: whether roothooks stays as the command's init.
+/// `--init`: whether roothooks stays as the command's init. Besides its own words it takes the
+/// boolean words images write for a switch (`ROOTHOOKS_INIT=1`), which used to stop the start with a
+/// usage error; in lower case, as every other word roothooks reads.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum InitSetting {
     /// on when roothooks is PID 1 (a container's entrypoint)
     #[default]
     Auto,
-    /// always; not PID 1, it becomes the child subreaper
+    /// always; not PID 1, it becomes the child subreaper (also 1, true, yes)
+    #[value(aliases = ["1", "true", "yes"])]
     On,
-    /// never: exec the command in roothooks' place
+    /// never: exec the command in roothooks' place (also 0, false, no)
+    #[value(aliases = ["0", "false", "no"])]
     Off,
 }
 
-/// `--pty`: whether the command gets a pseudo-terminal of its own.
+/// `--pty`: whether the command gets a pseudo-terminal of its own; the same boolean words as
+/// [`InitSetting`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum PtySetting {
     /// when roothooks runs on a terminal and is not PID 1 (someone's shell started it)
     #[default]
     Auto,
-    /// always, on the standard descriptors that are terminals (all three when none is)
+    /// always, on the standard descriptors that are terminals (all three when none is) (also 1, true,
+    /// yes)
+    #[value(aliases = ["1", "true", "yes"])]
     Always,
-    /// never: the command gets roothooks' own descriptors
+    /// never: the command gets roothooks' own descriptors (also 0, false, no)
+    #[value(aliases = ["0", "false", "no"])]
     Never,
 }
 

@@ -91,6 +91,44 @@ pub fn without_settings(cmd: &mut Command) -> &mut Command {
     cmd
 }
 
+/// `program` with `args`, started with exactly `envp` (`NAME=value` entries) as its environment, a
+/// name given twice if it is given twice, as any execve can give it (std's Command, a shell, Python's
+/// os.environ and GNU env keep one value per name): the child calls execve itself, once std has set
+/// up its descriptors.
+pub fn with_raw_env(envp: &[&str], program: &str, args: &[&std::ffi::OsStr]) -> Command {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    let path = CString::new(program).unwrap();
+    let args: Vec<CString> = std::iter::once(program.as_bytes())
+        .chain(args.iter().map(|a| a.as_bytes()))
+        .map(|a| CString::new(a).unwrap())
+        .collect();
+    let envs: Vec<CString> = envp.iter().map(|e| CString::new(*e).unwrap()).collect();
+    let argv = Pointers(args.iter().map(|a| a.as_ptr()).chain([std::ptr::null()]).collect());
+    let envp = Pointers(envs.iter().map(|e| e.as_ptr()).chain([std::ptr::null()]).collect());
+    let mut cmd = Command::new(program);
+    cmd.stdin(Stdio::null());
+    // SAFETY: execve is async-signal-safe; every pointer was made before the fork and points into
+    // the CStrings this closure owns; if the exec fails the child returns the error to std.
+    unsafe {
+        cmd.pre_exec(move || {
+            let (_keep, argv, envp) = ((&path, &args, &envs), &argv, &envp);
+            nix::libc::execve(path.as_ptr(), argv.0.as_ptr(), envp.0.as_ptr());
+            Err(std::io::Error::last_os_error())
+        });
+    }
+    cmd
+}
+
+/// The argv and envp arrays for an execve in a forked child, made before the fork (nothing may be
+/// allocated after it); they point into CStrings the same closure owns.
+struct Pointers(Vec<*const nix::libc::c_char>);
+// SAFETY: only read, by the one child the closure runs in, while their CStrings live.
+unsafe impl Send for Pointers {}
+// SAFETY: as above.
+unsafe impl Sync for Pointers {}
+
 /// `setpriv` starting what follows as `uid` and `gid` with no other groups (an unprivileged start), with
 /// no identity settings leaking in and no stdin; add the program and its arguments.
 pub fn as_uid(uid: u32, gid: u32) -> Command {

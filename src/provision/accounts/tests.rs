@@ -120,6 +120,10 @@ fn renumbering_changes_only_the_numbers_of_the_first_entry_and_adds_a_group_for_
     // already renumbered (a restarted container): nothing to write
     let done = STACKS_PASSWD.replace("jovyan:x:1000:100", "jovyan:x:1010:100");
     assert_eq!(plan_renumber(&renumber(1010, 100), &done, STACKS_GROUP).unwrap(), Edit { passwd: None, group: None });
+    // a line written with \r\n keeps its \r: for glibc it is the last byte of the shell
+    let crlf = STACKS_PASSWD.replace("/bin/bash\n", "/bin/bash\r\n");
+    let edit = plan_renumber(&renumber(1010, 100), &crlf, STACKS_GROUP).unwrap();
+    assert!(edit.passwd.unwrap().contains("\njovyan:x:1010:100:Jo Vyan:/home/jovyan:/bin/bash\r\nbob:"));
 }
 
 #[test]
